@@ -1,0 +1,461 @@
+/**
+ * @file proxyshm.h
+ * @brief proxyshm: proxy futures and zero-copy objects in POSIX shared memory.
+ *
+ * @mainpage proxyshm
+ *
+ * proxyshm lets one process hand another a reference to data that may not
+ * exist yet. A *store* is a named POSIX shared-memory segment (shm_open +
+ * mmap) that any process of the same user can attach. It holds a hash table
+ * of slots and a heap for payloads. A slot is either an *object* (a value,
+ * present at once) or a *future* (pending until a producer sets it). A
+ * consumer that waits on a future sleeps in the kernel on the slot's futex
+ * and wakes within microseconds of the set; it then reads the payload in
+ * place through a pinned *view*, without a copy.
+ *
+ * Keys are 128-bit values (#pxs_key), random or derived from a name, so
+ * unrelated processes can agree on them. A *proxy* (#pxs_proxy) is a lazy,
+ * serialisable reference `pxs://<store>/<key>` that a process started
+ * independently can resolve.
+ *
+ * @section errors_sec Errors
+ * Every function that can fail returns 0 (or a documented non-negative
+ * value) on success and a negative errno value on failure. #pxs_strerror()
+ * describes any of them. No function prints, aborts or exits on bad input.
+ * The codes with a meaning of our own are:
+ * - -EPROTO: not a proxyshm segment of this layout version, or a value read
+ *   from the segment failed validation (another process corrupted it);
+ * - -EOWNERDEAD: the process that owned a pending future died before setting
+ *   it: the future is *abandoned* and will never be set;
+ * - -ECANCELED: the future was evicted while the caller waited on it;
+ * - -EALREADY: the future was already set;
+ * - -EAGAIN: the future is still pending;
+ * - -ENOTRECOVERABLE: a lock whose holder died left state that could not be
+ *   repaired; the segment must be recreated.
+ *
+ * @section process_sec Processes, threads and fork
+ * A #pxs_store handle may be used by many threads at once. A handle opened
+ * before fork() keeps working in the child; the child is a new process for
+ * the purposes of ownership (futures it creates belong to it). Views pinned
+ * by the parent before the fork belong to the parent: releasing them in the
+ * child only forgets them locally.
+ *
+ * @section caveats_sec Caveats
+ * - Segments and their contents persist after every process exits, until
+ *   #pxs_unlink() (or a reboot). They live in /dev/shm, which is often
+ *   small in containers: a store larger than the free space there fails at
+ *   creation or allocation with -ENOSPC, never later with SIGBUS.
+ * - A future belongs to the process that created or claimed it. If that
+ *   process dies (or closes the handle it used) before setting it, the
+ *   future is abandoned: waiters get -EOWNERDEAD instead of hanging.
+ * - Slot locks are robust mutexes: a process that dies holding one does not
+ *   wedge the others; the next locker repairs the slot.
+ * - Every process with write access to the segment is trusted not to be
+ *   malicious: a peer can make calls fail (-EPROTO) but the library checks
+ *   every offset it reads before using it.
+ */
+#ifndef PROXYSHM_H
+#define PROXYSHM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define PXS_API __attribute__((visibility("default")))
+#else
+#define PXS_API
+#endif
+
+/** @defgroup version Version
+ *  @{ */
+#define PXS_VERSION_MAJOR 0 /**< incompatible API changes */
+#define PXS_VERSION_MINOR 1 /**< compatible additions */
+#define PXS_VERSION_PATCH 0 /**< fixes */
+
+/** @brief The library's version as "MAJOR.MINOR.PATCH"; never NULL. */
+PXS_API const char *pxs_version(void);
+/** @} */
+
+/** @defgroup errors Errors
+ *  @{ */
+/**
+ * @brief Describe an error code returned by any pxs_ function.
+ * @param[in] err a negative errno value as returned (0 and positive values
+ *                are accepted too)
+ * @return static English text, never NULL, never to be freed.
+ * @note Thread-safe.
+ */
+PXS_API const char *pxs_strerror(int err);
+/** @} */
+
+/** @defgroup keys Keys
+ *  @{ */
+
+/** A 128-bit key. The all-zero key is invalid everywhere. */
+typedef struct pxs_key {
+    uint64_t hi; /**< high 64 bits (first 16 hex digits) */
+    uint64_t lo; /**< low 64 bits (last 16 hex digits) */
+} pxs_key;
+
+/** Buffer size for #pxs_key_format(): 32 hex digits and a NUL. */
+#define PXS_KEY_STRLEN 33
+
+/**
+ * @brief Derive a key from a name with XXH3-128, so that unrelated processes
+ * can agree on keys ("sim/step/42").
+ * @param[in] name bytes of the name (may be NULL when @p len is 0)
+ * @param[in] len  length in bytes
+ * @return the key; never the all-zero key (that one hash value is remapped).
+ * @note Pure function; thread-safe.
+ */
+PXS_API pxs_key pxs_key_from_name(const void *name, size_t len);
+
+/**
+ * @brief Write @p k as 32 lowercase hex digits and a NUL.
+ * @param[in]  k   the key (the zero key is formatted too)
+ * @param[out] buf at least #PXS_KEY_STRLEN bytes
+ * @return 0, or -EINVAL if @p buf is NULL.
+ */
+PXS_API int pxs_key_format(pxs_key k, char buf[PXS_KEY_STRLEN]);
+
+/**
+ * @brief Parse exactly 32 lowercase hex digits (and nothing else) into @p k.
+ * @param[in]  s the string, NUL-terminated
+ * @param[out] k the key; written only on success
+ * @return 0, or -EINVAL if @p s or @p k is NULL, if @p s is not exactly 32
+ *         lowercase hex digits, or if it encodes the all-zero key.
+ */
+PXS_API int pxs_key_parse(const char *s, pxs_key *k);
+
+/** @brief 1 if @p a and @p b are equal, else 0. */
+PXS_API int pxs_key_equal(pxs_key a, pxs_key b);
+/** @} */
+
+/** @defgroup stores Stores
+ *  @{ */
+
+/** Opaque handle to an attached segment. */
+typedef struct pxs_store pxs_store;
+
+/** #pxs_options flag: create the segment if it does not exist. */
+#define PXS_CREATE 0x1u
+/** #pxs_options flag: with #PXS_CREATE, fail with -EEXIST if it exists. */
+#define PXS_EXCL 0x2u
+
+/** Default segment size when #pxs_options.size is 0: 256 MiB. */
+#define PXS_DEFAULT_SIZE ((size_t)256 << 20)
+/** Smallest segment size accepted. */
+#define PXS_MIN_SIZE ((size_t)1 << 20)
+/** Largest capacity (live objects and futures) accepted. */
+#define PXS_MAX_CAPACITY (1u << 26)
+/** Longest segment name accepted, without the leading '/'. */
+#define PXS_NAME_MAX 200
+
+/** Options for #pxs_open(). Zero-initialise, then set what you need. */
+typedef struct pxs_options {
+    size_t size;       /**< segment bytes when creating; 0 = #PXS_DEFAULT_SIZE */
+    uint32_t capacity; /**< max live objects + futures; 0 = size / 16 KiB,
+                            at least 64 */
+    mode_t mode;       /**< permission bits when creating; 0 = 0600; applied
+                            exactly, whatever the umask */
+    unsigned flags;    /**< #PXS_CREATE, #PXS_EXCL */
+} pxs_options;
+
+/**
+ * @brief Attach to the segment @p name, creating it if asked.
+ *
+ * Creation is race-free: the creator builds the segment under a private
+ * name and publishes it with one atomic link, so an attacher never sees a
+ * half-initialised segment, and two processes creating the same name at
+ * the same moment both succeed on one segment. When the segment exists, the
+ * size, capacity and mode in @p opts are ignored.
+ *
+ * @param[in]  name '/' followed by 1..#PXS_NAME_MAX characters from
+ *                  [A-Za-z0-9._-], not "/." or "/.."
+ * @param[in]  opts NULL to attach to an existing segment only
+ * @param[out] out  the handle; set to NULL on failure
+ * @return 0, or:
+ *   -EINVAL (NULL @p name or @p out, a bad name, unknown flags, size below
+ *   #PXS_MIN_SIZE, capacity above #PXS_MAX_CAPACITY or too large for size,
+ *   mode outside 0777);
+ *   -ENOENT (no such segment and no #PXS_CREATE);
+ *   -EEXIST (#PXS_CREATE|#PXS_EXCL and it exists);
+ *   -EPROTO (not a proxyshm segment, another layout version, or a header
+ *   that fails validation);
+ *   -EPERM (the segment is owned by another user);
+ *   -EACCES (permission denied by the mode);
+ *   -ENOSPC (/dev/shm cannot hold the segment's metadata);
+ *   -EMFILE, -ENFILE, -ENOMEM (out of descriptors or memory);
+ *   -EUSERS (the segment's table of attached processes is full).
+ * @note Thread-safe. The handle survives fork().
+ */
+PXS_API int pxs_open(const char *name, const pxs_options *opts, pxs_store **out);
+
+/**
+ * @brief Detach. Futures owned through this handle that are still pending
+ * become abandoned. Views from it must be released first; views still
+ * pinned stay pinned in the segment until the process exits and its pins
+ * are reclaimed.
+ * @param[in] s the handle, or NULL (a no-op)
+ * @return 0 (also for NULL).
+ */
+PXS_API int pxs_close(pxs_store *s);
+
+/**
+ * @brief Remove segment @p name. Attached processes keep working on it;
+ * new pxs_open() calls get -ENOENT (or create a new one).
+ * @return 0, or -EINVAL (bad name), -ENOENT (none), -EACCES/-EPERM.
+ */
+PXS_API int pxs_unlink(const char *name);
+
+/**
+ * @brief The name @p s was opened with (with its leading '/').
+ * @return the name, valid until pxs_close(); NULL if @p s is NULL.
+ */
+PXS_API const char *pxs_store_name(const pxs_store *s);
+/** @} */
+
+/** @defgroup objects Objects
+ *  @{ */
+
+/**
+ * A zero-copy view of a value inside the segment, pinned until
+ * #pxs_release(). The memory stays valid and unchanged while pinned, even
+ * if the key is evicted meanwhile.
+ */
+typedef struct pxs_view {
+    const void *data; /**< first byte of the value (non-NULL, even for size 0) */
+    size_t size;      /**< value size in bytes */
+    uint64_t priv[3]; /**< private to the library; do not touch */
+} pxs_view;
+
+/**
+ * @brief Copy @p size bytes into the segment under a fresh random key.
+ * @param[in]  s       store
+ * @param[in]  data    bytes (may be NULL only when @p size is 0)
+ * @param[in]  size    0 is a valid object
+ * @param[out] key_out the new key; written only on success
+ * @return 0, or -EINVAL (NULL argument), -ENOSPC (heap or table full;
+ *   nothing changed), -EPROTO (segment corrupt), -ENOTRECOVERABLE.
+ * @note Thread-safe.
+ */
+PXS_API int pxs_put(pxs_store *s, const void *data, size_t size, pxs_key *key_out);
+
+/**
+ * @brief As pxs_put() under a chosen key.
+ * @return 0, or -EINVAL (NULL argument, zero key), -EEXIST (the key holds an
+ *   object or future; nothing changed), -ENOSPC, -EPROTO, -ENOTRECOVERABLE.
+ */
+PXS_API int pxs_put_at(pxs_store *s, pxs_key key, const void *data, size_t size);
+
+/**
+ * @brief Pin the value under @p key and return a zero-copy view of it.
+ * @param[out] v the view; written only on success
+ * @return 0, or -EINVAL (NULL argument, zero key), -ENOENT (no such key),
+ *   -EAGAIN (a future not set yet), -EOWNERDEAD (an abandoned future),
+ *   -EOVERFLOW (the value has 2^32-1 pins), -EPROTO, -ENOTRECOVERABLE.
+ * @note Takes only the slot's lock; never blocks on other slots.
+ */
+PXS_API int pxs_get(pxs_store *s, pxs_key key, pxs_view *v);
+
+/**
+ * @brief Unpin a view from pxs_get(), pxs_future_wait() or the like. Once
+ * the last pin of an evicted value goes, its memory returns to the heap.
+ * @param[in,out] v the view; cleared on success. NULL, or an already
+ *   released (zeroed) view, is a no-op returning 0.
+ * @return 0, or -EINVAL (a view that this store did not pin: forged, from
+ *   another store, or already released and not zeroed), -EPROTO.
+ */
+PXS_API int pxs_release(pxs_store *s, pxs_view *v);
+
+/**
+ * @brief Is a value present under @p key?
+ * @return 1 when a value is present, 0 when not (absent, pending or
+ *   abandoned future), or -EINVAL (NULL store, zero key), -EPROTO.
+ */
+PXS_API int pxs_exists(pxs_store *s, pxs_key key);
+
+/**
+ * @brief Remove @p key for everyone, at once. Pinned views stay valid; the
+ * memory is freed when the last one is released. Evicting a pending future
+ * cancels it: its waiters return -ECANCELED.
+ * @return 0, or -EINVAL (NULL store, zero key), -ENOENT (absent), -EPROTO,
+ *   -ENOTRECOVERABLE.
+ */
+PXS_API int pxs_evict(pxs_store *s, pxs_key key);
+/** @} */
+
+/** @defgroup futures Futures
+ *  @{ */
+
+/**
+ * @brief Create a pending future under a fresh random key, owned by the
+ * calling process.
+ * @return 0, or -EINVAL, -ENOSPC (table full), -EPROTO, -ENOTRECOVERABLE.
+ */
+PXS_API int pxs_future_new(pxs_store *s, pxs_key *key_out);
+
+/**
+ * @brief Create a pending future under @p key.
+ * @return 0, or -EINVAL (zero key), -EEXIST (key in use), -ENOSPC, -EPROTO,
+ *   -ENOTRECOVERABLE.
+ */
+PXS_API int pxs_future_new_at(pxs_store *s, pxs_key key);
+
+/**
+ * @brief Copy the value in, publish it and wake every waiter.
+ * Any process may set a future; the value is visible whole or not at all.
+ * @return 0, or -EINVAL (NULL argument, zero key), -ENOENT (no such key),
+ *   -EALREADY (already set, or a plain object: the value is unchanged),
+ *   -EBUSY (reserved by pxs_future_reserve() and not committed),
+ *   -EOWNERDEAD (abandoned), -ENOSPC (heap full; still pending), -EPROTO,
+ *   -ENOTRECOVERABLE.
+ */
+PXS_API int pxs_future_set(pxs_store *s, pxs_key key, const void *data, size_t size);
+
+/**
+ * @brief Reserve @p size bytes for the value of a pending future and make
+ * the caller its owner. The producer writes into @p *buf, then calls
+ * pxs_future_commit(). Waiters see nothing until the commit.
+ * @param[out] buf writable memory inside the segment, valid until commit
+ * @return 0, or -EINVAL, -ENOENT, -EALREADY (set), -EBUSY (already
+ *   reserved), -EOWNERDEAD, -ENOSPC (still pending), -EPROTO,
+ *   -ENOTRECOVERABLE.
+ */
+PXS_API int pxs_future_reserve(pxs_store *s, pxs_key key, size_t size, void **buf);
+
+/**
+ * @brief Publish the reserved value and wake every waiter.
+ * @return 0, or -EINVAL, -ENOENT (no such key, or evicted since the
+ *   reservation: the reserved memory is freed), -EPERM (reserved by another
+ *   process or handle), -EALREADY (already set), -EAGAIN (not reserved),
+ *   -EOWNERDEAD, -EPROTO, -ENOTRECOVERABLE.
+ */
+PXS_API int pxs_future_commit(pxs_store *s, pxs_key key);
+
+/**
+ * @brief Make the caller the owner of a pending future, so that its death
+ * (not the creator's) abandons the future.
+ * @return 0, or -EINVAL, -ENOENT, -EALREADY (set), -EBUSY (reserved by
+ *   another), -EOWNERDEAD, -EPROTO, -ENOTRECOVERABLE.
+ */
+PXS_API int pxs_future_claim(pxs_store *s, pxs_key key);
+
+/**
+ * @brief Wait until the future @p key is set, then pin its value.
+ * Sleeps in the kernel on the slot's futex (CLOCK_MONOTONIC), waking every
+ * 250 ms at most to check that the owner is alive. Plain objects are
+ * returned at once.
+ * @param[in]  timeout_ms <0 waits forever, 0 only checks
+ * @param[out] v          pinned view, valid until #pxs_release()
+ * @return 0, or -EINVAL (NULL argument, zero key), -ENOENT (no such key),
+ *   -ETIMEDOUT (not set in time, including at once for 0), -ECANCELED
+ *   (evicted while waiting), -EOWNERDEAD (owner died before setting it),
+ *   -EOVERFLOW (too many pins), -EPROTO, -ENOTRECOVERABLE.
+ * @note Thread-safe; never returns EINTR.
+ */
+PXS_API int pxs_future_wait(pxs_store *s, pxs_key key, long timeout_ms, pxs_view *v);
+
+/**
+ * @brief Is the future set?
+ * @return 1 when set (or a plain object), 0 when pending, or -EINVAL,
+ *   -ENOENT, -EOWNERDEAD (abandoned), -EPROTO.
+ */
+PXS_API int pxs_future_done(pxs_store *s, pxs_key key);
+/** @} */
+
+/** @defgroup stats Statistics
+ *  @{ */
+
+/** A snapshot of a store, from #pxs_stat(). */
+typedef struct pxs_stats {
+    uint64_t segment_size;   /**< bytes mapped */
+    uint64_t heap_size;      /**< bytes managed by the payload heap */
+    uint64_t heap_used;      /**< bytes in allocated blocks, headers included */
+    uint64_t heap_free;      /**< bytes in free blocks */
+    uint64_t heap_largest_free; /**< largest single allocation possible now */
+    uint32_t capacity;       /**< max live objects + futures */
+    uint32_t objects;        /**< values present (set futures included) */
+    uint32_t pending;        /**< futures pending or reserved */
+    uint32_t abandoned;      /**< futures whose owner died */
+    uint32_t evicted_pinned; /**< evicted values kept alive by pins */
+    uint32_t pins;           /**< pinned views, all processes */
+    uint32_t waiters;        /**< threads asleep in a wait */
+    uint32_t processes;      /**< attached processes alive */
+    uint64_t puts;           /**< objects stored and futures set */
+    uint64_t gets;           /**< views pinned */
+    uint64_t evictions;      /**< successful evicts */
+    uint64_t waits;          /**< calls to pxs_future_wait */
+    uint64_t timeouts;       /**< waits that returned -ETIMEDOUT */
+    uint64_t recoveries;     /**< locks repaired after an owner died */
+} pxs_stats;
+
+/**
+ * @brief Fill @p st with the store's current sizes and counters.
+ * Tests and tools use it to prove that a failed call changed nothing.
+ * @return 0, or -EINVAL (NULL argument), -EPROTO.
+ */
+PXS_API int pxs_stat(pxs_store *s, pxs_stats *st);
+/** @} */
+
+/** @defgroup proxies Proxies
+ *  @{ */
+
+/** Opaque lazy reference to a value in a named store. */
+typedef struct pxs_proxy pxs_proxy;
+
+/** Longest proxy string: "pxs://" + name + "/" + 32 hex digits + NUL. */
+#define PXS_PROXY_STRLEN (6 + PXS_NAME_MAX + 1 + 32 + 1)
+
+/**
+ * @brief Make a proxy for @p key in the store named @p store_name.
+ * Nothing is attached until pxs_proxy_resolve().
+ * @param[out] out set to NULL on failure
+ * @return 0, or -EINVAL (bad name, zero key, NULL), -ENOMEM.
+ */
+PXS_API int pxs_proxy_new(const char *store_name, pxs_key key, pxs_proxy **out);
+
+/**
+ * @brief Write `pxs://<name without its leading '/'>/<32 hex key>`.
+ * @param[out] buf at least len bytes; #PXS_PROXY_STRLEN always suffices
+ * @return the string length (without the NUL), or -EINVAL (NULL proxy or
+ *   buffer), -ENOSPC (@p len too small: @p buf is set to "" if len > 0).
+ */
+PXS_API int pxs_proxy_format(const pxs_proxy *p, char *buf, size_t len);
+
+/**
+ * @brief Parse a proxy string strictly (exactly the form that
+ * pxs_proxy_format() writes).
+ * @param[out] out set to NULL on failure
+ * @return 0, or -EINVAL (anything else), -ENOMEM.
+ */
+PXS_API int pxs_proxy_parse(const char *str, pxs_proxy **out);
+
+/** @brief The proxy's key (the zero key for NULL). */
+PXS_API pxs_key pxs_proxy_key(const pxs_proxy *p);
+
+/**
+ * @brief Resolve: the first call attaches the store (one attachment per
+ * process per name, shared by every proxy and thread) and waits for the
+ * value as pxs_future_wait() does; later calls return the same bytes at
+ * once without a lock.
+ * @param[out] data, size the value, pinned until pxs_proxy_free()
+ * @return 0, or -EINVAL, any error of pxs_open() (attach only) or of
+ *   pxs_future_wait().
+ * @note Thread-safe, also on one proxy from many threads.
+ */
+PXS_API int pxs_proxy_resolve(pxs_proxy *p, long timeout_ms, const void **data, size_t *size);
+
+/** @brief Release the proxy's pin and free it. NULL is a no-op. */
+PXS_API void pxs_proxy_free(pxs_proxy *p);
+/** @} */
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PROXYSHM_H */
