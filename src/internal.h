@@ -1,0 +1,164 @@
+/* internal.h - declarations shared between the library's own files.
+ *
+ * Nothing here is public API: names use the pxs__ prefix and are hidden
+ * from the shared library (tests link the static archive and may call them).
+ */
+#ifndef PXS_INTERNAL_H
+#define PXS_INTERNAL_H
+
+#include "proxyshm.h"
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "layout.h"
+
+#define PXS_LIKELY(x) __builtin_expect(!!(x), 1)
+#define PXS_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* ---- keys.c: names and keys ---------------------------------------- */
+
+/** 0 if @p name is a valid store name ('/' then 1..PXS_NAME_MAX of
+ *  [A-Za-z0-9._-], not "/." or "/.."), else -EINVAL. NULL is -EINVAL. */
+int pxs__name_check(const char *name);
+
+/** A fresh random non-zero key: unique across processes and threads, and
+ *  different in a forked child from the parent. */
+pxs_key pxs__key_random(void);
+
+static inline bool pxs__key_is_zero(pxs_key k) { return (k.hi | k.lo) == 0; }
+
+/* ---- the process-local handle (store.c owns its lifetime) ---------- */
+
+struct pxs_store {
+    unsigned char *base;           /**< mapping of the whole segment */
+    struct pxs_seg_hdr *hdr;
+    struct pxs_seg_proc *procs;
+    struct pxs_seg_slot *slots;
+    struct pxs_geom g;             /**< validated copy; never re-read */
+    uint32_t mask;                 /**< g.nslots - 1 */
+    struct pxs_heap heap;          /**< allocator handle over the heap */
+    int fd;                        /**< the segment; carries the liveness lock */
+    uint32_t token;                /**< owner token of this handle's process entry */
+    unsigned long fork_gen;        /**< pxs__fork_gen when token was taken */
+    pthread_mutex_t local;         /**< serialises re-registration after fork */
+    struct pxs_store *next;        /**< in the process's list of open stores */
+    char name[PXS_NAME_MAX + 2];
+};
+
+/* ---- segment.c: create, attach, map ----------------------------------- */
+
+/** Geometry for (size, capacity); capacity 0 picks the default.
+ *  @return 0 or -EINVAL when they do not fit together. */
+int pxs__geometry(uint64_t size, uint32_t capacity, struct pxs_geom *g);
+/** Open or create and map; fills base/hdr/procs/slots/g/heap/fd of @p s. */
+int pxs__segment_open(struct pxs_store *s, const char *name, const pxs_options *o);
+void pxs__segment_close(struct pxs_store *s);
+/** Make [0, need) of the file backed by memory (heap commit callback). */
+int pxs__segment_commit(void *store, uint64_t need);
+
+/* ---- sync.c: robust locks, futex waits, clocks ------------------------- */
+
+int pxs__mutex_init(pthread_mutex_t *m);
+/** Lock; on EOWNERDEAD run @p repair (may be NULL) then mark consistent.
+ *  @p deadline (CLOCK_MONOTONIC, NULL = forever) bounds the wait.
+ *  @return 0, -ETIMEDOUT, -ENOTRECOVERABLE, or repair's error (lock held
+ *  only on 0). */
+int pxs__lock(struct pxs_store *s, pthread_mutex_t *m, const struct timespec *deadline,
+              int (*repair)(struct pxs_store *, void *), void *arg);
+void pxs__unlock(pthread_mutex_t *m);
+/** Sleep while *word == val, until woken or @p deadline (CLOCK_MONOTONIC,
+ *  NULL = forever). Returns 0 (woken, changed, or interrupted: recheck) or
+ *  -ETIMEDOUT. */
+int pxs__futex_wait(uint32_t *word, uint32_t val, const struct timespec *deadline);
+void pxs__futex_wake_all(uint32_t *word);
+uint64_t pxs__now_ns(clockid_t clk);
+/** Absolute CLOCK_MONOTONIC deadline @p ms from now (ms >= 0). */
+void pxs__deadline(struct timespec *ts, long ms);
+void pxs__ts_from_ns(struct timespec *ts, uint64_t ns);
+
+/* ---- procs.c: attached processes, liveness, counters, fork ------------ */
+
+extern volatile unsigned long pxs__fork_gen; /**< bumped in every forked child */
+/** Claim a process entry and its liveness lock for @p s. */
+int pxs__proc_register(struct pxs_store *s);
+void pxs__proc_unregister(struct pxs_store *s);
+/** 1 if the process behind owner token @p token is attached and alive. */
+int pxs__proc_alive(struct pxs_store *s, uint32_t token);
+/** Track/untrack @p s for the fork handler. */
+void pxs__proc_track(struct pxs_store *s);
+void pxs__proc_untrack(struct pxs_store *s);
+/** Re-register after fork; called by pxs__enter. */
+int pxs__proc_refork(struct pxs_store *s);
+void pxs__count(struct pxs_store *s, enum pxs_ctr c);
+void pxs__counters(struct pxs_store *s, uint64_t out[PXS_CTR_N], uint32_t *alive);
+
+/** Entry check of every API call on a store. */
+static inline int pxs__enter(struct pxs_store *s)
+{
+    if (PXS_UNLIKELY(s->fork_gen != pxs__fork_gen)) {
+        int rc = pxs__proc_refork(s);
+        if (rc < 0)
+            return rc;
+    }
+    if (PXS_UNLIKELY(__atomic_load_n(&s->hdr->poisoned, __ATOMIC_RELAXED)))
+        return -ENOTRECOVERABLE;
+    return 0;
+}
+
+/* ---- table.c: the slot hash table --------------------------------------- */
+
+/** Find the live slot (READY, PENDING, RESERVED, ABANDONED) holding @p k.
+ *  Lock-free; the caller locks the slot and rechecks with pxs__slot_is(). */
+int pxs__table_find(struct pxs_store *s, pxs_key k, uint32_t *idx);
+/** Find an EVICTED slot holding @p k whose producer is @p owner. */
+int pxs__table_find_evicted(struct pxs_store *s, pxs_key k, uint32_t owner, uint32_t *idx);
+/** Insert @p k in @p state with payload (off, size) and @p owner; returns
+ *  the slot index. -EEXIST, -ENOSPC. */
+int pxs__table_insert(struct pxs_store *s, pxs_key k, uint32_t state, uint64_t off,
+                      uint64_t size, uint32_t owner, uint32_t *idx);
+/** Lock slot @p idx (repairing it after a dead holder). */
+int pxs__slot_lock(struct pxs_store *s, uint32_t idx, const struct timespec *deadline);
+static inline void pxs__slot_unlock(struct pxs_store *s, uint32_t idx)
+{
+    pxs__unlock(&s->slots[idx].lock);
+}
+/** Under the slot lock: 1 if it holds @p k in a live state. */
+int pxs__slot_is(const struct pxs_seg_slot *sl, pxs_key k);
+/** Under the slot lock: the slot's state, validated (-EPROTO if not). */
+int pxs__slot_state(const struct pxs_seg_slot *sl);
+/** Under the slot lock: make the slot free (TOMB), bump gen; returns the
+ *  payload offset the caller must free with pxs__heap_release (0 = none). */
+uint64_t pxs__slot_free(struct pxs_store *s, uint32_t idx);
+/** After pxs__slot_free and the slot unlock: free the block, sweep tombs. */
+int pxs__slot_reclaim(struct pxs_store *s, uint32_t idx, uint64_t off);
+/** Under the slot lock: publish a state change, wake waiters after unlock. */
+void pxs__slot_set_state(struct pxs_seg_slot *sl, uint32_t state);
+/** Unlock, then wake the slot's waiters if it has any. */
+void pxs__slot_unlock_wake(struct pxs_store *s, uint32_t idx);
+/** Validate a slot's payload (off, size) against the heap. */
+int pxs__slot_payload(struct pxs_store *s, const struct pxs_seg_slot *sl, const void **data,
+                      uint64_t *size);
+
+/* ---- store.c: heap helpers shared by store.c and future.c -------------- */
+
+/** Allocate a block of @p size tagged with this process (heap lock inside). */
+int pxs__block_alloc(struct pxs_store *s, uint64_t size, uint64_t *off);
+/** Free a block (heap lock inside). */
+int pxs__block_free(struct pxs_store *s, uint64_t off);
+/** Retag a block as owned by its slot (published). */
+int pxs__block_publish(struct pxs_store *s, uint64_t off);
+/** Under the slot lock: pin a READY slot and fill the view. */
+int pxs__view_pin(struct pxs_store *s, uint32_t idx, pxs_view *v);
+/** Under the slot lock, if PENDING/RESERVED and the owner is dead: mark
+ *  ABANDONED (returns 1) and free a reserved block; else 0. */
+int pxs__slot_check_owner(struct pxs_store *s, uint32_t idx);
+
+/* ---- proxy.c: the attachment registry ------------------------------ */
+
+/** Number of stores the proxy registry holds attached in this process
+ *  (one per name with at least one resolved proxy). For tests. */
+int pxs__proxy_registry_count(void);
+
+#endif

@@ -1,0 +1,224 @@
+/* procs.c - attached processes: liveness tokens, counters and fork.
+ *
+ * Owns: the segment's process table, the per-process liveness lock, the
+ * owner tokens stored in slots, and the fork handler.
+ *
+ * HOW LIVENESS WORKS. Each handle claims an entry i of the process table
+ * and takes an OFD write lock (F_OFD_SETLK) on byte PXS_LIVENESS_LOCK_BASE+i
+ * of the segment file through its own descriptor. The kernel drops the lock
+ * when the process dies, however it dies. Another process asks "is entry i
+ * alive?" with F_OFD_GETLK on that byte: a conflicting lock means alive.
+ * Unlike kill(pid, 0) this cannot be fooled by pid reuse or PID namespaces,
+ * and unlike classic fcntl locks it is not dropped when the process closes
+ * some other descriptor of the same file. A stopped process still holds its
+ * lock, so it is never mistaken for a dead one.
+ *
+ * An owner token is (entry generation << PXS_PROC_BITS) | entry index. The
+ * generation is bumped whenever an entry is claimed, so a token of a
+ * process that left never matches a later occupant of the same entry.
+ *
+ * FORK. An OFD lock belongs to the open file description, which a child
+ * shares with its parent: if the child kept it, a dead parent would look
+ * alive. The atfork child handler therefore gives every open store a fresh
+ * description (reopening /proc/self/fd/N) in place of the inherited one and
+ * bumps pxs__fork_gen; the child's first call then claims its own entry.
+ */
+#include "internal.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+volatile unsigned long pxs__fork_gen;
+
+static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct pxs_store *open_stores;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void fork_prepare(void) { pthread_mutex_lock(&list_lock); }
+static void fork_parent(void) { pthread_mutex_unlock(&list_lock); }
+
+static void fork_child(void)
+{
+    for (struct pxs_store *s = open_stores; s; s = s->next) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/self/fd/%d", s->fd);
+        int nfd = open(path, O_RDWR | O_CLOEXEC);
+        if (nfd < 0)
+            nfd = shm_open(s->name, O_RDWR | O_CLOEXEC, 0);
+        if (nfd >= 0) {
+            dup3(nfd, s->fd, O_CLOEXEC); /* drops our reference to the parent's description */
+            close(nfd);
+        }
+        /* else: keep the inherited descriptor; re-registration will fail
+         * with its error and the parent's liveness is over-reported. */
+        pthread_mutex_init(&s->local, NULL);
+    }
+    pxs__fork_gen++;
+    pthread_mutex_unlock(&list_lock);
+}
+
+static void atfork_init(void)
+{
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+void pxs__proc_track(struct pxs_store *s)
+{
+    pthread_once(&atfork_once, atfork_init);
+    pthread_mutex_lock(&list_lock);
+    s->next = open_stores;
+    open_stores = s;
+    pthread_mutex_unlock(&list_lock);
+}
+
+void pxs__proc_untrack(struct pxs_store *s)
+{
+    pthread_mutex_lock(&list_lock);
+    for (struct pxs_store **p = &open_stores; *p; p = &(*p)->next)
+        if (*p == s) {
+            *p = s->next;
+            break;
+        }
+    pthread_mutex_unlock(&list_lock);
+}
+
+static int liveness_lock(int fd, uint32_t idx, int cmd, short type, struct flock *fl)
+{
+    memset(fl, 0, sizeof *fl);
+    fl->l_type = type;
+    fl->l_whence = SEEK_SET;
+    fl->l_start = PXS_LIVENESS_LOCK_BASE + (off_t)idx;
+    fl->l_len = 1;
+    return fcntl(fd, cmd, fl);
+}
+
+static uint32_t token_idx(uint32_t token) { return token & (PXS_MAX_PROCS - 1); }
+static uint32_t token_gen(uint32_t token) { return token >> PXS_PROC_BITS; }
+
+/* Fold a departing entry's counters into the segment's totals. Under proc_lock. */
+static void fold_counters(struct pxs_store *s, struct pxs_seg_proc *p)
+{
+    for (int c = 0; c < PXS_CTR_N; c++) {
+        uint64_t v = __atomic_exchange_n(&p->ctr[c], 0, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&s->hdr->ctr_gone[c], v, __ATOMIC_RELAXED);
+    }
+}
+
+/* The proc table needs no repair: an entry is claimed by the lock, and a
+ * half-claimed entry (state written, lock not taken) reads as dead. */
+int pxs__proc_register(struct pxs_store *s)
+{
+    struct flock fl;
+    int rc = pxs__lock(s, &s->hdr->proc_lock, NULL, NULL, NULL);
+    if (rc < 0)
+        return rc;
+    rc = -EUSERS;
+    for (int pass = 0; pass < 2 && rc == -EUSERS; pass++) {
+        for (uint32_t i = 0; i < PXS_MAX_PROCS; i++) {
+            struct pxs_seg_proc *p = &s->procs[i];
+            uint32_t st = __atomic_load_n(&p->state, __ATOMIC_ACQUIRE);
+            /* First pass: free entries. Second: entries whose holder died
+             * (the lock is ours for the taking). */
+            if (pass == 0 ? st != PXS_PROC_FREE : st != PXS_PROC_LIVE)
+                continue;
+            if (liveness_lock(s->fd, i, F_OFD_SETLK, F_WRLCK, &fl) < 0) {
+                if (errno == EAGAIN || errno == EACCES)
+                    continue; /* alive (a free entry mid-claim cannot be: we hold proc_lock) */
+                rc = -errno;
+                break;
+            }
+            fold_counters(s, p);
+            uint32_t gen = (p->gen + 1) & ((1u << (32 - PXS_PROC_BITS)) - 1);
+            if (gen == 0)
+                gen = 1;
+            p->gen = gen;
+            p->pid = (int32_t)getpid();
+            p->attach_ns = pxs__now_ns(CLOCK_REALTIME);
+            __atomic_store_n(&p->state, PXS_PROC_LIVE, __ATOMIC_RELEASE);
+            __atomic_store_n(&s->token, (gen << PXS_PROC_BITS) | i, __ATOMIC_RELEASE);
+            rc = 0;
+            break;
+        }
+    }
+    pxs__unlock(&s->hdr->proc_lock);
+    return rc;
+}
+
+void pxs__proc_unregister(struct pxs_store *s)
+{
+    struct flock fl;
+    uint32_t tok = s->token;
+    if (!tok)
+        return;
+    struct pxs_seg_proc *p = &s->procs[token_idx(tok)];
+    if (pxs__lock(s, &s->hdr->proc_lock, NULL, NULL, NULL) == 0) {
+        if (p->gen == token_gen(tok) && p->state == PXS_PROC_LIVE) {
+            fold_counters(s, p);
+            __atomic_store_n(&p->state, PXS_PROC_FREE, __ATOMIC_RELEASE);
+        }
+        pxs__unlock(&s->hdr->proc_lock);
+    }
+    liveness_lock(s->fd, token_idx(tok), F_OFD_SETLK, F_UNLCK, &fl);
+    s->token = 0;
+}
+
+int pxs__proc_alive(struct pxs_store *s, uint32_t token)
+{
+    if (token == __atomic_load_n(&s->token, __ATOMIC_ACQUIRE))
+        return 1;
+    uint32_t idx = token_idx(token), gen = token_gen(token);
+    struct pxs_seg_proc *p = &s->procs[idx];
+    if (__atomic_load_n(&p->state, __ATOMIC_ACQUIRE) != PXS_PROC_LIVE ||
+        __atomic_load_n(&p->gen, __ATOMIC_ACQUIRE) != gen)
+        return 0;
+    struct flock fl;
+    if (liveness_lock(s->fd, idx, F_OFD_GETLK, F_WRLCK, &fl) < 0)
+        return 1; /* cannot tell: never report a live process dead */
+    if (fl.l_type == F_UNLCK)
+        return 0;
+    /* Locked: alive, unless the entry changed hands meanwhile. */
+    return __atomic_load_n(&p->gen, __ATOMIC_ACQUIRE) == gen;
+}
+
+int pxs__proc_refork(struct pxs_store *s)
+{
+    pthread_mutex_lock(&s->local);
+    int rc = 0;
+    if (s->fork_gen != pxs__fork_gen) {
+        /* The parent's token is not ours: forget it without touching the
+         * parent's entry, then claim our own. */
+        __atomic_store_n(&s->token, 0, __ATOMIC_RELEASE);
+        rc = pxs__proc_register(s);
+        if (rc == 0)
+            s->fork_gen = pxs__fork_gen;
+    }
+    pthread_mutex_unlock(&s->local);
+    return rc;
+}
+
+void pxs__count(struct pxs_store *s, enum pxs_ctr c)
+{
+    uint32_t tok = __atomic_load_n(&s->token, __ATOMIC_RELAXED);
+    uint64_t *ctr = tok ? &s->procs[token_idx(tok)].ctr[c] : &s->hdr->ctr_gone[c];
+    __atomic_fetch_add(ctr, 1, __ATOMIC_RELAXED);
+}
+
+void pxs__counters(struct pxs_store *s, uint64_t out[PXS_CTR_N], uint32_t *alive)
+{
+    uint32_t n = 0;
+    for (int c = 0; c < PXS_CTR_N; c++)
+        out[c] = __atomic_load_n(&s->hdr->ctr_gone[c], __ATOMIC_RELAXED);
+    for (uint32_t i = 0; i < PXS_MAX_PROCS; i++) {
+        struct pxs_seg_proc *p = &s->procs[i];
+        if (__atomic_load_n(&p->state, __ATOMIC_ACQUIRE) != PXS_PROC_LIVE)
+            continue;
+        for (int c = 0; c < PXS_CTR_N; c++)
+            out[c] += __atomic_load_n(&p->ctr[c], __ATOMIC_RELAXED);
+        if (pxs__proc_alive(s, (__atomic_load_n(&p->gen, __ATOMIC_RELAXED) << PXS_PROC_BITS) | i))
+            n++;
+    }
+    *alive = n;
+}
