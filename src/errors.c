@@ -1,0 +1,87 @@
+/* errors.c - error texts and the version string.
+ *
+ * Owns: pxs_strerror() and pxs_version(). Both return static strings and
+ * are thread-safe; strerror(3) is not, so it is never called: codes this
+ * library does not produce get a generic text instead.
+ */
+#include "internal.h"
+
+#include <limits.h>
+
+/*
+ * One entry per errno value a pxs_ function can return, worded for what it
+ * means here rather than what it means to the kernel (-EPROTO is "not a
+ * proxyshm segment", not "protocol error"). Indexed by the positive errno
+ * value; gaps are NULL. The first block is the library's own meanings (see
+ * the header's Errors section), the second the ordinary ones from the
+ * @return lists, the third what a syscall underneath could still pass up.
+ */
+static const char *const error_texts[] = {
+	[0] = "success",
+
+	[EPROTO] = "not a proxyshm segment of this layout version, "
+		   "or its contents failed validation",
+	[EOWNERDEAD] = "future abandoned: its owner died or closed its "
+		       "handle before setting it",
+	[ECANCELED] = "future evicted while waiting for it",
+	[EALREADY] = "future already set",
+	[EAGAIN] = "future still pending",
+	[ENOTRECOVERABLE] = "a lock holder died leaving state that cannot be "
+			    "repaired; recreate the segment",
+
+	[ETIMEDOUT] = "timed out waiting for the future",
+	[ENOSPC] = "out of space: segment heap or slot table full, "
+		   "or /dev/shm too small",
+	[EEXIST] = "already exists: key in use, or segment exists "
+		   "with PXS_EXCL",
+	[ENOENT] = "no such key or segment",
+	[EINVAL] = "invalid argument: NULL pointer, zero key, bad name, "
+		   "bad option or malformed string",
+	[EBUSY] = "future reserved and not yet committed",
+	[EPERM] = "not permitted: segment owned by another user, or future "
+		  "reserved by another process or handle",
+	[EACCES] = "permission denied by the segment's mode",
+	[EOVERFLOW] = "too many pins on one value",
+	[EUSERS] = "too many processes attached to the segment",
+	[EMFILE] = "too many open files in this process",
+	[ENFILE] = "too many open files in the system",
+	[ENOMEM] = "out of memory",
+	[ENAMETOOLONG] = "name too long",
+
+	[EINTR] = "interrupted system call",
+	[EIO] = "input/output error",
+	[EBADF] = "bad file descriptor",
+	[EFAULT] = "bad address",
+	[ENOSYS] = "function not implemented by this system",
+	[ENOTSUP] = "operation not supported by this system",
+	[EFBIG] = "file too large",
+	[ENODEV] = "no such device (shared memory unavailable)",
+	[EROFS] = "read-only file system",
+	[EDEADLK] = "resource deadlock avoided",
+	[ESRCH] = "no such process",
+	[ERANGE] = "result out of range",
+};
+
+#define N_ERROR_TEXTS (sizeof(error_texts) / sizeof(error_texts[0]))
+
+const char *
+pxs_strerror(int err)
+{
+	/* Negate in unsigned arithmetic: -INT_MIN would overflow. */
+	unsigned code = err < 0 ? 0u - (unsigned)err : (unsigned)err;
+
+	if (code < N_ERROR_TEXTS && error_texts[code] != NULL)
+		return error_texts[code];
+	return "unknown error";
+}
+
+/* Two levels, so that the macros expand before # quotes them. */
+#define PXS_STR_(x) #x
+#define PXS_STR(x) PXS_STR_(x)
+
+const char *
+pxs_version(void)
+{
+	return PXS_STR(PXS_VERSION_MAJOR) "." PXS_STR(PXS_VERSION_MINOR) "."
+		PXS_STR(PXS_VERSION_PATCH);
+}
