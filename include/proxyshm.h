@@ -403,6 +403,104 @@ typedef struct pxs_stats {
 PXS_API int pxs_stat(pxs_store *s, pxs_stats *st);
 /** @} */
 
+/** @defgroup inspect Inspection
+ *  Read-only views of a segment for tools (the proxyshm command) and tests.
+ *  @{ */
+
+/** What a slot holds, from #pxs_list(). */
+typedef enum pxs_state {
+    PXS_STATE_VALUE = 1,     /**< a value: an object, or a future that was set */
+    PXS_STATE_PENDING = 2,   /**< a future not set yet */
+    PXS_STATE_RESERVED = 3,  /**< a future whose producer is writing its value */
+    PXS_STATE_ABANDONED = 4, /**< a future whose owner died before setting it */
+    PXS_STATE_EVICTED = 5    /**< evicted, kept alive by pins or its producer */
+} pxs_state;
+
+/** One object or future, from #pxs_list(). */
+typedef struct pxs_entry {
+    pxs_key key;         /**< its key */
+    pxs_state state;     /**< what it holds */
+    uint64_t size;       /**< value bytes (reserved bytes for RESERVED) */
+    uint32_t pins;       /**< pinned views */
+    uint32_t waiters;    /**< threads asleep waiting on it */
+    int32_t owner_pid;   /**< pid of the owning process (futures), else 0 */
+    int owner_alive;     /**< 1 if that owner is attached and alive */
+    uint64_t created_ns; /**< creation time, ns since the Epoch */
+} pxs_entry;
+
+/**
+ * @brief Iterate over the objects and futures of a store.
+ * Start with *@p cursor = 0 and call until it returns 0. The iteration takes
+ * no lock: it sees each slot as it was when visited, and entries inserted or
+ * evicted meanwhile may or may not appear.
+ * @param[in,out] cursor position; advanced on each call
+ * @param[out]    e      the next entry; written only when 1 is returned
+ * @return 1 (an entry), 0 (no more), or -EINVAL (NULL argument).
+ */
+PXS_API int pxs_list(pxs_store *s, uint64_t *cursor, pxs_entry *e);
+
+/** One attached process, from #pxs_proc_list(). */
+typedef struct pxs_proc_info {
+    uint32_t id;        /**< its entry in the segment's process table */
+    int32_t pid;        /**< its pid, as it saw itself when it attached */
+    int alive;          /**< 1 alive (stopped counts as alive), 0 dead */
+    uint64_t attach_ns; /**< attach time, ns since the Epoch */
+} pxs_proc_info;
+
+/**
+ * @brief Iterate over the processes attached to a store (one entry per
+ * handle), including dead ones whose entries were not reclaimed yet.
+ * Use like #pxs_list().
+ * @return 1 (an entry), 0 (no more), or -EINVAL (NULL argument).
+ */
+PXS_API int pxs_proc_list(pxs_store *s, uint64_t *cursor, pxs_proc_info *p);
+
+/** What #pxs_check() found. */
+typedef struct pxs_check_report {
+    uint32_t errors;          /**< inconsistencies found; 0 = consistent */
+    char first_error[128];    /**< the first of them, in words ("" if none) */
+    uint64_t heap_size;       /**< bytes managed by the heap */
+    uint64_t bytes_free;      /**< in free blocks */
+    uint64_t bytes_used;      /**< in allocated blocks, headers included */
+    uint64_t bytes_overhead;  /**< block headers of allocated blocks */
+    uint64_t largest_free;    /**< largest allocation possible now */
+    uint64_t blocks_used;     /**< allocated blocks */
+    uint64_t blocks_free;     /**< free blocks */
+    uint32_t slots_live;      /**< slots holding an object or future */
+    uint32_t pins;            /**< pins, summed over slots */
+    uint32_t dead_pins;       /**< pins held by processes that died */
+    uint32_t processes;       /**< attached processes alive */
+    uint32_t dead_processes;  /**< entries of dead processes not yet reaped */
+    uint32_t leaked_blocks;   /**< blocks of dead processes that nothing references */
+} pxs_check_report;
+
+/**
+ * @brief Validate the whole segment without changing it: every slot's state
+ * and payload, every heap block (no overlap, all inside the heap, free +
+ * used == heap size), the free lists, pin counts against the per-process
+ * pin records. Usable from a fresh process. Resources of dead processes are
+ * counted (dead_pins, leaked_blocks) but are not errors: #pxs_reap()
+ * reclaims them.
+ * @param[out] r the findings (required)
+ * @return 0 when consistent, -EPROTO when not (see @p r), -EINVAL (NULL
+ *   argument), -ENOMEM, -ENOTRECOVERABLE.
+ * @note Takes the heap lock for the heap walk; slot reads are lock-free, so
+ *   run it at quiescence for exact pin figures.
+ */
+PXS_API int pxs_check(pxs_store *s, pxs_check_report *r);
+
+/**
+ * @brief Reclaim what dead processes left behind: drop their pins, free
+ * their reservations and the blocks they allocated but never published,
+ * abandon the futures they owned, and free their process entries. The
+ * library also does this by itself when a process attaches and before an
+ * allocation would fail with -ENOSPC.
+ * @return the number of dead processes reaped (>= 0), or -EINVAL,
+ *   -ENOTRECOVERABLE.
+ */
+PXS_API int pxs_reap(pxs_store *s);
+/** @} */
+
 /** @defgroup proxies Proxies
  *  @{ */
 

@@ -40,6 +40,7 @@ struct pxs_store {
     uint32_t mask;                 /**< g.nslots - 1 */
     struct pxs_heap heap;          /**< allocator handle over the heap */
     int fd;                        /**< the segment; carries the liveness lock */
+    uint16_t *pins;                /**< this process's pin array (NULL until first pin) */
     uint32_t token;                /**< owner token of this handle's process entry */
     unsigned long fork_gen;        /**< pxs__fork_gen when token was taken */
     pthread_mutex_t local;         /**< serialises re-registration after fork */
@@ -80,6 +81,10 @@ void pxs__ts_from_ns(struct timespec *ts, uint64_t ns);
 
 /* ---- procs.c: attached processes, liveness, counters, fork ------------ */
 
+static inline uint32_t pxs__token_idx(uint32_t token) { return token & (PXS_MAX_PROCS - 1); }
+static inline uint32_t pxs__token_gen(uint32_t token) { return token >> PXS_PROC_BITS; }
+static inline uint32_t pxs__token(uint32_t gen, uint32_t idx) { return gen << PXS_PROC_BITS | idx; }
+
 extern volatile unsigned long pxs__fork_gen; /**< bumped in every forked child */
 /** Claim a process entry and its liveness lock for @p s. */
 int pxs__proc_register(struct pxs_store *s);
@@ -106,6 +111,20 @@ static inline int pxs__enter(struct pxs_store *s)
         return -ENOTRECOVERABLE;
     return 0;
 }
+
+/* ---- reap.c: recovering what dead processes left ---------------------- */
+
+/** Reclaim everything of every dead process: pins, reservations, owned
+ *  futures (abandoned), leaked blocks, the entry. Returns how many. */
+int pxs__reap(struct pxs_store *s);
+/** Reap entry @p i, whose liveness lock the caller has just taken, under
+ *  proc_lock. Leaves the entry LIVE: the caller frees or reuses it. */
+void pxs__reap_entry(struct pxs_store *s, uint32_t i);
+/** Pins on slot @p idx according to the pin arrays of all processes
+ *  (ground truth for repairing a slot's pin count). */
+uint32_t pxs__pins_on(struct pxs_store *s, uint32_t idx);
+/** Validated pin array of process entry @p p, or NULL. */
+uint16_t *pxs__pin_array(struct pxs_store *s, const struct pxs_seg_proc *p);
 
 /* ---- table.c: the slot hash table --------------------------------------- */
 

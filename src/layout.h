@@ -79,8 +79,11 @@ struct pxs_seg_proc {
     int32_t pid;       /**< for display only: liveness is the lock, not the pid */
     uint32_t pad0_;
     uint64_t attach_ns; /**< CLOCK_REALTIME of attach */
+    uint64_t pins_off;  /**< heap offset of its pin array: uint16_t[nslots], the
+                             pins this process holds on each slot (0 = none yet);
+                             entry i of it is written only under slot i's lock */
     uint64_t ctr[PXS_CTR_N]; /**< counters, relaxed atomic adds by the owner */
-    uint8_t pad_[128 - 24 - 8 * PXS_CTR_N];
+    uint8_t pad_[128 - 32 - 8 * PXS_CTR_N];
 };
 
 /** Segment header: geometry, global locks, heap control block. */

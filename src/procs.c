@@ -48,12 +48,17 @@ static void fork_child(void)
         int nfd = open(path, O_RDWR | O_CLOEXEC);
         if (nfd < 0)
             nfd = shm_open(s->name, O_RDWR | O_CLOEXEC, 0);
-        if (nfd >= 0) {
-            dup3(nfd, s->fd, O_CLOEXEC); /* drops our reference to the parent's description */
-            close(nfd);
+        if (nfd >= 0 && dup3(nfd, s->fd, O_CLOEXEC) >= 0) {
+            close(nfd); /* s->fd no longer refers to the parent's description */
+        } else {
+            /* No way to a description of our own: give up the handle (its
+             * calls fail with -EBADF) rather than share the parent's
+             * liveness lock, which would let a reaper take us for it. */
+            if (nfd >= 0)
+                close(nfd);
+            close(s->fd);
+            s->fd = -1;
         }
-        /* else: keep the inherited descriptor; re-registration will fail
-         * with its error and the parent's liveness is over-reported. */
         pthread_mutex_init(&s->local, NULL);
     }
     pxs__fork_gen++;
@@ -95,8 +100,6 @@ static int liveness_lock(int fd, uint32_t idx, int cmd, short type, struct flock
     return fcntl(fd, cmd, fl);
 }
 
-static uint32_t token_idx(uint32_t token) { return token & (PXS_MAX_PROCS - 1); }
-static uint32_t token_gen(uint32_t token) { return token >> PXS_PROC_BITS; }
 
 /* Fold a departing entry's counters into the segment's totals. Under proc_lock. */
 static void fold_counters(struct pxs_store *s, struct pxs_seg_proc *p)
@@ -109,39 +112,73 @@ static void fold_counters(struct pxs_store *s, struct pxs_seg_proc *p)
 
 /* The proc table needs no repair: an entry is claimed by the lock, and a
  * half-claimed entry (state written, lock not taken) reads as dead. */
+
+/* Claim entry i (its liveness lock is held through s->fd). Under proc_lock. */
+static void claim(struct pxs_store *s, uint32_t i)
+{
+    struct pxs_seg_proc *p = &s->procs[i];
+    fold_counters(s, p);
+    uint32_t gen = (p->gen + 1) & ((1u << (32 - PXS_PROC_BITS)) - 1);
+    p->gen = gen ? gen : 1;
+    p->pid = (int32_t)getpid();
+    p->attach_ns = pxs__now_ns(CLOCK_REALTIME);
+    p->pins_off = 0;
+    __atomic_store_n(&p->state, PXS_PROC_LIVE, __ATOMIC_RELEASE);
+    __atomic_store_n(&s->token, pxs__token(p->gen, i), __ATOMIC_RELEASE);
+    s->pins = NULL;
+}
+
+/* Under proc_lock: reap every dead entry and free it; returns how many. */
+static int reap_dead(struct pxs_store *s)
+{
+    struct flock fl;
+    int n = 0;
+    for (uint32_t i = 0; i < PXS_MAX_PROCS; i++) {
+        struct pxs_seg_proc *p = &s->procs[i];
+        if (__atomic_load_n(&p->state, __ATOMIC_ACQUIRE) != PXS_PROC_LIVE ||
+            (s->token && i == pxs__token_idx(s->token)))
+            continue;
+        if (liveness_lock(s->fd, i, F_OFD_SETLK, F_WRLCK, &fl) < 0)
+            continue; /* alive: its lock is held */
+        pxs__reap_entry(s, i);
+        fold_counters(s, p);
+        __atomic_store_n(&p->state, PXS_PROC_FREE, __ATOMIC_RELEASE);
+        liveness_lock(s->fd, i, F_OFD_SETLK, F_UNLCK, &fl);
+        n++;
+    }
+    return n;
+}
+
+int pxs__reap(struct pxs_store *s)
+{
+    int rc = pxs__lock(s, &s->hdr->proc_lock, NULL, NULL, NULL);
+    if (rc < 0)
+        return rc;
+    rc = reap_dead(s);
+    pxs__unlock(&s->hdr->proc_lock);
+    return rc;
+}
+
 int pxs__proc_register(struct pxs_store *s)
 {
     struct flock fl;
     int rc = pxs__lock(s, &s->hdr->proc_lock, NULL, NULL, NULL);
     if (rc < 0)
         return rc;
+    reap_dead(s); /* so that dead processes' entries are free to claim */
     rc = -EUSERS;
-    for (int pass = 0; pass < 2 && rc == -EUSERS; pass++) {
-        for (uint32_t i = 0; i < PXS_MAX_PROCS; i++) {
-            struct pxs_seg_proc *p = &s->procs[i];
-            uint32_t st = __atomic_load_n(&p->state, __ATOMIC_ACQUIRE);
-            /* First pass: free entries. Second: entries whose holder died
-             * (the lock is ours for the taking). */
-            if (pass == 0 ? st != PXS_PROC_FREE : st != PXS_PROC_LIVE)
-                continue;
-            if (liveness_lock(s->fd, i, F_OFD_SETLK, F_WRLCK, &fl) < 0) {
-                if (errno == EAGAIN || errno == EACCES)
-                    continue; /* alive (a free entry mid-claim cannot be: we hold proc_lock) */
-                rc = -errno;
-                break;
-            }
-            fold_counters(s, p);
-            uint32_t gen = (p->gen + 1) & ((1u << (32 - PXS_PROC_BITS)) - 1);
-            if (gen == 0)
-                gen = 1;
-            p->gen = gen;
-            p->pid = (int32_t)getpid();
-            p->attach_ns = pxs__now_ns(CLOCK_REALTIME);
-            __atomic_store_n(&p->state, PXS_PROC_LIVE, __ATOMIC_RELEASE);
-            __atomic_store_n(&s->token, (gen << PXS_PROC_BITS) | i, __ATOMIC_RELEASE);
-            rc = 0;
+    for (uint32_t i = 0; i < PXS_MAX_PROCS; i++) {
+        if (__atomic_load_n(&s->procs[i].state, __ATOMIC_ACQUIRE) != PXS_PROC_FREE)
+            continue;
+        if (liveness_lock(s->fd, i, F_OFD_SETLK, F_WRLCK, &fl) < 0) {
+            if (errno == EAGAIN || errno == EACCES)
+                continue; /* its last holder is still letting go */
+            rc = -errno;
             break;
         }
+        claim(s, i);
+        rc = 0;
+        break;
     }
     pxs__unlock(&s->hdr->proc_lock);
     return rc;
@@ -153,15 +190,17 @@ void pxs__proc_unregister(struct pxs_store *s)
     uint32_t tok = s->token;
     if (!tok)
         return;
-    struct pxs_seg_proc *p = &s->procs[token_idx(tok)];
+    struct pxs_seg_proc *p = &s->procs[pxs__token_idx(tok)];
     if (pxs__lock(s, &s->hdr->proc_lock, NULL, NULL, NULL) == 0) {
-        if (p->gen == token_gen(tok) && p->state == PXS_PROC_LIVE) {
+        if (p->gen == pxs__token_gen(tok) && p->state == PXS_PROC_LIVE) {
+            /* Our views die with the mapping, our futures with our entry. */
+            pxs__reap_entry(s, pxs__token_idx(tok));
             fold_counters(s, p);
             __atomic_store_n(&p->state, PXS_PROC_FREE, __ATOMIC_RELEASE);
         }
         pxs__unlock(&s->hdr->proc_lock);
     }
-    liveness_lock(s->fd, token_idx(tok), F_OFD_SETLK, F_UNLCK, &fl);
+    liveness_lock(s->fd, pxs__token_idx(tok), F_OFD_SETLK, F_UNLCK, &fl);
     s->token = 0;
 }
 
@@ -169,7 +208,7 @@ int pxs__proc_alive(struct pxs_store *s, uint32_t token)
 {
     if (token == __atomic_load_n(&s->token, __ATOMIC_ACQUIRE))
         return 1;
-    uint32_t idx = token_idx(token), gen = token_gen(token);
+    uint32_t idx = pxs__token_idx(token), gen = pxs__token_gen(token);
     struct pxs_seg_proc *p = &s->procs[idx];
     if (__atomic_load_n(&p->state, __ATOMIC_ACQUIRE) != PXS_PROC_LIVE ||
         __atomic_load_n(&p->gen, __ATOMIC_ACQUIRE) != gen)
@@ -202,7 +241,7 @@ int pxs__proc_refork(struct pxs_store *s)
 void pxs__count(struct pxs_store *s, enum pxs_ctr c)
 {
     uint32_t tok = __atomic_load_n(&s->token, __ATOMIC_RELAXED);
-    uint64_t *ctr = tok ? &s->procs[token_idx(tok)].ctr[c] : &s->hdr->ctr_gone[c];
+    uint64_t *ctr = tok ? &s->procs[pxs__token_idx(tok)].ctr[c] : &s->hdr->ctr_gone[c];
     __atomic_fetch_add(ctr, 1, __ATOMIC_RELAXED);
 }
 
@@ -217,7 +256,7 @@ void pxs__counters(struct pxs_store *s, uint64_t out[PXS_CTR_N], uint32_t *alive
             continue;
         for (int c = 0; c < PXS_CTR_N; c++)
             out[c] += __atomic_load_n(&p->ctr[c], __ATOMIC_RELAXED);
-        if (pxs__proc_alive(s, (__atomic_load_n(&p->gen, __ATOMIC_RELAXED) << PXS_PROC_BITS) | i))
+        if (pxs__proc_alive(s, pxs__token(__atomic_load_n(&p->gen, __ATOMIC_RELAXED), i)))
             n++;
     }
     *alive = n;

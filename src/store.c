@@ -31,7 +31,7 @@ static int heap_lock(struct pxs_store *s)
     return pxs__lock(s, &s->hdr->heap_lock, NULL, repair_heap, NULL);
 }
 
-int pxs__block_alloc(struct pxs_store *s, uint64_t size, uint64_t *off)
+static int block_alloc(struct pxs_store *s, uint64_t size, uint64_t *off, bool retry)
 {
     if (size == 0) { /* no block: views of empty values point at the heap start */
         *off = 0;
@@ -42,7 +42,14 @@ int pxs__block_alloc(struct pxs_store *s, uint64_t size, uint64_t *off)
         return rc;
     rc = pxs__heap_alloc(&s->heap, size, s->token, off);
     pxs__unlock(&s->hdr->heap_lock);
+    if (rc == -ENOSPC && !retry && pxs__reap(s) > 0)
+        return block_alloc(s, size, off, true); /* dead processes held memory */
     return rc;
+}
+
+int pxs__block_alloc(struct pxs_store *s, uint64_t size, uint64_t *off)
+{
+    return block_alloc(s, size, off, false);
 }
 
 int pxs__block_free(struct pxs_store *s, uint64_t off)
@@ -73,6 +80,27 @@ int pxs__slot_payload(struct pxs_store *s, const struct pxs_seg_slot *sl, const 
 
 /* ---- pins ------------------------------------------------------------- */
 
+/* This process's pin array, allocated at the first pin. */
+static uint16_t *my_pins(struct pxs_store *s)
+{
+    uint16_t *a = __atomic_load_n(&s->pins, __ATOMIC_ACQUIRE);
+    if (PXS_LIKELY(a != NULL))
+        return a;
+    pthread_mutex_lock(&s->local);
+    struct pxs_seg_proc *p = &s->procs[pxs__token_idx(s->token)];
+    if (!(a = s->pins) && !(a = pxs__pin_array(s, p))) {
+        uint64_t off, n = (uint64_t)s->g.nslots * sizeof(uint16_t);
+        if (pxs__block_alloc(s, n, &off) == 0) {
+            a = (uint16_t *)(s->base + off);
+            memset(a, 0, n);
+            __atomic_store_n(&p->pins_off, off, __ATOMIC_RELEASE);
+        }
+    }
+    __atomic_store_n(&s->pins, a, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&s->local);
+    return a;
+}
+
 int pxs__view_pin(struct pxs_store *s, uint32_t idx, pxs_view *v)
 {
     struct pxs_seg_slot *sl = &s->slots[idx];
@@ -81,8 +109,12 @@ int pxs__view_pin(struct pxs_store *s, uint32_t idx, pxs_view *v)
     int rc = pxs__slot_payload(s, sl, &data, &size);
     if (rc < 0)
         return rc;
-    if (sl->pins == UINT32_MAX)
+    uint16_t *mine = my_pins(s);
+    if (!mine)
+        return -ENOSPC;
+    if (sl->pins == UINT32_MAX || mine[idx] == UINT16_MAX)
         return -EOVERFLOW;
+    mine[idx]++;
     sl->pins++;
     v->data = data;
     v->size = (size_t)size;
@@ -278,11 +310,13 @@ int pxs_release(pxs_store *s, pxs_view *v)
     struct pxs_seg_slot *sl = &s->slots[idx];
     uint64_t off = 0;
     bool freed = false;
-    if (sl->gen != gen || sl->pins == 0 ||
+    uint16_t *mine = s->pins;
+    if (sl->gen != gen || sl->pins == 0 || !mine || mine[idx] == 0 ||
         (sl->state != PXS_SLOT_READY && sl->state != PXS_SLOT_EVICTED)) {
         pxs__slot_unlock(s, idx);
         return -EINVAL;
     }
+    mine[idx]--;
     if (--sl->pins == 0 && sl->state == PXS_SLOT_EVICTED && sl->owner == 0) {
         off = pxs__slot_free(s, idx);
         freed = true;

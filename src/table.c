@@ -90,15 +90,18 @@ static int repair_table(struct pxs_store *s, void *arg)
  * effect with a single store of the state word, after the fields it
  * covers, and frees a block only after unpublishing it, so the slot is
  * always either before or after the dead operation. What can be left is an
- * invalid state word (a corruptor, not a crash) or a block allocated for a
- * publication that never happened; the latter is reclaimed by the dead
- * owner's block sweep. Wake waiters so that they recheck. */
+ * invalid state word (a corruptor, not a crash), a pin count that disagrees
+ * with the pin arrays (recomputed from them), or a block allocated for a
+ * publication that never happened (the reaper frees it). Wake waiters so
+ * that they recheck. */
 static int repair_slot(struct pxs_store *s, void *arg)
 {
     struct pxs_seg_slot *sl = arg;
     uint32_t st = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE);
     if (st >= PXS_SLOT_NSTATES)
         return -EPROTO;
+    /* The holder may have died between its pin array and the slot's count. */
+    sl->pins = pxs__pins_on(s, (uint32_t)(sl - s->slots));
     __atomic_fetch_add(&sl->seq, 1, __ATOMIC_RELEASE);
     return 0;
 }
@@ -143,8 +146,8 @@ void pxs__slot_unlock_wake(struct pxs_store *s, uint32_t idx)
         pxs__futex_wake_all(&sl->seq);
 }
 
-int pxs__table_insert(struct pxs_store *s, pxs_key k, uint32_t state, uint64_t off,
-                      uint64_t size, uint32_t owner, uint32_t *idx)
+static int insert(struct pxs_store *s, pxs_key k, uint32_t state, uint64_t off,
+                  uint64_t size, uint32_t owner, uint32_t *idx)
 {
     int rc = pxs__lock(s, &s->hdr->table_lock, NULL, repair_table, NULL);
     if (rc < 0)
@@ -187,6 +190,15 @@ int pxs__table_insert(struct pxs_store *s, pxs_key k, uint32_t state, uint64_t o
     *idx = target;
 out:
     pxs__unlock(&s->hdr->table_lock);
+    return rc;
+}
+
+int pxs__table_insert(struct pxs_store *s, pxs_key k, uint32_t state, uint64_t off,
+                      uint64_t size, uint32_t owner, uint32_t *idx)
+{
+    int rc = insert(s, k, state, off, size, owner, idx);
+    if (rc == -ENOSPC && pxs__reap(s) > 0) /* dead processes held slots */
+        rc = insert(s, k, state, off, size, owner, idx);
     return rc;
 }
 
