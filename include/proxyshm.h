@@ -98,8 +98,8 @@ PXS_API const char *pxs_strerror(int err);
 
 /** A 128-bit key. The all-zero key is invalid everywhere. */
 typedef struct pxs_key {
-    uint64_t hi; /**< high 64 bits (first 16 hex digits) */
-    uint64_t lo; /**< low 64 bits (last 16 hex digits) */
+	uint64_t hi; /**< high 64 bits (first 16 hex digits) */
+	uint64_t lo; /**< low 64 bits (last 16 hex digits) */
 } pxs_key;
 
 /** Buffer size for #pxs_key_format(): 32 hex digits and a NUL. */
@@ -158,12 +158,12 @@ typedef struct pxs_store pxs_store;
 
 /** Options for #pxs_open(). Zero-initialise, then set what you need. */
 typedef struct pxs_options {
-    size_t size;       /**< segment bytes when creating; 0 = #PXS_DEFAULT_SIZE */
-    uint32_t capacity; /**< max live objects + futures; 0 = size / 16 KiB,
+	size_t size; /**< segment bytes when creating; 0 = #PXS_DEFAULT_SIZE */
+	uint32_t capacity; /**< max live objects + futures; 0 = size / 16 KiB,
                             at least 64 */
-    mode_t mode;       /**< permission bits when creating; 0 = 0600; applied
+	mode_t mode;       /**< permission bits when creating; 0 = 0600; applied
                             exactly, whatever the umask */
-    unsigned flags;    /**< #PXS_CREATE, #PXS_EXCL */
+	unsigned flags;    /**< #PXS_CREATE, #PXS_EXCL */
 } pxs_options;
 
 /**
@@ -194,7 +194,8 @@ typedef struct pxs_options {
  *   -EUSERS (the segment's table of attached processes is full).
  * @note Thread-safe. The handle survives fork().
  */
-PXS_API int pxs_open(const char *name, const pxs_options *opts, pxs_store **out);
+PXS_API int pxs_open(const char *name, const pxs_options *opts,
+		     pxs_store **out);
 
 /**
  * @brief Detach. Futures owned through this handle that are still pending
@@ -229,9 +230,10 @@ PXS_API const char *pxs_store_name(const pxs_store *s);
  * if the key is evicted meanwhile.
  */
 typedef struct pxs_view {
-    const void *data; /**< first byte of the value (non-NULL, even for size 0) */
-    size_t size;      /**< value size in bytes */
-    uint64_t priv[3]; /**< private to the library; do not touch */
+	const void *
+		data; /**< first byte of the value (non-NULL, even for size 0) */
+	size_t size;  /**< value size in bytes */
+	uint64_t priv[3]; /**< private to the library; do not touch */
 } pxs_view;
 
 /**
@@ -244,14 +246,16 @@ typedef struct pxs_view {
  *   nothing changed), -EPROTO (segment corrupt), -ENOTRECOVERABLE.
  * @note Thread-safe.
  */
-PXS_API int pxs_put(pxs_store *s, const void *data, size_t size, pxs_key *key_out);
+PXS_API int pxs_put(pxs_store *s, const void *data, size_t size,
+		    pxs_key *key_out);
 
 /**
  * @brief As pxs_put() under a chosen key.
  * @return 0, or -EINVAL (NULL argument, zero key), -EEXIST (the key holds an
  *   object or future; nothing changed), -ENOSPC, -EPROTO, -ENOTRECOVERABLE.
  */
-PXS_API int pxs_put_at(pxs_store *s, pxs_key key, const void *data, size_t size);
+PXS_API int pxs_put_at(pxs_store *s, pxs_key key, const void *data,
+		       size_t size);
 
 /**
  * @brief Pin the value under @p key and return a zero-copy view of it.
@@ -316,7 +320,8 @@ PXS_API int pxs_future_new_at(pxs_store *s, pxs_key key);
  *   -EOWNERDEAD (abandoned), -ENOSPC (heap full; still pending), -EPROTO,
  *   -ENOTRECOVERABLE.
  */
-PXS_API int pxs_future_set(pxs_store *s, pxs_key key, const void *data, size_t size);
+PXS_API int pxs_future_set(pxs_store *s, pxs_key key, const void *data,
+			   size_t size);
 
 /**
  * @brief Reserve @p size bytes for the value of a pending future and make
@@ -327,7 +332,8 @@ PXS_API int pxs_future_set(pxs_store *s, pxs_key key, const void *data, size_t s
  *   reserved), -EOWNERDEAD, -ENOSPC (still pending), -EPROTO,
  *   -ENOTRECOVERABLE.
  */
-PXS_API int pxs_future_reserve(pxs_store *s, pxs_key key, size_t size, void **buf);
+PXS_API int pxs_future_reserve(pxs_store *s, pxs_key key, size_t size,
+			       void **buf);
 
 /**
  * @brief Publish the reserved value and wake every waiter.
@@ -359,7 +365,8 @@ PXS_API int pxs_future_claim(pxs_store *s, pxs_key key);
  *   -EOVERFLOW (too many pins), -EPROTO, -ENOTRECOVERABLE.
  * @note Thread-safe; never returns EINTR.
  */
-PXS_API int pxs_future_wait(pxs_store *s, pxs_key key, long timeout_ms, pxs_view *v);
+PXS_API int pxs_future_wait(pxs_store *s, pxs_key key, long timeout_ms,
+			    pxs_view *v);
 
 /**
  * @brief Is the future set?
@@ -374,25 +381,26 @@ PXS_API int pxs_future_done(pxs_store *s, pxs_key key);
 
 /** A snapshot of a store, from #pxs_stat(). */
 typedef struct pxs_stats {
-    uint64_t segment_size;   /**< bytes mapped */
-    uint64_t heap_size;      /**< bytes managed by the payload heap */
-    uint64_t heap_used;      /**< bytes in allocated blocks, headers included */
-    uint64_t heap_free;      /**< bytes in free blocks */
-    uint64_t heap_largest_free; /**< largest single allocation possible now */
-    uint32_t capacity;       /**< max live objects + futures */
-    uint32_t objects;        /**< values present (set futures included) */
-    uint32_t pending;        /**< futures pending or reserved */
-    uint32_t abandoned;      /**< futures whose owner died */
-    uint32_t evicted_pinned; /**< evicted values kept alive by pins */
-    uint32_t pins;           /**< pinned views, all processes */
-    uint32_t waiters;        /**< threads asleep in a wait */
-    uint32_t processes;      /**< attached processes alive */
-    uint64_t puts;           /**< objects stored and futures set */
-    uint64_t gets;           /**< views pinned */
-    uint64_t evictions;      /**< successful evicts */
-    uint64_t waits;          /**< calls to pxs_future_wait */
-    uint64_t timeouts;       /**< waits that returned -ETIMEDOUT */
-    uint64_t recoveries;     /**< locks repaired after an owner died */
+	uint64_t segment_size; /**< bytes mapped */
+	uint64_t heap_size;    /**< bytes managed by the payload heap */
+	uint64_t heap_used; /**< bytes in allocated blocks, headers included */
+	uint64_t heap_free; /**< bytes in free blocks */
+	uint64_t
+		heap_largest_free; /**< largest single allocation possible now */
+	uint32_t capacity;         /**< max live objects + futures */
+	uint32_t objects;          /**< values present (set futures included) */
+	uint32_t pending;          /**< futures pending or reserved */
+	uint32_t abandoned;        /**< futures whose owner died */
+	uint32_t evicted_pinned;   /**< evicted values kept alive by pins */
+	uint32_t pins;             /**< pinned views, all processes */
+	uint32_t waiters;          /**< threads asleep in a wait */
+	uint32_t processes;        /**< attached processes alive */
+	uint64_t puts;             /**< objects stored and futures set */
+	uint64_t gets;             /**< views pinned */
+	uint64_t evictions;        /**< successful evicts */
+	uint64_t waits;            /**< calls to pxs_future_wait */
+	uint64_t timeouts;         /**< waits that returned -ETIMEDOUT */
+	uint64_t recoveries;       /**< locks repaired after an owner died */
 } pxs_stats;
 
 /**
@@ -409,23 +417,27 @@ PXS_API int pxs_stat(pxs_store *s, pxs_stats *st);
 
 /** What a slot holds, from #pxs_list(). */
 typedef enum pxs_state {
-    PXS_STATE_VALUE = 1,     /**< a value: an object, or a future that was set */
-    PXS_STATE_PENDING = 2,   /**< a future not set yet */
-    PXS_STATE_RESERVED = 3,  /**< a future whose producer is writing its value */
-    PXS_STATE_ABANDONED = 4, /**< a future whose owner died before setting it */
-    PXS_STATE_EVICTED = 5    /**< evicted, kept alive by pins or its producer */
+	PXS_STATE_VALUE =
+		1, /**< a value: an object, or a future that was set */
+	PXS_STATE_PENDING = 2, /**< a future not set yet */
+	PXS_STATE_RESERVED =
+		3, /**< a future whose producer is writing its value */
+	PXS_STATE_ABANDONED =
+		4, /**< a future whose owner died before setting it */
+	PXS_STATE_EVICTED =
+		5 /**< evicted, kept alive by pins or its producer */
 } pxs_state;
 
 /** One object or future, from #pxs_list(). */
 typedef struct pxs_entry {
-    pxs_key key;         /**< its key */
-    pxs_state state;     /**< what it holds */
-    uint64_t size;       /**< value bytes (reserved bytes for RESERVED) */
-    uint32_t pins;       /**< pinned views */
-    uint32_t waiters;    /**< threads asleep waiting on it */
-    int32_t owner_pid;   /**< pid of the owning process (futures), else 0 */
-    int owner_alive;     /**< 1 if that owner is attached and alive */
-    uint64_t created_ns; /**< creation time, ns since the Epoch */
+	pxs_key key;         /**< its key */
+	pxs_state state;     /**< what it holds */
+	uint64_t size;       /**< value bytes (reserved bytes for RESERVED) */
+	uint32_t pins;       /**< pinned views */
+	uint32_t waiters;    /**< threads asleep waiting on it */
+	int32_t owner_pid;   /**< pid of the owning process (futures), else 0 */
+	int owner_alive;     /**< 1 if that owner is attached and alive */
+	uint64_t created_ns; /**< creation time, ns since the Epoch */
 } pxs_entry;
 
 /**
@@ -441,10 +453,10 @@ PXS_API int pxs_list(pxs_store *s, uint64_t *cursor, pxs_entry *e);
 
 /** One attached process, from #pxs_proc_list(). */
 typedef struct pxs_proc_info {
-    uint32_t id;        /**< its entry in the segment's process table */
-    int32_t pid;        /**< its pid, as it saw itself when it attached */
-    int alive;          /**< 1 alive (stopped counts as alive), 0 dead */
-    uint64_t attach_ns; /**< attach time, ns since the Epoch */
+	uint32_t id;        /**< its entry in the segment's process table */
+	int32_t pid;        /**< its pid, as it saw itself when it attached */
+	int alive;          /**< 1 alive (stopped counts as alive), 0 dead */
+	uint64_t attach_ns; /**< attach time, ns since the Epoch */
 } pxs_proc_info;
 
 /**
@@ -457,21 +469,23 @@ PXS_API int pxs_proc_list(pxs_store *s, uint64_t *cursor, pxs_proc_info *p);
 
 /** What #pxs_check() found. */
 typedef struct pxs_check_report {
-    uint32_t errors;          /**< inconsistencies found; 0 = consistent */
-    char first_error[128];    /**< the first of them, in words ("" if none) */
-    uint64_t heap_size;       /**< bytes managed by the heap */
-    uint64_t bytes_free;      /**< in free blocks */
-    uint64_t bytes_used;      /**< in allocated blocks, headers included */
-    uint64_t bytes_overhead;  /**< block headers of allocated blocks */
-    uint64_t largest_free;    /**< largest allocation possible now */
-    uint64_t blocks_used;     /**< allocated blocks */
-    uint64_t blocks_free;     /**< free blocks */
-    uint32_t slots_live;      /**< slots holding an object or future */
-    uint32_t pins;            /**< pins, summed over slots */
-    uint32_t dead_pins;       /**< pins held by processes that died */
-    uint32_t processes;       /**< attached processes alive */
-    uint32_t dead_processes;  /**< entries of dead processes not yet reaped */
-    uint32_t leaked_blocks;   /**< blocks of dead processes that nothing references */
+	uint32_t errors;       /**< inconsistencies found; 0 = consistent */
+	char first_error[128]; /**< the first of them, in words ("" if none) */
+	uint64_t heap_size;    /**< bytes managed by the heap */
+	uint64_t bytes_free;   /**< in free blocks */
+	uint64_t bytes_used;   /**< in allocated blocks, headers included */
+	uint64_t bytes_overhead; /**< block headers of allocated blocks */
+	uint64_t largest_free;   /**< largest allocation possible now */
+	uint64_t blocks_used;    /**< allocated blocks */
+	uint64_t blocks_free;    /**< free blocks */
+	uint32_t slots_live;     /**< slots holding an object or future */
+	uint32_t pins;           /**< pins, summed over slots */
+	uint32_t dead_pins;      /**< pins held by processes that died */
+	uint32_t processes;      /**< attached processes alive */
+	uint32_t
+		dead_processes; /**< entries of dead processes not yet reaped */
+	uint32_t
+		leaked_blocks; /**< blocks of dead processes that nothing references */
 } pxs_check_report;
 
 /**
@@ -547,7 +561,8 @@ PXS_API pxs_key pxs_proxy_key(const pxs_proxy *p);
  *   pxs_future_wait().
  * @note Thread-safe, also on one proxy from many threads.
  */
-PXS_API int pxs_proxy_resolve(pxs_proxy *p, long timeout_ms, const void **data, size_t *size);
+PXS_API int pxs_proxy_resolve(pxs_proxy *p, long timeout_ms, const void **data,
+			      size_t *size);
 
 /** @brief Release the proxy's pin and free it. NULL is a no-op. */
 PXS_API void pxs_proxy_free(pxs_proxy *p);

@@ -16,22 +16,26 @@
 
 #include <stdint.h>
 
-#define PXS_HEAP_ALIGN 16u      /**< payload and block alignment */
-#define PXS_HEAP_FL 40          /**< first-level classes: blocks up to 2^(FL+4) */
+#define PXS_HEAP_ALIGN 16u /**< payload and block alignment */
+#define PXS_HEAP_FL 40     /**< first-level classes: blocks up to 2^(FL+4) */
 #define PXS_HEAP_SL_LOG2 3
 #define PXS_HEAP_SL (1 << PXS_HEAP_SL_LOG2) /**< second-level classes per FL */
 
 /** Heap control block, inside the segment. Written only under the heap lock. */
 struct pxs_seg_heap {
-    uint64_t start;     /**< offset of the first block header */
-    uint64_t end;       /**< offset one past the heap */
-    uint64_t top;       /**< wilderness: [top, end) is free and in no list */
-    uint64_t committed; /**< [start, committed) is backed by memory (fallocate) */
-    uint64_t used;      /**< bytes of allocated blocks, headers included */
-    uint64_t nalloc;    /**< allocated blocks */
-    uint32_t fl_bitmap_lo, fl_bitmap_hi; /**< non-empty first-level classes */
-    uint32_t sl_bitmap[PXS_HEAP_FL];     /**< non-empty second-level classes */
-    uint64_t heads[PXS_HEAP_FL][PXS_HEAP_SL]; /**< free-list heads (offsets, 0 = empty) */
+	uint64_t start; /**< offset of the first block header */
+	uint64_t end;   /**< offset one past the heap */
+	uint64_t top;   /**< wilderness: [top, end) is free and in no list */
+	uint64_t
+		committed; /**< [start, committed) is backed by memory (fallocate) */
+	uint64_t used;   /**< bytes of allocated blocks, headers included */
+	uint64_t nalloc; /**< allocated blocks */
+	uint32_t fl_bitmap_lo,
+		fl_bitmap_hi;            /**< non-empty first-level classes */
+	uint32_t sl_bitmap[PXS_HEAP_FL]; /**< non-empty second-level classes */
+	uint64_t
+		heads[PXS_HEAP_FL]
+		     [PXS_HEAP_SL]; /**< free-list heads (offsets, 0 = empty) */
 };
 
 /**
@@ -44,21 +48,21 @@ typedef int (*pxs_heap_commit_fn)(void *ctx, uint64_t need);
 
 /** Process-local handle: validated geometry plus the control block. */
 struct pxs_heap {
-    unsigned char *base;       /**< first byte of the segment */
-    uint64_t start, end;       /**< validated copy of the geometry */
-    struct pxs_seg_heap *h;    /**< control block inside the segment */
-    pxs_heap_commit_fn commit; /**< NULL: everything is committed */
-    void *commit_ctx;
+	unsigned char *base;       /**< first byte of the segment */
+	uint64_t start, end;       /**< validated copy of the geometry */
+	struct pxs_seg_heap *h;    /**< control block inside the segment */
+	pxs_heap_commit_fn commit; /**< NULL: everything is committed */
+	void *commit_ctx;
 };
 
 /** What pxs__heap_check() found. */
 struct pxs_heap_report {
-    uint64_t blocks_free, blocks_used;
-    uint64_t bytes_free, bytes_used; /**< whole blocks, headers included */
-    uint64_t bytes_overhead;         /**< headers of used blocks */
-    uint64_t largest_free;           /**< largest payload allocatable now */
-    uint32_t errors;                 /**< inconsistencies found */
-    char first_error[96];            /**< the first of them, in words */
+	uint64_t blocks_free, blocks_used;
+	uint64_t bytes_free, bytes_used; /**< whole blocks, headers included */
+	uint64_t bytes_overhead;         /**< headers of used blocks */
+	uint64_t largest_free;           /**< largest payload allocatable now */
+	uint32_t errors;                 /**< inconsistencies found */
+	char first_error[96];            /**< the first of them, in words */
 };
 
 /** Format an empty heap over [start, end) (both PXS_HEAP_ALIGN-aligned). */
@@ -70,7 +74,8 @@ void pxs__heap_init(struct pxs_heap *hp, uint64_t start, uint64_t end);
  * offset, PXS_HEAP_ALIGN-aligned.
  * @return 0, -ENOSPC (nothing changed), -EPROTO (corrupt control block).
  */
-int pxs__heap_alloc(struct pxs_heap *hp, uint64_t size, uint32_t owner, uint64_t *off);
+int pxs__heap_alloc(struct pxs_heap *hp, uint64_t size, uint32_t owner,
+		    uint64_t *off);
 
 /** Free the block whose payload starts at @p off, coalescing neighbours.
  *  @return 0 or -EPROTO (not an allocated block; nothing changed). */
@@ -79,13 +84,15 @@ int pxs__heap_free(struct pxs_heap *hp, uint64_t off);
 /** Validate the allocated block at payload offset @p off; give its payload
  *  capacity and owner tag. No lock needed for a block the caller holds.
  *  @return 0 or -EPROTO. */
-int pxs__heap_block(const struct pxs_heap *hp, uint64_t off, uint64_t *cap, uint32_t *owner);
+int pxs__heap_block(const struct pxs_heap *hp, uint64_t off, uint64_t *cap,
+		    uint32_t *owner);
 
 /** Retag an allocated block. @return 0 or -EPROTO. */
 int pxs__heap_set_owner(struct pxs_heap *hp, uint64_t off, uint32_t owner);
 
 /** Called by pxs__heap_walk() for each allocated block. */
-typedef void (*pxs_heap_visit_fn)(void *ctx, uint64_t off, uint64_t cap, uint32_t owner);
+typedef void (*pxs_heap_visit_fn)(void *ctx, uint64_t off, uint64_t cap,
+				  uint32_t owner);
 
 /** Visit every allocated block in address order (bounded walk).
  *  @return 0 or -EPROTO if the walk met a bad tag (it stops there). */
@@ -104,7 +111,7 @@ int pxs__heap_check(const struct pxs_heap *hp, struct pxs_heap_report *r);
 
 /** Bytes used, free, and the largest payload allocatable now, from the
  *  counters and bitmaps (O(1)-ish, no walk). */
-void pxs__heap_usage(const struct pxs_heap *hp, uint64_t *used, uint64_t *free_bytes,
-                     uint64_t *largest);
+void pxs__heap_usage(const struct pxs_heap *hp, uint64_t *used,
+		     uint64_t *free_bytes, uint64_t *largest);
 
 #endif

@@ -14,185 +14,219 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct block { uint64_t off, cap; uint32_t owner; uint32_t refs; };
+struct block {
+	uint64_t off, cap;
+	uint32_t owner;
+	uint32_t refs;
+};
 
-struct blocks { struct block *b; size_t n, cap; bool oom; };
+struct blocks {
+	struct block *b;
+	size_t n, cap;
+	bool oom;
+};
 
-static void collect(void *ctx, uint64_t off, uint64_t cap, uint32_t owner)
+static void
+collect(void *ctx, uint64_t off, uint64_t cap, uint32_t owner)
 {
-    struct blocks *l = ctx;
-    if (l->n == l->cap) {
-        size_t ncap = l->cap ? 2 * l->cap : 256;
-        struct block *p = realloc(l->b, ncap * sizeof *p);
-        if (!p) {
-            l->oom = true;
-            return;
-        }
-        l->b = p;
-        l->cap = ncap;
-    }
-    l->b[l->n++] = (struct block){ off, cap, owner, 0 };
+	struct blocks *l = ctx;
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? 2 * l->cap : 256;
+		struct block *p = realloc(l->b, ncap * sizeof *p);
+		if (!p) {
+			l->oom = true;
+			return;
+		}
+		l->b = p;
+		l->cap = ncap;
+	}
+	l->b[l->n++] = (struct block){off, cap, owner, 0};
 }
 
 /* The block whose payload starts at off (blocks are in address order). */
-static struct block *find_block(struct blocks *l, uint64_t off)
+static struct block *
+find_block(struct blocks *l, uint64_t off)
 {
-    size_t lo = 0, hi = l->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (l->b[mid].off < off)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < l->n && l->b[lo].off == off ? &l->b[lo] : NULL;
+	size_t lo = 0, hi = l->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (l->b[mid].off < off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < l->n && l->b[lo].off == off ? &l->b[lo] : NULL;
 }
 
-static void problem(pxs_check_report *r, const char *fmt, ...)
+static void
+problem(pxs_check_report *r, const char *fmt, ...)
 {
-    if (r->errors++ == 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(r->first_error, sizeof r->first_error, fmt, ap);
-        va_end(ap);
-    }
+	if (r->errors++ == 0) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(r->first_error, sizeof r->first_error, fmt, ap);
+		va_end(ap);
+	}
 }
 
 /* A payload reference from a slot or a pin record: must be a live block. */
-static void reference(pxs_check_report *r, struct blocks *l, uint64_t off, uint64_t size,
-                      const char *what, uint32_t idx)
+static void
+reference(pxs_check_report *r, struct blocks *l, uint64_t off, uint64_t size,
+	  const char *what, uint32_t idx)
 {
-    struct block *b = find_block(l, off);
-    if (!b)
-        problem(r, "%s %u: offset %llu is not an allocated block", what, idx,
-                (unsigned long long)off);
-    else if (size > b->cap)
-        problem(r, "%s %u: size %llu exceeds its block (%llu)", what, idx,
-                (unsigned long long)size, (unsigned long long)b->cap);
-    else if (b->refs++)
-        problem(r, "%s %u: block %llu is referenced twice", what, idx, (unsigned long long)off);
+	struct block *b = find_block(l, off);
+	if (!b)
+		problem(r, "%s %u: offset %llu is not an allocated block", what,
+			idx, (unsigned long long)off);
+	else if (size > b->cap)
+		problem(r, "%s %u: size %llu exceeds its block (%llu)", what,
+			idx, (unsigned long long)size,
+			(unsigned long long)b->cap);
+	else if (b->refs++)
+		problem(r, "%s %u: block %llu is referenced twice", what, idx,
+			(unsigned long long)off);
 }
 
-static void check_slots(struct pxs_store *s, pxs_check_report *r, struct blocks *l,
-                        const bool *dead)
+static void
+check_slots(struct pxs_store *s, pxs_check_report *r, struct blocks *l,
+	    const bool *dead)
 {
-    uint32_t live = 0;
-    for (uint32_t i = 0; i < s->g.nslots; i++) {
-        const struct pxs_seg_slot *sl = &s->slots[i];
-        uint32_t st = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE);
-        if (st >= PXS_SLOT_NSTATES) {
-            problem(r, "slot %u: invalid state %u", i, st);
-            continue;
-        }
-        if (st < PXS_SLOT_READY)
-            continue;
-        live++;
-        uint64_t off = sl->off, size = sl->size;
-        uint32_t pins = sl->pins, recorded = 0, dead_pins = 0;
-        if (off)
-            reference(r, l, off, size, "slot", i);
-        else if (size && st != PXS_SLOT_RESERVED)
-            problem(r, "slot %u: %llu bytes but no block", i, (unsigned long long)size);
-        if ((st == PXS_SLOT_PENDING || st == PXS_SLOT_ABANDONED) && off)
-            problem(r, "slot %u: a future without a value holds a block", i);
-        for (uint32_t p = 0; p < PXS_MAX_PROCS; p++) {
-            const struct pxs_seg_proc *e = &s->procs[p];
-            if (__atomic_load_n(&e->state, __ATOMIC_ACQUIRE) != PXS_PROC_LIVE)
-                continue;
-            const uint16_t *a = pxs__pin_array(s, e);
-            if (a && a[i]) {
-                recorded += a[i];
-                if (dead[p])
-                    dead_pins += a[i];
-            }
-        }
-        if (pins != recorded)
-            problem(r, "slot %u: %u pins but the pin records say %u", i, pins, recorded);
-        if (pins && st != PXS_SLOT_READY && st != PXS_SLOT_EVICTED)
-            problem(r, "slot %u: pinned in state %u", i, st);
-        r->pins += pins;
-        r->dead_pins += dead_pins;
-    }
-    r->slots_live = live;
-    uint32_t counted = __atomic_load_n(&s->hdr->live, __ATOMIC_ACQUIRE);
-    if (counted != live)
-        problem(r, "the header counts %u live slots, the table has %u", counted, live);
-    if (live > s->g.capacity)
-        problem(r, "%u live slots exceed the capacity %u", live, s->g.capacity);
+	uint32_t live = 0;
+	for (uint32_t i = 0; i < s->g.nslots; i++) {
+		const struct pxs_seg_slot *sl = &s->slots[i];
+		uint32_t st = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE);
+		if (st >= PXS_SLOT_NSTATES) {
+			problem(r, "slot %u: invalid state %u", i, st);
+			continue;
+		}
+		if (st < PXS_SLOT_READY)
+			continue;
+		live++;
+		uint64_t off = sl->off, size = sl->size;
+		uint32_t pins = sl->pins, recorded = 0, dead_pins = 0;
+		if (off)
+			reference(r, l, off, size, "slot", i);
+		else if (size && st != PXS_SLOT_RESERVED)
+			problem(r, "slot %u: %llu bytes but no block", i,
+				(unsigned long long)size);
+		if ((st == PXS_SLOT_PENDING || st == PXS_SLOT_ABANDONED) && off)
+			problem(r,
+				"slot %u: a future without a value holds a "
+				"block",
+				i);
+		for (uint32_t p = 0; p < PXS_MAX_PROCS; p++) {
+			const struct pxs_seg_proc *e = &s->procs[p];
+			if (__atomic_load_n(&e->state, __ATOMIC_ACQUIRE) !=
+			    PXS_PROC_LIVE)
+				continue;
+			const uint16_t *a = pxs__pin_array(s, e);
+			if (a && a[i]) {
+				recorded += a[i];
+				if (dead[p])
+					dead_pins += a[i];
+			}
+		}
+		if (pins != recorded)
+			problem(r,
+				"slot %u: %u pins but the pin records say %u",
+				i, pins, recorded);
+		if (pins && st != PXS_SLOT_READY && st != PXS_SLOT_EVICTED)
+			problem(r, "slot %u: pinned in state %u", i, st);
+		r->pins += pins;
+		r->dead_pins += dead_pins;
+	}
+	r->slots_live = live;
+	uint32_t counted = __atomic_load_n(&s->hdr->live, __ATOMIC_ACQUIRE);
+	if (counted != live)
+		problem(r, "the header counts %u live slots, the table has %u",
+			counted, live);
+	if (live > s->g.capacity)
+		problem(r, "%u live slots exceed the capacity %u", live,
+			s->g.capacity);
 }
 
-int pxs_check(pxs_store *s, pxs_check_report *r)
+int
+pxs_check(pxs_store *s, pxs_check_report *r)
 {
-    if (!s || !r)
-        return -EINVAL;
-    int rc = pxs__enter(s);
-    if (rc < 0)
-        return rc;
-    memset(r, 0, sizeof *r);
-    struct pxs_heap_report hr;
-    struct blocks l = { 0 };
-    bool *dead = calloc(PXS_MAX_PROCS, sizeof *dead);
-    if (!dead)
-        return -ENOMEM;
-    if ((rc = pxs__lock(s, &s->hdr->heap_lock, NULL, NULL, NULL)) < 0)
-        goto out;
-    int hrc = pxs__heap_check(&s->heap, &hr);
-    int wrc = pxs__heap_walk(&s->heap, collect, &l);
-    pxs__unlock(&s->hdr->heap_lock);
-    rc = -ENOMEM;
-    if (l.oom)
-        goto out;
-    if (hrc < 0)
-        problem(r, "heap: %s", hr.first_error);
-    else if (wrc < 0)
-        problem(r, "heap: the block walk failed");
-    r->heap_size = s->g.heap_end - s->g.heap_off;
-    r->bytes_free = hr.bytes_free;
-    r->bytes_used = hr.bytes_used;
-    r->bytes_overhead = hr.bytes_overhead;
-    r->largest_free = hr.largest_free;
-    r->blocks_used = hr.blocks_used;
-    r->blocks_free = hr.blocks_free;
-    if (hrc == 0 && hr.bytes_free + hr.bytes_used != r->heap_size)
-        problem(r, "heap: free %llu + used %llu != size %llu", (unsigned long long)hr.bytes_free,
-                (unsigned long long)hr.bytes_used, (unsigned long long)r->heap_size);
+	if (!s || !r)
+		return -EINVAL;
+	int rc = pxs__enter(s);
+	if (rc < 0)
+		return rc;
+	memset(r, 0, sizeof *r);
+	struct pxs_heap_report hr;
+	struct blocks l = {0};
+	bool *dead = calloc(PXS_MAX_PROCS, sizeof *dead);
+	if (!dead)
+		return -ENOMEM;
+	if ((rc = pxs__lock(s, &s->hdr->heap_lock, NULL, NULL, NULL)) < 0)
+		goto out;
+	int hrc = pxs__heap_check(&s->heap, &hr);
+	int wrc = pxs__heap_walk(&s->heap, collect, &l);
+	pxs__unlock(&s->hdr->heap_lock);
+	rc = -ENOMEM;
+	if (l.oom)
+		goto out;
+	if (hrc < 0)
+		problem(r, "heap: %s", hr.first_error);
+	else if (wrc < 0)
+		problem(r, "heap: the block walk failed");
+	r->heap_size = s->g.heap_end - s->g.heap_off;
+	r->bytes_free = hr.bytes_free;
+	r->bytes_used = hr.bytes_used;
+	r->bytes_overhead = hr.bytes_overhead;
+	r->largest_free = hr.largest_free;
+	r->blocks_used = hr.blocks_used;
+	r->blocks_free = hr.blocks_free;
+	if (hrc == 0 && hr.bytes_free + hr.bytes_used != r->heap_size)
+		problem(r, "heap: free %llu + used %llu != size %llu",
+			(unsigned long long)hr.bytes_free,
+			(unsigned long long)hr.bytes_used,
+			(unsigned long long)r->heap_size);
 
-    for (uint32_t p = 0; p < PXS_MAX_PROCS; p++) {
-        const struct pxs_seg_proc *e = &s->procs[p];
-        uint32_t st = __atomic_load_n(&e->state, __ATOMIC_ACQUIRE);
-        if (st != PXS_PROC_LIVE) {
-            if (st != PXS_PROC_FREE)
-                problem(r, "process entry %u: invalid state %u", p, st);
-            continue;
-        }
-        dead[p] = !pxs__proc_alive(s, pxs__token(__atomic_load_n(&e->gen, __ATOMIC_ACQUIRE), p));
-        if (dead[p])
-            r->dead_processes++;
-        else
-            r->processes++;
-        uint64_t off = __atomic_load_n(&e->pins_off, __ATOMIC_ACQUIRE);
-        if (off)
-            reference(r, &l, off, (uint64_t)s->g.nslots * sizeof(uint16_t), "pin records of process",
-                      p);
-    }
-    check_slots(s, r, &l, dead);
-    for (size_t i = 0; i < l.n; i++) {
-        uint32_t owner = l.b[i].owner;
-        if (!l.b[i].refs && owner && dead[pxs__token_idx(owner)] &&
-            s->procs[pxs__token_idx(owner)].gen == pxs__token_gen(owner))
-            r->leaked_blocks++;
-    }
-    rc = r->errors ? -EPROTO : 0;
+	for (uint32_t p = 0; p < PXS_MAX_PROCS; p++) {
+		const struct pxs_seg_proc *e = &s->procs[p];
+		uint32_t st = __atomic_load_n(&e->state, __ATOMIC_ACQUIRE);
+		if (st != PXS_PROC_LIVE) {
+			if (st != PXS_PROC_FREE)
+				problem(r, "process entry %u: invalid state %u",
+					p, st);
+			continue;
+		}
+		dead[p] = !pxs__proc_alive(
+			s,
+			pxs__token(__atomic_load_n(&e->gen, __ATOMIC_ACQUIRE),
+				   p));
+		if (dead[p])
+			r->dead_processes++;
+		else
+			r->processes++;
+		uint64_t off = __atomic_load_n(&e->pins_off, __ATOMIC_ACQUIRE);
+		if (off)
+			reference(r, &l, off,
+				  (uint64_t)s->g.nslots * sizeof(uint16_t),
+				  "pin records of process", p);
+	}
+	check_slots(s, r, &l, dead);
+	for (size_t i = 0; i < l.n; i++) {
+		uint32_t owner = l.b[i].owner;
+		if (!l.b[i].refs && owner && dead[pxs__token_idx(owner)] &&
+		    s->procs[pxs__token_idx(owner)].gen ==
+			    pxs__token_gen(owner))
+			r->leaked_blocks++;
+	}
+	rc = r->errors ? -EPROTO : 0;
 out:
-    free(l.b);
-    free(dead);
-    return rc;
+	free(l.b);
+	free(dead);
+	return rc;
 }
 
-int pxs_reap(pxs_store *s)
+int
+pxs_reap(pxs_store *s)
 {
-    if (!s)
-        return -EINVAL;
-    int rc = pxs__enter(s);
-    return rc < 0 ? rc : pxs__reap(s);
+	if (!s)
+		return -EINVAL;
+	int rc = pxs__enter(s);
+	return rc < 0 ? rc : pxs__reap(s);
 }

@@ -32,276 +32,294 @@
 #define PXS_LIVENESS_SLICE_MS 250
 
 /* Lock the live slot of key; -ENOENT if there is none. */
-static int lock_key(struct pxs_store *s, pxs_key key, const struct timespec *deadline,
-                    uint32_t *idx)
+static int
+lock_key(struct pxs_store *s, pxs_key key, const struct timespec *deadline,
+	 uint32_t *idx)
 {
-    int rc = pxs__table_find(s, key, idx);
-    if (rc < 0)
-        return rc;
-    if ((rc = pxs__slot_lock(s, *idx, deadline)) < 0)
-        return rc;
-    if (!pxs__slot_is(&s->slots[*idx], key)) {
-        pxs__slot_unlock(s, *idx);
-        return -ENOENT;
-    }
-    return 0;
+	int rc = pxs__table_find(s, key, idx);
+	if (rc < 0)
+		return rc;
+	if ((rc = pxs__slot_lock(s, *idx, deadline)) < 0)
+		return rc;
+	if (!pxs__slot_is(&s->slots[*idx], key)) {
+		pxs__slot_unlock(s, *idx);
+		return -ENOENT;
+	}
+	return 0;
 }
 
-static int enter_key(pxs_store *s, pxs_key key)
+static int
+enter_key(pxs_store *s, pxs_key key)
 {
-    if (!s || pxs__key_is_zero(key))
-        return -EINVAL;
-    return pxs__enter(s);
+	if (!s || pxs__key_is_zero(key))
+		return -EINVAL;
+	return pxs__enter(s);
 }
 
 /* The error for a future in a state where a value cannot be written. */
-static int not_pending(struct pxs_store *s, uint32_t idx)
+static int
+not_pending(struct pxs_store *s, uint32_t idx)
 {
-    switch (s->slots[idx].state) {
-    case PXS_SLOT_READY:
-        return -EALREADY;
-    case PXS_SLOT_RESERVED:
-        return -EBUSY;
-    case PXS_SLOT_ABANDONED:
-        return -EOWNERDEAD;
-    default:
-        return 0;
-    }
+	switch (s->slots[idx].state) {
+	case PXS_SLOT_READY:
+		return -EALREADY;
+	case PXS_SLOT_RESERVED:
+		return -EBUSY;
+	case PXS_SLOT_ABANDONED:
+		return -EOWNERDEAD;
+	default:
+		return 0;
+	}
 }
 
-int pxs_future_new_at(pxs_store *s, pxs_key key)
+int
+pxs_future_new_at(pxs_store *s, pxs_key key)
 {
-    int rc = enter_key(s, key);
-    uint32_t idx;
-    if (rc < 0)
-        return rc;
-    return pxs__table_insert(s, key, PXS_SLOT_PENDING, 0, 0, s->token, &idx);
+	int rc = enter_key(s, key);
+	uint32_t idx;
+	if (rc < 0)
+		return rc;
+	return pxs__table_insert(s, key, PXS_SLOT_PENDING, 0, 0, s->token,
+				 &idx);
 }
 
-int pxs_future_new(pxs_store *s, pxs_key *key_out)
+int
+pxs_future_new(pxs_store *s, pxs_key *key_out)
 {
-    if (!s || !key_out)
-        return -EINVAL;
-    for (;;) {
-        pxs_key k = pxs__key_random();
-        int rc = pxs_future_new_at(s, k);
-        if (rc != -EEXIST) {
-            if (rc == 0)
-                *key_out = k;
-            return rc;
-        }
-    }
+	if (!s || !key_out)
+		return -EINVAL;
+	for (;;) {
+		pxs_key k = pxs__key_random();
+		int rc = pxs_future_new_at(s, k);
+		if (rc != -EEXIST) {
+			if (rc == 0)
+				*key_out = k;
+			return rc;
+		}
+	}
 }
 
 /* Publish a value in slot idx (locked): READY, no owner, wake after unlock. */
-static void publish(struct pxs_store *s, uint32_t idx)
+static void
+publish(struct pxs_store *s, uint32_t idx)
 {
-    struct pxs_seg_slot *sl = &s->slots[idx];
-    sl->owner = 0;
-    pxs__slot_set_state(sl, PXS_SLOT_READY);
-    pxs__count(s, PXS_CTR_PUTS);
-    pxs__slot_unlock_wake(s, idx);
+	struct pxs_seg_slot *sl = &s->slots[idx];
+	sl->owner = 0;
+	pxs__slot_set_state(sl, PXS_SLOT_READY);
+	pxs__count(s, PXS_CTR_PUTS);
+	pxs__slot_unlock_wake(s, idx);
 }
 
-int pxs_future_set(pxs_store *s, pxs_key key, const void *data, size_t size)
+int
+pxs_future_set(pxs_store *s, pxs_key key, const void *data, size_t size)
 {
-    int rc = enter_key(s, key);
-    uint32_t idx;
-    uint64_t off;
-    if (rc < 0)
-        return rc;
-    if (!data && size)
-        return -EINVAL;
-    if ((rc = lock_key(s, key, NULL, &idx)) < 0)
-        return rc;
-    if ((rc = not_pending(s, idx)) < 0 || (rc = pxs__block_alloc(s, size, &off)) < 0) {
-        pxs__slot_unlock(s, idx);
-        return rc;
-    }
-    struct pxs_seg_slot *sl = &s->slots[idx];
-    if (size)
-        memcpy(s->base + off, data, size);
-    sl->off = off;
-    sl->size = size;
-    publish(s, idx);
-    return 0;
+	int rc = enter_key(s, key);
+	uint32_t idx;
+	uint64_t off;
+	if (rc < 0)
+		return rc;
+	if (!data && size)
+		return -EINVAL;
+	if ((rc = lock_key(s, key, NULL, &idx)) < 0)
+		return rc;
+	if ((rc = not_pending(s, idx)) < 0 ||
+	    (rc = pxs__block_alloc(s, size, &off)) < 0) {
+		pxs__slot_unlock(s, idx);
+		return rc;
+	}
+	struct pxs_seg_slot *sl = &s->slots[idx];
+	if (size)
+		memcpy(s->base + off, data, size);
+	sl->off = off;
+	sl->size = size;
+	publish(s, idx);
+	return 0;
 }
 
-int pxs_future_reserve(pxs_store *s, pxs_key key, size_t size, void **buf)
+int
+pxs_future_reserve(pxs_store *s, pxs_key key, size_t size, void **buf)
 {
-    int rc = enter_key(s, key);
-    uint32_t idx;
-    uint64_t off;
-    if (rc < 0)
-        return rc;
-    if (!buf)
-        return -EINVAL;
-    if ((rc = lock_key(s, key, NULL, &idx)) < 0)
-        return rc;
-    if ((rc = not_pending(s, idx)) < 0 || (rc = pxs__block_alloc(s, size, &off)) < 0) {
-        pxs__slot_unlock(s, idx);
-        return rc;
-    }
-    struct pxs_seg_slot *sl = &s->slots[idx];
-    sl->off = off;
-    sl->size = size;
-    sl->owner = s->token;
-    pxs__slot_set_state(sl, PXS_SLOT_RESERVED);
-    *buf = s->base + (off ? off : s->g.heap_off);
-    pxs__slot_unlock(s, idx);
-    return 0;
+	int rc = enter_key(s, key);
+	uint32_t idx;
+	uint64_t off;
+	if (rc < 0)
+		return rc;
+	if (!buf)
+		return -EINVAL;
+	if ((rc = lock_key(s, key, NULL, &idx)) < 0)
+		return rc;
+	if ((rc = not_pending(s, idx)) < 0 ||
+	    (rc = pxs__block_alloc(s, size, &off)) < 0) {
+		pxs__slot_unlock(s, idx);
+		return rc;
+	}
+	struct pxs_seg_slot *sl = &s->slots[idx];
+	sl->off = off;
+	sl->size = size;
+	sl->owner = s->token;
+	pxs__slot_set_state(sl, PXS_SLOT_RESERVED);
+	*buf = s->base + (off ? off : s->g.heap_off);
+	pxs__slot_unlock(s, idx);
+	return 0;
 }
 
 /* The reservation's key was evicted: drop our claim on the block. */
-static int commit_evicted(struct pxs_store *s, pxs_key key)
+static int
+commit_evicted(struct pxs_store *s, pxs_key key)
 {
-    uint32_t idx;
-    int rc = pxs__table_find_evicted(s, key, s->token, &idx);
-    if (rc < 0)
-        return -ENOENT;
-    if ((rc = pxs__slot_lock(s, idx, NULL)) < 0)
-        return rc;
-    struct pxs_seg_slot *sl = &s->slots[idx];
-    if (sl->state != PXS_SLOT_EVICTED || sl->owner != s->token || sl->key_lo != key.lo ||
-        sl->key_hi != key.hi) {
-        pxs__slot_unlock(s, idx);
-        return -ENOENT;
-    }
-    sl->owner = 0;
-    uint64_t off = 0;
-    bool freed = sl->pins == 0;
-    if (freed)
-        off = pxs__slot_free(s, idx);
-    pxs__slot_unlock(s, idx);
-    if (freed)
-        pxs__slot_reclaim(s, idx, off);
-    return -ENOENT;
+	uint32_t idx;
+	int rc = pxs__table_find_evicted(s, key, s->token, &idx);
+	if (rc < 0)
+		return -ENOENT;
+	if ((rc = pxs__slot_lock(s, idx, NULL)) < 0)
+		return rc;
+	struct pxs_seg_slot *sl = &s->slots[idx];
+	if (sl->state != PXS_SLOT_EVICTED || sl->owner != s->token ||
+	    sl->key_lo != key.lo || sl->key_hi != key.hi) {
+		pxs__slot_unlock(s, idx);
+		return -ENOENT;
+	}
+	sl->owner = 0;
+	uint64_t off = 0;
+	bool freed = sl->pins == 0;
+	if (freed)
+		off = pxs__slot_free(s, idx);
+	pxs__slot_unlock(s, idx);
+	if (freed)
+		pxs__slot_reclaim(s, idx, off);
+	return -ENOENT;
 }
 
-int pxs_future_commit(pxs_store *s, pxs_key key)
+int
+pxs_future_commit(pxs_store *s, pxs_key key)
 {
-    int rc = enter_key(s, key);
-    uint32_t idx;
-    if (rc < 0)
-        return rc;
-    rc = lock_key(s, key, NULL, &idx);
-    if (rc == -ENOENT)
-        return commit_evicted(s, key);
-    if (rc < 0)
-        return rc;
-    struct pxs_seg_slot *sl = &s->slots[idx];
-    switch (sl->state) {
-    case PXS_SLOT_RESERVED:
-        if (sl->owner != s->token) {
-            rc = -EPERM;
-            break;
-        }
-        publish(s, idx);
-        return 0;
-    case PXS_SLOT_PENDING:
-        rc = -EAGAIN;
-        break;
-    default:
-        rc = not_pending(s, idx);
-        break;
-    }
-    pxs__slot_unlock(s, idx);
-    return rc;
+	int rc = enter_key(s, key);
+	uint32_t idx;
+	if (rc < 0)
+		return rc;
+	rc = lock_key(s, key, NULL, &idx);
+	if (rc == -ENOENT)
+		return commit_evicted(s, key);
+	if (rc < 0)
+		return rc;
+	struct pxs_seg_slot *sl = &s->slots[idx];
+	switch (sl->state) {
+	case PXS_SLOT_RESERVED:
+		if (sl->owner != s->token) {
+			rc = -EPERM;
+			break;
+		}
+		publish(s, idx);
+		return 0;
+	case PXS_SLOT_PENDING:
+		rc = -EAGAIN;
+		break;
+	default:
+		rc = not_pending(s, idx);
+		break;
+	}
+	pxs__slot_unlock(s, idx);
+	return rc;
 }
 
-int pxs_future_claim(pxs_store *s, pxs_key key)
+int
+pxs_future_claim(pxs_store *s, pxs_key key)
 {
-    int rc = enter_key(s, key);
-    uint32_t idx;
-    if (rc < 0)
-        return rc;
-    if ((rc = lock_key(s, key, NULL, &idx)) < 0)
-        return rc;
-    struct pxs_seg_slot *sl = &s->slots[idx];
-    if (sl->state == PXS_SLOT_PENDING)
-        sl->owner = s->token;
-    else if (!(sl->state == PXS_SLOT_RESERVED && sl->owner == s->token))
-        rc = not_pending(s, idx);
-    pxs__slot_unlock(s, idx);
-    return rc;
+	int rc = enter_key(s, key);
+	uint32_t idx;
+	if (rc < 0)
+		return rc;
+	if ((rc = lock_key(s, key, NULL, &idx)) < 0)
+		return rc;
+	struct pxs_seg_slot *sl = &s->slots[idx];
+	if (sl->state == PXS_SLOT_PENDING)
+		sl->owner = s->token;
+	else if (!(sl->state == PXS_SLOT_RESERVED && sl->owner == s->token))
+		rc = not_pending(s, idx);
+	pxs__slot_unlock(s, idx);
+	return rc;
 }
 
-int pxs_future_done(pxs_store *s, pxs_key key)
+int
+pxs_future_done(pxs_store *s, pxs_key key)
 {
-    int rc = enter_key(s, key);
-    uint32_t idx;
-    if (rc < 0)
-        return rc;
-    if ((rc = lock_key(s, key, NULL, &idx)) < 0)
-        return rc;
-    switch (s->slots[idx].state) {
-    case PXS_SLOT_READY:
-        rc = 1;
-        break;
-    case PXS_SLOT_ABANDONED:
-        rc = -EOWNERDEAD;
-        break;
-    default:
-        rc = pxs__slot_check_owner(s, idx) ? -EOWNERDEAD : 0;
-        break;
-    }
-    pxs__slot_unlock_wake(s, idx);
-    return rc;
+	int rc = enter_key(s, key);
+	uint32_t idx;
+	if (rc < 0)
+		return rc;
+	if ((rc = lock_key(s, key, NULL, &idx)) < 0)
+		return rc;
+	switch (s->slots[idx].state) {
+	case PXS_SLOT_READY:
+		rc = 1;
+		break;
+	case PXS_SLOT_ABANDONED:
+		rc = -EOWNERDEAD;
+		break;
+	default:
+		rc = pxs__slot_check_owner(s, idx) ? -EOWNERDEAD : 0;
+		break;
+	}
+	pxs__slot_unlock_wake(s, idx);
+	return rc;
 }
 
-int pxs_future_wait(pxs_store *s, pxs_key key, long timeout_ms, pxs_view *v)
+int
+pxs_future_wait(pxs_store *s, pxs_key key, long timeout_ms, pxs_view *v)
 {
-    int rc = enter_key(s, key);
-    uint32_t idx;
-    if (rc < 0)
-        return rc;
-    if (!v)
-        return -EINVAL;
-    pxs__count(s, PXS_CTR_WAITS);
-    struct timespec deadline, slice;
-    const struct timespec *dl = NULL;
-    uint64_t end_ns = UINT64_MAX;
-    if (timeout_ms > 0) {
-        pxs__deadline(&deadline, timeout_ms);
-        dl = &deadline;
-        end_ns = (uint64_t)deadline.tv_sec * 1000000000u + (uint64_t)deadline.tv_nsec;
-    }
-    if ((rc = lock_key(s, key, dl, &idx)) < 0)
-        goto out;
-    struct pxs_seg_slot *sl = &s->slots[idx];
-    const uint32_t gen = sl->gen;
-    for (;;) {
-        if (sl->gen != gen || !pxs__slot_is(sl, key)) {
-            rc = -ECANCELED; /* evicted while we slept */
-            break;
-        }
-        uint32_t st = sl->state;
-        if (st == PXS_SLOT_READY) {
-            rc = pxs__view_pin(s, idx, v);
-            break;
-        }
-        if (st == PXS_SLOT_ABANDONED || pxs__slot_check_owner(s, idx)) {
-            rc = -EOWNERDEAD;
-            break;
-        }
-        uint64_t now = pxs__now_ns(CLOCK_MONOTONIC);
-        if (timeout_ms == 0 || now >= end_ns) {
-            rc = -ETIMEDOUT;
-            break;
-        }
-        uint64_t wake = now + (uint64_t)PXS_LIVENESS_SLICE_MS * 1000000u;
-        pxs__ts_from_ns(&slice, wake < end_ns ? wake : end_ns);
-        __atomic_fetch_add(&sl->waiters, 1, __ATOMIC_RELAXED);
-        uint32_t seq = __atomic_load_n(&sl->seq, __ATOMIC_ACQUIRE);
-        pxs__slot_unlock(s, idx);
-        pxs__futex_wait(&sl->seq, seq, &slice);
-        __atomic_fetch_sub(&sl->waiters, 1, __ATOMIC_RELAXED);
-        if ((rc = pxs__slot_lock(s, idx, dl)) < 0)
-            goto out;
-    }
-    pxs__slot_unlock_wake(s, idx);
+	int rc = enter_key(s, key);
+	uint32_t idx;
+	if (rc < 0)
+		return rc;
+	if (!v)
+		return -EINVAL;
+	pxs__count(s, PXS_CTR_WAITS);
+	struct timespec deadline, slice;
+	const struct timespec *dl = NULL;
+	uint64_t end_ns = UINT64_MAX;
+	if (timeout_ms > 0) {
+		pxs__deadline(&deadline, timeout_ms);
+		dl = &deadline;
+		end_ns = (uint64_t)deadline.tv_sec * 1000000000u +
+			 (uint64_t)deadline.tv_nsec;
+	}
+	if ((rc = lock_key(s, key, dl, &idx)) < 0)
+		goto out;
+	struct pxs_seg_slot *sl = &s->slots[idx];
+	const uint32_t gen = sl->gen;
+	for (;;) {
+		if (sl->gen != gen || !pxs__slot_is(sl, key)) {
+			rc = -ECANCELED; /* evicted while we slept */
+			break;
+		}
+		uint32_t st = sl->state;
+		if (st == PXS_SLOT_READY) {
+			rc = pxs__view_pin(s, idx, v);
+			break;
+		}
+		if (st == PXS_SLOT_ABANDONED || pxs__slot_check_owner(s, idx)) {
+			rc = -EOWNERDEAD;
+			break;
+		}
+		uint64_t now = pxs__now_ns(CLOCK_MONOTONIC);
+		if (timeout_ms == 0 || now >= end_ns) {
+			rc = -ETIMEDOUT;
+			break;
+		}
+		uint64_t wake =
+			now + (uint64_t)PXS_LIVENESS_SLICE_MS * 1000000u;
+		pxs__ts_from_ns(&slice, wake < end_ns ? wake : end_ns);
+		__atomic_fetch_add(&sl->waiters, 1, __ATOMIC_RELAXED);
+		uint32_t seq = __atomic_load_n(&sl->seq, __ATOMIC_ACQUIRE);
+		pxs__slot_unlock(s, idx);
+		pxs__futex_wait(&sl->seq, seq, &slice);
+		__atomic_fetch_sub(&sl->waiters, 1, __ATOMIC_RELAXED);
+		if ((rc = pxs__slot_lock(s, idx, dl)) < 0)
+			goto out;
+	}
+	pxs__slot_unlock_wake(s, idx);
 out:
-    if (rc == -ETIMEDOUT)
-        pxs__count(s, PXS_CTR_TIMEOUTS);
-    return rc;
+	if (rc == -ETIMEDOUT)
+		pxs__count(s, PXS_CTR_TIMEOUTS);
+	return rc;
 }

@@ -27,25 +27,29 @@ int pxs__name_check(const char *name);
  *  different in a forked child from the parent. */
 pxs_key pxs__key_random(void);
 
-static inline bool pxs__key_is_zero(pxs_key k) { return (k.hi | k.lo) == 0; }
+static inline bool
+pxs__key_is_zero(pxs_key k)
+{
+	return (k.hi | k.lo) == 0;
+}
 
 /* ---- the process-local handle (store.c owns its lifetime) ---------- */
 
 struct pxs_store {
-    unsigned char *base;           /**< mapping of the whole segment */
-    struct pxs_seg_hdr *hdr;
-    struct pxs_seg_proc *procs;
-    struct pxs_seg_slot *slots;
-    struct pxs_geom g;             /**< validated copy; never re-read */
-    uint32_t mask;                 /**< g.nslots - 1 */
-    struct pxs_heap heap;          /**< allocator handle over the heap */
-    int fd;                        /**< the segment; carries the liveness lock */
-    uint16_t *pins;                /**< this process's pin array (NULL until first pin) */
-    uint32_t token;                /**< owner token of this handle's process entry */
-    unsigned long fork_gen;        /**< pxs__fork_gen when token was taken */
-    pthread_mutex_t local;         /**< serialises re-registration after fork */
-    struct pxs_store *next;        /**< in the process's list of open stores */
-    char name[PXS_NAME_MAX + 2];
+	unsigned char *base; /**< mapping of the whole segment */
+	struct pxs_seg_hdr *hdr;
+	struct pxs_seg_proc *procs;
+	struct pxs_seg_slot *slots;
+	struct pxs_geom g;    /**< validated copy; never re-read */
+	uint32_t mask;        /**< g.nslots - 1 */
+	struct pxs_heap heap; /**< allocator handle over the heap */
+	int fd;               /**< the segment; carries the liveness lock */
+	uint16_t *pins; /**< this process's pin array (NULL until first pin) */
+	uint32_t token; /**< owner token of this handle's process entry */
+	unsigned long fork_gen; /**< pxs__fork_gen when token was taken */
+	pthread_mutex_t local;  /**< serialises re-registration after fork */
+	struct pxs_store *next; /**< in the process's list of open stores */
+	char name[PXS_NAME_MAX + 2];
 };
 
 /* ---- segment.c: create, attach, map ----------------------------------- */
@@ -54,7 +58,8 @@ struct pxs_store {
  *  @return 0 or -EINVAL when they do not fit together. */
 int pxs__geometry(uint64_t size, uint32_t capacity, struct pxs_geom *g);
 /** Open or create and map; fills base/hdr/procs/slots/g/heap/fd of @p s. */
-int pxs__segment_open(struct pxs_store *s, const char *name, const pxs_options *o);
+int pxs__segment_open(struct pxs_store *s, const char *name,
+		      const pxs_options *o);
 void pxs__segment_close(struct pxs_store *s);
 /** Make [0, need) of the file backed by memory (heap commit callback). */
 int pxs__segment_commit(void *store, uint64_t need);
@@ -66,13 +71,15 @@ int pxs__mutex_init(pthread_mutex_t *m);
  *  @p deadline (CLOCK_MONOTONIC, NULL = forever) bounds the wait.
  *  @return 0, -ETIMEDOUT, -ENOTRECOVERABLE, or repair's error (lock held
  *  only on 0). */
-int pxs__lock(struct pxs_store *s, pthread_mutex_t *m, const struct timespec *deadline,
-              int (*repair)(struct pxs_store *, void *), void *arg);
+int pxs__lock(struct pxs_store *s, pthread_mutex_t *m,
+	      const struct timespec *deadline,
+	      int (*repair)(struct pxs_store *, void *), void *arg);
 void pxs__unlock(pthread_mutex_t *m);
 /** Sleep while *word == val, until woken or @p deadline (CLOCK_MONOTONIC,
  *  NULL = forever). Returns 0 (woken, changed, or interrupted: recheck) or
  *  -ETIMEDOUT. */
-int pxs__futex_wait(uint32_t *word, uint32_t val, const struct timespec *deadline);
+int pxs__futex_wait(uint32_t *word, uint32_t val,
+		    const struct timespec *deadline);
 void pxs__futex_wake_all(uint32_t *word);
 uint64_t pxs__now_ns(clockid_t clk);
 /** Absolute CLOCK_MONOTONIC deadline @p ms from now (ms >= 0). */
@@ -81,11 +88,24 @@ void pxs__ts_from_ns(struct timespec *ts, uint64_t ns);
 
 /* ---- procs.c: attached processes, liveness, counters, fork ------------ */
 
-static inline uint32_t pxs__token_idx(uint32_t token) { return token & (PXS_MAX_PROCS - 1); }
-static inline uint32_t pxs__token_gen(uint32_t token) { return token >> PXS_PROC_BITS; }
-static inline uint32_t pxs__token(uint32_t gen, uint32_t idx) { return gen << PXS_PROC_BITS | idx; }
+static inline uint32_t
+pxs__token_idx(uint32_t token)
+{
+	return token & (PXS_MAX_PROCS - 1);
+}
+static inline uint32_t
+pxs__token_gen(uint32_t token)
+{
+	return token >> PXS_PROC_BITS;
+}
+static inline uint32_t
+pxs__token(uint32_t gen, uint32_t idx)
+{
+	return gen << PXS_PROC_BITS | idx;
+}
 
-extern volatile unsigned long pxs__fork_gen; /**< bumped in every forked child */
+extern volatile unsigned long
+	pxs__fork_gen; /**< bumped in every forked child */
 /** Claim a process entry and its liveness lock for @p s. */
 int pxs__proc_register(struct pxs_store *s);
 void pxs__proc_unregister(struct pxs_store *s);
@@ -97,19 +117,21 @@ void pxs__proc_untrack(struct pxs_store *s);
 /** Re-register after fork; called by pxs__enter. */
 int pxs__proc_refork(struct pxs_store *s);
 void pxs__count(struct pxs_store *s, enum pxs_ctr c);
-void pxs__counters(struct pxs_store *s, uint64_t out[PXS_CTR_N], uint32_t *alive);
+void pxs__counters(struct pxs_store *s, uint64_t out[PXS_CTR_N],
+		   uint32_t *alive);
 
 /** Entry check of every API call on a store. */
-static inline int pxs__enter(struct pxs_store *s)
+static inline int
+pxs__enter(struct pxs_store *s)
 {
-    if (PXS_UNLIKELY(s->fork_gen != pxs__fork_gen)) {
-        int rc = pxs__proc_refork(s);
-        if (rc < 0)
-            return rc;
-    }
-    if (PXS_UNLIKELY(__atomic_load_n(&s->hdr->poisoned, __ATOMIC_RELAXED)))
-        return -ENOTRECOVERABLE;
-    return 0;
+	if (PXS_UNLIKELY(s->fork_gen != pxs__fork_gen)) {
+		int rc = pxs__proc_refork(s);
+		if (rc < 0)
+			return rc;
+	}
+	if (PXS_UNLIKELY(__atomic_load_n(&s->hdr->poisoned, __ATOMIC_RELAXED)))
+		return -ENOTRECOVERABLE;
+	return 0;
 }
 
 /* ---- reap.c: recovering what dead processes left ---------------------- */
@@ -132,16 +154,20 @@ uint16_t *pxs__pin_array(struct pxs_store *s, const struct pxs_seg_proc *p);
  *  Lock-free; the caller locks the slot and rechecks with pxs__slot_is(). */
 int pxs__table_find(struct pxs_store *s, pxs_key k, uint32_t *idx);
 /** Find an EVICTED slot holding @p k whose producer is @p owner. */
-int pxs__table_find_evicted(struct pxs_store *s, pxs_key k, uint32_t owner, uint32_t *idx);
+int pxs__table_find_evicted(struct pxs_store *s, pxs_key k, uint32_t owner,
+			    uint32_t *idx);
 /** Insert @p k in @p state with payload (off, size) and @p owner; returns
  *  the slot index. -EEXIST, -ENOSPC. */
-int pxs__table_insert(struct pxs_store *s, pxs_key k, uint32_t state, uint64_t off,
-                      uint64_t size, uint32_t owner, uint32_t *idx);
+int pxs__table_insert(struct pxs_store *s, pxs_key k, uint32_t state,
+		      uint64_t off, uint64_t size, uint32_t owner,
+		      uint32_t *idx);
 /** Lock slot @p idx (repairing it after a dead holder). */
-int pxs__slot_lock(struct pxs_store *s, uint32_t idx, const struct timespec *deadline);
-static inline void pxs__slot_unlock(struct pxs_store *s, uint32_t idx)
+int pxs__slot_lock(struct pxs_store *s, uint32_t idx,
+		   const struct timespec *deadline);
+static inline void
+pxs__slot_unlock(struct pxs_store *s, uint32_t idx)
 {
-    pxs__unlock(&s->slots[idx].lock);
+	pxs__unlock(&s->slots[idx].lock);
 }
 /** Under the slot lock: 1 if it holds @p k in a live state. */
 int pxs__slot_is(const struct pxs_seg_slot *sl, pxs_key k);
@@ -157,8 +183,8 @@ void pxs__slot_set_state(struct pxs_seg_slot *sl, uint32_t state);
 /** Unlock, then wake the slot's waiters if it has any. */
 void pxs__slot_unlock_wake(struct pxs_store *s, uint32_t idx);
 /** Validate a slot's payload (off, size) against the heap. */
-int pxs__slot_payload(struct pxs_store *s, const struct pxs_seg_slot *sl, const void **data,
-                      uint64_t *size);
+int pxs__slot_payload(struct pxs_store *s, const struct pxs_seg_slot *sl,
+		      const void **data, uint64_t *size);
 
 /* ---- store.c: heap helpers shared by store.c and future.c -------------- */
 

@@ -26,8 +26,8 @@
 
 #define PXS_MAGIC 0x314d485358505850ull /**< "PXPXSHM1" little-endian */
 #define PXS_LAYOUT_VERSION 1u
-#define PXS_MAX_PROCS 1024u       /**< attached processes at once */
-#define PXS_PROC_BITS 10u         /**< log2(PXS_MAX_PROCS) */
+#define PXS_MAX_PROCS 1024u /**< attached processes at once */
+#define PXS_PROC_BITS 10u   /**< log2(PXS_MAX_PROCS) */
 #define PXS_PAGE 4096u
 /** Liveness locks: process entry i holds an OFD write lock on this byte + i
  *  of the segment file for as long as it is attached (see procs.c). */
@@ -37,74 +37,92 @@
  *  of a slot is written before the state that makes it meaningful (release
  *  store) and read after it (acquire load). */
 enum pxs_slot_state {
-    PXS_SLOT_EMPTY = 0,     /**< never used since the last sweep: ends probes */
-    PXS_SLOT_TOMB = 1,      /**< free, but probes continue past it */
-    PXS_SLOT_READY = 2,     /**< holds a value (object or set future) */
-    PXS_SLOT_PENDING = 3,   /**< future without value */
-    PXS_SLOT_RESERVED = 4,  /**< future whose owner is writing its value */
-    PXS_SLOT_ABANDONED = 5, /**< future whose owner died: terminal */
-    PXS_SLOT_EVICTED = 6,   /**< key gone; block kept for pins or a producer */
-    PXS_SLOT_NSTATES
+	PXS_SLOT_EMPTY = 0, /**< never used since the last sweep: ends probes */
+	PXS_SLOT_TOMB = 1,  /**< free, but probes continue past it */
+	PXS_SLOT_READY = 2, /**< holds a value (object or set future) */
+	PXS_SLOT_PENDING = 3,   /**< future without value */
+	PXS_SLOT_RESERVED = 4,  /**< future whose owner is writing its value */
+	PXS_SLOT_ABANDONED = 5, /**< future whose owner died: terminal */
+	PXS_SLOT_EVICTED =
+		6, /**< key gone; block kept for pins or a producer */
+	PXS_SLOT_NSTATES
 };
 
 /** Per-process counters (summed by pxs_stat). */
 enum pxs_ctr {
-    PXS_CTR_PUTS, PXS_CTR_GETS, PXS_CTR_EVICTIONS, PXS_CTR_WAITS,
-    PXS_CTR_TIMEOUTS, PXS_CTR_RECOVERIES, PXS_CTR_N
+	PXS_CTR_PUTS,
+	PXS_CTR_GETS,
+	PXS_CTR_EVICTIONS,
+	PXS_CTR_WAITS,
+	PXS_CTR_TIMEOUTS,
+	PXS_CTR_RECOVERIES,
+	PXS_CTR_N
 };
 
 /** One hash-table entry: an object or a future. 128 bytes, cache aligned. */
 struct pxs_seg_slot {
-    pthread_mutex_t lock; /**< robust, process-shared; guards all below but seq/state reads */
-    uint32_t seq;      /**< futex word: bumped (under lock) on every change waiters care about */
-    uint32_t state;    /**< enum pxs_slot_state; written under lock, release store */
-    uint64_t key_hi;   /**< key, valid when state is not EMPTY/TOMB */
-    uint64_t key_lo;
-    uint64_t off;      /**< payload offset in the heap, 0 when none */
-    uint64_t size;     /**< payload bytes */
-    uint32_t pins;     /**< pinned views */
-    uint32_t waiters;  /**< threads asleep on seq (advisory: a dead waiter leaves it high) */
-    uint32_t owner;    /**< owner token of the producing process (futures), 0 = none */
-    uint32_t gen;      /**< bumped whenever the slot is freed: views and waiters check it */
-    uint64_t created_ns; /**< CLOCK_REALTIME of creation, for tools */
-    uint8_t pad_[128 - sizeof(pthread_mutex_t) - 64];
+	pthread_mutex_t
+		lock; /**< robust, process-shared; guards all below but seq/state reads */
+	uint32_t
+		seq; /**< futex word: bumped (under lock) on every change waiters care about */
+	uint32_t
+		state; /**< enum pxs_slot_state; written under lock, release store */
+	uint64_t key_hi; /**< key, valid when state is not EMPTY/TOMB */
+	uint64_t key_lo;
+	uint64_t off;  /**< payload offset in the heap, 0 when none */
+	uint64_t size; /**< payload bytes */
+	uint32_t pins; /**< pinned views */
+	uint32_t
+		waiters; /**< threads asleep on seq (advisory: a dead waiter leaves it high) */
+	uint32_t
+		owner; /**< owner token of the producing process (futures), 0 = none */
+	uint32_t
+		gen; /**< bumped whenever the slot is freed: views and waiters check it */
+	uint64_t created_ns; /**< CLOCK_REALTIME of creation, for tools */
+	uint8_t pad_[128 - sizeof(pthread_mutex_t) - 64];
 } __attribute__((aligned(64)));
 
 enum pxs_proc_state { PXS_PROC_FREE = 0, PXS_PROC_LIVE = 1 };
 
 /** One attached process (one pxs_store handle). 128 bytes. */
 struct pxs_seg_proc {
-    uint32_t state;    /**< enum pxs_proc_state; changed under hdr->proc_lock */
-    uint32_t gen;      /**< bumped on each claim; part of the owner token */
-    int32_t pid;       /**< for display only: liveness is the lock, not the pid */
-    uint32_t pad0_;
-    uint64_t attach_ns; /**< CLOCK_REALTIME of attach */
-    uint64_t pins_off;  /**< heap offset of its pin array: uint16_t[nslots], the
+	uint32_t
+		state; /**< enum pxs_proc_state; changed under hdr->proc_lock */
+	uint32_t gen;  /**< bumped on each claim; part of the owner token */
+	int32_t pid; /**< for display only: liveness is the lock, not the pid */
+	uint32_t pad0_;
+	uint64_t attach_ns; /**< CLOCK_REALTIME of attach */
+	uint64_t
+		pins_off; /**< heap offset of its pin array: uint16_t[nslots], the
                              pins this process holds on each slot (0 = none yet);
                              entry i of it is written only under slot i's lock */
-    uint64_t ctr[PXS_CTR_N]; /**< counters, relaxed atomic adds by the owner */
-    uint8_t pad_[128 - 32 - 8 * PXS_CTR_N];
+	uint64_t ctr
+		[PXS_CTR_N]; /**< counters, relaxed atomic adds by the owner */
+	uint8_t pad_[128 - 32 - 8 * PXS_CTR_N];
 };
 
 /** Segment header: geometry, global locks, heap control block. */
 struct pxs_seg_hdr {
-    uint64_t magic;       /**< PXS_MAGIC, written last by the creator */
-    uint32_t version;     /**< PXS_LAYOUT_VERSION */
-    uint32_t fingerprint; /**< pxs__layout_fingerprint(): ABI of this build */
-    uint64_t size;        /**< total bytes */
-    uint32_t capacity;    /**< max live slots */
-    uint32_t nslots;      /**< hash table size, power of two >= 2 * capacity */
-    uint64_t procs_off, table_off, heap_off, heap_end; /**< geometry */
-    uint64_t created_ns;  /**< CLOCK_REALTIME of creation */
-    int32_t creator_pid;
-    uint32_t poisoned;    /**< nonzero: unrepairable, every call -ENOTRECOVERABLE */
-    uint32_t live;        /**< occupied slots (not EMPTY/TOMB); atomic */
-    uint32_t pad0_;
-    pthread_mutex_t table_lock; /**< insertions and tombstone sweeps */
-    pthread_mutex_t heap_lock;  /**< everything in heap */
-    pthread_mutex_t proc_lock;  /**< claiming and freeing process entries */
-    uint64_t ctr_gone[PXS_CTR_N]; /**< counters of processes that left; atomic */
-    struct pxs_seg_heap heap;   /**< allocator control block */
+	uint64_t magic;   /**< PXS_MAGIC, written last by the creator */
+	uint32_t version; /**< PXS_LAYOUT_VERSION */
+	uint32_t
+		fingerprint; /**< pxs__layout_fingerprint(): ABI of this build */
+	uint64_t size;       /**< total bytes */
+	uint32_t capacity;   /**< max live slots */
+	uint32_t nslots; /**< hash table size, power of two >= 2 * capacity */
+	uint64_t procs_off, table_off, heap_off, heap_end; /**< geometry */
+	uint64_t created_ns; /**< CLOCK_REALTIME of creation */
+	int32_t creator_pid;
+	uint32_t
+		poisoned; /**< nonzero: unrepairable, every call -ENOTRECOVERABLE */
+	uint32_t live; /**< occupied slots (not EMPTY/TOMB); atomic */
+	uint32_t pad0_;
+	pthread_mutex_t table_lock; /**< insertions and tombstone sweeps */
+	pthread_mutex_t heap_lock;  /**< everything in heap */
+	pthread_mutex_t proc_lock;  /**< claiming and freeing process entries */
+	uint64_t ctr_gone
+		[PXS_CTR_N]; /**< counters of processes that left; atomic */
+	struct pxs_seg_heap heap; /**< allocator control block */
 };
 
 _Static_assert(sizeof(struct pxs_seg_slot) == 128, "slot is two cache lines");
@@ -114,26 +132,27 @@ _Static_assert((1u << PXS_PROC_BITS) == PXS_MAX_PROCS, "proc bits");
 
 /** Geometry derived from (size, capacity). */
 struct pxs_geom {
-    uint64_t size;
-    uint32_t capacity, nslots;
-    uint64_t procs_off, table_off, heap_off, heap_end;
+	uint64_t size;
+	uint32_t capacity, nslots;
+	uint64_t procs_off, table_off, heap_off, heap_end;
 };
 
 /** A number that changes when any struct above changes size or alignment,
  *  or when pthread types differ (another libc or ABI): LMDB's LOCK_FORMAT. */
-static inline uint32_t pxs__layout_fingerprint(void)
+static inline uint32_t
+pxs__layout_fingerprint(void)
 {
-    uint64_t f = PXS_LAYOUT_VERSION;
-    f = f * 1000003u ^ sizeof(pthread_mutex_t);
-    f = f * 1000003u ^ _Alignof(pthread_mutex_t);
-    f = f * 1000003u ^ sizeof(struct pxs_seg_hdr);
-    f = f * 1000003u ^ sizeof(struct pxs_seg_slot);
-    f = f * 1000003u ^ sizeof(struct pxs_seg_proc);
-    f = f * 1000003u ^ sizeof(struct pxs_seg_heap);
-    f = f * 1000003u ^ offsetof(struct pxs_seg_slot, seq);
-    f = f * 1000003u ^ offsetof(struct pxs_seg_hdr, heap);
-    f = f * 1000003u ^ sizeof(void *);
-    return (uint32_t)(f ^ (f >> 32));
+	uint64_t f = PXS_LAYOUT_VERSION;
+	f = f * 1000003u ^ sizeof(pthread_mutex_t);
+	f = f * 1000003u ^ _Alignof(pthread_mutex_t);
+	f = f * 1000003u ^ sizeof(struct pxs_seg_hdr);
+	f = f * 1000003u ^ sizeof(struct pxs_seg_slot);
+	f = f * 1000003u ^ sizeof(struct pxs_seg_proc);
+	f = f * 1000003u ^ sizeof(struct pxs_seg_heap);
+	f = f * 1000003u ^ offsetof(struct pxs_seg_slot, seq);
+	f = f * 1000003u ^ offsetof(struct pxs_seg_hdr, heap);
+	f = f * 1000003u ^ sizeof(void *);
+	return (uint32_t)(f ^ (f >> 32));
 }
 
 #endif

@@ -37,227 +37,260 @@ static pthread_mutex_t list_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct pxs_store *open_stores;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
-static void fork_prepare(void) { pthread_mutex_lock(&list_lock); }
-static void fork_parent(void) { pthread_mutex_unlock(&list_lock); }
-
-static void fork_child(void)
+static void
+fork_prepare(void)
 {
-    for (struct pxs_store *s = open_stores; s; s = s->next) {
-        char path[64];
-        snprintf(path, sizeof path, "/proc/self/fd/%d", s->fd);
-        int nfd = open(path, O_RDWR | O_CLOEXEC);
-        if (nfd < 0)
-            nfd = shm_open(s->name, O_RDWR | O_CLOEXEC, 0);
-        if (nfd >= 0 && dup3(nfd, s->fd, O_CLOEXEC) >= 0) {
-            close(nfd); /* s->fd no longer refers to the parent's description */
-        } else {
-            /* No way to a description of our own: give up the handle (its
+	pthread_mutex_lock(&list_lock);
+}
+static void
+fork_parent(void)
+{
+	pthread_mutex_unlock(&list_lock);
+}
+
+static void
+fork_child(void)
+{
+	for (struct pxs_store *s = open_stores; s; s = s->next) {
+		char path[64];
+		snprintf(path, sizeof path, "/proc/self/fd/%d", s->fd);
+		int nfd = open(path, O_RDWR | O_CLOEXEC);
+		if (nfd < 0)
+			nfd = shm_open(s->name, O_RDWR | O_CLOEXEC, 0);
+		if (nfd >= 0 && dup3(nfd, s->fd, O_CLOEXEC) >= 0) {
+			close(nfd); /* s->fd no longer refers to the parent's description */
+		} else {
+			/* No way to a description of our own: give up the handle (its
              * calls fail with -EBADF) rather than share the parent's
              * liveness lock, which would let a reaper take us for it. */
-            if (nfd >= 0)
-                close(nfd);
-            close(s->fd);
-            s->fd = -1;
-        }
-        pthread_mutex_init(&s->local, NULL);
-    }
-    pxs__fork_gen++;
-    pthread_mutex_unlock(&list_lock);
+			if (nfd >= 0)
+				close(nfd);
+			close(s->fd);
+			s->fd = -1;
+		}
+		pthread_mutex_init(&s->local, NULL);
+	}
+	pxs__fork_gen++;
+	pthread_mutex_unlock(&list_lock);
 }
 
-static void atfork_init(void)
+static void
+atfork_init(void)
 {
-    pthread_atfork(fork_prepare, fork_parent, fork_child);
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
-void pxs__proc_track(struct pxs_store *s)
+void
+pxs__proc_track(struct pxs_store *s)
 {
-    pthread_once(&atfork_once, atfork_init);
-    pthread_mutex_lock(&list_lock);
-    s->next = open_stores;
-    open_stores = s;
-    pthread_mutex_unlock(&list_lock);
+	pthread_once(&atfork_once, atfork_init);
+	pthread_mutex_lock(&list_lock);
+	s->next = open_stores;
+	open_stores = s;
+	pthread_mutex_unlock(&list_lock);
 }
 
-void pxs__proc_untrack(struct pxs_store *s)
+void
+pxs__proc_untrack(struct pxs_store *s)
 {
-    pthread_mutex_lock(&list_lock);
-    for (struct pxs_store **p = &open_stores; *p; p = &(*p)->next)
-        if (*p == s) {
-            *p = s->next;
-            break;
-        }
-    pthread_mutex_unlock(&list_lock);
+	pthread_mutex_lock(&list_lock);
+	for (struct pxs_store **p = &open_stores; *p; p = &(*p)->next)
+		if (*p == s) {
+			*p = s->next;
+			break;
+		}
+	pthread_mutex_unlock(&list_lock);
 }
 
-static int liveness_lock(int fd, uint32_t idx, int cmd, short type, struct flock *fl)
+static int
+liveness_lock(int fd, uint32_t idx, int cmd, short type, struct flock *fl)
 {
-    memset(fl, 0, sizeof *fl);
-    fl->l_type = type;
-    fl->l_whence = SEEK_SET;
-    fl->l_start = PXS_LIVENESS_LOCK_BASE + (off_t)idx;
-    fl->l_len = 1;
-    return fcntl(fd, cmd, fl);
+	memset(fl, 0, sizeof *fl);
+	fl->l_type = type;
+	fl->l_whence = SEEK_SET;
+	fl->l_start = PXS_LIVENESS_LOCK_BASE + (off_t)idx;
+	fl->l_len = 1;
+	return fcntl(fd, cmd, fl);
 }
-
 
 /* Fold a departing entry's counters into the segment's totals. Under proc_lock. */
-static void fold_counters(struct pxs_store *s, struct pxs_seg_proc *p)
+static void
+fold_counters(struct pxs_store *s, struct pxs_seg_proc *p)
 {
-    for (int c = 0; c < PXS_CTR_N; c++) {
-        uint64_t v = __atomic_exchange_n(&p->ctr[c], 0, __ATOMIC_RELAXED);
-        __atomic_fetch_add(&s->hdr->ctr_gone[c], v, __ATOMIC_RELAXED);
-    }
+	for (int c = 0; c < PXS_CTR_N; c++) {
+		uint64_t v =
+			__atomic_exchange_n(&p->ctr[c], 0, __ATOMIC_RELAXED);
+		__atomic_fetch_add(&s->hdr->ctr_gone[c], v, __ATOMIC_RELAXED);
+	}
 }
 
 /* The proc table needs no repair: an entry is claimed by the lock, and a
  * half-claimed entry (state written, lock not taken) reads as dead. */
 
 /* Claim entry i (its liveness lock is held through s->fd). Under proc_lock. */
-static void claim(struct pxs_store *s, uint32_t i)
+static void
+claim(struct pxs_store *s, uint32_t i)
 {
-    struct pxs_seg_proc *p = &s->procs[i];
-    fold_counters(s, p);
-    uint32_t gen = (p->gen + 1) & ((1u << (32 - PXS_PROC_BITS)) - 1);
-    p->gen = gen ? gen : 1;
-    p->pid = (int32_t)getpid();
-    p->attach_ns = pxs__now_ns(CLOCK_REALTIME);
-    p->pins_off = 0;
-    __atomic_store_n(&p->state, PXS_PROC_LIVE, __ATOMIC_RELEASE);
-    __atomic_store_n(&s->token, pxs__token(p->gen, i), __ATOMIC_RELEASE);
-    s->pins = NULL;
+	struct pxs_seg_proc *p = &s->procs[i];
+	fold_counters(s, p);
+	uint32_t gen = (p->gen + 1) & ((1u << (32 - PXS_PROC_BITS)) - 1);
+	p->gen = gen ? gen : 1;
+	p->pid = (int32_t)getpid();
+	p->attach_ns = pxs__now_ns(CLOCK_REALTIME);
+	p->pins_off = 0;
+	__atomic_store_n(&p->state, PXS_PROC_LIVE, __ATOMIC_RELEASE);
+	__atomic_store_n(&s->token, pxs__token(p->gen, i), __ATOMIC_RELEASE);
+	s->pins = NULL;
 }
 
 /* Under proc_lock: reap every dead entry and free it; returns how many. */
-static int reap_dead(struct pxs_store *s)
+static int
+reap_dead(struct pxs_store *s)
 {
-    struct flock fl;
-    int n = 0;
-    for (uint32_t i = 0; i < PXS_MAX_PROCS; i++) {
-        struct pxs_seg_proc *p = &s->procs[i];
-        if (__atomic_load_n(&p->state, __ATOMIC_ACQUIRE) != PXS_PROC_LIVE ||
-            (s->token && i == pxs__token_idx(s->token)))
-            continue;
-        if (liveness_lock(s->fd, i, F_OFD_SETLK, F_WRLCK, &fl) < 0)
-            continue; /* alive: its lock is held */
-        pxs__reap_entry(s, i);
-        fold_counters(s, p);
-        __atomic_store_n(&p->state, PXS_PROC_FREE, __ATOMIC_RELEASE);
-        liveness_lock(s->fd, i, F_OFD_SETLK, F_UNLCK, &fl);
-        n++;
-    }
-    return n;
+	struct flock fl;
+	int n = 0;
+	for (uint32_t i = 0; i < PXS_MAX_PROCS; i++) {
+		struct pxs_seg_proc *p = &s->procs[i];
+		if (__atomic_load_n(&p->state, __ATOMIC_ACQUIRE) !=
+			    PXS_PROC_LIVE ||
+		    (s->token && i == pxs__token_idx(s->token)))
+			continue;
+		if (liveness_lock(s->fd, i, F_OFD_SETLK, F_WRLCK, &fl) < 0)
+			continue; /* alive: its lock is held */
+		pxs__reap_entry(s, i);
+		fold_counters(s, p);
+		__atomic_store_n(&p->state, PXS_PROC_FREE, __ATOMIC_RELEASE);
+		liveness_lock(s->fd, i, F_OFD_SETLK, F_UNLCK, &fl);
+		n++;
+	}
+	return n;
 }
 
-int pxs__reap(struct pxs_store *s)
+int
+pxs__reap(struct pxs_store *s)
 {
-    int rc = pxs__lock(s, &s->hdr->proc_lock, NULL, NULL, NULL);
-    if (rc < 0)
-        return rc;
-    rc = reap_dead(s);
-    pxs__unlock(&s->hdr->proc_lock);
-    return rc;
+	int rc = pxs__lock(s, &s->hdr->proc_lock, NULL, NULL, NULL);
+	if (rc < 0)
+		return rc;
+	rc = reap_dead(s);
+	pxs__unlock(&s->hdr->proc_lock);
+	return rc;
 }
 
-int pxs__proc_register(struct pxs_store *s)
+int
+pxs__proc_register(struct pxs_store *s)
 {
-    struct flock fl;
-    int rc = pxs__lock(s, &s->hdr->proc_lock, NULL, NULL, NULL);
-    if (rc < 0)
-        return rc;
-    reap_dead(s); /* so that dead processes' entries are free to claim */
-    rc = -EUSERS;
-    for (uint32_t i = 0; i < PXS_MAX_PROCS; i++) {
-        if (__atomic_load_n(&s->procs[i].state, __ATOMIC_ACQUIRE) != PXS_PROC_FREE)
-            continue;
-        if (liveness_lock(s->fd, i, F_OFD_SETLK, F_WRLCK, &fl) < 0) {
-            if (errno == EAGAIN || errno == EACCES)
-                continue; /* its last holder is still letting go */
-            rc = -errno;
-            break;
-        }
-        claim(s, i);
-        rc = 0;
-        break;
-    }
-    pxs__unlock(&s->hdr->proc_lock);
-    return rc;
+	struct flock fl;
+	int rc = pxs__lock(s, &s->hdr->proc_lock, NULL, NULL, NULL);
+	if (rc < 0)
+		return rc;
+	reap_dead(s); /* so that dead processes' entries are free to claim */
+	rc = -EUSERS;
+	for (uint32_t i = 0; i < PXS_MAX_PROCS; i++) {
+		if (__atomic_load_n(&s->procs[i].state, __ATOMIC_ACQUIRE) !=
+		    PXS_PROC_FREE)
+			continue;
+		if (liveness_lock(s->fd, i, F_OFD_SETLK, F_WRLCK, &fl) < 0) {
+			if (errno == EAGAIN || errno == EACCES)
+				continue; /* its last holder is still letting go */
+			rc = -errno;
+			break;
+		}
+		claim(s, i);
+		rc = 0;
+		break;
+	}
+	pxs__unlock(&s->hdr->proc_lock);
+	return rc;
 }
 
-void pxs__proc_unregister(struct pxs_store *s)
+void
+pxs__proc_unregister(struct pxs_store *s)
 {
-    struct flock fl;
-    uint32_t tok = s->token;
-    if (!tok)
-        return;
-    struct pxs_seg_proc *p = &s->procs[pxs__token_idx(tok)];
-    if (pxs__lock(s, &s->hdr->proc_lock, NULL, NULL, NULL) == 0) {
-        if (p->gen == pxs__token_gen(tok) && p->state == PXS_PROC_LIVE) {
-            /* Our views die with the mapping, our futures with our entry. */
-            pxs__reap_entry(s, pxs__token_idx(tok));
-            fold_counters(s, p);
-            __atomic_store_n(&p->state, PXS_PROC_FREE, __ATOMIC_RELEASE);
-        }
-        pxs__unlock(&s->hdr->proc_lock);
-    }
-    liveness_lock(s->fd, pxs__token_idx(tok), F_OFD_SETLK, F_UNLCK, &fl);
-    s->token = 0;
+	struct flock fl;
+	uint32_t tok = s->token;
+	if (!tok)
+		return;
+	struct pxs_seg_proc *p = &s->procs[pxs__token_idx(tok)];
+	if (pxs__lock(s, &s->hdr->proc_lock, NULL, NULL, NULL) == 0) {
+		if (p->gen == pxs__token_gen(tok) &&
+		    p->state == PXS_PROC_LIVE) {
+			/* Our views die with the mapping, our futures with our entry. */
+			pxs__reap_entry(s, pxs__token_idx(tok));
+			fold_counters(s, p);
+			__atomic_store_n(&p->state, PXS_PROC_FREE,
+					 __ATOMIC_RELEASE);
+		}
+		pxs__unlock(&s->hdr->proc_lock);
+	}
+	liveness_lock(s->fd, pxs__token_idx(tok), F_OFD_SETLK, F_UNLCK, &fl);
+	s->token = 0;
 }
 
-int pxs__proc_alive(struct pxs_store *s, uint32_t token)
+int
+pxs__proc_alive(struct pxs_store *s, uint32_t token)
 {
-    if (token == __atomic_load_n(&s->token, __ATOMIC_ACQUIRE))
-        return 1;
-    uint32_t idx = pxs__token_idx(token), gen = pxs__token_gen(token);
-    struct pxs_seg_proc *p = &s->procs[idx];
-    if (__atomic_load_n(&p->state, __ATOMIC_ACQUIRE) != PXS_PROC_LIVE ||
-        __atomic_load_n(&p->gen, __ATOMIC_ACQUIRE) != gen)
-        return 0;
-    struct flock fl;
-    if (liveness_lock(s->fd, idx, F_OFD_GETLK, F_WRLCK, &fl) < 0)
-        return 1; /* cannot tell: never report a live process dead */
-    if (fl.l_type == F_UNLCK)
-        return 0;
-    /* Locked: alive, unless the entry changed hands meanwhile. */
-    return __atomic_load_n(&p->gen, __ATOMIC_ACQUIRE) == gen;
+	if (token == __atomic_load_n(&s->token, __ATOMIC_ACQUIRE))
+		return 1;
+	uint32_t idx = pxs__token_idx(token), gen = pxs__token_gen(token);
+	struct pxs_seg_proc *p = &s->procs[idx];
+	if (__atomic_load_n(&p->state, __ATOMIC_ACQUIRE) != PXS_PROC_LIVE ||
+	    __atomic_load_n(&p->gen, __ATOMIC_ACQUIRE) != gen)
+		return 0;
+	struct flock fl;
+	if (liveness_lock(s->fd, idx, F_OFD_GETLK, F_WRLCK, &fl) < 0)
+		return 1; /* cannot tell: never report a live process dead */
+	if (fl.l_type == F_UNLCK)
+		return 0;
+	/* Locked: alive, unless the entry changed hands meanwhile. */
+	return __atomic_load_n(&p->gen, __ATOMIC_ACQUIRE) == gen;
 }
 
-int pxs__proc_refork(struct pxs_store *s)
+int
+pxs__proc_refork(struct pxs_store *s)
 {
-    pthread_mutex_lock(&s->local);
-    int rc = 0;
-    if (s->fork_gen != pxs__fork_gen) {
-        /* The parent's token is not ours: forget it without touching the
+	pthread_mutex_lock(&s->local);
+	int rc = 0;
+	if (s->fork_gen != pxs__fork_gen) {
+		/* The parent's token is not ours: forget it without touching the
          * parent's entry, then claim our own. */
-        __atomic_store_n(&s->token, 0, __ATOMIC_RELEASE);
-        rc = pxs__proc_register(s);
-        if (rc == 0)
-            s->fork_gen = pxs__fork_gen;
-    }
-    pthread_mutex_unlock(&s->local);
-    return rc;
+		__atomic_store_n(&s->token, 0, __ATOMIC_RELEASE);
+		rc = pxs__proc_register(s);
+		if (rc == 0)
+			s->fork_gen = pxs__fork_gen;
+	}
+	pthread_mutex_unlock(&s->local);
+	return rc;
 }
 
-void pxs__count(struct pxs_store *s, enum pxs_ctr c)
+void
+pxs__count(struct pxs_store *s, enum pxs_ctr c)
 {
-    uint32_t tok = __atomic_load_n(&s->token, __ATOMIC_RELAXED);
-    uint64_t *ctr = tok ? &s->procs[pxs__token_idx(tok)].ctr[c] : &s->hdr->ctr_gone[c];
-    __atomic_fetch_add(ctr, 1, __ATOMIC_RELAXED);
+	uint32_t tok = __atomic_load_n(&s->token, __ATOMIC_RELAXED);
+	uint64_t *ctr = tok ? &s->procs[pxs__token_idx(tok)].ctr[c]
+			    : &s->hdr->ctr_gone[c];
+	__atomic_fetch_add(ctr, 1, __ATOMIC_RELAXED);
 }
 
-void pxs__counters(struct pxs_store *s, uint64_t out[PXS_CTR_N], uint32_t *alive)
+void
+pxs__counters(struct pxs_store *s, uint64_t out[PXS_CTR_N], uint32_t *alive)
 {
-    uint32_t n = 0;
-    for (int c = 0; c < PXS_CTR_N; c++)
-        out[c] = __atomic_load_n(&s->hdr->ctr_gone[c], __ATOMIC_RELAXED);
-    for (uint32_t i = 0; i < PXS_MAX_PROCS; i++) {
-        struct pxs_seg_proc *p = &s->procs[i];
-        if (__atomic_load_n(&p->state, __ATOMIC_ACQUIRE) != PXS_PROC_LIVE)
-            continue;
-        for (int c = 0; c < PXS_CTR_N; c++)
-            out[c] += __atomic_load_n(&p->ctr[c], __ATOMIC_RELAXED);
-        if (pxs__proc_alive(s, pxs__token(__atomic_load_n(&p->gen, __ATOMIC_RELAXED), i)))
-            n++;
-    }
-    *alive = n;
+	uint32_t n = 0;
+	for (int c = 0; c < PXS_CTR_N; c++)
+		out[c] =
+			__atomic_load_n(&s->hdr->ctr_gone[c], __ATOMIC_RELAXED);
+	for (uint32_t i = 0; i < PXS_MAX_PROCS; i++) {
+		struct pxs_seg_proc *p = &s->procs[i];
+		if (__atomic_load_n(&p->state, __ATOMIC_ACQUIRE) !=
+		    PXS_PROC_LIVE)
+			continue;
+		for (int c = 0; c < PXS_CTR_N; c++)
+			out[c] += __atomic_load_n(&p->ctr[c], __ATOMIC_RELAXED);
+		if (pxs__proc_alive(
+			    s, pxs__token(__atomic_load_n(&p->gen,
+							  __ATOMIC_RELAXED),
+					  i)))
+			n++;
+	}
+	*alive = n;
 }

@@ -33,158 +33,175 @@
 #include <stdlib.h>
 #include <string.h>
 
-uint16_t *pxs__pin_array(struct pxs_store *s, const struct pxs_seg_proc *p)
+uint16_t *
+pxs__pin_array(struct pxs_store *s, const struct pxs_seg_proc *p)
 {
-    uint64_t off = __atomic_load_n(&p->pins_off, __ATOMIC_ACQUIRE), cap;
-    uint32_t owner;
-    if (!off || pxs__heap_block(&s->heap, off, &cap, &owner) < 0 ||
-        cap < (uint64_t)s->g.nslots * sizeof(uint16_t))
-        return NULL;
-    return (uint16_t *)(s->base + off);
+	uint64_t off = __atomic_load_n(&p->pins_off, __ATOMIC_ACQUIRE), cap;
+	uint32_t owner;
+	if (!off || pxs__heap_block(&s->heap, off, &cap, &owner) < 0 ||
+	    cap < (uint64_t)s->g.nslots * sizeof(uint16_t))
+		return NULL;
+	return (uint16_t *)(s->base + off);
 }
 
-uint32_t pxs__pins_on(struct pxs_store *s, uint32_t idx)
+uint32_t
+pxs__pins_on(struct pxs_store *s, uint32_t idx)
 {
-    uint64_t sum = 0;
-    for (uint32_t i = 0; i < PXS_MAX_PROCS; i++) {
-        const struct pxs_seg_proc *p = &s->procs[i];
-        if (__atomic_load_n(&p->state, __ATOMIC_ACQUIRE) != PXS_PROC_LIVE)
-            continue;
-        const uint16_t *a = pxs__pin_array(s, p);
-        if (a)
-            sum += a[idx];
-    }
-    return sum > UINT32_MAX ? UINT32_MAX : (uint32_t)sum;
+	uint64_t sum = 0;
+	for (uint32_t i = 0; i < PXS_MAX_PROCS; i++) {
+		const struct pxs_seg_proc *p = &s->procs[i];
+		if (__atomic_load_n(&p->state, __ATOMIC_ACQUIRE) !=
+		    PXS_PROC_LIVE)
+			continue;
+		const uint16_t *a = pxs__pin_array(s, p);
+		if (a)
+			sum += a[idx];
+	}
+	return sum > UINT32_MAX ? UINT32_MAX : (uint32_t)sum;
 }
 
 /* Under slot idx's lock: if the slot is evicted and nothing holds it any
  * more, free it; returns the block to reclaim after unlocking. */
-static bool release_if_unheld(struct pxs_store *s, uint32_t idx, uint64_t *off)
+static bool
+release_if_unheld(struct pxs_store *s, uint32_t idx, uint64_t *off)
 {
-    struct pxs_seg_slot *sl = &s->slots[idx];
-    if (sl->state != PXS_SLOT_EVICTED || sl->pins || sl->owner)
-        return false;
-    *off = pxs__slot_free(s, idx);
-    return true;
+	struct pxs_seg_slot *sl = &s->slots[idx];
+	if (sl->state != PXS_SLOT_EVICTED || sl->pins || sl->owner)
+		return false;
+	*off = pxs__slot_free(s, idx);
+	return true;
 }
 
 /* Drop every pin recorded in array a, slot by slot. */
-static void drop_pins(struct pxs_store *s, uint16_t *a)
+static void
+drop_pins(struct pxs_store *s, uint16_t *a)
 {
-    for (uint32_t i = 0; i < s->g.nslots; i++) {
-        if (!a[i] || pxs__slot_lock(s, i, NULL) < 0)
-            continue;
-        struct pxs_seg_slot *sl = &s->slots[i];
-        uint16_t mine = a[i];
-        uint64_t off = 0;
-        a[i] = 0;
-        sl->pins = sl->pins > mine ? sl->pins - mine : 0;
-        bool freed = release_if_unheld(s, i, &off);
-        pxs__slot_unlock(s, i);
-        if (freed)
-            pxs__slot_reclaim(s, i, off);
-    }
+	for (uint32_t i = 0; i < s->g.nslots; i++) {
+		if (!a[i] || pxs__slot_lock(s, i, NULL) < 0)
+			continue;
+		struct pxs_seg_slot *sl = &s->slots[i];
+		uint16_t mine = a[i];
+		uint64_t off = 0;
+		a[i] = 0;
+		sl->pins = sl->pins > mine ? sl->pins - mine : 0;
+		bool freed = release_if_unheld(s, i, &off);
+		pxs__slot_unlock(s, i);
+		if (freed)
+			pxs__slot_reclaim(s, i, off);
+	}
 }
 
 /* Abandon the futures owned by token; finish its evicted reservations. */
-static void drop_ownership(struct pxs_store *s, uint32_t token)
+static void
+drop_ownership(struct pxs_store *s, uint32_t token)
 {
-    for (uint32_t i = 0; i < s->g.nslots; i++) {
-        struct pxs_seg_slot *sl = &s->slots[i];
-        if (__atomic_load_n(&sl->owner, __ATOMIC_RELAXED) != token ||
-            pxs__slot_lock(s, i, NULL) < 0)
-            continue;
-        uint64_t off = 0;
-        bool freed = false;
-        if (sl->owner == token) {
-            if (sl->state == PXS_SLOT_PENDING || sl->state == PXS_SLOT_RESERVED) {
-                if (sl->state == PXS_SLOT_RESERVED && sl->off)
-                    pxs__block_free(s, sl->off);
-                sl->off = 0;
-                sl->size = 0;
-                pxs__slot_set_state(sl, PXS_SLOT_ABANDONED);
-            } else if (sl->state == PXS_SLOT_EVICTED) {
-                sl->owner = 0;
-                freed = release_if_unheld(s, i, &off);
-            }
-        }
-        pxs__slot_unlock_wake(s, i);
-        if (freed)
-            pxs__slot_reclaim(s, i, off);
-    }
+	for (uint32_t i = 0; i < s->g.nslots; i++) {
+		struct pxs_seg_slot *sl = &s->slots[i];
+		if (__atomic_load_n(&sl->owner, __ATOMIC_RELAXED) != token ||
+		    pxs__slot_lock(s, i, NULL) < 0)
+			continue;
+		uint64_t off = 0;
+		bool freed = false;
+		if (sl->owner == token) {
+			if (sl->state == PXS_SLOT_PENDING ||
+			    sl->state == PXS_SLOT_RESERVED) {
+				if (sl->state == PXS_SLOT_RESERVED && sl->off)
+					pxs__block_free(s, sl->off);
+				sl->off = 0;
+				sl->size = 0;
+				pxs__slot_set_state(sl, PXS_SLOT_ABANDONED);
+			} else if (sl->state == PXS_SLOT_EVICTED) {
+				sl->owner = 0;
+				freed = release_if_unheld(s, i, &off);
+			}
+		}
+		pxs__slot_unlock_wake(s, i);
+		if (freed)
+			pxs__slot_reclaim(s, i, off);
+	}
 }
 
-struct leak_list { uint64_t *off; size_t n, cap; uint32_t token; };
+struct leak_list {
+	uint64_t *off;
+	size_t n, cap;
+	uint32_t token;
+};
 
-static void collect_owned(void *ctx, uint64_t off, uint64_t cap, uint32_t owner)
+static void
+collect_owned(void *ctx, uint64_t off, uint64_t cap, uint32_t owner)
 {
-    struct leak_list *l = ctx;
-    if (owner != l->token)
-        return;
-    if (l->n == l->cap) {
-        size_t ncap = l->cap ? 2 * l->cap : 64;
-        uint64_t *p = realloc(l->off, ncap * sizeof *p);
-        if (!p)
-            return; /* best effort: a later reap finds the rest */
-        l->off = p;
-        l->cap = ncap;
-    }
-    l->off[l->n++] = off;
+	struct leak_list *l = ctx;
+	if (owner != l->token)
+		return;
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? 2 * l->cap : 64;
+		uint64_t *p = realloc(l->off, ncap * sizeof *p);
+		if (!p)
+			return; /* best effort: a later reap finds the rest */
+		l->off = p;
+		l->cap = ncap;
+	}
+	l->off[l->n++] = off;
 }
 
-static int cmp_u64(const void *a, const void *b)
+static int
+cmp_u64(const void *a, const void *b)
 {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return (x > y) - (x < y);
 }
 
 /* Free the blocks token allocated but no slot references. */
-static void free_leaked(struct pxs_store *s, uint32_t token)
+static void
+free_leaked(struct pxs_store *s, uint32_t token)
 {
-    struct leak_list l = { .token = token };
-    if (pxs__lock(s, &s->hdr->heap_lock, NULL, NULL, NULL) < 0)
-        return;
-    pxs__heap_walk(&s->heap, collect_owned, &l);
-    pxs__unlock(&s->hdr->heap_lock);
-    if (!l.n)
-        goto out;
-    qsort(l.off, l.n, sizeof *l.off, cmp_u64);
-    /* Strike out the blocks that slots reference. */
-    for (uint32_t i = 0; i < s->g.nslots; i++) {
-        const struct pxs_seg_slot *sl = &s->slots[i];
-        uint32_t st = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE);
-        uint64_t off = __atomic_load_n(&sl->off, __ATOMIC_RELAXED);
-        if (st < PXS_SLOT_READY || !off)
-            continue;
-        uint64_t *hit = bsearch(&off, l.off, l.n, sizeof *l.off, cmp_u64);
-        if (hit)
-            *hit |= 1; /* referenced; offsets are 16-aligned, so order is kept */
-    }
-    if (pxs__lock(s, &s->hdr->heap_lock, NULL, NULL, NULL) < 0)
-        goto out;
-    for (size_t i = 0; i < l.n; i++) {
-        uint64_t cap;
-        uint32_t owner;
-        if (!(l.off[i] & 1) && pxs__heap_block(&s->heap, l.off[i], &cap, &owner) == 0 &&
-            owner == token)
-            pxs__heap_free(&s->heap, l.off[i]);
-    }
-    pxs__unlock(&s->hdr->heap_lock);
+	struct leak_list l = {.token = token};
+	if (pxs__lock(s, &s->hdr->heap_lock, NULL, NULL, NULL) < 0)
+		return;
+	pxs__heap_walk(&s->heap, collect_owned, &l);
+	pxs__unlock(&s->hdr->heap_lock);
+	if (!l.n)
+		goto out;
+	qsort(l.off, l.n, sizeof *l.off, cmp_u64);
+	/* Strike out the blocks that slots reference. */
+	for (uint32_t i = 0; i < s->g.nslots; i++) {
+		const struct pxs_seg_slot *sl = &s->slots[i];
+		uint32_t st = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE);
+		uint64_t off = __atomic_load_n(&sl->off, __ATOMIC_RELAXED);
+		if (st < PXS_SLOT_READY || !off)
+			continue;
+		uint64_t *hit =
+			bsearch(&off, l.off, l.n, sizeof *l.off, cmp_u64);
+		if (hit)
+			*hit |= 1; /* referenced; offsets are 16-aligned, so order is kept */
+	}
+	if (pxs__lock(s, &s->hdr->heap_lock, NULL, NULL, NULL) < 0)
+		goto out;
+	for (size_t i = 0; i < l.n; i++) {
+		uint64_t cap;
+		uint32_t owner;
+		if (!(l.off[i] & 1) &&
+		    pxs__heap_block(&s->heap, l.off[i], &cap, &owner) == 0 &&
+		    owner == token)
+			pxs__heap_free(&s->heap, l.off[i]);
+	}
+	pxs__unlock(&s->hdr->heap_lock);
 out:
-    free(l.off);
+	free(l.off);
 }
 
-void pxs__reap_entry(struct pxs_store *s, uint32_t i)
+void
+pxs__reap_entry(struct pxs_store *s, uint32_t i)
 {
-    struct pxs_seg_proc *p = &s->procs[i];
-    uint32_t token = pxs__token(p->gen, i);
-    uint16_t *a = pxs__pin_array(s, p);
-    if (a) {
-        drop_pins(s, a);
-        uint64_t off = p->pins_off;
-        __atomic_store_n(&p->pins_off, 0, __ATOMIC_RELEASE);
-        pxs__block_free(s, off);
-    }
-    drop_ownership(s, token);
-    free_leaked(s, token);
+	struct pxs_seg_proc *p = &s->procs[i];
+	uint32_t token = pxs__token(p->gen, i);
+	uint16_t *a = pxs__pin_array(s, p);
+	if (a) {
+		drop_pins(s, a);
+		uint64_t off = p->pins_off;
+		__atomic_store_n(&p->pins_off, 0, __ATOMIC_RELEASE);
+		pxs__block_free(s, off);
+	}
+	drop_ownership(s, token);
+	free_leaked(s, token);
 }

@@ -36,221 +36,250 @@
 
 #define SHM_DIR "/dev/shm/"
 
-static uint64_t round_up(uint64_t v, uint64_t a)
+static uint64_t
+round_up(uint64_t v, uint64_t a)
 {
-    return (v + a - 1) / a * a;
+	return (v + a - 1) / a * a;
 }
 
-int pxs__geometry(uint64_t size, uint32_t capacity, struct pxs_geom *g)
+int
+pxs__geometry(uint64_t size, uint32_t capacity, struct pxs_geom *g)
 {
-    if (size < PXS_MIN_SIZE || size > ((uint64_t)1 << 46) || size % PXS_PAGE)
-        return -EINVAL;
-    if (capacity == 0) {
-        uint64_t c = size / (16u << 10);
-        capacity = (uint32_t)(c < 64 ? 64 : c > PXS_MAX_CAPACITY ? PXS_MAX_CAPACITY : c);
-    }
-    if (capacity > PXS_MAX_CAPACITY)
-        return -EINVAL;
-    uint32_t n = 2;
-    while (n < 2 * (uint64_t)capacity)
-        n <<= 1;
-    g->size = size;
-    g->capacity = capacity;
-    g->nslots = n;
-    g->procs_off = round_up(sizeof(struct pxs_seg_hdr), PXS_PAGE);
-    g->table_off = round_up(g->procs_off + (uint64_t)PXS_MAX_PROCS * sizeof(struct pxs_seg_proc),
-                            PXS_PAGE);
-    g->heap_off = round_up(g->table_off + (uint64_t)n * sizeof(struct pxs_seg_slot), PXS_PAGE);
-    g->heap_end = size;
-    /* The heap must be able to hold at least a few pages. */
-    if (g->heap_off + 16 * PXS_PAGE > size)
-        return -EINVAL;
-    return 0;
+	if (size < PXS_MIN_SIZE || size > ((uint64_t)1 << 46) ||
+	    size % PXS_PAGE)
+		return -EINVAL;
+	if (capacity == 0) {
+		uint64_t c = size / (16u << 10);
+		capacity = (uint32_t)(c < 64                 ? 64
+				      : c > PXS_MAX_CAPACITY ? PXS_MAX_CAPACITY
+							     : c);
+	}
+	if (capacity > PXS_MAX_CAPACITY)
+		return -EINVAL;
+	uint32_t n = 2;
+	while (n < 2 * (uint64_t)capacity)
+		n <<= 1;
+	g->size = size;
+	g->capacity = capacity;
+	g->nslots = n;
+	g->procs_off = round_up(sizeof(struct pxs_seg_hdr), PXS_PAGE);
+	g->table_off =
+		round_up(g->procs_off + (uint64_t)PXS_MAX_PROCS *
+						sizeof(struct pxs_seg_proc),
+			 PXS_PAGE);
+	g->heap_off = round_up(
+		g->table_off + (uint64_t)n * sizeof(struct pxs_seg_slot),
+		PXS_PAGE);
+	g->heap_end = size;
+	/* The heap must be able to hold at least a few pages. */
+	if (g->heap_off + 16 * PXS_PAGE > size)
+		return -EINVAL;
+	return 0;
 }
 
 /* Map fd (st_size bytes) and validate everything in the header against a
  * geometry recomputed locally. Fills s on success. */
-static int attach_fd(struct pxs_store *s, int fd)
+static int
+attach_fd(struct pxs_store *s, int fd)
 {
-    struct stat st;
-    if (fstat(fd, &st) < 0)
-        return -errno;
-    if (!S_ISREG(st.st_mode) || st.st_nlink != 1)
-        return -EPROTO;
-    if (st.st_uid != geteuid())
-        return -EPERM;
-    if ((uint64_t)st.st_size < PXS_MIN_SIZE || st.st_size % PXS_PAGE)
-        return -EPROTO;
-    size_t len = (size_t)st.st_size;
-    void *base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (base == MAP_FAILED)
-        return errno == EACCES ? -EACCES : -ENOMEM;
-    const struct pxs_seg_hdr *h = base;
-    struct pxs_geom g;
-    int rc = -EPROTO;
-    if (__atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) != PXS_MAGIC ||
-        h->version != PXS_LAYOUT_VERSION || h->fingerprint != pxs__layout_fingerprint() ||
-        h->size != (uint64_t)len || pxs__geometry(h->size, h->capacity, &g) < 0 ||
-        g.nslots != h->nslots || g.procs_off != h->procs_off || g.table_off != h->table_off ||
-        g.heap_off != h->heap_off || g.heap_end != h->heap_end)
-        goto fail;
-    s->base = base;
-    s->hdr = base;
-    s->g = g;
-    s->mask = g.nslots - 1;
-    s->procs = (struct pxs_seg_proc *)(s->base + g.procs_off);
-    s->slots = (struct pxs_seg_slot *)(s->base + g.table_off);
-    s->heap = (struct pxs_heap){ .base = s->base, .start = g.heap_off, .end = g.heap_end,
-                                 .h = &s->hdr->heap, .commit = pxs__segment_commit,
-                                 .commit_ctx = s };
-    return 0;
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode) || st.st_nlink != 1)
+		return -EPROTO;
+	if (st.st_uid != geteuid())
+		return -EPERM;
+	if ((uint64_t)st.st_size < PXS_MIN_SIZE || st.st_size % PXS_PAGE)
+		return -EPROTO;
+	size_t len = (size_t)st.st_size;
+	void *base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (base == MAP_FAILED)
+		return errno == EACCES ? -EACCES : -ENOMEM;
+	const struct pxs_seg_hdr *h = base;
+	struct pxs_geom g;
+	int rc = -EPROTO;
+	if (__atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) != PXS_MAGIC ||
+	    h->version != PXS_LAYOUT_VERSION ||
+	    h->fingerprint != pxs__layout_fingerprint() ||
+	    h->size != (uint64_t)len ||
+	    pxs__geometry(h->size, h->capacity, &g) < 0 ||
+	    g.nslots != h->nslots || g.procs_off != h->procs_off ||
+	    g.table_off != h->table_off || g.heap_off != h->heap_off ||
+	    g.heap_end != h->heap_end)
+		goto fail;
+	s->base = base;
+	s->hdr = base;
+	s->g = g;
+	s->mask = g.nslots - 1;
+	s->procs = (struct pxs_seg_proc *)(s->base + g.procs_off);
+	s->slots = (struct pxs_seg_slot *)(s->base + g.table_off);
+	s->heap = (struct pxs_heap){.base = s->base,
+				    .start = g.heap_off,
+				    .end = g.heap_end,
+				    .h = &s->hdr->heap,
+				    .commit = pxs__segment_commit,
+				    .commit_ctx = s};
+	return 0;
 fail:
-    munmap(base, len);
-    return rc;
+	munmap(base, len);
+	return rc;
 }
 
-int pxs__segment_commit(void *store, uint64_t need)
+int
+pxs__segment_commit(void *store, uint64_t need)
 {
-    struct pxs_store *s = store;
-    if (need > s->g.size)
-        need = s->g.size;
-    int rc = posix_fallocate(s->fd, 0, (off_t)need);
-    return rc == 0 ? 0 : rc == ENOSPC || rc == EFBIG ? -ENOSPC : -rc;
+	struct pxs_store *s = store;
+	if (need > s->g.size)
+		need = s->g.size;
+	int rc = posix_fallocate(s->fd, 0, (off_t)need);
+	return rc == 0 ? 0 : rc == ENOSPC || rc == EFBIG ? -ENOSPC : -rc;
 }
 
 /* Format a freshly sized object: everything but the magic, then the magic. */
-static int format(struct pxs_store *s, const struct pxs_geom *g)
+static int
+format(struct pxs_store *s, const struct pxs_geom *g)
 {
-    struct pxs_seg_hdr *h = s->hdr;
-    int rc;
-    memset(h, 0, sizeof *h);
-    h->version = PXS_LAYOUT_VERSION;
-    h->fingerprint = pxs__layout_fingerprint();
-    h->size = g->size;
-    h->capacity = g->capacity;
-    h->nslots = g->nslots;
-    h->procs_off = g->procs_off;
-    h->table_off = g->table_off;
-    h->heap_off = g->heap_off;
-    h->heap_end = g->heap_end;
-    h->created_ns = pxs__now_ns(CLOCK_REALTIME);
-    h->creator_pid = (int32_t)getpid();
-    if ((rc = pxs__mutex_init(&h->table_lock)) < 0 ||
-        (rc = pxs__mutex_init(&h->heap_lock)) < 0 || (rc = pxs__mutex_init(&h->proc_lock)) < 0)
-        return rc;
-    for (uint32_t i = 0; i < g->nslots; i++) {
-        if ((rc = pxs__mutex_init(&s->slots[i].lock)) < 0)
-            return rc;
-        s->slots[i].gen = 1;
-    }
-    pxs__heap_init(&s->heap, g->heap_off, g->heap_end);
-    __atomic_store_n(&h->magic, PXS_MAGIC, __ATOMIC_RELEASE); /* pairs with attach_fd */
-    return 0;
+	struct pxs_seg_hdr *h = s->hdr;
+	int rc;
+	memset(h, 0, sizeof *h);
+	h->version = PXS_LAYOUT_VERSION;
+	h->fingerprint = pxs__layout_fingerprint();
+	h->size = g->size;
+	h->capacity = g->capacity;
+	h->nslots = g->nslots;
+	h->procs_off = g->procs_off;
+	h->table_off = g->table_off;
+	h->heap_off = g->heap_off;
+	h->heap_end = g->heap_end;
+	h->created_ns = pxs__now_ns(CLOCK_REALTIME);
+	h->creator_pid = (int32_t)getpid();
+	if ((rc = pxs__mutex_init(&h->table_lock)) < 0 ||
+	    (rc = pxs__mutex_init(&h->heap_lock)) < 0 ||
+	    (rc = pxs__mutex_init(&h->proc_lock)) < 0)
+		return rc;
+	for (uint32_t i = 0; i < g->nslots; i++) {
+		if ((rc = pxs__mutex_init(&s->slots[i].lock)) < 0)
+			return rc;
+		s->slots[i].gen = 1;
+	}
+	pxs__heap_init(&s->heap, g->heap_off, g->heap_end);
+	__atomic_store_n(&h->magic, PXS_MAGIC,
+			 __ATOMIC_RELEASE); /* pairs with attach_fd */
+	return 0;
 }
 
 /* Create and publish a new segment; on success s is attached to it.
  * Returns -EEXIST if another creator published first. */
-static int create(struct pxs_store *s, const char *name, const pxs_options *o)
+static int
+create(struct pxs_store *s, const char *name, const pxs_options *o)
 {
-    static unsigned long counter;
-    struct pxs_geom g;
-    uint64_t size = o->size ? round_up(o->size, PXS_PAGE) : PXS_DEFAULT_SIZE;
-    int rc = pxs__geometry(size, o->capacity, &g);
-    if (rc < 0)
-        return rc;
-    char tmp[PXS_NAME_MAX + 64];
-    snprintf(tmp, sizeof tmp, "/.pxs-tmp-%s-%ld-%lu", name + 1, (long)getpid(),
-             __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
-    int fd = shm_open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -errno;
-    mode_t mode = o->mode ? o->mode : 0600;
-    void *base = MAP_FAILED;
-    if (fchmod(fd, mode) < 0 || ftruncate(fd, (off_t)size) < 0) {
-        rc = -errno;
-        goto fail;
-    }
-    /* Back the metadata now; the heap is backed as the allocator reaches it. */
-    rc = posix_fallocate(fd, 0, (off_t)g.heap_off);
-    if (rc) {
-        rc = rc == ENOSPC || rc == EFBIG ? -ENOSPC : -rc;
-        goto fail;
-    }
-    base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    if (base == MAP_FAILED) {
-        rc = -ENOMEM;
-        goto fail;
-    }
-    s->fd = fd;
-    s->base = base;
-    s->hdr = base;
-    s->g = g;
-    s->mask = g.nslots - 1;
-    s->procs = (struct pxs_seg_proc *)(s->base + g.procs_off);
-    s->slots = (struct pxs_seg_slot *)(s->base + g.table_off);
-    s->heap = (struct pxs_heap){ .base = s->base, .start = g.heap_off, .end = g.heap_end,
-                                 .h = &s->hdr->heap, .commit = pxs__segment_commit,
-                                 .commit_ctx = s };
-    if ((rc = format(s, &g)) < 0)
-        goto fail;
-    char from[sizeof tmp + sizeof SHM_DIR], to[PXS_NAME_MAX + 2 + sizeof SHM_DIR];
-    snprintf(from, sizeof from, SHM_DIR "%s", tmp + 1);
-    snprintf(to, sizeof to, SHM_DIR "%s", name + 1);
-    if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) < 0) {
-        rc = -errno;
-        goto fail;
-    }
-    return 0;
+	static unsigned long counter;
+	struct pxs_geom g;
+	uint64_t size =
+		o->size ? round_up(o->size, PXS_PAGE) : PXS_DEFAULT_SIZE;
+	int rc = pxs__geometry(size, o->capacity, &g);
+	if (rc < 0)
+		return rc;
+	char tmp[PXS_NAME_MAX + 64];
+	snprintf(tmp, sizeof tmp, "/.pxs-tmp-%s-%ld-%lu", name + 1,
+		 (long)getpid(),
+		 __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
+	int fd = shm_open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	mode_t mode = o->mode ? o->mode : 0600;
+	void *base = MAP_FAILED;
+	if (fchmod(fd, mode) < 0 || ftruncate(fd, (off_t)size) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	/* Back the metadata now; the heap is backed as the allocator reaches it. */
+	rc = posix_fallocate(fd, 0, (off_t)g.heap_off);
+	if (rc) {
+		rc = rc == ENOSPC || rc == EFBIG ? -ENOSPC : -rc;
+		goto fail;
+	}
+	base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (base == MAP_FAILED) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	s->fd = fd;
+	s->base = base;
+	s->hdr = base;
+	s->g = g;
+	s->mask = g.nslots - 1;
+	s->procs = (struct pxs_seg_proc *)(s->base + g.procs_off);
+	s->slots = (struct pxs_seg_slot *)(s->base + g.table_off);
+	s->heap = (struct pxs_heap){.base = s->base,
+				    .start = g.heap_off,
+				    .end = g.heap_end,
+				    .h = &s->hdr->heap,
+				    .commit = pxs__segment_commit,
+				    .commit_ctx = s};
+	if ((rc = format(s, &g)) < 0)
+		goto fail;
+	char from[sizeof tmp + sizeof SHM_DIR],
+		to[PXS_NAME_MAX + 2 + sizeof SHM_DIR];
+	snprintf(from, sizeof from, SHM_DIR "%s", tmp + 1);
+	snprintf(to, sizeof to, SHM_DIR "%s", name + 1);
+	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	return 0;
 fail:
-    if (base != MAP_FAILED)
-        munmap(base, size);
-    shm_unlink(tmp);
-    close(fd);
-    s->base = NULL;
-    s->fd = -1;
-    return rc;
+	if (base != MAP_FAILED)
+		munmap(base, size);
+	shm_unlink(tmp);
+	close(fd);
+	s->base = NULL;
+	s->fd = -1;
+	return rc;
 }
 
-int pxs__segment_open(struct pxs_store *s, const char *name, const pxs_options *o)
+int
+pxs__segment_open(struct pxs_store *s, const char *name, const pxs_options *o)
 {
-    /* Open without O_CREAT first: O_CREAT on an existing object owned by
+	/* Open without O_CREAT first: O_CREAT on an existing object owned by
      * another user fails under fs.protected_regular. Retry while creators
      * race: each loop either attaches, creates, or sees the other side's
      * result; a bounded count guards against a pathological flip-flop. */
-    for (int tries = 0; tries < 64; tries++) {
-        int fd = shm_open(name, O_RDWR | O_CLOEXEC, 0);
-        if (fd >= 0) {
-            if (o && (o->flags & PXS_EXCL)) {
-                close(fd);
-                return -EEXIST;
-            }
-            int rc = attach_fd(s, fd);
-            if (rc < 0) {
-                close(fd);
-                return rc;
-            }
-            s->fd = fd;
-            return 0;
-        }
-        if (errno != ENOENT)
-            return -errno;
-        if (!o || !(o->flags & PXS_CREATE))
-            return -ENOENT;
-        int rc = create(s, name, o);
-        if (rc != -EEXIST)
-            return rc;
-        if (o->flags & PXS_EXCL)
-            return -EEXIST;
-    }
-    return -EAGAIN;
+	for (int tries = 0; tries < 64; tries++) {
+		int fd = shm_open(name, O_RDWR | O_CLOEXEC, 0);
+		if (fd >= 0) {
+			if (o && (o->flags & PXS_EXCL)) {
+				close(fd);
+				return -EEXIST;
+			}
+			int rc = attach_fd(s, fd);
+			if (rc < 0) {
+				close(fd);
+				return rc;
+			}
+			s->fd = fd;
+			return 0;
+		}
+		if (errno != ENOENT)
+			return -errno;
+		if (!o || !(o->flags & PXS_CREATE))
+			return -ENOENT;
+		int rc = create(s, name, o);
+		if (rc != -EEXIST)
+			return rc;
+		if (o->flags & PXS_EXCL)
+			return -EEXIST;
+	}
+	return -EAGAIN;
 }
 
-void pxs__segment_close(struct pxs_store *s)
+void
+pxs__segment_close(struct pxs_store *s)
 {
-    if (s->base)
-        munmap(s->base, s->g.size);
-    if (s->fd >= 0)
-        close(s->fd);
-    s->base = NULL;
-    s->fd = -1;
+	if (s->base)
+		munmap(s->base, s->g.size);
+	if (s->fd >= 0)
+		close(s->fd);
+	s->base = NULL;
+	s->fd = -1;
 }

@@ -21,385 +21,419 @@
 /* The heap's lock holder died: rebuild the free lists from the boundary
  * tags (alloc.c). Tags are written so that every prefix of an operation
  * leaves a walkable heap; if it is not, the heap is unrepairable. */
-static int repair_heap(struct pxs_store *s, void *arg)
+static int
+repair_heap(struct pxs_store *s, void *arg)
 {
-    return pxs__heap_rebuild(&s->heap);
+	return pxs__heap_rebuild(&s->heap);
 }
 
-static int heap_lock(struct pxs_store *s)
+static int
+heap_lock(struct pxs_store *s)
 {
-    return pxs__lock(s, &s->hdr->heap_lock, NULL, repair_heap, NULL);
+	return pxs__lock(s, &s->hdr->heap_lock, NULL, repair_heap, NULL);
 }
 
-static int block_alloc(struct pxs_store *s, uint64_t size, uint64_t *off, bool retry)
+static int
+block_alloc(struct pxs_store *s, uint64_t size, uint64_t *off, bool retry)
 {
-    if (size == 0) { /* no block: views of empty values point at the heap start */
-        *off = 0;
-        return 0;
-    }
-    int rc = heap_lock(s);
-    if (rc < 0)
-        return rc;
-    rc = pxs__heap_alloc(&s->heap, size, s->token, off);
-    pxs__unlock(&s->hdr->heap_lock);
-    if (rc == -ENOSPC && !retry && pxs__reap(s) > 0)
-        return block_alloc(s, size, off, true); /* dead processes held memory */
-    return rc;
+	if (size ==
+	    0) { /* no block: views of empty values point at the heap start */
+		*off = 0;
+		return 0;
+	}
+	int rc = heap_lock(s);
+	if (rc < 0)
+		return rc;
+	rc = pxs__heap_alloc(&s->heap, size, s->token, off);
+	pxs__unlock(&s->hdr->heap_lock);
+	if (rc == -ENOSPC && !retry && pxs__reap(s) > 0)
+		return block_alloc(s, size, off,
+				   true); /* dead processes held memory */
+	return rc;
 }
 
-int pxs__block_alloc(struct pxs_store *s, uint64_t size, uint64_t *off)
+int
+pxs__block_alloc(struct pxs_store *s, uint64_t size, uint64_t *off)
 {
-    return block_alloc(s, size, off, false);
+	return block_alloc(s, size, off, false);
 }
 
-int pxs__block_free(struct pxs_store *s, uint64_t off)
+int
+pxs__block_free(struct pxs_store *s, uint64_t off)
 {
-    int rc = heap_lock(s);
-    if (rc < 0)
-        return rc;
-    rc = pxs__heap_free(&s->heap, off);
-    pxs__unlock(&s->hdr->heap_lock);
-    return rc;
+	int rc = heap_lock(s);
+	if (rc < 0)
+		return rc;
+	rc = pxs__heap_free(&s->heap, off);
+	pxs__unlock(&s->hdr->heap_lock);
+	return rc;
 }
 
-int pxs__slot_payload(struct pxs_store *s, const struct pxs_seg_slot *sl, const void **data,
-                      uint64_t *size)
+int
+pxs__slot_payload(struct pxs_store *s, const struct pxs_seg_slot *sl,
+		  const void **data, uint64_t *size)
 {
-    uint64_t off = sl->off, sz = sl->size, cap = 0;
-    uint32_t owner;
-    if (off == 0) {
-        if (sz != 0)
-            return -EPROTO;
-    } else if (pxs__heap_block(&s->heap, off, &cap, &owner) < 0 || sz > cap) {
-        return -EPROTO;
-    }
-    *data = s->base + (off ? off : s->g.heap_off);
-    *size = sz;
-    return 0;
+	uint64_t off = sl->off, sz = sl->size, cap = 0;
+	uint32_t owner;
+	if (off == 0) {
+		if (sz != 0)
+			return -EPROTO;
+	} else if (pxs__heap_block(&s->heap, off, &cap, &owner) < 0 ||
+		   sz > cap) {
+		return -EPROTO;
+	}
+	*data = s->base + (off ? off : s->g.heap_off);
+	*size = sz;
+	return 0;
 }
 
 /* ---- pins ------------------------------------------------------------- */
 
 /* This process's pin array, allocated at the first pin. */
-static uint16_t *my_pins(struct pxs_store *s)
+static uint16_t *
+my_pins(struct pxs_store *s)
 {
-    uint16_t *a = __atomic_load_n(&s->pins, __ATOMIC_ACQUIRE);
-    if (PXS_LIKELY(a != NULL))
-        return a;
-    pthread_mutex_lock(&s->local);
-    struct pxs_seg_proc *p = &s->procs[pxs__token_idx(s->token)];
-    if (!(a = s->pins) && !(a = pxs__pin_array(s, p))) {
-        uint64_t off, n = (uint64_t)s->g.nslots * sizeof(uint16_t);
-        if (pxs__block_alloc(s, n, &off) == 0) {
-            a = (uint16_t *)(s->base + off);
-            memset(a, 0, n);
-            __atomic_store_n(&p->pins_off, off, __ATOMIC_RELEASE);
-        }
-    }
-    __atomic_store_n(&s->pins, a, __ATOMIC_RELEASE);
-    pthread_mutex_unlock(&s->local);
-    return a;
+	uint16_t *a = __atomic_load_n(&s->pins, __ATOMIC_ACQUIRE);
+	if (PXS_LIKELY(a != NULL))
+		return a;
+	pthread_mutex_lock(&s->local);
+	struct pxs_seg_proc *p = &s->procs[pxs__token_idx(s->token)];
+	if (!(a = s->pins) && !(a = pxs__pin_array(s, p))) {
+		uint64_t off, n = (uint64_t)s->g.nslots * sizeof(uint16_t);
+		if (pxs__block_alloc(s, n, &off) == 0) {
+			a = (uint16_t *)(s->base + off);
+			memset(a, 0, n);
+			__atomic_store_n(&p->pins_off, off, __ATOMIC_RELEASE);
+		}
+	}
+	__atomic_store_n(&s->pins, a, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&s->local);
+	return a;
 }
 
-int pxs__view_pin(struct pxs_store *s, uint32_t idx, pxs_view *v)
+int
+pxs__view_pin(struct pxs_store *s, uint32_t idx, pxs_view *v)
 {
-    struct pxs_seg_slot *sl = &s->slots[idx];
-    const void *data;
-    uint64_t size;
-    int rc = pxs__slot_payload(s, sl, &data, &size);
-    if (rc < 0)
-        return rc;
-    uint16_t *mine = my_pins(s);
-    if (!mine)
-        return -ENOSPC;
-    if (sl->pins == UINT32_MAX || mine[idx] == UINT16_MAX)
-        return -EOVERFLOW;
-    mine[idx]++;
-    sl->pins++;
-    v->data = data;
-    v->size = (size_t)size;
-    v->priv[0] = idx | (uint64_t)sl->gen << 32;
-    v->priv[1] = (uintptr_t)s;
-    v->priv[2] = s->token;
-    pxs__count(s, PXS_CTR_GETS);
-    return 0;
+	struct pxs_seg_slot *sl = &s->slots[idx];
+	const void *data;
+	uint64_t size;
+	int rc = pxs__slot_payload(s, sl, &data, &size);
+	if (rc < 0)
+		return rc;
+	uint16_t *mine = my_pins(s);
+	if (!mine)
+		return -ENOSPC;
+	if (sl->pins == UINT32_MAX || mine[idx] == UINT16_MAX)
+		return -EOVERFLOW;
+	mine[idx]++;
+	sl->pins++;
+	v->data = data;
+	v->size = (size_t)size;
+	v->priv[0] = idx | (uint64_t)sl->gen << 32;
+	v->priv[1] = (uintptr_t)s;
+	v->priv[2] = s->token;
+	pxs__count(s, PXS_CTR_GETS);
+	return 0;
 }
 
-int pxs__slot_check_owner(struct pxs_store *s, uint32_t idx)
+int
+pxs__slot_check_owner(struct pxs_store *s, uint32_t idx)
 {
-    struct pxs_seg_slot *sl = &s->slots[idx];
-    uint32_t st = sl->state, owner = sl->owner;
-    if ((st != PXS_SLOT_PENDING && st != PXS_SLOT_RESERVED) || owner == 0 ||
-        pxs__proc_alive(s, owner))
-        return 0;
-    if (st == PXS_SLOT_RESERVED && sl->off) {
-        /* The dead producer's half-written block goes back to the heap. */
-        pxs__block_free(s, sl->off);
-        sl->off = 0;
-        sl->size = 0;
-    }
-    pxs__slot_set_state(sl, PXS_SLOT_ABANDONED);
-    return 1;
+	struct pxs_seg_slot *sl = &s->slots[idx];
+	uint32_t st = sl->state, owner = sl->owner;
+	if ((st != PXS_SLOT_PENDING && st != PXS_SLOT_RESERVED) || owner == 0 ||
+	    pxs__proc_alive(s, owner))
+		return 0;
+	if (st == PXS_SLOT_RESERVED && sl->off) {
+		/* The dead producer's half-written block goes back to the heap. */
+		pxs__block_free(s, sl->off);
+		sl->off = 0;
+		sl->size = 0;
+	}
+	pxs__slot_set_state(sl, PXS_SLOT_ABANDONED);
+	return 1;
 }
 
 /* Look key up and lock its slot; -ENOENT if absent. */
-static int find_locked(struct pxs_store *s, pxs_key key, uint32_t *idx)
+static int
+find_locked(struct pxs_store *s, pxs_key key, uint32_t *idx)
 {
-    int rc = pxs__table_find(s, key, idx);
-    if (rc < 0)
-        return rc;
-    if ((rc = pxs__slot_lock(s, *idx, NULL)) < 0)
-        return rc;
-    if (!pxs__slot_is(&s->slots[*idx], key)) {
-        pxs__slot_unlock(s, *idx);
-        return -ENOENT;
-    }
-    return 0;
+	int rc = pxs__table_find(s, key, idx);
+	if (rc < 0)
+		return rc;
+	if ((rc = pxs__slot_lock(s, *idx, NULL)) < 0)
+		return rc;
+	if (!pxs__slot_is(&s->slots[*idx], key)) {
+		pxs__slot_unlock(s, *idx);
+		return -ENOENT;
+	}
+	return 0;
 }
 
-static int check_args(pxs_store *s, pxs_key key)
+static int
+check_args(pxs_store *s, pxs_key key)
 {
-    if (!s || pxs__key_is_zero(key))
-        return -EINVAL;
-    return pxs__enter(s);
+	if (!s || pxs__key_is_zero(key))
+		return -EINVAL;
+	return pxs__enter(s);
 }
 
 /* ---- stores ----------------------------------------------------------- */
 
-int pxs_open(const char *name, const pxs_options *o, pxs_store **out)
+int
+pxs_open(const char *name, const pxs_options *o, pxs_store **out)
 {
-    if (!out)
-        return -EINVAL;
-    *out = NULL;
-    if (pxs__name_check(name) < 0)
-        return -EINVAL;
-    if (o && ((o->flags & ~(PXS_CREATE | PXS_EXCL)) || (o->mode & ~(mode_t)0777) ||
-              ((o->flags & PXS_EXCL) && !(o->flags & PXS_CREATE)) ||
-              (o->size && o->size < PXS_MIN_SIZE) || o->capacity > PXS_MAX_CAPACITY))
-        return -EINVAL;
-    pxs_store *s = calloc(1, sizeof *s);
-    if (!s)
-        return -ENOMEM;
-    s->fd = -1;
-    strcpy(s->name, name);
-    pthread_mutex_init(&s->local, NULL);
-    s->fork_gen = pxs__fork_gen;
-    int rc = pxs__segment_open(s, name, o);
-    if (rc == 0)
-        rc = pxs__proc_register(s);
-    if (rc < 0) {
-        pxs__segment_close(s);
-        pthread_mutex_destroy(&s->local);
-        free(s);
-        return rc;
-    }
-    pxs__proc_track(s);
-    *out = s;
-    return 0;
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	if (pxs__name_check(name) < 0)
+		return -EINVAL;
+	if (o && ((o->flags & ~(PXS_CREATE | PXS_EXCL)) ||
+		  (o->mode & ~(mode_t)0777) ||
+		  ((o->flags & PXS_EXCL) && !(o->flags & PXS_CREATE)) ||
+		  (o->size && o->size < PXS_MIN_SIZE) ||
+		  o->capacity > PXS_MAX_CAPACITY))
+		return -EINVAL;
+	pxs_store *s = calloc(1, sizeof *s);
+	if (!s)
+		return -ENOMEM;
+	s->fd = -1;
+	strcpy(s->name, name);
+	pthread_mutex_init(&s->local, NULL);
+	s->fork_gen = pxs__fork_gen;
+	int rc = pxs__segment_open(s, name, o);
+	if (rc == 0)
+		rc = pxs__proc_register(s);
+	if (rc < 0) {
+		pxs__segment_close(s);
+		pthread_mutex_destroy(&s->local);
+		free(s);
+		return rc;
+	}
+	pxs__proc_track(s);
+	*out = s;
+	return 0;
 }
 
-int pxs_close(pxs_store *s)
+int
+pxs_close(pxs_store *s)
 {
-    if (!s)
-        return 0;
-    pxs__proc_untrack(s);
-    if (s->fork_gen == pxs__fork_gen) /* a child never registered: not ours */
-        pxs__proc_unregister(s);
-    pxs__segment_close(s);
-    pthread_mutex_destroy(&s->local);
-    free(s);
-    return 0;
+	if (!s)
+		return 0;
+	pxs__proc_untrack(s);
+	if (s->fork_gen ==
+	    pxs__fork_gen) /* a child never registered: not ours */
+		pxs__proc_unregister(s);
+	pxs__segment_close(s);
+	pthread_mutex_destroy(&s->local);
+	free(s);
+	return 0;
 }
 
-int pxs_unlink(const char *name)
+int
+pxs_unlink(const char *name)
 {
-    if (pxs__name_check(name) < 0)
-        return -EINVAL;
-    return shm_unlink(name) < 0 ? -errno : 0;
+	if (pxs__name_check(name) < 0)
+		return -EINVAL;
+	return shm_unlink(name) < 0 ? -errno : 0;
 }
 
-const char *pxs_store_name(const pxs_store *s)
+const char *
+pxs_store_name(const pxs_store *s)
 {
-    return s ? s->name : NULL;
+	return s ? s->name : NULL;
 }
 
 /* ---- objects ---------------------------------------------------------- */
 
-int pxs_put_at(pxs_store *s, pxs_key key, const void *data, size_t size)
+int
+pxs_put_at(pxs_store *s, pxs_key key, const void *data, size_t size)
 {
-    int rc = check_args(s, key);
-    if (rc < 0)
-        return rc;
-    if (!data && size)
-        return -EINVAL;
-    uint64_t off;
-    uint32_t idx;
-    if ((rc = pxs__block_alloc(s, size, &off)) < 0)
-        return rc;
-    if (size)
-        memcpy(s->base + off, data, size);
-    rc = pxs__table_insert(s, key, PXS_SLOT_READY, off, size, 0, &idx);
-    if (rc < 0) {
-        if (off)
-            pxs__block_free(s, off);
-        return rc;
-    }
-    pxs__count(s, PXS_CTR_PUTS);
-    return 0;
+	int rc = check_args(s, key);
+	if (rc < 0)
+		return rc;
+	if (!data && size)
+		return -EINVAL;
+	uint64_t off;
+	uint32_t idx;
+	if ((rc = pxs__block_alloc(s, size, &off)) < 0)
+		return rc;
+	if (size)
+		memcpy(s->base + off, data, size);
+	rc = pxs__table_insert(s, key, PXS_SLOT_READY, off, size, 0, &idx);
+	if (rc < 0) {
+		if (off)
+			pxs__block_free(s, off);
+		return rc;
+	}
+	pxs__count(s, PXS_CTR_PUTS);
+	return 0;
 }
 
-int pxs_put(pxs_store *s, const void *data, size_t size, pxs_key *key_out)
+int
+pxs_put(pxs_store *s, const void *data, size_t size, pxs_key *key_out)
 {
-    if (!key_out)
-        return -EINVAL;
-    for (;;) {
-        pxs_key k = pxs__key_random();
-        int rc = pxs_put_at(s, k, data, size);
-        if (rc != -EEXIST) { /* a random 128-bit collision: draw again */
-            if (rc == 0)
-                *key_out = k;
-            return rc;
-        }
-    }
+	if (!key_out)
+		return -EINVAL;
+	for (;;) {
+		pxs_key k = pxs__key_random();
+		int rc = pxs_put_at(s, k, data, size);
+		if (rc !=
+		    -EEXIST) { /* a random 128-bit collision: draw again */
+			if (rc == 0)
+				*key_out = k;
+			return rc;
+		}
+	}
 }
 
-int pxs_get(pxs_store *s, pxs_key key, pxs_view *v)
+int
+pxs_get(pxs_store *s, pxs_key key, pxs_view *v)
 {
-    int rc = check_args(s, key);
-    uint32_t idx;
-    if (rc < 0)
-        return rc;
-    if (!v)
-        return -EINVAL;
-    if ((rc = find_locked(s, key, &idx)) < 0)
-        return rc;
-    switch (s->slots[idx].state) {
-    case PXS_SLOT_READY:
-        rc = pxs__view_pin(s, idx, v);
-        break;
-    case PXS_SLOT_ABANDONED:
-        rc = -EOWNERDEAD;
-        break;
-    default: /* pending or reserved */
-        rc = pxs__slot_check_owner(s, idx) ? -EOWNERDEAD : -EAGAIN;
-        break;
-    }
-    pxs__slot_unlock_wake(s, idx);
-    return rc;
+	int rc = check_args(s, key);
+	uint32_t idx;
+	if (rc < 0)
+		return rc;
+	if (!v)
+		return -EINVAL;
+	if ((rc = find_locked(s, key, &idx)) < 0)
+		return rc;
+	switch (s->slots[idx].state) {
+	case PXS_SLOT_READY:
+		rc = pxs__view_pin(s, idx, v);
+		break;
+	case PXS_SLOT_ABANDONED:
+		rc = -EOWNERDEAD;
+		break;
+	default: /* pending or reserved */
+		rc = pxs__slot_check_owner(s, idx) ? -EOWNERDEAD : -EAGAIN;
+		break;
+	}
+	pxs__slot_unlock_wake(s, idx);
+	return rc;
 }
 
-int pxs_release(pxs_store *s, pxs_view *v)
+int
+pxs_release(pxs_store *s, pxs_view *v)
 {
-    if (!v || (!v->data && !v->priv[0] && !v->priv[1]))
-        return 0;
-    if (!s || v->priv[1] != (uintptr_t)s)
-        return -EINVAL;
-    int rc = pxs__enter(s);
-    if (rc < 0)
-        return rc;
-    if (v->priv[2] != __atomic_load_n(&s->token, __ATOMIC_ACQUIRE)) {
-        /* Pinned by the parent before a fork: the pin is the parent's. */
-        memset(v, 0, sizeof *v);
-        return 0;
-    }
-    uint32_t idx = (uint32_t)v->priv[0], gen = (uint32_t)(v->priv[0] >> 32);
-    if (idx >= s->g.nslots)
-        return -EINVAL;
-    if ((rc = pxs__slot_lock(s, idx, NULL)) < 0)
-        return rc;
-    struct pxs_seg_slot *sl = &s->slots[idx];
-    uint64_t off = 0;
-    bool freed = false;
-    uint16_t *mine = s->pins;
-    if (sl->gen != gen || sl->pins == 0 || !mine || mine[idx] == 0 ||
-        (sl->state != PXS_SLOT_READY && sl->state != PXS_SLOT_EVICTED)) {
-        pxs__slot_unlock(s, idx);
-        return -EINVAL;
-    }
-    mine[idx]--;
-    if (--sl->pins == 0 && sl->state == PXS_SLOT_EVICTED && sl->owner == 0) {
-        off = pxs__slot_free(s, idx);
-        freed = true;
-    }
-    pxs__slot_unlock(s, idx);
-    memset(v, 0, sizeof *v);
-    return freed ? pxs__slot_reclaim(s, idx, off) : 0;
+	if (!v || (!v->data && !v->priv[0] && !v->priv[1]))
+		return 0;
+	if (!s || v->priv[1] != (uintptr_t)s)
+		return -EINVAL;
+	int rc = pxs__enter(s);
+	if (rc < 0)
+		return rc;
+	if (v->priv[2] != __atomic_load_n(&s->token, __ATOMIC_ACQUIRE)) {
+		/* Pinned by the parent before a fork: the pin is the parent's. */
+		memset(v, 0, sizeof *v);
+		return 0;
+	}
+	uint32_t idx = (uint32_t)v->priv[0], gen = (uint32_t)(v->priv[0] >> 32);
+	if (idx >= s->g.nslots)
+		return -EINVAL;
+	if ((rc = pxs__slot_lock(s, idx, NULL)) < 0)
+		return rc;
+	struct pxs_seg_slot *sl = &s->slots[idx];
+	uint64_t off = 0;
+	bool freed = false;
+	uint16_t *mine = s->pins;
+	if (sl->gen != gen || sl->pins == 0 || !mine || mine[idx] == 0 ||
+	    (sl->state != PXS_SLOT_READY && sl->state != PXS_SLOT_EVICTED)) {
+		pxs__slot_unlock(s, idx);
+		return -EINVAL;
+	}
+	mine[idx]--;
+	if (--sl->pins == 0 && sl->state == PXS_SLOT_EVICTED &&
+	    sl->owner == 0) {
+		off = pxs__slot_free(s, idx);
+		freed = true;
+	}
+	pxs__slot_unlock(s, idx);
+	memset(v, 0, sizeof *v);
+	return freed ? pxs__slot_reclaim(s, idx, off) : 0;
 }
 
-int pxs_exists(pxs_store *s, pxs_key key)
+int
+pxs_exists(pxs_store *s, pxs_key key)
 {
-    int rc = check_args(s, key);
-    uint32_t idx;
-    if (rc < 0)
-        return rc;
-    if (pxs__table_find(s, key, &idx) < 0)
-        return 0;
-    const struct pxs_seg_slot *sl = &s->slots[idx];
-    uint32_t st = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE);
-    return st == PXS_SLOT_READY && sl->key_lo == key.lo && sl->key_hi == key.hi;
+	int rc = check_args(s, key);
+	uint32_t idx;
+	if (rc < 0)
+		return rc;
+	if (pxs__table_find(s, key, &idx) < 0)
+		return 0;
+	const struct pxs_seg_slot *sl = &s->slots[idx];
+	uint32_t st = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE);
+	return st == PXS_SLOT_READY && sl->key_lo == key.lo &&
+	       sl->key_hi == key.hi;
 }
 
-int pxs_evict(pxs_store *s, pxs_key key)
+int
+pxs_evict(pxs_store *s, pxs_key key)
 {
-    int rc = check_args(s, key);
-    uint32_t idx;
-    if (rc < 0)
-        return rc;
-    if ((rc = find_locked(s, key, &idx)) < 0)
-        return rc;
-    struct pxs_seg_slot *sl = &s->slots[idx];
-    uint64_t off = 0;
-    bool freed = false;
-    if (sl->pins > 0 || sl->state == PXS_SLOT_RESERVED) {
-        /* Keep the block for the pinned views, or for the producer writing
+	int rc = check_args(s, key);
+	uint32_t idx;
+	if (rc < 0)
+		return rc;
+	if ((rc = find_locked(s, key, &idx)) < 0)
+		return rc;
+	struct pxs_seg_slot *sl = &s->slots[idx];
+	uint64_t off = 0;
+	bool freed = false;
+	if (sl->pins > 0 || sl->state == PXS_SLOT_RESERVED) {
+		/* Keep the block for the pinned views, or for the producer writing
          * into it (its token stays in `owner`; a READY slot has none); the
          * last release or the producer's commit frees it. */
-        pxs__slot_set_state(sl, PXS_SLOT_EVICTED);
-    } else {
-        off = pxs__slot_free(s, idx); /* also cancels a pending future's waiters */
-        freed = true;
-    }
-    pxs__count(s, PXS_CTR_EVICTIONS);
-    pxs__slot_unlock_wake(s, idx);
-    return freed ? pxs__slot_reclaim(s, idx, off) : 0;
+		pxs__slot_set_state(sl, PXS_SLOT_EVICTED);
+	} else {
+		off = pxs__slot_free(
+			s, idx); /* also cancels a pending future's waiters */
+		freed = true;
+	}
+	pxs__count(s, PXS_CTR_EVICTIONS);
+	pxs__slot_unlock_wake(s, idx);
+	return freed ? pxs__slot_reclaim(s, idx, off) : 0;
 }
 
 /* ---- statistics ------------------------------------------------------- */
 
-int pxs_stat(pxs_store *s, pxs_stats *st)
+int
+pxs_stat(pxs_store *s, pxs_stats *st)
 {
-    if (!s || !st)
-        return -EINVAL;
-    int rc = pxs__enter(s);
-    if (rc < 0)
-        return rc;
-    memset(st, 0, sizeof *st);
-    st->segment_size = s->g.size;
-    st->heap_size = s->g.heap_end - s->g.heap_off;
-    st->capacity = s->g.capacity;
-    if ((rc = heap_lock(s)) < 0)
-        return rc;
-    pxs__heap_usage(&s->heap, &st->heap_used, &st->heap_free, &st->heap_largest_free);
-    pxs__unlock(&s->hdr->heap_lock);
-    for (uint32_t i = 0; i < s->g.nslots; i++) {
-        const struct pxs_seg_slot *sl = &s->slots[i];
-        uint32_t state = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE);
-        if (state < PXS_SLOT_READY)
-            continue;
-        st->objects += state == PXS_SLOT_READY;
-        st->pending += state == PXS_SLOT_PENDING || state == PXS_SLOT_RESERVED;
-        st->abandoned += state == PXS_SLOT_ABANDONED;
-        st->evicted_pinned += state == PXS_SLOT_EVICTED;
-        st->pins += __atomic_load_n(&sl->pins, __ATOMIC_RELAXED);
-        st->waiters += __atomic_load_n(&sl->waiters, __ATOMIC_RELAXED);
-    }
-    uint64_t c[PXS_CTR_N];
-    pxs__counters(s, c, &st->processes);
-    st->puts = c[PXS_CTR_PUTS];
-    st->gets = c[PXS_CTR_GETS];
-    st->evictions = c[PXS_CTR_EVICTIONS];
-    st->waits = c[PXS_CTR_WAITS];
-    st->timeouts = c[PXS_CTR_TIMEOUTS];
-    st->recoveries = c[PXS_CTR_RECOVERIES];
-    return 0;
+	if (!s || !st)
+		return -EINVAL;
+	int rc = pxs__enter(s);
+	if (rc < 0)
+		return rc;
+	memset(st, 0, sizeof *st);
+	st->segment_size = s->g.size;
+	st->heap_size = s->g.heap_end - s->g.heap_off;
+	st->capacity = s->g.capacity;
+	if ((rc = heap_lock(s)) < 0)
+		return rc;
+	pxs__heap_usage(&s->heap, &st->heap_used, &st->heap_free,
+			&st->heap_largest_free);
+	pxs__unlock(&s->hdr->heap_lock);
+	for (uint32_t i = 0; i < s->g.nslots; i++) {
+		const struct pxs_seg_slot *sl = &s->slots[i];
+		uint32_t state = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE);
+		if (state < PXS_SLOT_READY)
+			continue;
+		st->objects += state == PXS_SLOT_READY;
+		st->pending +=
+			state == PXS_SLOT_PENDING || state == PXS_SLOT_RESERVED;
+		st->abandoned += state == PXS_SLOT_ABANDONED;
+		st->evicted_pinned += state == PXS_SLOT_EVICTED;
+		st->pins += __atomic_load_n(&sl->pins, __ATOMIC_RELAXED);
+		st->waiters += __atomic_load_n(&sl->waiters, __ATOMIC_RELAXED);
+	}
+	uint64_t c[PXS_CTR_N];
+	pxs__counters(s, c, &st->processes);
+	st->puts = c[PXS_CTR_PUTS];
+	st->gets = c[PXS_CTR_GETS];
+	st->evictions = c[PXS_CTR_EVICTIONS];
+	st->waits = c[PXS_CTR_WAITS];
+	st->timeouts = c[PXS_CTR_TIMEOUTS];
+	st->recoveries = c[PXS_CTR_RECOVERIES];
+	return 0;
 }

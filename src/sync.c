@@ -25,85 +25,95 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-int pxs__mutex_init(pthread_mutex_t *m)
+int
+pxs__mutex_init(pthread_mutex_t *m)
 {
-    pthread_mutexattr_t a;
-    int rc = pthread_mutexattr_init(&a);
-    if (rc)
-        return -rc;
-    rc = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-    if (!rc)
-        rc = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-    if (!rc)
-        rc = pthread_mutex_init(m, &a);
-    pthread_mutexattr_destroy(&a);
-    return -rc;
+	pthread_mutexattr_t a;
+	int rc = pthread_mutexattr_init(&a);
+	if (rc)
+		return -rc;
+	rc = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+	if (!rc)
+		rc = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+	if (!rc)
+		rc = pthread_mutex_init(m, &a);
+	pthread_mutexattr_destroy(&a);
+	return -rc;
 }
 
-int pxs__lock(struct pxs_store *s, pthread_mutex_t *m, const struct timespec *deadline,
-              int (*repair)(struct pxs_store *, void *), void *arg)
+int
+pxs__lock(struct pxs_store *s, pthread_mutex_t *m,
+	  const struct timespec *deadline,
+	  int (*repair)(struct pxs_store *, void *), void *arg)
 {
-    int rc = deadline ? pthread_mutex_clocklock(m, CLOCK_MONOTONIC, deadline)
-                      : pthread_mutex_lock(m);
-    if (PXS_LIKELY(rc == 0))
-        return 0;
-    if (rc == ETIMEDOUT)
-        return -ETIMEDOUT;
-    if (rc != EOWNERDEAD)
-        return rc == ENOTRECOVERABLE ? -ENOTRECOVERABLE : -rc;
-    /* The previous holder died inside its critical section. */
-    int r = repair ? repair(s, arg) : 0;
-    if (r < 0)
-        __atomic_store_n(&s->hdr->poisoned, 1, __ATOMIC_RELEASE);
-    pthread_mutex_consistent(m);
-    pxs__count(s, PXS_CTR_RECOVERIES);
-    if (r < 0) {
-        pthread_mutex_unlock(m);
-        return -ENOTRECOVERABLE;
-    }
-    return 0;
+	int rc = deadline
+			 ? pthread_mutex_clocklock(m, CLOCK_MONOTONIC, deadline)
+			 : pthread_mutex_lock(m);
+	if (PXS_LIKELY(rc == 0))
+		return 0;
+	if (rc == ETIMEDOUT)
+		return -ETIMEDOUT;
+	if (rc != EOWNERDEAD)
+		return rc == ENOTRECOVERABLE ? -ENOTRECOVERABLE : -rc;
+	/* The previous holder died inside its critical section. */
+	int r = repair ? repair(s, arg) : 0;
+	if (r < 0)
+		__atomic_store_n(&s->hdr->poisoned, 1, __ATOMIC_RELEASE);
+	pthread_mutex_consistent(m);
+	pxs__count(s, PXS_CTR_RECOVERIES);
+	if (r < 0) {
+		pthread_mutex_unlock(m);
+		return -ENOTRECOVERABLE;
+	}
+	return 0;
 }
 
-void pxs__unlock(pthread_mutex_t *m)
+void
+pxs__unlock(pthread_mutex_t *m)
 {
-    pthread_mutex_unlock(m);
+	pthread_mutex_unlock(m);
 }
 
-int pxs__futex_wait(uint32_t *word, uint32_t val, const struct timespec *deadline)
+int
+pxs__futex_wait(uint32_t *word, uint32_t val, const struct timespec *deadline)
 {
-    /* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time (plain
+	/* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC time (plain
      * FUTEX_WAIT would take a relative one). Not FUTEX_PRIVATE_FLAG: the
      * word is shared between processes. */
-    long rc = syscall(SYS_futex, word, FUTEX_WAIT_BITSET, val, deadline, NULL,
-                      FUTEX_BITSET_MATCH_ANY);
-    if (rc == -1 && errno == ETIMEDOUT)
-        return -ETIMEDOUT;
-    return 0; /* woken, value changed (EAGAIN), or EINTR: caller rechecks */
+	long rc = syscall(SYS_futex, word, FUTEX_WAIT_BITSET, val, deadline,
+			  NULL, FUTEX_BITSET_MATCH_ANY);
+	if (rc == -1 && errno == ETIMEDOUT)
+		return -ETIMEDOUT;
+	return 0; /* woken, value changed (EAGAIN), or EINTR: caller rechecks */
 }
 
-void pxs__futex_wake_all(uint32_t *word)
+void
+pxs__futex_wake_all(uint32_t *word)
 {
-    syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+	syscall(SYS_futex, word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
 }
 
-uint64_t pxs__now_ns(clockid_t clk)
+uint64_t
+pxs__now_ns(clockid_t clk)
 {
-    struct timespec ts;
-    clock_gettime(clk, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	struct timespec ts;
+	clock_gettime(clk, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-void pxs__ts_from_ns(struct timespec *ts, uint64_t ns)
+void
+pxs__ts_from_ns(struct timespec *ts, uint64_t ns)
 {
-    ts->tv_sec = (time_t)(ns / 1000000000u);
-    ts->tv_nsec = (long)(ns % 1000000000u);
+	ts->tv_sec = (time_t)(ns / 1000000000u);
+	ts->tv_nsec = (long)(ns % 1000000000u);
 }
 
-void pxs__deadline(struct timespec *ts, long ms)
+void
+pxs__deadline(struct timespec *ts, long ms)
 {
-    /* Cap far deadlines so the arithmetic cannot overflow (~292 years). */
-    uint64_t add = (uint64_t)(ms > 0 ? ms : 0);
-    if (add > (uint64_t)1 << 42)
-        add = (uint64_t)1 << 42;
-    pxs__ts_from_ns(ts, pxs__now_ns(CLOCK_MONOTONIC) + add * 1000000u);
+	/* Cap far deadlines so the arithmetic cannot overflow (~292 years). */
+	uint64_t add = (uint64_t)(ms > 0 ? ms : 0);
+	if (add > (uint64_t)1 << 42)
+		add = (uint64_t)1 << 42;
+	pxs__ts_from_ns(ts, pxs__now_ns(CLOCK_MONOTONIC) + add * 1000000u);
 }

@@ -24,66 +24,77 @@
  */
 #include "internal.h"
 
-static inline uint32_t home(const struct pxs_store *s, pxs_key k)
+static inline uint32_t
+home(const struct pxs_store *s, pxs_key k)
 {
-    return (uint32_t)(k.lo ^ (k.hi >> 29)) & s->mask;
+	return (uint32_t)(k.lo ^ (k.hi >> 29)) & s->mask;
 }
 
-static inline bool is_live(uint32_t st)
+static inline bool
+is_live(uint32_t st)
 {
-    return st >= PXS_SLOT_READY && st <= PXS_SLOT_ABANDONED;
+	return st >= PXS_SLOT_READY && st <= PXS_SLOT_ABANDONED;
 }
 
-static inline bool key_at(const struct pxs_seg_slot *sl, pxs_key k)
+static inline bool
+key_at(const struct pxs_seg_slot *sl, pxs_key k)
 {
-    return __atomic_load_n(&sl->key_lo, __ATOMIC_RELAXED) == k.lo &&
-           __atomic_load_n(&sl->key_hi, __ATOMIC_RELAXED) == k.hi;
+	return __atomic_load_n(&sl->key_lo, __ATOMIC_RELAXED) == k.lo &&
+	       __atomic_load_n(&sl->key_hi, __ATOMIC_RELAXED) == k.hi;
 }
 
 /* Walk k's probe sequence; stop at the first slot where match() holds. */
-static int probe(struct pxs_store *s, pxs_key k, uint32_t want_state, uint32_t owner,
-                 uint32_t *idx)
+static int
+probe(struct pxs_store *s, pxs_key k, uint32_t want_state, uint32_t owner,
+      uint32_t *idx)
 {
-    uint32_t h = home(s, k);
-    for (uint32_t i = 0; i < s->g.nslots; i++) {
-        uint32_t j = (h + i) & s->mask;
-        const struct pxs_seg_slot *sl = &s->slots[j];
-        uint32_t st = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE);
-        if (st == PXS_SLOT_EMPTY)
-            return -ENOENT;
-        if (!key_at(sl, k))
-            continue;
-        if (want_state ? st == want_state &&
-                             __atomic_load_n(&sl->owner, __ATOMIC_RELAXED) == owner
-                       : is_live(st)) {
-            *idx = j;
-            return 0;
-        }
-    }
-    return -ENOENT;
+	uint32_t h = home(s, k);
+	for (uint32_t i = 0; i < s->g.nslots; i++) {
+		uint32_t j = (h + i) & s->mask;
+		const struct pxs_seg_slot *sl = &s->slots[j];
+		uint32_t st = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE);
+		if (st == PXS_SLOT_EMPTY)
+			return -ENOENT;
+		if (!key_at(sl, k))
+			continue;
+		if (want_state
+			    ? st == want_state &&
+				      __atomic_load_n(&sl->owner,
+						      __ATOMIC_RELAXED) == owner
+			    : is_live(st)) {
+			*idx = j;
+			return 0;
+		}
+	}
+	return -ENOENT;
 }
 
-int pxs__table_find(struct pxs_store *s, pxs_key k, uint32_t *idx)
+int
+pxs__table_find(struct pxs_store *s, pxs_key k, uint32_t *idx)
 {
-    return probe(s, k, 0, 0, idx);
+	return probe(s, k, 0, 0, idx);
 }
 
-int pxs__table_find_evicted(struct pxs_store *s, pxs_key k, uint32_t owner, uint32_t *idx)
+int
+pxs__table_find_evicted(struct pxs_store *s, pxs_key k, uint32_t owner,
+			uint32_t *idx)
 {
-    return probe(s, k, PXS_SLOT_EVICTED, owner, idx);
+	return probe(s, k, PXS_SLOT_EVICTED, owner, idx);
 }
 
 /* Repair after the table lock's holder died: it may have died between
  * publishing a slot and counting it, so recount from the slots. */
-static int repair_table(struct pxs_store *s, void *arg)
+static int
+repair_table(struct pxs_store *s, void *arg)
 {
-    uint32_t live = 0;
-    for (uint32_t i = 0; i < s->g.nslots; i++) {
-        uint32_t st = __atomic_load_n(&s->slots[i].state, __ATOMIC_ACQUIRE);
-        live += st >= PXS_SLOT_READY && st < PXS_SLOT_NSTATES;
-    }
-    __atomic_store_n(&s->hdr->live, live, __ATOMIC_RELEASE);
-    return 0;
+	uint32_t live = 0;
+	for (uint32_t i = 0; i < s->g.nslots; i++) {
+		uint32_t st =
+			__atomic_load_n(&s->slots[i].state, __ATOMIC_ACQUIRE);
+		live += st >= PXS_SLOT_READY && st < PXS_SLOT_NSTATES;
+	}
+	__atomic_store_n(&s->hdr->live, live, __ATOMIC_RELEASE);
+	return 0;
 }
 
 /* Repair after a slot lock's holder died. Every operation publishes its
@@ -94,150 +105,166 @@ static int repair_table(struct pxs_store *s, void *arg)
  * with the pin arrays (recomputed from them), or a block allocated for a
  * publication that never happened (the reaper frees it). Wake waiters so
  * that they recheck. */
-static int repair_slot(struct pxs_store *s, void *arg)
+static int
+repair_slot(struct pxs_store *s, void *arg)
 {
-    struct pxs_seg_slot *sl = arg;
-    uint32_t st = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE);
-    if (st >= PXS_SLOT_NSTATES)
-        return -EPROTO;
-    /* The holder may have died between its pin array and the slot's count. */
-    sl->pins = pxs__pins_on(s, (uint32_t)(sl - s->slots));
-    __atomic_fetch_add(&sl->seq, 1, __ATOMIC_RELEASE);
-    return 0;
+	struct pxs_seg_slot *sl = arg;
+	uint32_t st = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE);
+	if (st >= PXS_SLOT_NSTATES)
+		return -EPROTO;
+	/* The holder may have died between its pin array and the slot's count. */
+	sl->pins = pxs__pins_on(s, (uint32_t)(sl - s->slots));
+	__atomic_fetch_add(&sl->seq, 1, __ATOMIC_RELEASE);
+	return 0;
 }
 
-int pxs__slot_lock(struct pxs_store *s, uint32_t idx, const struct timespec *deadline)
+int
+pxs__slot_lock(struct pxs_store *s, uint32_t idx,
+	       const struct timespec *deadline)
 {
-    struct pxs_seg_slot *sl = &s->slots[idx];
-    int rc = pxs__lock(s, &sl->lock, deadline, repair_slot, sl);
-    if (rc == 0 && PXS_UNLIKELY(sl->state >= PXS_SLOT_NSTATES)) {
-        pxs__unlock(&sl->lock);
-        return -EPROTO;
-    }
-    return rc;
+	struct pxs_seg_slot *sl = &s->slots[idx];
+	int rc = pxs__lock(s, &sl->lock, deadline, repair_slot, sl);
+	if (rc == 0 && PXS_UNLIKELY(sl->state >= PXS_SLOT_NSTATES)) {
+		pxs__unlock(&sl->lock);
+		return -EPROTO;
+	}
+	return rc;
 }
 
-int pxs__slot_is(const struct pxs_seg_slot *sl, pxs_key k)
+int
+pxs__slot_is(const struct pxs_seg_slot *sl, pxs_key k)
 {
-    return is_live(sl->state) && sl->key_lo == k.lo && sl->key_hi == k.hi;
+	return is_live(sl->state) && sl->key_lo == k.lo && sl->key_hi == k.hi;
 }
 
-int pxs__slot_state(const struct pxs_seg_slot *sl)
+int
+pxs__slot_state(const struct pxs_seg_slot *sl)
 {
-    uint32_t st = sl->state;
-    return st < PXS_SLOT_NSTATES ? (int)st : -EPROTO;
+	uint32_t st = sl->state;
+	return st < PXS_SLOT_NSTATES ? (int)st : -EPROTO;
 }
 
-void pxs__slot_set_state(struct pxs_seg_slot *sl, uint32_t state)
+void
+pxs__slot_set_state(struct pxs_seg_slot *sl, uint32_t state)
 {
-    __atomic_store_n(&sl->state, state, __ATOMIC_RELEASE);
-    __atomic_fetch_add(&sl->seq, 1, __ATOMIC_RELEASE); /* pairs with the waiter's read */
+	__atomic_store_n(&sl->state, state, __ATOMIC_RELEASE);
+	__atomic_fetch_add(&sl->seq, 1,
+			   __ATOMIC_RELEASE); /* pairs with the waiter's read */
 }
 
-void pxs__slot_unlock_wake(struct pxs_store *s, uint32_t idx)
+void
+pxs__slot_unlock_wake(struct pxs_store *s, uint32_t idx)
 {
-    struct pxs_seg_slot *sl = &s->slots[idx];
-    uint32_t waiters = sl->waiters;
-    pxs__unlock(&sl->lock);
-    /* Wake after unlocking, so that woken waiters do not pile on a lock
+	struct pxs_seg_slot *sl = &s->slots[idx];
+	uint32_t waiters = sl->waiters;
+	pxs__unlock(&sl->lock);
+	/* Wake after unlocking, so that woken waiters do not pile on a lock
      * we still hold. A waiter that registered after we read `waiters`
      * read the new seq and will not sleep. */
-    if (waiters)
-        pxs__futex_wake_all(&sl->seq);
+	if (waiters)
+		pxs__futex_wake_all(&sl->seq);
 }
 
-static int insert(struct pxs_store *s, pxs_key k, uint32_t state, uint64_t off,
-                  uint64_t size, uint32_t owner, uint32_t *idx)
+static int
+insert(struct pxs_store *s, pxs_key k, uint32_t state, uint64_t off,
+       uint64_t size, uint32_t owner, uint32_t *idx)
 {
-    int rc = pxs__lock(s, &s->hdr->table_lock, NULL, repair_table, NULL);
-    if (rc < 0)
-        return rc;
-    uint32_t h = home(s, k), target = UINT32_MAX, i;
-    for (i = 0; i < s->g.nslots; i++) {
-        uint32_t j = (h + i) & s->mask;
-        struct pxs_seg_slot *sl = &s->slots[j];
-        uint32_t st = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE);
-        if (st == PXS_SLOT_EMPTY || st == PXS_SLOT_TOMB) {
-            if (target == UINT32_MAX)
-                target = j;
-            if (st == PXS_SLOT_EMPTY)
-                break;
-        } else if (is_live(st) && key_at(sl, k)) {
-            rc = -EEXIST;
-            goto out;
-        }
-    }
-    if (target == UINT32_MAX ||
-        __atomic_load_n(&s->hdr->live, __ATOMIC_ACQUIRE) >= s->g.capacity) {
-        rc = -ENOSPC;
-        goto out;
-    }
-    struct pxs_seg_slot *sl = &s->slots[target];
-    if ((rc = pxs__slot_lock(s, target, NULL)) < 0)
-        goto out;
-    /* Slots leave EMPTY/TOMB only under the table lock, which we hold. */
-    sl->key_hi = k.hi;
-    sl->key_lo = k.lo;
-    sl->off = off;
-    sl->size = size;
-    sl->pins = 0;
-    sl->waiters = 0;
-    sl->owner = owner;
-    sl->created_ns = pxs__now_ns(CLOCK_REALTIME);
-    __atomic_fetch_add(&s->hdr->live, 1, __ATOMIC_RELAXED);
-    pxs__slot_set_state(sl, state);
-    pxs__slot_unlock(s, target);
-    *idx = target;
+	int rc = pxs__lock(s, &s->hdr->table_lock, NULL, repair_table, NULL);
+	if (rc < 0)
+		return rc;
+	uint32_t h = home(s, k), target = UINT32_MAX, i;
+	for (i = 0; i < s->g.nslots; i++) {
+		uint32_t j = (h + i) & s->mask;
+		struct pxs_seg_slot *sl = &s->slots[j];
+		uint32_t st = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE);
+		if (st == PXS_SLOT_EMPTY || st == PXS_SLOT_TOMB) {
+			if (target == UINT32_MAX)
+				target = j;
+			if (st == PXS_SLOT_EMPTY)
+				break;
+		} else if (is_live(st) && key_at(sl, k)) {
+			rc = -EEXIST;
+			goto out;
+		}
+	}
+	if (target == UINT32_MAX ||
+	    __atomic_load_n(&s->hdr->live, __ATOMIC_ACQUIRE) >= s->g.capacity) {
+		rc = -ENOSPC;
+		goto out;
+	}
+	struct pxs_seg_slot *sl = &s->slots[target];
+	if ((rc = pxs__slot_lock(s, target, NULL)) < 0)
+		goto out;
+	/* Slots leave EMPTY/TOMB only under the table lock, which we hold. */
+	sl->key_hi = k.hi;
+	sl->key_lo = k.lo;
+	sl->off = off;
+	sl->size = size;
+	sl->pins = 0;
+	sl->waiters = 0;
+	sl->owner = owner;
+	sl->created_ns = pxs__now_ns(CLOCK_REALTIME);
+	__atomic_fetch_add(&s->hdr->live, 1, __ATOMIC_RELAXED);
+	pxs__slot_set_state(sl, state);
+	pxs__slot_unlock(s, target);
+	*idx = target;
 out:
-    pxs__unlock(&s->hdr->table_lock);
-    return rc;
+	pxs__unlock(&s->hdr->table_lock);
+	return rc;
 }
 
-int pxs__table_insert(struct pxs_store *s, pxs_key k, uint32_t state, uint64_t off,
-                      uint64_t size, uint32_t owner, uint32_t *idx)
+int
+pxs__table_insert(struct pxs_store *s, pxs_key k, uint32_t state, uint64_t off,
+		  uint64_t size, uint32_t owner, uint32_t *idx)
 {
-    int rc = insert(s, k, state, off, size, owner, idx);
-    if (rc == -ENOSPC && pxs__reap(s) > 0) /* dead processes held slots */
-        rc = insert(s, k, state, off, size, owner, idx);
-    return rc;
+	int rc = insert(s, k, state, off, size, owner, idx);
+	if (rc == -ENOSPC && pxs__reap(s) > 0) /* dead processes held slots */
+		rc = insert(s, k, state, off, size, owner, idx);
+	return rc;
 }
 
-uint64_t pxs__slot_free(struct pxs_store *s, uint32_t idx)
+uint64_t
+pxs__slot_free(struct pxs_store *s, uint32_t idx)
 {
-    struct pxs_seg_slot *sl = &s->slots[idx];
-    uint64_t off = sl->off;
-    sl->gen++;
-    sl->off = 0;
-    sl->owner = 0;
-    pxs__slot_set_state(sl, PXS_SLOT_TOMB);
-    __atomic_fetch_sub(&s->hdr->live, 1, __ATOMIC_RELAXED);
-    return off;
+	struct pxs_seg_slot *sl = &s->slots[idx];
+	uint64_t off = sl->off;
+	sl->gen++;
+	sl->off = 0;
+	sl->owner = 0;
+	pxs__slot_set_state(sl, PXS_SLOT_TOMB);
+	__atomic_fetch_sub(&s->hdr->live, 1, __ATOMIC_RELAXED);
+	return off;
 }
 
 /* If the slot after idx is EMPTY, no key lives beyond the run of
  * tombstones ending at idx: turn that run into EMPTY slots, under the
  * table lock so that no insertion is choosing among them. */
-static void sweep(struct pxs_store *s, uint32_t idx)
+static void
+sweep(struct pxs_store *s, uint32_t idx)
 {
-    const struct pxs_seg_slot *next = &s->slots[(idx + 1) & s->mask];
-    if (__atomic_load_n(&next->state, __ATOMIC_ACQUIRE) != PXS_SLOT_EMPTY)
-        return;
-    if (pxs__lock(s, &s->hdr->table_lock, NULL, repair_table, NULL) < 0)
-        return;
-    if (__atomic_load_n(&next->state, __ATOMIC_ACQUIRE) == PXS_SLOT_EMPTY) {
-        uint32_t j = idx;
-        for (uint32_t n = 0; n < s->g.nslots; n++, j = (j - 1) & s->mask) {
-            if (__atomic_load_n(&s->slots[j].state, __ATOMIC_ACQUIRE) != PXS_SLOT_TOMB)
-                break;
-            __atomic_store_n(&s->slots[j].state, PXS_SLOT_EMPTY, __ATOMIC_RELEASE);
-        }
-    }
-    pxs__unlock(&s->hdr->table_lock);
+	const struct pxs_seg_slot *next = &s->slots[(idx + 1) & s->mask];
+	if (__atomic_load_n(&next->state, __ATOMIC_ACQUIRE) != PXS_SLOT_EMPTY)
+		return;
+	if (pxs__lock(s, &s->hdr->table_lock, NULL, repair_table, NULL) < 0)
+		return;
+	if (__atomic_load_n(&next->state, __ATOMIC_ACQUIRE) == PXS_SLOT_EMPTY) {
+		uint32_t j = idx;
+		for (uint32_t n = 0; n < s->g.nslots;
+		     n++, j = (j - 1) & s->mask) {
+			if (__atomic_load_n(&s->slots[j].state,
+					    __ATOMIC_ACQUIRE) != PXS_SLOT_TOMB)
+				break;
+			__atomic_store_n(&s->slots[j].state, PXS_SLOT_EMPTY,
+					 __ATOMIC_RELEASE);
+		}
+	}
+	pxs__unlock(&s->hdr->table_lock);
 }
 
-int pxs__slot_reclaim(struct pxs_store *s, uint32_t idx, uint64_t off)
+int
+pxs__slot_reclaim(struct pxs_store *s, uint32_t idx, uint64_t off)
 {
-    int rc = off ? pxs__block_free(s, off) : 0;
-    sweep(s, idx);
-    return rc;
+	int rc = off ? pxs__block_free(s, off) : 0;
+	sweep(s, idx);
+	return rc;
 }

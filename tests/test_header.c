@@ -3,12 +3,16 @@
 #include "proxyshm.h"
 #include <string.h>
 
-int main(void)
+int
+main(void)
 {
-    pxs_key k = pxs_key_from_name("x", 1);
-    char buf[PXS_KEY_STRLEN];
-    pxs_options o;
-    memset(&o, 0, sizeof o);
-    o.flags = PXS_CREATE | PXS_EXCL;
-    return pxs_key_format(k, buf) == 0 && strlen(buf) == 32 && pxs_version()[0] != '\0' ? 0 : 1;
+	pxs_key k = pxs_key_from_name("x", 1);
+	char buf[PXS_KEY_STRLEN];
+	pxs_options o;
+	memset(&o, 0, sizeof o);
+	o.flags = PXS_CREATE | PXS_EXCL;
+	return pxs_key_format(k, buf) == 0 && strlen(buf) == 32 &&
+			       pxs_version()[0] != '\0'
+		       ? 0
+		       : 1;
 }
