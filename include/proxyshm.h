@@ -210,6 +210,8 @@ PXS_API int pxs_close(pxs_store *s);
 /**
  * @brief Remove segment @p name. Attached processes keep working on it;
  * new pxs_open() calls get -ENOENT (or create a new one).
+ * It also removes the private objects of creators of @p name that died
+ * before publishing their segment.
  * @return 0, or -EINVAL (bad name), -ENOENT (none), -EACCES/-EPERM.
  */
 PXS_API int pxs_unlink(const char *name);

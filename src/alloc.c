@@ -6,6 +6,7 @@
  * value read from the segment before checking it against the handle.
  */
 #include "alloc.h"
+#include "failpoint.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -549,6 +550,7 @@ take(struct pxs_heap *hp, uint64_t top, const struct node *n, uint64_t s,
 	if (has_next && !blk_load(hp, end, top, &next))
 		return -EPROTO;
 	node_unlink(hp, n);
+	PXS_FAILPOINT(FP_ALLOC_SPLIT);
 	if (rest < MIN_BLOCK) {
 		s = n->b.size;
 		rest = 0;
@@ -596,6 +598,7 @@ carve(struct pxs_heap *hp, uint64_t top, uint64_t s, uint32_t owner)
 	k->owner = owner;
 	k->check = check_word(top);
 	k->sf = s;
+	PXS_FAILPOINT(FP_ALLOC_CARVE);
 	hp->h->top = top + s;
 	return 0;
 }
@@ -703,6 +706,7 @@ pxs__heap_free(struct pxs_heap *hp, uint64_t off)
 	}
 
 	blk_at(hp, b.off)->sf = b.size | (b.flags & F_PREV) | F_FREE;
+	PXS_FAILPOINT(FP_FREE_COALESCE);
 	if (merge_prev)
 		node_unlink(hp, &pn);
 	/* Reloaded: unlinking the block before may have moved its links. */
@@ -717,6 +721,7 @@ pxs__heap_free(struct pxs_heap *hp, uint64_t off)
 			wipe(hp, b.off);
 		if (merge_next)
 			wipe(hp, next.off);
+		PXS_FAILPOINT(FP_FREE_LINK);
 		if ((rc = node_push(hp, top, lo, hi - lo)) < 0)
 			return rc;
 	}

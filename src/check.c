@@ -104,16 +104,16 @@ check_slots(struct pxs_store *s, pxs_check_report *r, struct blocks *l,
 		live++;
 		uint64_t off = sl->off, size = sl->size;
 		uint32_t pins = sl->pins, recorded = 0, dead_pins = 0;
-		if (off)
+		if (!pxs__state_holds_block(st)) {
+			if (off)
+				problem(r, "slot %u: a future without a value "
+					   "holds a block", i);
+		} else if (off) {
 			reference(r, l, off, size, "slot", i);
-		else if (size && st != PXS_SLOT_RESERVED)
+		} else if (size) {
 			problem(r, "slot %u: %llu bytes but no block", i,
 				(unsigned long long)size);
-		if ((st == PXS_SLOT_PENDING || st == PXS_SLOT_ABANDONED) && off)
-			problem(r,
-				"slot %u: a future without a value holds a "
-				"block",
-				i);
+		}
 		for (uint32_t p = 0; p < PXS_MAX_PROCS; p++) {
 			const struct pxs_seg_proc *e = &s->procs[p];
 			if (__atomic_load_n(&e->state, __ATOMIC_ACQUIRE) !=

@@ -101,11 +101,12 @@ pxs_future_new(pxs_store *s, pxs_key *key_out)
 
 /* Publish a value in slot idx (locked): READY, no owner, wake after unlock. */
 static void
-publish(struct pxs_store *s, uint32_t idx)
+publish(struct pxs_store *s, uint32_t idx, enum pxs_failpoint after)
 {
 	struct pxs_seg_slot *sl = &s->slots[idx];
 	sl->owner = 0;
 	pxs__slot_set_state(sl, PXS_SLOT_READY);
+	PXS_FAILPOINT(after);
 	pxs__count(s, PXS_CTR_PUTS);
 	pxs__slot_unlock_wake(s, idx);
 }
@@ -122,6 +123,7 @@ pxs_future_set(pxs_store *s, pxs_key key, const void *data, size_t size)
 		return -EINVAL;
 	if ((rc = lock_key(s, key, NULL, &idx)) < 0)
 		return rc;
+	PXS_FAILPOINT(FP_SET_LOCKED);
 	if ((rc = not_pending(s, idx)) < 0 ||
 	    (rc = pxs__block_alloc(s, size, &off)) < 0) {
 		pxs__slot_unlock(s, idx);
@@ -132,7 +134,8 @@ pxs_future_set(pxs_store *s, pxs_key key, const void *data, size_t size)
 		memcpy(s->base + off, data, size);
 	sl->off = off;
 	sl->size = size;
-	publish(s, idx);
+	PXS_FAILPOINT(FP_SET_AFTER_ALLOC);
+	publish(s, idx, FP_SET_AFTER_PUBLISH);
 	return 0;
 }
 
@@ -157,7 +160,9 @@ pxs_future_reserve(pxs_store *s, pxs_key key, size_t size, void **buf)
 	sl->off = off;
 	sl->size = size;
 	sl->owner = s->token;
+	PXS_FAILPOINT(FP_RESERVE_AFTER_ALLOC);
 	pxs__slot_set_state(sl, PXS_SLOT_RESERVED);
+	PXS_FAILPOINT(FP_RESERVE_AFTER_PUBLISH);
 	*buf = s->base + (off ? off : s->g.heap_off);
 	pxs__slot_unlock(s, idx);
 	return 0;
@@ -209,7 +214,8 @@ pxs_future_commit(pxs_store *s, pxs_key key)
 			rc = -EPERM;
 			break;
 		}
-		publish(s, idx);
+		PXS_FAILPOINT(FP_COMMIT_BEFORE_PUBLISH);
+		publish(s, idx, FP_COMMIT_AFTER_PUBLISH);
 		return 0;
 	case PXS_SLOT_PENDING:
 		rc = -EAGAIN;
@@ -249,18 +255,12 @@ pxs_future_done(pxs_store *s, pxs_key key)
 		return rc;
 	if ((rc = lock_key(s, key, NULL, &idx)) < 0)
 		return rc;
-	switch (s->slots[idx].state) {
-	case PXS_SLOT_READY:
-		rc = 1;
-		break;
-	case PXS_SLOT_ABANDONED:
-		rc = -EOWNERDEAD;
-		break;
-	default:
-		rc = pxs__slot_check_owner(s, idx) ? -EOWNERDEAD : 0;
-		break;
-	}
-	pxs__slot_unlock_wake(s, idx);
+	bool changed = false;
+	rc = pxs__slot_status(s, idx, &changed);
+	if (changed)
+		pxs__slot_unlock_wake(s, idx);
+	else
+		pxs__slot_unlock(s, idx);
 	return rc;
 }
 
@@ -287,18 +287,15 @@ pxs_future_wait(pxs_store *s, pxs_key key, long timeout_ms, pxs_view *v)
 		goto out;
 	struct pxs_seg_slot *sl = &s->slots[idx];
 	const uint32_t gen = sl->gen;
+	bool changed = false;
 	for (;;) {
 		if (sl->gen != gen || !pxs__slot_is(sl, key)) {
 			rc = -ECANCELED; /* evicted while we slept */
 			break;
 		}
-		uint32_t st = sl->state;
-		if (st == PXS_SLOT_READY) {
-			rc = pxs__view_pin(s, idx, v);
-			break;
-		}
-		if (st == PXS_SLOT_ABANDONED || pxs__slot_check_owner(s, idx)) {
-			rc = -EOWNERDEAD;
+		if ((rc = pxs__slot_status(s, idx, &changed)) != 0) {
+			if (rc == 1)
+				rc = pxs__view_pin(s, idx, v);
 			break;
 		}
 		uint64_t now = pxs__now_ns(CLOCK_MONOTONIC);
@@ -311,13 +308,23 @@ pxs_future_wait(pxs_store *s, pxs_key key, long timeout_ms, pxs_view *v)
 		pxs__ts_from_ns(&slice, wake < end_ns ? wake : end_ns);
 		__atomic_fetch_add(&sl->waiters, 1, __ATOMIC_RELAXED);
 		uint32_t seq = __atomic_load_n(&sl->seq, __ATOMIC_ACQUIRE);
+		PXS_FAILPOINT(FP_WAIT_REGISTERED);
 		pxs__slot_unlock(s, idx);
 		pxs__futex_wait(&sl->seq, seq, &slice);
 		__atomic_fetch_sub(&sl->waiters, 1, __ATOMIC_RELAXED);
 		if ((rc = pxs__slot_lock(s, idx, dl)) < 0)
 			goto out;
+		PXS_FAILPOINT(FP_WAIT_WOKEN_BEFORE_PIN);
 	}
-	pxs__slot_unlock_wake(s, idx);
+	/* Wake the others only if we changed the state (abandoned it):
+	 * waking them after a mere pin would make every waiter of a fan-out
+	 * wake all the others again. */
+	if (changed)
+		pxs__slot_unlock_wake(s, idx);
+	else
+		pxs__slot_unlock(s, idx);
+	if (rc == 0)
+		PXS_FAILPOINT(FP_WAIT_PINNED_BEFORE_RETURN);
 out:
 	if (rc == -ETIMEDOUT)
 		pxs__count(s, PXS_CTR_TIMEOUTS);

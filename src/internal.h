@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "failpoint.h"
 #include "layout.h"
 
 #define PXS_LIKELY(x) __builtin_expect(!!(x), 1)
@@ -61,6 +62,9 @@ int pxs__geometry(uint64_t size, uint32_t capacity, struct pxs_geom *g);
 int pxs__segment_open(struct pxs_store *s, const char *name,
 		      const pxs_options *o);
 void pxs__segment_close(struct pxs_store *s);
+/** Remove private objects left by creators of @p name that died before
+ *  publishing (their creation lock is free). */
+void pxs__segment_sweep(const char *name);
 /** Make [0, need) of the file backed by memory (heap commit callback). */
 int pxs__segment_commit(void *store, uint64_t need);
 
@@ -74,6 +78,9 @@ int pxs__mutex_init(pthread_mutex_t *m);
 int pxs__lock(struct pxs_store *s, pthread_mutex_t *m,
 	      const struct timespec *deadline,
 	      int (*repair)(struct pxs_store *, void *), void *arg);
+/** As pxs__lock, but -EBUSY instead of waiting for a live holder. */
+int pxs__trylock(struct pxs_store *s, pthread_mutex_t *m,
+		 int (*repair)(struct pxs_store *, void *), void *arg);
 void pxs__unlock(pthread_mutex_t *m);
 /** Sleep while *word == val, until woken or @p deadline (CLOCK_MONOTONIC,
  *  NULL = forever). Returns 0 (woken, changed, or interrupted: recheck) or
@@ -161,6 +168,10 @@ int pxs__table_find_evicted(struct pxs_store *s, pxs_key k, uint32_t owner,
 int pxs__table_insert(struct pxs_store *s, pxs_key k, uint32_t state,
 		      uint64_t off, uint64_t size, uint32_t owner,
 		      uint32_t *idx);
+/** Repair every lock (table, heap, slots) whose holder died, now rather
+ *  than at its next use: a slot nobody looks up again (an evicted key)
+ *  would otherwise keep a dead process's half-done change for ever. */
+void pxs__repair_orphans(struct pxs_store *s);
 /** Lock slot @p idx (repairing it after a dead holder). */
 int pxs__slot_lock(struct pxs_store *s, uint32_t idx,
 		   const struct timespec *deadline);
@@ -168,6 +179,13 @@ static inline void
 pxs__slot_unlock(struct pxs_store *s, uint32_t idx)
 {
 	pxs__unlock(&s->slots[idx].lock);
+}
+/** States in which a slot's `off` refers to a block it owns. */
+static inline bool
+pxs__state_holds_block(uint32_t st)
+{
+	return st == PXS_SLOT_READY || st == PXS_SLOT_RESERVED ||
+	       st == PXS_SLOT_EVICTED;
 }
 /** Under the slot lock: 1 if it holds @p k in a live state. */
 int pxs__slot_is(const struct pxs_seg_slot *sl, pxs_key k);
@@ -188,17 +206,27 @@ int pxs__slot_payload(struct pxs_store *s, const struct pxs_seg_slot *sl,
 
 /* ---- store.c: heap helpers shared by store.c and future.c -------------- */
 
+/** Repair of the heap lock: rebuild the free lists from the tags. */
+int pxs__repair_heap(struct pxs_store *s, void *arg);
 /** Allocate a block of @p size tagged with this process (heap lock inside). */
 int pxs__block_alloc(struct pxs_store *s, uint64_t size, uint64_t *off);
 /** Free a block (heap lock inside). */
 int pxs__block_free(struct pxs_store *s, uint64_t off);
-/** Retag a block as owned by its slot (published). */
-int pxs__block_publish(struct pxs_store *s, uint64_t off);
+/** Tag a published block with this process before unpublishing it, so that
+ *  if we die before freeing it, our reaper finds it (heap lock inside). */
+void pxs__block_claim(struct pxs_store *s, uint64_t off);
 /** Under the slot lock: pin a READY slot and fill the view. */
 int pxs__view_pin(struct pxs_store *s, uint32_t idx, pxs_view *v);
 /** Under the slot lock, if PENDING/RESERVED and the owner is dead: mark
  *  ABANDONED (returns 1) and free a reserved block; else 0. */
 int pxs__slot_check_owner(struct pxs_store *s, uint32_t idx);
+/** Under the lock of a live slot: 1 if it holds a value, 0 if it is a
+ *  pending future, -EOWNERDEAD if abandoned (found so now, if its owner has
+ *  died: *changed is then set, and the waiters must be woken). */
+int pxs__slot_status(struct pxs_store *s, uint32_t idx, bool *changed);
+/** Under the slot lock of a PENDING/RESERVED future: mark it ABANDONED and
+ *  free its reserved block (unpublished first). */
+void pxs__slot_abandon(struct pxs_store *s, uint32_t idx);
 
 /* ---- proxy.c: the attachment registry ------------------------------ */
 

@@ -157,6 +157,8 @@ reap_dead(struct pxs_store *s)
 			continue;
 		if (liveness_lock(s->fd, i, F_OFD_SETLK, F_WRLCK, &fl) < 0)
 			continue; /* alive: its lock is held */
+		if (n == 0) /* it may have died holding locks */
+			pxs__repair_orphans(s);
 		pxs__reap_entry(s, i);
 		fold_counters(s, p);
 		__atomic_store_n(&p->state, PXS_PROC_FREE, __ATOMIC_RELEASE);
@@ -184,6 +186,7 @@ pxs__proc_register(struct pxs_store *s)
 	int rc = pxs__lock(s, &s->hdr->proc_lock, NULL, NULL, NULL);
 	if (rc < 0)
 		return rc;
+	PXS_FAILPOINT(FP_PROC_REGISTER_LOCKED);
 	reap_dead(s); /* so that dead processes' entries are free to claim */
 	rc = -EUSERS;
 	for (uint32_t i = 0; i < PXS_MAX_PROCS; i++) {

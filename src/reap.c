@@ -83,6 +83,7 @@ drop_pins(struct pxs_store *s, uint16_t *a)
 		uint16_t mine = a[i];
 		uint64_t off = 0;
 		a[i] = 0;
+		PXS_FAILPOINT(FP_REAP_MID_PINS);
 		sl->pins = sl->pins > mine ? sl->pins - mine : 0;
 		bool freed = release_if_unheld(s, i, &off);
 		pxs__slot_unlock(s, i);
@@ -105,11 +106,8 @@ drop_ownership(struct pxs_store *s, uint32_t token)
 		if (sl->owner == token) {
 			if (sl->state == PXS_SLOT_PENDING ||
 			    sl->state == PXS_SLOT_RESERVED) {
-				if (sl->state == PXS_SLOT_RESERVED && sl->off)
-					pxs__block_free(s, sl->off);
-				sl->off = 0;
-				sl->size = 0;
-				pxs__slot_set_state(sl, PXS_SLOT_ABANDONED);
+				PXS_FAILPOINT(FP_REAP_MID_OWNERSHIP);
+				pxs__slot_abandon(s, i);
 			} else if (sl->state == PXS_SLOT_EVICTED) {
 				sl->owner = 0;
 				freed = release_if_unheld(s, i, &off);
@@ -168,13 +166,14 @@ free_leaked(struct pxs_store *s, uint32_t token)
 		const struct pxs_seg_slot *sl = &s->slots[i];
 		uint32_t st = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE);
 		uint64_t off = __atomic_load_n(&sl->off, __ATOMIC_RELAXED);
-		if (st < PXS_SLOT_READY || !off)
+		if (!pxs__state_holds_block(st) || !off)
 			continue;
 		uint64_t *hit =
 			bsearch(&off, l.off, l.n, sizeof *l.off, cmp_u64);
 		if (hit)
 			*hit |= 1; /* referenced; offsets are 16-aligned, so order is kept */
 	}
+	PXS_FAILPOINT(FP_REAP_MID_LEAKS);
 	if (pxs__lock(s, &s->hdr->heap_lock, NULL, NULL, NULL) < 0)
 		goto out;
 	for (size_t i = 0; i < l.n; i++) {

@@ -27,6 +27,7 @@
  */
 #include "internal.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -161,8 +162,11 @@ format(struct pxs_store *s, const struct pxs_geom *g)
 		if ((rc = pxs__mutex_init(&s->slots[i].lock)) < 0)
 			return rc;
 		s->slots[i].gen = 1;
+		if (i == g->nslots / 2)
+			PXS_FAILPOINT(FP_INIT_MID_TABLE);
 	}
 	pxs__heap_init(&s->heap, g->heap_off, g->heap_end);
+	PXS_FAILPOINT(FP_INIT_BEFORE_PUBLISH);
 	__atomic_store_n(&h->magic, PXS_MAGIC,
 			 __ATOMIC_RELEASE); /* pairs with attach_fd */
 	return 0;
@@ -187,6 +191,11 @@ create(struct pxs_store *s, const char *name, const pxs_options *o)
 	int fd = shm_open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
+	/* Held until published: a private object whose lock is free belongs
+	 * to a dead creator, and pxs_unlink() may remove it. */
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_len = 1};
+	fcntl(fd, F_OFD_SETLK, &fl);
+	PXS_FAILPOINT(FP_INIT_AFTER_CREATE);
 	mode_t mode = o->mode ? o->mode : 0600;
 	void *base = MAP_FAILED;
 	if (fchmod(fd, mode) < 0 || ftruncate(fd, (off_t)size) < 0) {
@@ -199,6 +208,7 @@ create(struct pxs_store *s, const char *name, const pxs_options *o)
 		rc = rc == ENOSPC || rc == EFBIG ? -ENOSPC : -rc;
 		goto fail;
 	}
+	PXS_FAILPOINT(FP_INIT_AFTER_SIZE);
 	base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (base == MAP_FAILED) {
 		rc = -ENOMEM;
@@ -227,6 +237,8 @@ create(struct pxs_store *s, const char *name, const pxs_options *o)
 		rc = -errno;
 		goto fail;
 	}
+	fl.l_type = F_UNLCK;
+	fcntl(fd, F_OFD_SETLK, &fl);
 	return 0;
 fail:
 	if (base != MAP_FAILED)
@@ -271,6 +283,33 @@ pxs__segment_open(struct pxs_store *s, const char *name, const pxs_options *o)
 			return -EEXIST;
 	}
 	return -EAGAIN;
+}
+
+void
+pxs__segment_sweep(const char *name)
+{
+	char prefix[PXS_NAME_MAX + 16];
+	int n = snprintf(prefix, sizeof prefix, ".pxs-tmp-%s-", name + 1);
+	DIR *d = opendir(SHM_DIR);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (strncmp(e->d_name, prefix, (size_t)n) != 0)
+			continue;
+		int fd = openat(dirfd(d), e->d_name,
+				O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+		struct stat st;
+		struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET,
+				   .l_len = 1};
+		/* Ours, and its creator's lock is free: the creator died. */
+		if (fd >= 0 && fstat(fd, &st) == 0 && st.st_uid == geteuid() &&
+		    fcntl(fd, F_OFD_SETLK, &fl) == 0)
+			unlinkat(dirfd(d), e->d_name, 0);
+		if (fd >= 0)
+			close(fd);
+	}
+	closedir(d);
 }
 
 void

@@ -21,16 +21,17 @@
 /* The heap's lock holder died: rebuild the free lists from the boundary
  * tags (alloc.c). Tags are written so that every prefix of an operation
  * leaves a walkable heap; if it is not, the heap is unrepairable. */
-static int
-repair_heap(struct pxs_store *s, void *arg)
+int
+pxs__repair_heap(struct pxs_store *s, void *arg)
 {
+	PXS_FAILPOINT(FP_RECOVER_HEAP);
 	return pxs__heap_rebuild(&s->heap);
 }
 
 static int
 heap_lock(struct pxs_store *s)
 {
-	return pxs__lock(s, &s->hdr->heap_lock, NULL, repair_heap, NULL);
+	return pxs__lock(s, &s->hdr->heap_lock, NULL, pxs__repair_heap, NULL);
 }
 
 static int
@@ -44,6 +45,7 @@ block_alloc(struct pxs_store *s, uint64_t size, uint64_t *off, bool retry)
 	int rc = heap_lock(s);
 	if (rc < 0)
 		return rc;
+	PXS_FAILPOINT(FP_HEAP_LOCKED);
 	rc = pxs__heap_alloc(&s->heap, size, s->token, off);
 	pxs__unlock(&s->hdr->heap_lock);
 	if (rc == -ENOSPC && !retry && pxs__reap(s) > 0)
@@ -56,6 +58,15 @@ int
 pxs__block_alloc(struct pxs_store *s, uint64_t size, uint64_t *off)
 {
 	return block_alloc(s, size, off, false);
+}
+
+void
+pxs__block_claim(struct pxs_store *s, uint64_t off)
+{
+	if (heap_lock(s) < 0)
+		return;
+	pxs__heap_set_owner(&s->heap, off, s->token);
+	pxs__unlock(&s->hdr->heap_lock);
 }
 
 int
@@ -126,6 +137,7 @@ pxs__view_pin(struct pxs_store *s, uint32_t idx, pxs_view *v)
 	if (sl->pins == UINT32_MAX || mine[idx] == UINT16_MAX)
 		return -EOVERFLOW;
 	mine[idx]++;
+	PXS_FAILPOINT(FP_PIN_BETWEEN_COUNTS);
 	sl->pins++;
 	v->data = data;
 	v->size = (size_t)size;
@@ -144,14 +156,40 @@ pxs__slot_check_owner(struct pxs_store *s, uint32_t idx)
 	if ((st != PXS_SLOT_PENDING && st != PXS_SLOT_RESERVED) || owner == 0 ||
 	    pxs__proc_alive(s, owner))
 		return 0;
-	if (st == PXS_SLOT_RESERVED && sl->off) {
-		/* The dead producer's half-written block goes back to the heap. */
-		pxs__block_free(s, sl->off);
-		sl->off = 0;
-		sl->size = 0;
-	}
-	pxs__slot_set_state(sl, PXS_SLOT_ABANDONED);
+	pxs__slot_abandon(s, idx);
 	return 1;
+}
+
+int
+pxs__slot_status(struct pxs_store *s, uint32_t idx, bool *changed)
+{
+	switch (s->slots[idx].state) {
+	case PXS_SLOT_READY:
+		return 1;
+	case PXS_SLOT_ABANDONED:
+		return -EOWNERDEAD;
+	default: /* pending or reserved */
+		if (!pxs__slot_check_owner(s, idx))
+			return 0;
+		*changed = true;
+		return -EOWNERDEAD;
+	}
+}
+
+void
+pxs__slot_abandon(struct pxs_store *s, uint32_t idx)
+{
+	struct pxs_seg_slot *sl = &s->slots[idx];
+	uint64_t off = sl->state == PXS_SLOT_RESERVED ? sl->off : 0;
+	/* The dead producer's half-written block goes back to the heap:
+	 * claimed, unpublished, then freed (see pxs__block_claim). */
+	if (off)
+		pxs__block_claim(s, off);
+	sl->off = 0;
+	sl->size = 0;
+	pxs__slot_set_state(sl, PXS_SLOT_ABANDONED);
+	if (off)
+		pxs__block_free(s, off);
 }
 
 /* Look key up and lock its slot; -ENOENT if absent. */
@@ -235,7 +273,9 @@ pxs_unlink(const char *name)
 {
 	if (pxs__name_check(name) < 0)
 		return -EINVAL;
-	return shm_unlink(name) < 0 ? -errno : 0;
+	int rc = shm_unlink(name) < 0 ? -errno : 0;
+	pxs__segment_sweep(name);
+	return rc;
 }
 
 const char *
@@ -260,6 +300,7 @@ pxs_put_at(pxs_store *s, pxs_key key, const void *data, size_t size)
 		return rc;
 	if (size)
 		memcpy(s->base + off, data, size);
+	PXS_FAILPOINT(FP_PUT_AFTER_ALLOC);
 	rc = pxs__table_insert(s, key, PXS_SLOT_READY, off, size, 0, &idx);
 	if (rc < 0) {
 		if (off)
@@ -298,18 +339,15 @@ pxs_get(pxs_store *s, pxs_key key, pxs_view *v)
 		return -EINVAL;
 	if ((rc = find_locked(s, key, &idx)) < 0)
 		return rc;
-	switch (s->slots[idx].state) {
-	case PXS_SLOT_READY:
-		rc = pxs__view_pin(s, idx, v);
-		break;
-	case PXS_SLOT_ABANDONED:
-		rc = -EOWNERDEAD;
-		break;
-	default: /* pending or reserved */
-		rc = pxs__slot_check_owner(s, idx) ? -EOWNERDEAD : -EAGAIN;
-		break;
-	}
-	pxs__slot_unlock_wake(s, idx);
+	bool changed = false;
+	rc = pxs__slot_status(s, idx, &changed);
+	rc = rc == 1 ? pxs__view_pin(s, idx, v) : rc == 0 ? -EAGAIN : rc;
+	if (changed)
+		pxs__slot_unlock_wake(s, idx);
+	else
+		pxs__slot_unlock(s, idx);
+	if (rc == 0)
+		PXS_FAILPOINT(FP_GET_PINNED_BEFORE_RETURN);
 	return rc;
 }
 
@@ -343,10 +381,12 @@ pxs_release(pxs_store *s, pxs_view *v)
 		return -EINVAL;
 	}
 	mine[idx]--;
+	PXS_FAILPOINT(FP_RELEASE_BETWEEN_COUNTS);
 	if (--sl->pins == 0 && sl->state == PXS_SLOT_EVICTED &&
 	    sl->owner == 0) {
 		off = pxs__slot_free(s, idx);
 		freed = true;
+		PXS_FAILPOINT(FP_RELEASE_AFTER_UNPUBLISH);
 	}
 	pxs__slot_unlock(s, idx);
 	memset(v, 0, sizeof *v);
@@ -364,8 +404,9 @@ pxs_exists(pxs_store *s, pxs_key key)
 		return 0;
 	const struct pxs_seg_slot *sl = &s->slots[idx];
 	uint32_t st = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE);
-	return st == PXS_SLOT_READY && sl->key_lo == key.lo &&
-	       sl->key_hi == key.hi;
+	return st == PXS_SLOT_READY &&
+	       __atomic_load_n(&sl->key_lo, __ATOMIC_RELAXED) == key.lo &&
+	       __atomic_load_n(&sl->key_hi, __ATOMIC_RELAXED) == key.hi;
 }
 
 int
@@ -377,18 +418,20 @@ pxs_evict(pxs_store *s, pxs_key key)
 		return rc;
 	if ((rc = find_locked(s, key, &idx)) < 0)
 		return rc;
+	PXS_FAILPOINT(FP_EVICT_LOCKED);
 	struct pxs_seg_slot *sl = &s->slots[idx];
 	uint64_t off = 0;
 	bool freed = false;
 	if (sl->pins > 0 || sl->state == PXS_SLOT_RESERVED) {
-		/* Keep the block for the pinned views, or for the producer writing
-         * into it (its token stays in `owner`; a READY slot has none); the
-         * last release or the producer's commit frees it. */
+		/* Keep the block for the pinned views, or for the producer
+		 * writing into it (its token stays in `owner`; a READY slot
+		 * has none); the last release or that commit frees it. */
 		pxs__slot_set_state(sl, PXS_SLOT_EVICTED);
 	} else {
-		off = pxs__slot_free(
-			s, idx); /* also cancels a pending future's waiters */
+		/* Gone at once; a pending future's waiters see the new gen. */
+		off = pxs__slot_free(s, idx);
 		freed = true;
+		PXS_FAILPOINT(FP_EVICT_AFTER_UNPUBLISH);
 	}
 	pxs__count(s, PXS_CTR_EVICTIONS);
 	pxs__slot_unlock_wake(s, idx);

@@ -41,6 +41,24 @@ pxs__mutex_init(pthread_mutex_t *m)
 	return -rc;
 }
 
+/* We hold m, whose previous holder died inside its critical section:
+ * repair what it guards, then mark it consistent. */
+static int
+after_owner_died(struct pxs_store *s, pthread_mutex_t *m,
+		 int (*repair)(struct pxs_store *, void *), void *arg)
+{
+	int r = repair ? repair(s, arg) : 0;
+	if (r < 0)
+		__atomic_store_n(&s->hdr->poisoned, 1, __ATOMIC_RELEASE);
+	pthread_mutex_consistent(m);
+	pxs__count(s, PXS_CTR_RECOVERIES);
+	if (r < 0) {
+		pthread_mutex_unlock(m);
+		return -ENOTRECOVERABLE;
+	}
+	return 0;
+}
+
 int
 pxs__lock(struct pxs_store *s, pthread_mutex_t *m,
 	  const struct timespec *deadline,
@@ -55,17 +73,19 @@ pxs__lock(struct pxs_store *s, pthread_mutex_t *m,
 		return -ETIMEDOUT;
 	if (rc != EOWNERDEAD)
 		return rc == ENOTRECOVERABLE ? -ENOTRECOVERABLE : -rc;
-	/* The previous holder died inside its critical section. */
-	int r = repair ? repair(s, arg) : 0;
-	if (r < 0)
-		__atomic_store_n(&s->hdr->poisoned, 1, __ATOMIC_RELEASE);
-	pthread_mutex_consistent(m);
-	pxs__count(s, PXS_CTR_RECOVERIES);
-	if (r < 0) {
-		pthread_mutex_unlock(m);
-		return -ENOTRECOVERABLE;
-	}
-	return 0;
+	return after_owner_died(s, m, repair, arg);
+}
+
+int
+pxs__trylock(struct pxs_store *s, pthread_mutex_t *m,
+	     int (*repair)(struct pxs_store *, void *), void *arg)
+{
+	int rc = pthread_mutex_trylock(m);
+	if (rc == 0)
+		return 0;
+	if (rc != EOWNERDEAD)
+		return rc == ENOTRECOVERABLE ? -ENOTRECOVERABLE : -rc;
+	return after_owner_died(s, m, repair, arg);
 }
 
 void

@@ -88,6 +88,7 @@ static int
 repair_table(struct pxs_store *s, void *arg)
 {
 	uint32_t live = 0;
+	PXS_FAILPOINT(FP_RECOVER_TABLE);
 	for (uint32_t i = 0; i < s->g.nslots; i++) {
 		uint32_t st =
 			__atomic_load_n(&s->slots[i].state, __ATOMIC_ACQUIRE);
@@ -112,10 +113,31 @@ repair_slot(struct pxs_store *s, void *arg)
 	uint32_t st = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE);
 	if (st >= PXS_SLOT_NSTATES)
 		return -EPROTO;
+	PXS_FAILPOINT(FP_RECOVER_SLOT);
 	/* The holder may have died between its pin array and the slot's count. */
 	sl->pins = pxs__pins_on(s, (uint32_t)(sl - s->slots));
+	/* ... or after giving a future a block, before publishing it: the
+	 * block (tagged with the dead process) goes to its reaper. */
+	if (st == PXS_SLOT_PENDING || st == PXS_SLOT_ABANDONED) {
+		sl->off = 0;
+		sl->size = 0;
+	}
 	__atomic_fetch_add(&sl->seq, 1, __ATOMIC_RELEASE);
 	return 0;
+}
+
+void
+pxs__repair_orphans(struct pxs_store *s)
+{
+	if (pxs__trylock(s, &s->hdr->table_lock, repair_table, NULL) == 0)
+		pxs__unlock(&s->hdr->table_lock);
+	if (pxs__trylock(s, &s->hdr->heap_lock, pxs__repair_heap, NULL) == 0)
+		pxs__unlock(&s->hdr->heap_lock);
+	for (uint32_t i = 0; i < s->g.nslots; i++) {
+		struct pxs_seg_slot *sl = &s->slots[i];
+		if (pxs__trylock(s, &sl->lock, repair_slot, sl) == 0)
+			pxs__slot_unlock_wake(s, i);
+	}
 }
 
 int
@@ -172,6 +194,7 @@ insert(struct pxs_store *s, pxs_key k, uint32_t state, uint64_t off,
 	int rc = pxs__lock(s, &s->hdr->table_lock, NULL, repair_table, NULL);
 	if (rc < 0)
 		return rc;
+	PXS_FAILPOINT(FP_INSERT_LOCKED);
 	uint32_t h = home(s, k), target = UINT32_MAX, i;
 	for (i = 0; i < s->g.nslots; i++) {
 		uint32_t j = (h + i) & s->mask;
@@ -204,8 +227,10 @@ insert(struct pxs_store *s, pxs_key k, uint32_t state, uint64_t off,
 	sl->waiters = 0;
 	sl->owner = owner;
 	sl->created_ns = pxs__now_ns(CLOCK_REALTIME);
+	PXS_FAILPOINT(FP_INSERT_SLOT_LOCKED);
 	__atomic_fetch_add(&s->hdr->live, 1, __ATOMIC_RELAXED);
 	pxs__slot_set_state(sl, state);
+	PXS_FAILPOINT(FP_INSERT_AFTER_PUBLISH);
 	pxs__slot_unlock(s, target);
 	*idx = target;
 out:
@@ -228,6 +253,8 @@ pxs__slot_free(struct pxs_store *s, uint32_t idx)
 {
 	struct pxs_seg_slot *sl = &s->slots[idx];
 	uint64_t off = sl->off;
+	if (off) /* if we die between unpublishing and freeing, our reaper frees it */
+		pxs__block_claim(s, off);
 	sl->gen++;
 	sl->off = 0;
 	sl->owner = 0;

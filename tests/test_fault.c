@@ -1,0 +1,508 @@
+/* test_fault.c - crash injection (built only with -Dfailpoints=true).
+ *
+ * A victim process runs a workload with PXS_FAILPOINT=<point>:kill and dies
+ * exactly there, inside a critical section or between the steps of a
+ * change. The survivors must then find every committed object intact, every
+ * call on the victim's keys completing with a documented code, and, after
+ * the reaper, a segment that pxs_check() finds exact (no leaked block, no
+ * dead pin). Scenarios A1, A2, A6-A9 of the reliability plan; every point
+ * must be hit by some test (the last test checks the union).
+ */
+#include "internal.h"
+#include "pxs_test.h"
+
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MiB ((size_t)1 << 20)
+#define NOBJ 100
+
+static char seg[64];
+static bool hit[PXS_FP_COUNT];
+
+static pxs_key
+fixture_key(int i)
+{
+	char n[32];
+	snprintf(n, sizeof n, "fixture/%d", i);
+	return pxs_key_from_name(n, strlen(n));
+}
+
+static size_t
+fixture_size(int i)
+{
+	return PXS_TEST_HDR + (size_t)(i * 2654435761u % (256u << 10));
+}
+
+/* The canonical fixture: a 16 MiB store with 100 committed objects. */
+static pxs_store *
+fixture(void)
+{
+	pxs_store *s = pxs_test_store(seg, 16 * MiB, 1024);
+	char *buf = malloc(300 << 10);
+	for (int i = 0; i < NOBJ; i++) {
+		pxs_test_fill(buf, fixture_size(i), fixture_key(i), (uint64_t)i);
+		ck_assert_int_eq(
+			pxs_put_at(s, fixture_key(i), buf, fixture_size(i)), 0);
+	}
+	free(buf);
+	return s;
+}
+
+static void
+assert_fixture_intact(pxs_store *s)
+{
+	for (int i = 0; i < NOBJ; i++) {
+		pxs_view v;
+		ck_assert_int_eq(pxs_get(s, fixture_key(i), &v), 0);
+		ck_assert_int_eq(pxs_test_verify(v.data, v.size, fixture_key(i)),
+				 0);
+		ck_assert_int_eq(pxs_release(s, &v), 0);
+	}
+}
+
+/* After the reaper: nothing leaked, nothing pinned by the dead. */
+static void
+assert_exact(pxs_store *s)
+{
+	pxs_check_report r;
+	ck_assert_int_ge(pxs_reap(s), 0);
+	int rc = pxs_check(s, &r);
+	ck_assert_msg(rc == 0, "pxs_check: %s: %s", pxs_strerror(rc),
+		      r.first_error);
+	ck_assert_uint_eq(r.bytes_free + r.bytes_used, r.heap_size);
+	ck_assert_uint_eq(r.dead_pins, 0);
+	ck_assert_uint_eq(r.dead_processes, 0);
+	ck_assert_uint_eq(r.leaked_blocks, 0);
+}
+
+/* Keys the victim works on. */
+static pxs_key
+vkey(int i)
+{
+	char n[32];
+	snprintf(n, sizeof n, "victim/%d", i);
+	return pxs_key_from_name(n, strlen(n));
+}
+
+struct waiter_arg {
+	pxs_store *s;
+	pxs_key k;
+	pid_t tid;
+	int rc;
+};
+
+static void *
+waiter(void *p)
+{
+	struct waiter_arg *w = p;
+	pxs_view v;
+	__atomic_store_n(&w->tid, gettid(), __ATOMIC_RELEASE);
+	w->rc = pxs_future_wait(w->s, w->k, -1, &v);
+	if (w->rc == 0)
+		pxs_release(w->s, &v);
+	return NULL;
+}
+
+/* One round of everything the library does at run time; returns nonzero
+ * if a call failed (then the victim exits with that code, not killed). */
+static int
+workload_round(pxs_store *s, int r)
+{
+	static char buf[200000];
+	pxs_key k = vkey(10 * r), f = vkey(10 * r + 1), g = vkey(10 * r + 2);
+	pxs_view v;
+	void *p;
+	memset(buf, r, sizeof buf);
+	/* put (carve), get/release, evict unpinned: back to top */
+	if (pxs_put_at(s, k, buf, 150000) || pxs_get(s, k, &v) ||
+	    pxs_release(s, &v) || pxs_evict(s, k))
+		return 10;
+	/* a pinned evict, freed by the release; a split from a free block */
+	if (pxs_put_at(s, k, buf, 1000) || pxs_put_at(s, g, buf, 5000) ||
+	    pxs_get(s, k, &v) || pxs_evict(s, k) || pxs_release(s, &v) ||
+	    pxs_put_at(s, k, buf, 100) || pxs_evict(s, k) || pxs_evict(s, g))
+		return 11;
+	/* a future set, a future reserved and committed */
+	if (pxs_future_new_at(s, f) || pxs_future_set(s, f, buf, 3000) ||
+	    pxs_evict(s, f) || pxs_future_new_at(s, f) ||
+	    pxs_future_reserve(s, f, 7000, &p))
+		return 12;
+	memset(p, 7, 7000);
+	if (pxs_future_commit(s, f) || pxs_evict(s, f))
+		return 13;
+	/* a waiter thread woken by a set */
+	struct waiter_arg w = {.s = s, .k = f};
+	pthread_t t;
+	if (pxs_future_new_at(s, f) ||
+	    pthread_create(&t, NULL, waiter, &w))
+		return 14;
+	while (!__atomic_load_n(&w.tid, __ATOMIC_ACQUIRE))
+		sched_yield();
+	if (pxs_test_wait_blocked(w.tid, 10000) ||
+	    pxs_future_set(s, f, buf, 10))
+		return 15;
+	pthread_join(t, NULL);
+	if (w.rc || pxs_evict(s, f))
+		return 16;
+	return 0;
+}
+
+/* arg: the PXS_FAILPOINT spec to arm. */
+static int
+victim(void *arg)
+{
+	const char *spec = arg;
+	pxs_store *s;
+	if (pxs_open(seg, NULL, &s))
+		return 2;
+	setenv("PXS_FAILPOINT", spec, 1); /* armed after attaching */
+	for (int r = 0; r < 3; r++) {
+		int rc = workload_round(s, r);
+		if (rc)
+			return rc;
+	}
+	return 0; /* never hit */
+}
+
+/* Point -> index, or -1. */
+static int
+fp_index(const char *name)
+{
+	const char *const *names = pxs__failpoint_names();
+	for (int i = 0; names[i]; i++)
+		if (strcmp(names[i], name) == 0)
+			return i;
+	return -1;
+}
+
+/* Run the victim until the nth hit of point; true if it died there. */
+static bool
+kill_at_nth(const char *point, int nth)
+{
+	char spec[96];
+	snprintf(spec, sizeof spec, "%s:kill:%d", point, nth);
+	pid_t p = pxs_test_spawn(victim, spec);
+	int rc = pxs_test_reap(p, 60);
+	ck_assert_msg(rc == 0 || rc == 128 + SIGKILL,
+		      "victim for %s: exit %d", point, rc);
+	if (rc == 128 + SIGKILL)
+		hit[fp_index(point)] = true;
+	return rc == 128 + SIGKILL;
+}
+
+static bool
+kill_at(const char *point)
+{
+	return kill_at_nth(point, 1);
+}
+
+/* After a victim died anywhere: the survivors' view. */
+static void
+survive(pxs_store *s)
+{
+	/* Every call on the victim's keys completes with a documented
+	 * code; pending futures it owned are reported abandoned. */
+	for (int i = 0; i < 30; i++) {
+		pxs_view v;
+		int rc = pxs_get(s, vkey(i), &v);
+		ck_assert_msg(rc == 0 || rc == -ENOENT || rc == -EOWNERDEAD ||
+				      rc == -EAGAIN,
+			      "get victim/%d: %s", i, pxs_strerror(rc));
+		if (rc == 0)
+			ck_assert_int_eq(pxs_release(s, &v), 0);
+		rc = pxs_future_wait(s, vkey(i), 100, &v);
+		ck_assert_msg(rc == 0 || rc == -ENOENT || rc == -EOWNERDEAD ||
+				      rc == -ETIMEDOUT,
+			      "wait victim/%d: %s", i, pxs_strerror(rc));
+		if (rc == 0)
+			ck_assert_int_eq(pxs_release(s, &v), 0);
+		rc = pxs_evict(s, vkey(i));
+		ck_assert(rc == 0 || rc == -ENOENT);
+	}
+	assert_fixture_intact(s);
+	assert_exact(s);
+	/* ... and the store keeps working, including for a 90% object. */
+	pxs_stats st;
+	ck_assert_int_eq(pxs_stat(s, &st), 0);
+	pxs_key k;
+	ck_assert_int_eq(pxs_put(s, "after", 5, &k), 0);
+	ck_assert_int_eq(pxs_evict(s, k), 0);
+	ck_assert_int_eq(pxs_stat(s, &st), 0);
+}
+
+/* A1, A2, A6, A7: every run-time point, killed at its first hit. */
+START_TEST(kill_at_every_runtime_point)
+{
+	const char *const *names = pxs__failpoint_names();
+	int n = 0;
+	for (int i = 0; names[i]; i++) {
+		if (strncmp(names[i], "init.", 5) == 0 ||
+		    strncmp(names[i], "recover.", 8) == 0 ||
+		    strncmp(names[i], "reap.", 5) == 0 ||
+		    strcmp(names[i], "proc.register_locked") == 0)
+			continue;
+		pxs_store *s = fixture();
+		bool died = kill_at(names[i]);
+		printf("%-28s %s\n", names[i], died ? "killed, recovered" : "not reached");
+		survive(s);
+		pxs_test_done(s, seg);
+		n += died;
+	}
+	ck_assert_int_gt(n, 20);
+}
+END_TEST
+
+/* The nth hit of the busiest points, later in the workload. */
+START_TEST(kill_at_later_hits)
+{
+	const char *points[] = {"heap.locked", "insert.slot_locked",
+				"pin.between_counts", "free.coalesce",
+				"set.after_alloc", "release.between_counts"};
+	for (size_t i = 0; i < sizeof points / sizeof *points; i++) {
+		for (int nth = 2; nth <= 7; nth += 5) {
+			pxs_store *s = fixture();
+			bool died = kill_at_nth(points[i], nth);
+			printf("%-28s hit %d: %s\n", points[i], nth,
+			       died ? "killed, recovered" : "not reached");
+			survive(s);
+			pxs_test_done(s, seg);
+		}
+	}
+}
+END_TEST
+
+/* A9: the creator dies at each step of initialisation. */
+static int
+creator(void *arg)
+{
+	char spec[64];
+	snprintf(spec, sizeof spec, "%s:kill", (const char *)arg);
+	setenv("PXS_FAILPOINT", spec, 1);
+	pxs_store *s;
+	pxs_options o = {.size = 8 * MiB, .flags = PXS_CREATE};
+	return pxs_open(seg, &o, &s) == 0 ? 0 : 1;
+}
+
+static int
+count_leftovers(const char *name)
+{
+	char prefix[96];
+	int n = snprintf(prefix, sizeof prefix, ".pxs-tmp-%s-", name + 1), c = 0;
+	DIR *d = opendir("/dev/shm");
+	struct dirent *e;
+	while (d && (e = readdir(d)))
+		c += strncmp(e->d_name, prefix, (size_t)n) == 0;
+	if (d)
+		closedir(d);
+	return c;
+}
+
+START_TEST(creator_killed_mid_initialisation)
+{
+	const char *points[] = {"init.after_create", "init.after_size",
+				"init.mid_table", "init.before_publish"};
+	for (size_t i = 0; i < sizeof points / sizeof *points; i++) {
+		pxs_test_name(seg, sizeof seg);
+		pid_t p = pxs_test_spawn(creator, (void *)points[i]);
+		ck_assert_int_eq(pxs_test_reap(p, 30), 128 + SIGKILL);
+		hit[fp_index(points[i])] = true;
+		pxs_store *s;
+		/* Never published: absent, not half-made. */
+		ck_assert_int_eq(pxs_open(seg, NULL, &s), -ENOENT);
+		ck_assert_int_eq(count_leftovers(seg), 1);
+		pxs_options o = {.size = 8 * MiB, .flags = PXS_CREATE};
+		ck_assert_int_eq(pxs_open(seg, &o, &s), 0);
+		pxs_key k;
+		pxs_view v;
+		ck_assert_int_eq(pxs_put(s, "fresh", 5, &k), 0);
+		ck_assert_int_eq(pxs_get(s, k, &v), 0);
+		ck_assert_mem_eq(v.data, "fresh", 5);
+		ck_assert_int_eq(pxs_release(s, &v), 0);
+		pxs_test_done(s, seg);
+		/* pxs_unlink removed the dead creator's private object. */
+		ck_assert_int_eq(count_leftovers(seg), 0);
+	}
+}
+END_TEST
+
+struct repair_job {
+	const char *recover_point;
+	int op;
+};
+
+/* A repairer: arms a recover.* point, then touches what the victim left. */
+static int
+repairer(void *arg)
+{
+	struct repair_job *j = arg;
+	pxs_store *s;
+	char spec[64];
+	snprintf(spec, sizeof spec, "%s:kill", j->recover_point);
+	setenv("PXS_FAILPOINT", spec, 1); /* attaching reaps: armed before */
+	if (pxs_open(seg, NULL, &s))
+		return 2;
+	pxs_key k;
+	switch (j->op) {
+	case 0:
+		pxs_future_done(s, vkey(1)); /* the victim's slot */
+		break;
+	case 1:
+		pxs_put(s, "x", 1, &k); /* the heap */
+		break;
+	case 2:
+		pxs_future_new(s, &k); /* the table */
+		break;
+	default:
+		pxs_reap(s);
+		break;
+	}
+	return 0;
+}
+
+/* A8: the first process to find a dead holder's mess is itself killed in
+ * the middle of repairing it, three times; the fourth completes it. */
+START_TEST(repairer_killed_mid_repair)
+{
+	struct {
+		const char *victim_point, *recover_point;
+		int op;
+	} cases[] = {
+		{"set.after_alloc", "recover.slot", 0},
+		{"alloc.carve", "recover.heap", 1},
+		{"insert.slot_locked", "recover.table", 2},
+	};
+	for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+		pxs_store *s = fixture();
+		ck_assert(kill_at(cases[c].victim_point));
+		struct repair_job j = {cases[c].recover_point, cases[c].op};
+		for (int i = 0; i < 3; i++) {
+			pid_t p = pxs_test_spawn(repairer, &j);
+			ck_assert_int_eq(pxs_test_reap(p, 30), 128 + SIGKILL);
+		}
+		hit[fp_index(cases[c].recover_point)] = true;
+		pxs_stats st;
+		ck_assert_int_eq(pxs_stat(s, &st), 0);
+		uint64_t before = st.recoveries;
+		survive(s);
+		ck_assert_int_eq(pxs_stat(s, &st), 0);
+		ck_assert_uint_ge(st.recoveries, before);
+		pxs_test_done(s, seg);
+	}
+}
+END_TEST
+
+/* A victim that pins, reserves and leaks, then dies; reapers are killed
+ * in the middle of reaping it. */
+static int
+messy_victim(void *arg)
+{
+	int fd = *(int *)arg;
+	pxs_store *s;
+	pxs_view v;
+	void *p;
+	if (pxs_open(seg, NULL, &s))
+		return 2;
+	for (int i = 0; i < 10; i++)
+		if (pxs_get(s, fixture_key(i), &v))
+			return 3;
+	if (pxs_future_new_at(s, vkey(1)) ||
+	    pxs_future_reserve(s, vkey(1), 50000, &p))
+		return 4;
+	if (write(fd, "m", 1) != 1)
+		return 5;
+	setenv("PXS_FAILPOINT", "put.after_alloc:kill", 1);
+	pxs_put_at(s, vkey(2), "leak", 4); /* dies with a block unpublished */
+	return 6;
+}
+
+START_TEST(reaper_killed_mid_reap)
+{
+	pxs_store *s = fixture();
+	int pfd[2];
+	ck_assert_int_eq(pipe(pfd), 0);
+	pid_t v = pxs_test_spawn(messy_victim, &pfd[1]);
+	char c;
+	ck_assert_int_eq(read(pfd[0], &c, 1), 1);
+	ck_assert_int_eq(pxs_test_reap(v, 30), 128 + SIGKILL);
+	close(pfd[0]);
+	close(pfd[1]);
+	pxs_check_report r;
+	ck_assert_int_eq(pxs_check(s, &r), 0);
+	ck_assert_uint_eq(r.dead_pins, 10);
+	ck_assert_uint_eq(r.dead_processes, 1);
+	ck_assert_uint_ge(r.leaked_blocks, 1);
+	const char *points[] = {"reap.mid_pins", "reap.mid_ownership",
+				"reap.mid_leaks"};
+	for (size_t i = 0; i < 3; i++) {
+		struct repair_job j = {points[i], 3};
+		pid_t p = pxs_test_spawn(repairer, &j);
+		ck_assert_int_eq(pxs_test_reap(p, 30), 128 + SIGKILL);
+		hit[fp_index(points[i])] = true;
+	}
+	ck_assert_int_eq(pxs_future_done(s, vkey(1)), -EOWNERDEAD);
+	survive(s);
+	pxs_test_done(s, seg);
+}
+END_TEST
+
+/* The process-table lock's holder dies: attaching still works. */
+static int
+attacher(void *arg)
+{
+	setenv("PXS_FAILPOINT", "proc.register_locked:kill", 1);
+	pxs_store *s;
+	return pxs_open(seg, NULL, &s) == 0 ? 0 : 1;
+}
+
+START_TEST(attacher_killed_holding_the_process_table)
+{
+	pxs_store *s = fixture();
+	ck_assert_int_eq(pxs_test_reap(pxs_test_spawn(attacher, NULL), 30),
+			 128 + SIGKILL);
+	hit[fp_index("proc.register_locked")] = true;
+	pxs_store *t;
+	ck_assert_int_eq(pxs_open(seg, NULL, &t), 0);
+	pxs_close(t);
+	survive(s);
+	pxs_test_done(s, seg);
+}
+END_TEST
+
+START_TEST(every_point_was_hit)
+{
+	const char *const *names = pxs__failpoint_names();
+	int missing = 0;
+	for (int i = 0; names[i]; i++)
+		if (!hit[i]) {
+			printf("failpoint never hit: %s\n", names[i]);
+			missing++;
+		}
+	ck_assert_int_eq(missing, 0);
+}
+END_TEST
+
+int
+main(void)
+{
+	/* One process for the whole suite (CK_FORK=no) so that `hit` adds up
+	 * across tests; every child is still a fresh fork. */
+	setenv("CK_FORK", "no", 1);
+	Suite *s = suite_create("fault");
+	TCase *tc = tcase_create("fault");
+	tcase_set_timeout(tc, 600);
+	tcase_add_test(tc, kill_at_every_runtime_point);
+	tcase_add_test(tc, kill_at_later_hits);
+	tcase_add_test(tc, creator_killed_mid_initialisation);
+	tcase_add_test(tc, repairer_killed_mid_repair);
+	tcase_add_test(tc, reaper_killed_mid_reap);
+	tcase_add_test(tc, attacher_killed_holding_the_process_table);
+	tcase_add_test(tc, every_point_was_hit);
+	suite_add_tcase(s, tc);
+	return pxs_test_run(s);
+}
