@@ -44,7 +44,10 @@ struct pxs_store {
 	struct pxs_geom g;    /**< validated copy; never re-read */
 	uint32_t mask;        /**< g.nslots - 1 */
 	struct pxs_heap heap; /**< allocator handle over the heap */
-	int fd;               /**< the segment; carries the liveness lock */
+	int fd;     /**< the segment, as mapped (and fallocate'd) */
+	int lockfd; /**< a second description of it, never mapped, that carries
+		       the liveness lock: a mapping holds its description, and
+		       so any OFD lock on it, in every process that inherits it */
 	uint16_t *pins; /**< this process's pin array (NULL until first pin) */
 	uint32_t token; /**< owner token of this handle's process entry */
 	unsigned long fork_gen; /**< pxs__fork_gen when token was taken */
@@ -62,6 +65,9 @@ int pxs__geometry(uint64_t size, uint32_t capacity, struct pxs_geom *g);
 int pxs__segment_open(struct pxs_store *s, const char *name,
 		      const pxs_options *o);
 void pxs__segment_close(struct pxs_store *s);
+/** A new open file description of the segment (for the liveness lock):
+ *  reopens /proc/self/fd/<fd>, or the name. -errno on failure. */
+int pxs__segment_reopen(const struct pxs_store *s);
 /** Remove private objects left by creators of @p name that died before
  *  publishing (their creation lock is free). */
 void pxs__segment_sweep(const char *name);

@@ -22,6 +22,10 @@
  * alive. The atfork child handler therefore gives every open store a fresh
  * description (reopening /proc/self/fd/N) in place of the inherited one and
  * bumps pxs__fork_gen; the child's first call then claims its own entry.
+ * The lock lives on a description of its own (lockfd) that is never
+ * mapped: a mapping references the description it was made from, so a
+ * child that inherits the mapping would otherwise keep the parent's lock,
+ * and the parent "alive", for as long as the child lives.
  */
 #include "internal.h"
 
@@ -52,21 +56,18 @@ static void
 fork_child(void)
 {
 	for (struct pxs_store *s = open_stores; s; s = s->next) {
-		char path[64];
-		snprintf(path, sizeof path, "/proc/self/fd/%d", s->fd);
-		int nfd = open(path, O_RDWR | O_CLOEXEC);
-		if (nfd < 0)
-			nfd = shm_open(s->name, O_RDWR | O_CLOEXEC, 0);
-		if (nfd >= 0 && dup3(nfd, s->fd, O_CLOEXEC) >= 0) {
-			close(nfd); /* s->fd no longer refers to the parent's description */
+		int nfd = pxs__segment_reopen(s);
+		if (nfd >= 0 && dup3(nfd, s->lockfd, O_CLOEXEC) >= 0) {
+			close(nfd); /* no longer the parent's description */
 		} else {
-			/* No way to a description of our own: give up the handle (its
-             * calls fail with -EBADF) rather than share the parent's
-             * liveness lock, which would let a reaper take us for it. */
+			/* No way to a description of our own: give up the
+			 * handle (its calls fail with -EBADF) rather than share
+			 * the parent's liveness lock, which would let a reaper
+			 * take us for it. */
 			if (nfd >= 0)
 				close(nfd);
-			close(s->fd);
-			s->fd = -1;
+			close(s->lockfd);
+			s->lockfd = -1;
 		}
 		pthread_mutex_init(&s->local, NULL);
 	}
@@ -127,7 +128,7 @@ fold_counters(struct pxs_store *s, struct pxs_seg_proc *p)
 /* The proc table needs no repair: an entry is claimed by the lock, and a
  * half-claimed entry (state written, lock not taken) reads as dead. */
 
-/* Claim entry i (its liveness lock is held through s->fd). Under proc_lock. */
+/* Claim entry i (its liveness lock is held through s->lockfd). Under proc_lock. */
 static void
 claim(struct pxs_store *s, uint32_t i)
 {
@@ -155,14 +156,14 @@ reap_dead(struct pxs_store *s)
 			    PXS_PROC_LIVE ||
 		    (s->token && i == pxs__token_idx(s->token)))
 			continue;
-		if (liveness_lock(s->fd, i, F_OFD_SETLK, F_WRLCK, &fl) < 0)
+		if (liveness_lock(s->lockfd, i, F_OFD_SETLK, F_WRLCK, &fl) < 0)
 			continue; /* alive: its lock is held */
 		if (n == 0) /* it may have died holding locks */
 			pxs__repair_orphans(s);
 		pxs__reap_entry(s, i);
 		fold_counters(s, p);
 		__atomic_store_n(&p->state, PXS_PROC_FREE, __ATOMIC_RELEASE);
-		liveness_lock(s->fd, i, F_OFD_SETLK, F_UNLCK, &fl);
+		liveness_lock(s->lockfd, i, F_OFD_SETLK, F_UNLCK, &fl);
 		n++;
 	}
 	return n;
@@ -193,7 +194,7 @@ pxs__proc_register(struct pxs_store *s)
 		if (__atomic_load_n(&s->procs[i].state, __ATOMIC_ACQUIRE) !=
 		    PXS_PROC_FREE)
 			continue;
-		if (liveness_lock(s->fd, i, F_OFD_SETLK, F_WRLCK, &fl) < 0) {
+		if (liveness_lock(s->lockfd, i, F_OFD_SETLK, F_WRLCK, &fl) < 0) {
 			if (errno == EAGAIN || errno == EACCES)
 				continue; /* its last holder is still letting go */
 			rc = -errno;
@@ -226,7 +227,7 @@ pxs__proc_unregister(struct pxs_store *s)
 		}
 		pxs__unlock(&s->hdr->proc_lock);
 	}
-	liveness_lock(s->fd, pxs__token_idx(tok), F_OFD_SETLK, F_UNLCK, &fl);
+	liveness_lock(s->lockfd, pxs__token_idx(tok), F_OFD_SETLK, F_UNLCK, &fl);
 	s->token = 0;
 }
 
@@ -241,7 +242,7 @@ pxs__proc_alive(struct pxs_store *s, uint32_t token)
 	    __atomic_load_n(&p->gen, __ATOMIC_ACQUIRE) != gen)
 		return 0;
 	struct flock fl;
-	if (liveness_lock(s->fd, idx, F_OFD_GETLK, F_WRLCK, &fl) < 0)
+	if (liveness_lock(s->lockfd, idx, F_OFD_GETLK, F_WRLCK, &fl) < 0)
 		return 1; /* cannot tell: never report a live process dead */
 	if (fl.l_type == F_UNLCK)
 		return 0;

@@ -250,8 +250,25 @@ fail:
 	return rc;
 }
 
+static int
+open_mapped(struct pxs_store *s, const char *name, const pxs_options *o);
+
 int
 pxs__segment_open(struct pxs_store *s, const char *name, const pxs_options *o)
+{
+	int rc = open_mapped(s, name, o);
+	if (rc < 0)
+		return rc;
+	if ((rc = pxs__segment_reopen(s)) < 0) {
+		pxs__segment_close(s);
+		return rc;
+	}
+	s->lockfd = rc;
+	return 0;
+}
+
+static int
+open_mapped(struct pxs_store *s, const char *name, const pxs_options *o)
 {
 	/* Open without O_CREAT first: O_CREAT on an existing object owned by
      * another user fails under fs.protected_regular. Retry while creators
@@ -312,6 +329,17 @@ pxs__segment_sweep(const char *name)
 	closedir(d);
 }
 
+int
+pxs__segment_reopen(const struct pxs_store *s)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/self/fd/%d", s->fd);
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		fd = shm_open(s->name, O_RDWR | O_CLOEXEC, 0);
+	return fd < 0 ? -errno : fd;
+}
+
 void
 pxs__segment_close(struct pxs_store *s)
 {
@@ -319,6 +347,8 @@ pxs__segment_close(struct pxs_store *s)
 		munmap(s->base, s->g.size);
 	if (s->fd >= 0)
 		close(s->fd);
+	if (s->lockfd >= 0)
+		close(s->lockfd);
 	s->base = NULL;
-	s->fd = -1;
+	s->fd = s->lockfd = -1;
 }

@@ -235,7 +235,7 @@ pxs_open(const char *name, const pxs_options *o, pxs_store **out)
 	pxs_store *s = calloc(1, sizeof *s);
 	if (!s)
 		return -ENOMEM;
-	s->fd = -1;
+	s->fd = s->lockfd = -1;
 	strcpy(s->name, name);
 	pthread_mutex_init(&s->local, NULL);
 	s->fork_gen = pxs__fork_gen;
