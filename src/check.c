@@ -2,10 +2,11 @@
  * pxs_reap(), its repairing counterpart.
  *
  * Owns: the consistency rules between slots, heap blocks, pin records and
- * process entries. It writes nothing to the segment. Slots are read without
- * their locks (a check must not wait behind a stopped process), so figures
- * that change under traffic (pins, live count) are exact only at
- * quiescence; the heap is walked under the heap lock.
+ * process entries. It writes nothing to the segment (but repairs a lock
+ * whose holder died, as any locker does). The heap is checked under the
+ * heap lock and each slot under its own lock, so the verdict is exact even
+ * while other processes work; the counts of dead pins and leaked blocks are
+ * a snapshot.
  */
 #include "internal.h"
 
@@ -69,77 +70,107 @@ problem(pxs_check_report *r, const char *fmt, ...)
 	}
 }
 
-/* A payload reference from a slot or a pin record: must be a live block. */
+/* A pin-record array and whether its process is dead. */
+struct pinrec {
+	const uint16_t *a;
+	bool dead;
+};
+
+/* The block a slot or pin array refers to: allocated, big enough. Marks
+ * it referenced in the heap snapshot (for the leak count). */
 static void
-reference(pxs_check_report *r, struct blocks *l, uint64_t off, uint64_t size,
-	  const char *what, uint32_t idx)
+reference(struct pxs_store *s, pxs_check_report *r, struct blocks *l,
+	  uint64_t off, uint64_t size, const char *what, uint32_t idx)
 {
-	struct block *b = find_block(l, off);
-	if (!b)
+	uint64_t cap;
+	uint32_t owner;
+	if (pxs__heap_block(&s->heap, off, &cap, &owner) < 0)
 		problem(r, "%s %u: offset %llu is not an allocated block", what,
 			idx, (unsigned long long)off);
-	else if (size > b->cap)
+	else if (size > cap)
 		problem(r, "%s %u: size %llu exceeds its block (%llu)", what,
-			idx, (unsigned long long)size,
-			(unsigned long long)b->cap);
-	else if (b->refs++)
-		problem(r, "%s %u: block %llu is referenced twice", what, idx,
-			(unsigned long long)off);
+			idx, (unsigned long long)size, (unsigned long long)cap);
+	struct block *b = find_block(l, off);
+	if (b)
+		b->refs++;
 }
 
+/* One slot, under its lock. Returns 1 if it is live. */
+static int
+check_slot(struct pxs_store *s, pxs_check_report *r, struct blocks *l,
+	   const struct pinrec *pr, size_t npr, uint32_t i)
+{
+	const struct pxs_seg_slot *sl = &s->slots[i];
+	uint32_t st = sl->state;
+	if (st < PXS_SLOT_READY)
+		return 0;
+	uint64_t off = sl->off, size = sl->size;
+	uint32_t pins = sl->pins, recorded = 0, dead_pins = 0;
+	if (!pxs__state_holds_block(st)) {
+		if (off)
+			problem(r, "slot %u: a future without a value holds a "
+				   "block", i);
+	} else if (off) {
+		reference(s, r, l, off, size, "slot", i);
+	} else if (size) {
+		problem(r, "slot %u: %llu bytes but no block", i,
+			(unsigned long long)size);
+	}
+	for (size_t p = 0; p < npr; p++) {
+		recorded += pr[p].a[i];
+		if (pr[p].dead)
+			dead_pins += pr[p].a[i];
+	}
+	if (pins != recorded)
+		problem(r, "slot %u: %u pins but the pin records say %u", i,
+			pins, recorded);
+	if (pins && st != PXS_SLOT_READY && st != PXS_SLOT_EVICTED)
+		problem(r, "slot %u: pinned in state %u", i, st);
+	r->pins += pins;
+	r->dead_pins += dead_pins;
+	return 1;
+}
+
+/* Every slot under its own lock, all under the table lock: then no slot
+ * changes while it is looked at, and the live count cannot change at all
+ * (insertions need the table lock; a free counts down under its slot
+ * lock), so the check is exact even under traffic. A slot whose lock a
+ * stopped process holds is skipped after a second. */
 static void
 check_slots(struct pxs_store *s, pxs_check_report *r, struct blocks *l,
-	    const bool *dead)
+	    const struct pinrec *pr, size_t npr)
 {
+	struct timespec dl;
+	pxs__deadline(&dl, 1000);
+	bool table = pxs__lock(s, &s->hdr->table_lock, &dl, NULL, NULL) == 0;
 	uint32_t live = 0;
+	bool skipped = false;
 	for (uint32_t i = 0; i < s->g.nslots; i++) {
-		const struct pxs_seg_slot *sl = &s->slots[i];
-		uint32_t st = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE);
+		uint32_t st = __atomic_load_n(&s->slots[i].state,
+					      __ATOMIC_ACQUIRE);
 		if (st >= PXS_SLOT_NSTATES) {
 			problem(r, "slot %u: invalid state %u", i, st);
 			continue;
 		}
 		if (st < PXS_SLOT_READY)
 			continue;
-		live++;
-		uint64_t off = sl->off, size = sl->size;
-		uint32_t pins = sl->pins, recorded = 0, dead_pins = 0;
-		if (!pxs__state_holds_block(st)) {
-			if (off)
-				problem(r, "slot %u: a future without a value "
-					   "holds a block", i);
-		} else if (off) {
-			reference(r, l, off, size, "slot", i);
-		} else if (size) {
-			problem(r, "slot %u: %llu bytes but no block", i,
-				(unsigned long long)size);
+		pxs__deadline(&dl, 1000);
+		if (pxs__slot_lock(s, i, &dl) < 0) {
+			skipped = true;
+			continue;
 		}
-		for (uint32_t p = 0; p < PXS_MAX_PROCS; p++) {
-			const struct pxs_seg_proc *e = &s->procs[p];
-			if (__atomic_load_n(&e->state, __ATOMIC_ACQUIRE) !=
-			    PXS_PROC_LIVE)
-				continue;
-			const uint16_t *a = pxs__pin_array(s, e);
-			if (a && a[i]) {
-				recorded += a[i];
-				if (dead[p])
-					dead_pins += a[i];
-			}
-		}
-		if (pins != recorded)
-			problem(r,
-				"slot %u: %u pins but the pin records say %u",
-				i, pins, recorded);
-		if (pins && st != PXS_SLOT_READY && st != PXS_SLOT_EVICTED)
-			problem(r, "slot %u: pinned in state %u", i, st);
-		r->pins += pins;
-		r->dead_pins += dead_pins;
+		live += check_slot(s, r, l, pr, npr, i);
+		pxs__slot_unlock(s, i);
 	}
 	r->slots_live = live;
-	uint32_t counted = __atomic_load_n(&s->hdr->live, __ATOMIC_ACQUIRE);
-	if (counted != live)
-		problem(r, "the header counts %u live slots, the table has %u",
-			counted, live);
+	if (table) {
+		uint32_t counted = __atomic_load_n(&s->hdr->live,
+						   __ATOMIC_ACQUIRE);
+		if (counted != live && !skipped)
+			problem(r, "the header counts %u live slots, the table "
+				   "has %u", counted, live);
+		pxs__unlock(&s->hdr->table_lock);
+	}
 	if (live > s->g.capacity)
 		problem(r, "%u live slots exceed the capacity %u", live,
 			s->g.capacity);
@@ -157,8 +188,13 @@ pxs_check(pxs_store *s, pxs_check_report *r)
 	struct pxs_heap_report hr;
 	struct blocks l = {0};
 	bool *dead = calloc(PXS_MAX_PROCS, sizeof *dead);
-	if (!dead)
+	struct pinrec *pr = calloc(PXS_MAX_PROCS, sizeof *pr);
+	size_t npr = 0;
+	if (!dead || !pr) {
+		free(dead);
+		free(pr);
 		return -ENOMEM;
+	}
 	if ((rc = pxs__lock(s, &s->hdr->heap_lock, NULL, NULL, NULL)) < 0)
 		goto out;
 	int hrc = pxs__heap_check(&s->heap, &hr);
@@ -203,11 +239,14 @@ pxs_check(pxs_store *s, pxs_check_report *r)
 			r->processes++;
 		uint64_t off = __atomic_load_n(&e->pins_off, __ATOMIC_ACQUIRE);
 		if (off)
-			reference(r, &l, off,
+			reference(s, r, &l, off,
 				  (uint64_t)s->g.nslots * sizeof(uint16_t),
 				  "pin records of process", p);
+		const uint16_t *a = pxs__pin_array(s, e);
+		if (a)
+			pr[npr++] = (struct pinrec){a, dead[p]};
 	}
-	check_slots(s, r, &l, dead);
+	check_slots(s, r, &l, pr, npr);
 	for (size_t i = 0; i < l.n; i++) {
 		uint32_t owner = l.b[i].owner;
 		if (!l.b[i].refs && owner && dead[pxs__token_idx(owner)] &&
@@ -219,6 +258,7 @@ pxs_check(pxs_store *s, pxs_check_report *r)
 out:
 	free(l.b);
 	free(dead);
+	free(pr);
 	return rc;
 }
 

@@ -221,6 +221,9 @@ int pxs__block_free(struct pxs_store *s, uint64_t off);
 /** Tag a published block with this process before unpublishing it, so that
  *  if we die before freeing it, our reaper finds it (heap lock inside). */
 void pxs__block_claim(struct pxs_store *s, uint64_t off);
+/** This handle's pin array, allocated on first use; NULL if the heap has
+ *  no room for it. */
+uint16_t *pxs__my_pins(struct pxs_store *s);
 /** Under the slot lock: pin a READY slot and fill the view. */
 int pxs__view_pin(struct pxs_store *s, uint32_t idx, pxs_view *v);
 /** Under the slot lock, if PENDING/RESERVED and the owner is dead: mark

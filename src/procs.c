@@ -264,6 +264,8 @@ pxs__proc_refork(struct pxs_store *s)
 			s->fork_gen = pxs__fork_gen;
 	}
 	pthread_mutex_unlock(&s->local);
+	if (rc == 0)
+		pxs__my_pins(s); /* outside s->local, which it takes */
 	return rc;
 }
 

@@ -100,9 +100,11 @@ pxs__slot_payload(struct pxs_store *s, const struct pxs_seg_slot *sl,
 
 /* ---- pins ------------------------------------------------------------- */
 
-/* This process's pin array, allocated at the first pin. */
-static uint16_t *
-my_pins(struct pxs_store *s)
+/* This process's pin array. It is allocated when the handle attaches, so
+ * that it sits low in the heap rather than between later objects (it
+ * lives as long as the handle), or at the first pin if that failed. */
+uint16_t *
+pxs__my_pins(struct pxs_store *s)
 {
 	uint16_t *a = __atomic_load_n(&s->pins, __ATOMIC_ACQUIRE);
 	if (PXS_LIKELY(a != NULL))
@@ -131,7 +133,7 @@ pxs__view_pin(struct pxs_store *s, uint32_t idx, pxs_view *v)
 	int rc = pxs__slot_payload(s, sl, &data, &size);
 	if (rc < 0)
 		return rc;
-	uint16_t *mine = my_pins(s);
+	uint16_t *mine = pxs__my_pins(s);
 	if (!mine)
 		return -ENOSPC;
 	if (sl->pins == UINT32_MAX || mine[idx] == UINT16_MAX)
@@ -242,6 +244,8 @@ pxs_open(const char *name, const pxs_options *o, pxs_store **out)
 	int rc = pxs__segment_open(s, name, o);
 	if (rc == 0)
 		rc = pxs__proc_register(s);
+	if (rc == 0)
+		pxs__my_pins(s);
 	if (rc < 0) {
 		pxs__segment_close(s);
 		pthread_mutex_destroy(&s->local);

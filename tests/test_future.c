@@ -296,9 +296,9 @@ START_TEST(abandoned_reservation_returns_memory)
 	char name[64];
 	pxs_store *s = pxs_test_store(name, 8 * MiB, 64);
 	pxs_store *producer;
-	ck_assert_int_eq(pxs_open(name, NULL, &producer), 0);
 	pxs_stats base, st;
-	ck_assert_int_eq(pxs_stat(s, &base), 0);
+	ck_assert_int_eq(pxs_stat(s, &base), 0); /* before the producer's handle */
+	ck_assert_int_eq(pxs_open(name, NULL, &producer), 0);
 	pxs_key k;
 	void *buf;
 	ck_assert_int_eq(pxs_future_new(s, &k), 0);
