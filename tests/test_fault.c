@@ -474,6 +474,64 @@ START_TEST(attacher_killed_holding_the_process_table)
 }
 END_TEST
 
+/* Sets vkey(1) with a failpoint armed to stop inside the slot lock. */
+static int
+stalled_setter(void *arg)
+{
+	pxs_store *s;
+	if (pxs_open(seg, NULL, &s))
+		return 2;
+	setenv("PXS_FAILPOINT", "set.slot_locked:stop", 1);
+	return pxs_future_set(s, vkey(1), "value", 5) == 0 ? 0 : 3;
+}
+
+static int
+timed_waiter(void *arg)
+{
+	pxs_store *s;
+	pxs_view v;
+	if (pxs_open(seg, NULL, &s))
+		return 2;
+	double t0 = pxs_test_ms();
+	int rc = pxs_future_wait(s, vkey(1), 500, &v);
+	double took = pxs_test_ms() - t0;
+	printf("wait(500 ms) on a slot held by a stopped process: %s after "
+	       "%.0f ms\n", pxs_strerror(rc), took);
+	fflush(stdout);
+	return rc == -ETIMEDOUT && took >= 500 && took < 2500 ? 0 : 4;
+}
+
+/* A14, G13: a process stopped inside a critical section stalls only that
+ * slot, and only for calls without a timeout. */
+START_TEST(stopped_holder_does_not_break_timeouts)
+{
+	pxs_store *s = fixture();
+	ck_assert_int_eq(pxs_future_new_at(s, vkey(1)), 0);
+	pid_t v = pxs_test_spawn(stalled_setter, NULL);
+	int st;
+	ck_assert_int_eq(waitpid(v, &st, WUNTRACED), v); /* stopped there */
+	ck_assert(WIFSTOPPED(st));
+	ck_assert_int_eq(pxs_test_reap(pxs_test_spawn(timed_waiter, NULL), 30),
+			 0);
+	/* Everything else keeps working, including a new attach. */
+	assert_fixture_intact(s);
+	pxs_key k;
+	ck_assert_int_eq(pxs_put(s, "other", 5, &k), 0);
+	pxs_store *t;
+	ck_assert_int_eq(pxs_open(seg, NULL, &t), 0);
+	pxs_close(t);
+	pxs_check_report r;
+	ck_assert_int_eq(pxs_check(s, &r), 0); /* skips the held slot */
+	kill(v, SIGCONT);
+	ck_assert_int_eq(pxs_test_reap(v, 30), 0);
+	pxs_view view;
+	ck_assert_int_eq(pxs_future_wait(s, vkey(1), 1000, &view), 0);
+	ck_assert_mem_eq(view.data, "value", 5);
+	ck_assert_int_eq(pxs_release(s, &view), 0);
+	pxs_test_done(s, seg);
+}
+END_TEST
+
 START_TEST(every_point_was_hit)
 {
 	const char *const *names = pxs__failpoint_names();
@@ -502,6 +560,7 @@ main(void)
 	tcase_add_test(tc, repairer_killed_mid_repair);
 	tcase_add_test(tc, reaper_killed_mid_reap);
 	tcase_add_test(tc, attacher_killed_holding_the_process_table);
+	tcase_add_test(tc, stopped_holder_does_not_break_timeouts);
 	tcase_add_test(tc, every_point_was_hit);
 	suite_add_tcase(s, tc);
 	return pxs_test_run(s);
