@@ -1,0 +1,328 @@
+/* cmd_future.c - the subcommands that act on futures: future, set, wait.
+ *
+ * Owns: the keeper process that owns a future created from the shell.
+ *
+ * WHY A KEEPER. A future belongs to the process that created or last
+ * claimed it, and is abandoned when that process detaches or dies, so
+ * that waiters never hang on a producer that is gone. `proxyshm future`
+ * exits as soon as it has printed the proxy string; if it owned the future,
+ * the future would be abandoned before any producer could set it. So it
+ * starts a keeper: a daemonised grandchild (own session, stdio on
+ * /dev/null, no inherited descriptors, so that `p=$(proxyshm future ...)`
+ * returns at once) that claims the future with pxs_future_claim() and
+ * stays attached until the future is set, evicted or abandoned, until its
+ * segment is removed, or until --timeout runs out; then it detaches, which
+ * abandons the future only if it is still pending. The parent prints the
+ * proxy string only after the keeper has claimed the future.
+ *
+ * LIMITATIONS. The keeper polls pxs_future_done() every 200 ms (it must not
+ * sleep in pxs_future_wait(): it would show up as a waiter and pin the
+ * value); that costs a slot lock five times a second per kept future. An
+ * API call to create a future that no process owns would remove the need
+ * for a keeper.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define KEEPER_POLL_MS 200
+
+static uint64_t
+mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
+}
+
+/* Is @p path still the segment file the keeper started with? */
+static int
+same_file(const char *path, const struct stat *was)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && st.st_ino == was->st_ino &&
+	       st.st_dev == was->st_dev;
+}
+
+/* The keeper: claim, report to the parent through @p ready, then hold on. */
+_Noreturn static void
+keeper(pxs_store *s, const char *name, pxs_key key, long timeout_ms,
+       int ready)
+{
+	uint64_t now, deadline = mono_ms() + (uint64_t)(timeout_ms > 0 ?
+							  timeout_ms : 0);
+	char path[PXS_NAME_MAX + 16];
+	struct timespec d;
+	struct stat seg;
+	int fd, rc = 0;
+
+	if (chdir("/") < 0)
+		rc = -errno;
+	if ((fd = open("/dev/null", O_RDWR)) >= 0) {
+		dup2(fd, STDIN_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+	cli_shm_path(name, path, sizeof path);
+	if (rc == 0 && stat(path, &seg) < 0)
+		rc = -ENOENT;
+	if (rc == 0)
+		rc = pxs_future_claim(s, key);
+	while (write(ready, &rc, sizeof rc) < 0 && errno == EINTR)
+		;
+	close(ready);
+	if (rc < 0)
+		_exit(1);
+	for (;;) {
+		/* 1 set, <0 evicted, abandoned or broken: nothing to keep */
+		if (pxs_future_done(s, key) != 0 || !same_file(path, &seg))
+			break;
+		now = mono_ms();
+		if (timeout_ms >= 0 && now >= deadline)
+			break;
+		d.tv_sec = 0;
+		d.tv_nsec = KEEPER_POLL_MS * 1000000L;
+		if (timeout_ms >= 0 && deadline - now < KEEPER_POLL_MS)
+			d.tv_nsec = (long)(deadline - now) * 1000000L;
+		nanosleep(&d, NULL);
+	}
+	pxs_close(s);
+	_exit(0);
+}
+
+/*
+ * Start the keeper (a grandchild, so that nobody needs to reap it and it
+ * is not in our session) and wait until it has claimed the future.
+ * Returns 0 or the negative errno of the claim.
+ */
+static int
+start_keeper(pxs_store *s, const char *name, pxs_key key, long timeout_ms)
+{
+	int fds[2], rc = -ECHILD, status;
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return -errno;
+	fflush(NULL);
+	if ((pid = fork()) < 0) {
+		rc = -errno;
+		close(fds[0]);
+		close(fds[1]);
+		return rc;
+	}
+	if (pid == 0) {
+		close(fds[0]);
+		if (setsid() < 0 || (pid = fork()) < 0)
+			_exit(1);
+		if (pid > 0)
+			_exit(0);
+		keeper(s, name, key, timeout_ms, fds[1]);
+	}
+	close(fds[1]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	do
+		n = read(fds[0], &rc, sizeof rc);
+	while (n < 0 && errno == EINTR);
+	close(fds[0]);
+	/* no report: the keeper never started or died before claiming */
+	return n == (ssize_t)sizeof rc ? rc : -ECHILD;
+}
+
+/*
+ * Descriptors inherited from the caller beyond stdio (a pipe that a test
+ * harness or a parent script reads on fd 3, say) would stay open in the
+ * keeper and keep the reader of that pipe waiting for as long as the
+ * keeper lives. Nothing here needs them: close them all before the library
+ * opens its own. (stdin, stdout and stderr, the write end of $(...), the
+ * keeper points at /dev/null.)
+ */
+static void
+close_inherited(void)
+{
+	long max = sysconf(_SC_OPEN_MAX);
+
+	if (close_range(3, ~0u, 0) == 0)
+		return;
+	for (int fd = 3; fd < (max > 0 && max < 65536 ? max : 65536); fd++)
+		close(fd);
+}
+
+int
+cli_future(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "name", required_argument, NULL, 'n' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char name[PXS_NAME_MAX + 2], proxy[PXS_PROXY_STRLEN];
+	const char *keyname = NULL;
+	long timeout_ms = -1;
+	pxs_store *s;
+	pxs_key key;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, ":n:t:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			keyname = optarg;
+			break;
+		case 't':
+			if (cli_parse_seconds(optarg, &timeout_ms) < 0)
+				return cli_usage("bad timeout '%s'", optarg);
+			break;
+		case 'h':
+			return cli_help();
+		default:
+			return cli_bad_option(c, argv);
+		}
+	}
+	if (argc - optind != 1)
+		return cli_usage("expected one NAME");
+	if ((rc = cli_store_name(argv[optind], name)) != CLI_OK)
+		return rc;
+	close_inherited();
+	if ((rc = cli_open(name, &s)) != CLI_OK)
+		return rc;
+	if (keyname) {
+		key = pxs_key_from_name(keyname, strlen(keyname));
+		rc = pxs_future_new_at(s, key);
+	} else {
+		rc = pxs_future_new(s, &key);
+	}
+	if (rc < 0) {
+		rc = cli_fail(rc, "new future in %s", name);
+		goto out;
+	}
+	if ((rc = cli_proxy_string(name, key, proxy)) == 0)
+		rc = start_keeper(s, name, key, timeout_ms);
+	if (rc == -ECHILD) {
+		fprintf(stderr, "proxyshm future: the keeper process failed\n");
+		rc = CLI_ERROR;
+	} else if (rc < 0) {
+		rc = cli_fail(rc, "keep future in %s", name);
+	}
+	if (rc != 0) {
+		pxs_evict(s, key); /* ours still: leave nothing behind */
+		goto out;
+	}
+	printf("%s\n", proxy);
+	rc = CLI_OK;
+out:
+	pxs_close(s);
+	return rc;
+}
+
+/* ---- set, wait ---------------------------------------------------------- */
+
+int
+cli_set(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "name", required_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *keyname = NULL;
+	char key[PXS_KEY_STRLEN];
+	struct cli_input in;
+	struct cli_ref r;
+	pxs_store *s;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, ":n:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			keyname = optarg;
+			break;
+		case 'h':
+			return cli_help();
+		default:
+			return cli_bad_option(c, argv);
+		}
+	}
+	if ((rc = cli_target(argc - optind, argv + optind, keyname, &r)) < 0)
+		return -rc;
+	optind += rc;
+	if (argc - optind > 1)
+		return cli_usage("unexpected argument '%s'", argv[optind + 1]);
+	if ((rc = cli_input_read(argv[optind], &in)) != CLI_OK)
+		return rc;
+	if ((rc = cli_open(r.store, &s)) == CLI_OK) {
+		if ((rc = pxs_future_set(s, r.key, in.data, in.size)) < 0) {
+			pxs_key_format(r.key, key);
+			rc = cli_fail(rc, "set %s in %s", key, r.store);
+		}
+		pxs_close(s);
+	}
+	cli_input_free(&in);
+	return rc;
+}
+
+int
+cli_wait(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "timeout", required_argument, NULL, 't' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *keyname = NULL, *output = NULL;
+	char key[PXS_KEY_STRLEN];
+	long timeout_ms = -1;
+	struct cli_ref r;
+	pxs_store *s;
+	pxs_view v;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, ":t:n:o:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 't':
+			if (cli_parse_seconds(optarg, &timeout_ms) < 0)
+				return cli_usage("bad timeout '%s'", optarg);
+			break;
+		case 'n':
+			keyname = optarg;
+			break;
+		case 'o':
+			output = optarg;
+			break;
+		case 'h':
+			return cli_help();
+		default:
+			return cli_bad_option(c, argv);
+		}
+	}
+	if ((rc = cli_target(argc - optind, argv + optind, keyname, &r)) < 0)
+		return -rc;
+	if (optind + rc != argc)
+		return cli_usage("unexpected argument '%s'", argv[optind + rc]);
+	if ((rc = cli_open(r.store, &s)) != CLI_OK)
+		return rc;
+	if ((rc = pxs_future_wait(s, r.key, timeout_ms, &v)) < 0) {
+		pxs_key_format(r.key, key);
+		rc = cli_fail(rc, "wait for %s in %s", key, r.store);
+	} else {
+		rc = cli_output_write(output, v.data, v.size);
+		pxs_release(s, &v);
+	}
+	pxs_close(s);
+	return rc;
+}

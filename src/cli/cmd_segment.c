@@ -1,0 +1,626 @@
+/* cmd_segment.c - the subcommands that act on whole segments: create, rm,
+ * ls-segments, stat, watch, check and reap.
+ *
+ * Owns: the stat report (text, JSON and the watch frame) and the /dev/shm
+ * scan. Every figure comes from pxs_stat(), pxs_proc_list() and
+ * pxs_check(); nothing here reads a segment directly.
+ */
+#include "cli.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define OPT_JSON 0x100
+
+/* ---- create, rm --------------------------------------------------------- */
+
+int
+cli_create(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "size", required_argument, NULL, 's' },
+		{ "capacity", required_argument, NULL, 'c' },
+		{ "mode", required_argument, NULL, 'm' },
+		{ "exist-ok", no_argument, NULL, 'e' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	pxs_options o = { .flags = PXS_CREATE | PXS_EXCL };
+	char name[PXS_NAME_MAX + 2];
+	pxs_store *s;
+	uint64_t v;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, ":s:c:m:eh", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			if (cli_parse_size(optarg, &v) < 0 || v > SIZE_MAX)
+				return cli_usage("bad size '%s'", optarg);
+			o.size = (size_t)v;
+			break;
+		case 'c':
+			if (cli_parse_uint(optarg, 1, UINT32_MAX, &v) < 0)
+				return cli_usage("bad capacity '%s'", optarg);
+			o.capacity = (uint32_t)v;
+			break;
+		case 'm': {
+			char *end;
+			unsigned long m = strtoul(optarg, &end, 8);
+
+			if (optarg[0] < '0' || optarg[0] > '7' || *end ||
+			    m > 0777)
+				return cli_usage("bad mode '%s' (octal, like "
+						 "0660)", optarg);
+			o.mode = (mode_t)m;
+			break;
+		}
+		case 'e':
+			o.flags &= ~PXS_EXCL;
+			break;
+		case 'h':
+			return cli_help();
+		default:
+			return cli_bad_option(c, argv);
+		}
+	}
+	if (argc - optind != 1)
+		return cli_usage("expected one NAME");
+	if ((rc = cli_store_name(argv[optind], name)) != CLI_OK)
+		return rc;
+	if ((rc = pxs_open(name, &o, &s)) < 0)
+		return cli_fail(rc, "create %s", name);
+	pxs_close(s);
+	return CLI_OK;
+}
+
+int
+cli_rm(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "force", no_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char name[PXS_NAME_MAX + 2];
+	int c, rc, ret = CLI_OK, force = 0;
+
+	while ((c = getopt_long(argc, argv, ":fh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			force = 1;
+			break;
+		case 'h':
+			return cli_help();
+		default:
+			return cli_bad_option(c, argv);
+		}
+	}
+	if (optind == argc)
+		return cli_usage("expected NAME");
+	for (; optind < argc; optind++) {
+		if ((rc = cli_store_name(argv[optind], name)) != CLI_OK)
+			return rc;
+		rc = pxs_unlink(name);
+		if (rc < 0 && !(force && rc == -ENOENT))
+			ret = cli_fail(rc, "remove %s", name);
+	}
+	return ret;
+}
+
+/* ---- stat --------------------------------------------------------------- */
+
+static unsigned
+percent(uint64_t part, uint64_t whole)
+{
+	return whole ? (unsigned)((part * 100 + whole / 2) / whole) : 0;
+}
+
+static void
+print_bar(uint64_t used, uint64_t total)
+{
+	enum { WIDTH = 40 };
+	unsigned full = total ? (unsigned)(used * WIDTH / total) : 0;
+	char bar[WIDTH + 1];
+
+	memset(bar, '.', WIDTH);
+	memset(bar, '#', full);
+	bar[WIDTH] = '\0';
+	printf("heap      [%s] %3u%%\n", bar, percent(used, total));
+}
+
+/* "  1.2M (1258291)" */
+static void
+print_size(const char *label, uint64_t n)
+{
+	char h[16];
+
+	cli_human_size(n, h);
+	printf("%-18s %s (%llu)\n", label, h, (unsigned long long)n);
+}
+
+static void
+print_procs_text(pxs_store *s)
+{
+	pxs_proc_info p;
+	uint64_t cur = 0;
+	char age[16];
+
+	while (pxs_proc_list(s, &cur, &p) == 1) {
+		cli_human_age(p.attach_ns, age);
+		printf("  pid %-8d %-5s attached %s ago%s\n", (int)p.pid,
+		       p.alive ? "alive" : "dead", age,
+		       p.pid == (int32_t)getpid() ? " (this command)" : "");
+	}
+}
+
+static void
+print_stat_text(pxs_store *s, const pxs_stats *st)
+{
+	printf("%-18s %s\n", "segment:", pxs_store_name(s));
+	print_size("segment size:", st->segment_size);
+	print_size("heap size:", st->heap_size);
+	print_size("heap used:", st->heap_used);
+	print_size("heap free:", st->heap_free);
+	print_size("largest free:", st->heap_largest_free);
+	printf("%-18s %u\n", "capacity:", st->capacity);
+	printf("%-18s %u\n", "objects:", st->objects);
+	printf("%-18s %u\n", "pending:", st->pending);
+	printf("%-18s %u\n", "abandoned:", st->abandoned);
+	printf("%-18s %u\n", "evicted, pinned:", st->evicted_pinned);
+	printf("%-18s %u\n", "pins:", st->pins);
+	printf("%-18s %u\n", "waiters:", st->waiters);
+	printf("%-18s %u alive (this command included)\n", "processes:",
+	       st->processes);
+	print_procs_text(s);
+	printf("%-18s puts %llu, gets %llu, evictions %llu, waits %llu, "
+	       "timeouts %llu, recoveries %llu\n", "counters:",
+	       (unsigned long long)st->puts, (unsigned long long)st->gets,
+	       (unsigned long long)st->evictions,
+	       (unsigned long long)st->waits,
+	       (unsigned long long)st->timeouts,
+	       (unsigned long long)st->recoveries);
+}
+
+static void
+print_stat_json(pxs_store *s, const pxs_stats *st)
+{
+	pxs_proc_info p;
+	uint64_t cur = 0;
+	const char *sep = "";
+
+	printf("{\"name\": ");
+	cli_json_string(stdout, pxs_store_name(s));
+	printf(", \"segment_size\": %llu, \"heap_size\": %llu, "
+	       "\"heap_used\": %llu, \"heap_free\": %llu, "
+	       "\"heap_largest_free\": %llu,\n",
+	       (unsigned long long)st->segment_size,
+	       (unsigned long long)st->heap_size,
+	       (unsigned long long)st->heap_used,
+	       (unsigned long long)st->heap_free,
+	       (unsigned long long)st->heap_largest_free);
+	printf(" \"capacity\": %u, \"objects\": %u, \"pending\": %u, "
+	       "\"abandoned\": %u, \"evicted_pinned\": %u, \"pins\": %u, "
+	       "\"waiters\": %u, \"processes\": %u,\n", st->capacity,
+	       st->objects, st->pending, st->abandoned, st->evicted_pinned,
+	       st->pins, st->waiters, st->processes);
+	printf(" \"puts\": %llu, \"gets\": %llu, \"evictions\": %llu, "
+	       "\"waits\": %llu, \"timeouts\": %llu, \"recoveries\": %llu,\n",
+	       (unsigned long long)st->puts, (unsigned long long)st->gets,
+	       (unsigned long long)st->evictions,
+	       (unsigned long long)st->waits,
+	       (unsigned long long)st->timeouts,
+	       (unsigned long long)st->recoveries);
+	printf(" \"attached\": [");
+	while (pxs_proc_list(s, &cur, &p) == 1) {
+		printf("%s\n  {\"id\": %u, \"pid\": %d, \"alive\": %s, "
+		       "\"attach_ns\": %llu, \"self\": %s}", sep, p.id,
+		       (int)p.pid, p.alive ? "true" : "false",
+		       (unsigned long long)p.attach_ns,
+		       p.pid == (int32_t)getpid() ? "true" : "false");
+		sep = ",";
+	}
+	printf("]}\n");
+}
+
+/* Parse "NAME [--json]" (and --help); returns CLI_OK or an exit code. */
+static int
+name_and_json(int argc, char **argv, char *name, int *json)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	*json = 0;
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_JSON:
+			*json = 1;
+			break;
+		case 'h':
+			cli_help();
+			return -1;
+		default:
+			return cli_bad_option(c, argv);
+		}
+	}
+	if (argc - optind != 1)
+		return cli_usage("expected one NAME");
+	return cli_store_name(argv[optind], name);
+}
+
+int
+cli_stat(int argc, char **argv)
+{
+	char name[PXS_NAME_MAX + 2];
+	pxs_store *s;
+	pxs_stats st;
+	int json, rc;
+
+	if ((rc = name_and_json(argc, argv, name, &json)) != CLI_OK)
+		return rc < 0 ? CLI_OK : rc;
+	if ((rc = cli_open(name, &s)) != CLI_OK)
+		return rc;
+	if ((rc = pxs_stat(s, &st)) < 0) {
+		rc = cli_fail(rc, "stat %s", name);
+		goto out;
+	}
+	if (json)
+		print_stat_json(s, &st);
+	else
+		print_stat_text(s, &st);
+out:
+	pxs_close(s);
+	return rc;
+}
+
+/* ---- watch -------------------------------------------------------------- */
+
+static volatile sig_atomic_t watch_stop;
+
+static void
+on_signal(int sig)
+{
+	watch_stop = 1;
+}
+
+int
+cli_watch(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "interval", required_argument, NULL, 'i' },
+		{ "count", required_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct sigaction sa = { .sa_handler = on_signal };
+	char name[PXS_NAME_MAX + 2], clock[16];
+	long interval_ms = 1000;
+	uint64_t count = 0, n;
+	int tty = isatty(STDOUT_FILENO);
+	pxs_store *s;
+	pxs_stats st;
+	time_t now;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, ":i:n:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'i':
+			if (cli_parse_seconds(optarg, &interval_ms) < 0 ||
+			    interval_ms < 10)
+				return cli_usage("bad interval '%s'", optarg);
+			break;
+		case 'n':
+			if (cli_parse_uint(optarg, 1, UINT64_MAX, &count) < 0)
+				return cli_usage("bad count '%s'", optarg);
+			break;
+		case 'h':
+			return cli_help();
+		default:
+			return cli_bad_option(c, argv);
+		}
+	}
+	if (argc - optind != 1)
+		return cli_usage("expected one NAME");
+	if ((rc = cli_store_name(argv[optind], name)) != CLI_OK)
+		return rc;
+	if ((rc = cli_open(name, &s)) != CLI_OK)
+		return rc;
+	/* no SA_RESTART: the signal cuts the sleep short */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	for (n = 0; !watch_stop && (count == 0 || n < count); n++) {
+		if (n > 0) {
+			struct timespec d = { interval_ms / 1000,
+					      interval_ms % 1000 * 1000000L };
+
+			if (nanosleep(&d, NULL) < 0 && watch_stop)
+				break;
+		}
+		if ((rc = pxs_stat(s, &st)) < 0) {
+			rc = cli_fail(rc, "stat %s", name);
+			goto out;
+		}
+		now = time(NULL);
+		strftime(clock, sizeof clock, "%H:%M:%S", localtime(&now));
+		/* home, clear screen; frames only separated when piped */
+		fputs(tty ? "\033[H\033[2J" : (n ? "\n" : ""), stdout);
+		printf("proxyshm watch %s   every %.1fs   %s   (Ctrl-C to "
+		       "quit)\n\n", name, (double)interval_ms / 1000.0, clock);
+		print_bar(st.heap_used, st.heap_size);
+		print_stat_text(s, &st);
+		fflush(stdout);
+	}
+	rc = CLI_OK;
+out:
+	pxs_close(s);
+	return rc;
+}
+
+/* ---- ls-segments -------------------------------------------------------- */
+
+static int
+cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * Every regular file in /dev/shm that attaches as a proxyshm segment.
+ * Files that are not segments (-EPROTO), that we may not open (another
+ * user's: -EACCES, -EPERM), that vanished (-ENOENT), or whose names are not
+ * segment names (-EINVAL) are skipped; poisoned ones (-ENOTRECOVERABLE) are
+ * listed as such. ".pxs-tmp-*" files are creators'
+ * private segments under construction and are never opened.
+ */
+int
+cli_ls_segments(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char name[PXS_NAME_MAX + 2], size[16], used[16];
+	char **names = NULL, **p;
+	size_t n = 0, i;
+	const char *sep = "";
+	struct dirent *de;
+	int c, rc, ret = CLI_OK, json = 0;
+	pxs_store *s;
+	pxs_stats st;
+	DIR *d;
+
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_JSON:
+			json = 1;
+			break;
+		case 'h':
+			return cli_help();
+		default:
+			return cli_bad_option(c, argv);
+		}
+	}
+	if (optind != argc)
+		return cli_usage("unexpected argument '%s'", argv[optind]);
+	if (!(d = opendir("/dev/shm"))) {
+		fprintf(stderr, "proxyshm ls-segments: /dev/shm: %s\n",
+			strerror(errno));
+		return CLI_ERROR;
+	}
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.' &&
+		    (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		     !strncmp(de->d_name, ".pxs-tmp-", 9)))
+			continue;
+		if ((de->d_type != DT_REG && de->d_type != DT_UNKNOWN) ||
+		    strlen(de->d_name) > PXS_NAME_MAX)
+			continue;
+		if (!(p = realloc(names, (n + 1) * sizeof *names)) ||
+		    !(p[n] = strdup(de->d_name))) {
+			names = p ? p : names;
+			fprintf(stderr, "proxyshm ls-segments: out of "
+				"memory\n");
+			ret = CLI_ERROR;
+			goto out;
+		}
+		names = p;
+		n++;
+	}
+	if (n > 1)
+		qsort(names, n, sizeof *names, cmp_names);
+	if (json)
+		printf("[");
+	else
+		printf("%-32s %6s %6s %4s %8s %8s %6s\n", "NAME", "SIZE",
+		       "USED", "USE%", "OBJECTS", "PENDING", "PROCS");
+	for (i = 0; i < n; i++) {
+		name[0] = '/';
+		strcpy(name + 1, names[i]);
+		rc = pxs_open(name, NULL, &s);
+		if (rc == -EPROTO || rc == -EACCES || rc == -EPERM ||
+		    rc == -ENOENT || rc == -EINVAL)
+			continue;
+		if (rc == 0 && (rc = pxs_stat(s, &st)) < 0)
+			pxs_close(s);
+		if (rc == -ENOTRECOVERABLE) {
+			/* A segment, but one that must be recreated: listed,
+			 * since finding those is what this command is for. */
+			if (json) {
+				printf("%s\n {\"name\": ", sep);
+				cli_json_string(stdout, name);
+				printf(", \"error\": ");
+				cli_json_string(stdout, pxs_strerror(rc));
+				printf("}");
+				sep = ",";
+			} else {
+				printf("%-32s %s\n", name,
+				       "unrecoverable: recreate it");
+			}
+			continue;
+		}
+		if (rc < 0) {
+			ret = cli_fail(rc, "segment %s", name);
+			continue;
+		}
+		/* processes: the others, not this command */
+		st.processes = st.processes ? st.processes - 1 : 0;
+		if (json) {
+			printf("%s\n {\"name\": ", sep);
+			cli_json_string(stdout, name);
+			printf(", \"segment_size\": %llu, \"heap_size\": %llu, "
+			       "\"heap_used\": %llu, \"objects\": %u, "
+			       "\"pending\": %u, \"abandoned\": %u, "
+			       "\"processes\": %u}",
+			       (unsigned long long)st.segment_size,
+			       (unsigned long long)st.heap_size,
+			       (unsigned long long)st.heap_used, st.objects,
+			       st.pending, st.abandoned, st.processes);
+			sep = ",";
+		} else {
+			cli_human_size(st.segment_size, size);
+			cli_human_size(st.heap_used, used);
+			printf("%-32s %6s %6s %3u%% %8u %8u %6u\n", name, size,
+			       used, percent(st.heap_used, st.heap_size),
+			       st.objects, st.pending, st.processes);
+		}
+		pxs_close(s);
+	}
+	if (json)
+		printf("]\n");
+out:
+	closedir(d);
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	return ret;
+}
+
+/* ---- check, reap -------------------------------------------------------- */
+
+static void
+print_check_json(const char *name, int rc, const pxs_check_report *r)
+{
+	printf("{\"name\": ");
+	cli_json_string(stdout, name);
+	printf(", \"ok\": %s, \"errors\": %u, \"first_error\": ",
+	       rc == 0 ? "true" : "false", r->errors);
+	cli_json_string(stdout, r->first_error);
+	printf(",\n \"heap_size\": %llu, \"bytes_free\": %llu, "
+	       "\"bytes_used\": %llu, \"bytes_overhead\": %llu, "
+	       "\"largest_free\": %llu, \"blocks_used\": %llu, "
+	       "\"blocks_free\": %llu,\n",
+	       (unsigned long long)r->heap_size,
+	       (unsigned long long)r->bytes_free,
+	       (unsigned long long)r->bytes_used,
+	       (unsigned long long)r->bytes_overhead,
+	       (unsigned long long)r->largest_free,
+	       (unsigned long long)r->blocks_used,
+	       (unsigned long long)r->blocks_free);
+	printf(" \"slots_live\": %u, \"pins\": %u, \"dead_pins\": %u, "
+	       "\"processes\": %u, \"dead_processes\": %u, "
+	       "\"leaked_blocks\": %u}\n", r->slots_live, r->pins,
+	       r->dead_pins, r->processes, r->dead_processes,
+	       r->leaked_blocks);
+}
+
+static void
+print_check_text(const char *name, int rc, const pxs_check_report *r)
+{
+	char a[16], b[16], c[16];
+
+	if (rc == 0)
+		printf("%s: consistent\n", name);
+	else
+		printf("%s: %u error%s; first: %s\n", name, r->errors,
+		       r->errors == 1 ? "" : "s", r->first_error);
+	cli_human_size(r->heap_size, a);
+	printf("heap:       %s: ", a);
+	cli_human_size(r->bytes_used, a);
+	cli_human_size(r->bytes_overhead, b);
+	printf("%s used in %llu blocks (%s of headers), ", a,
+	       (unsigned long long)r->blocks_used, b);
+	cli_human_size(r->bytes_free, a);
+	cli_human_size(r->largest_free, c);
+	printf("%s free in %llu blocks, largest %s\n", a,
+	       (unsigned long long)r->blocks_free, c);
+	printf("slots:      %u live, %u pins (%u held by dead processes)\n",
+	       r->slots_live, r->pins, r->dead_pins);
+	printf("processes:  %u alive, %u dead not yet reaped, %u blocks "
+	       "leaked by dead processes\n", r->processes, r->dead_processes,
+	       r->leaked_blocks);
+}
+
+int
+cli_check(int argc, char **argv)
+{
+	char name[PXS_NAME_MAX + 2];
+	pxs_check_report r;
+	pxs_store *s;
+	int json, rc;
+
+	if ((rc = name_and_json(argc, argv, name, &json)) != CLI_OK)
+		return rc < 0 ? CLI_OK : rc;
+	rc = pxs_open(name, NULL, &s);
+	if (rc == -EPROTO || rc == -ENOTRECOVERABLE) {
+		cli_fail(rc, "segment %s", name);
+		return CLI_CHECK;
+	}
+	if (rc < 0)
+		return cli_fail(rc, "segment %s", name);
+	memset(&r, 0, sizeof r);
+	rc = pxs_check(s, &r);
+	pxs_close(s);
+	if (rc == -ENOTRECOVERABLE) {
+		cli_fail(rc, "check %s", name);
+		return CLI_CHECK;
+	}
+	if (rc < 0 && rc != -EPROTO)
+		return cli_fail(rc, "check %s", name);
+	if (json)
+		print_check_json(name, rc, &r);
+	else
+		print_check_text(name, rc, &r);
+	if (rc < 0)
+		fprintf(stderr, "proxyshm check: %s: %s\n", name,
+			r.first_error[0] ? r.first_error : pxs_strerror(rc));
+	return rc < 0 ? CLI_CHECK : CLI_OK;
+}
+
+int
+cli_reap(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char name[PXS_NAME_MAX + 2];
+	pxs_store *s;
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1)
+		return c == 'h' ? cli_help() : cli_bad_option(c, argv);
+	if (argc - optind != 1)
+		return cli_usage("expected one NAME");
+	if ((rc = cli_store_name(argv[optind], name)) != CLI_OK)
+		return rc;
+	if ((rc = cli_open(name, &s)) != CLI_OK)
+		return rc;
+	rc = pxs_reap(s);
+	pxs_close(s);
+	if (rc < 0)
+		return cli_fail(rc, "reap %s", name);
+	printf("%s: reaped %d dead process%s\n", name, rc,
+	       rc == 1 ? "" : "es");
+	return CLI_OK;
+}

@@ -1,0 +1,436 @@
+#!/usr/bin/env bash
+# test_cli.sh - every proxyshm subcommand through the real binary: success,
+# each error exit code, and the wait/set pipeline across processes.
+#
+# Usage: test_cli.sh PATH/TO/proxyshm      (meson runs it; output is TAP)
+#
+# Segments are named /pxs-cli-<pid>-<n> and removed at exit. Nothing sleeps
+# to "let things settle": where a step must happen after another process
+# reached a state (a waiter parked, a keeper gone), the test polls that
+# state with a deadline.
+set -u
+P=$(realpath "${1:?usage: test_cli.sh PROXYSHM}")
+T=$(mktemp -d "${TMPDIR:-/tmp}/pxs-cli.XXXXXX")
+SEGS=()
+n=0
+failed=0
+seq=0
+
+# ---- helpers ---------------------------------------------------------------
+
+cleanup() {
+	for s in "${SEGS[@]}"; do
+		"$P" rm -f "$s" 2>/dev/null
+	done
+	rm -f "/dev/shm/.pxs-tmp-cli-$$" "/dev/shm/pxs-cli-$$-garbage"
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+ok() { n=$((n + 1)); echo "ok $n - $*"; }
+not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
+
+# newseg: set SEG to a fresh segment name; it is removed at exit.
+newseg() {
+	seq=$((seq + 1))
+	SEG=/pxs-cli-$$-$seq
+	SEGS+=("$SEG")
+}
+# A segment name that is never created.
+NONE=/pxs-cli-$$-none
+SEGS+=("$NONE")
+
+# expect CODE DESC CMD...: run CMD (stdout in $T/out, stderr in $T/err)
+# and check its exit code.
+expect() {
+	local want=$1 desc=$2 got
+	shift 2
+	"$@" >"$T/out" 2>"$T/err"
+	got=$?
+	if [ "$got" -eq "$want" ]; then
+		ok "$desc"
+	else
+		not_ok "$desc: exit $got, want $want"
+		sed 's/^/#   /' "$T/err" "$T/out" | head -20
+	fi
+}
+
+# assert DESC CMD...: CMD must succeed.
+assert() {
+	local desc=$1
+	shift
+	if "$@"; then ok "$desc"; else not_ok "$desc"; fi
+}
+
+# eventually SECONDS CMD...: poll CMD until it succeeds; 1 on deadline.
+eventually() {
+	local end=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		[ "$SECONDS" -ge "$end" ] && return 1
+		sleep 0.02
+	done
+}
+
+# Sleepers on KEY in SEG, from `ls --pending` (0 when not listed).
+waiters() {
+	"$P" ls "$1" --pending | awk -v k="$2" '$1 == k { w = $6 } END { print w + 0 }'
+}
+has_waiters() { [ "$(waiters "$1" "$2")" -ge "${3:-1}" ]; }
+
+# Is PID gone (or a zombie nobody reaped yet)?
+gone() {
+	local st
+	st=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 0
+	[ "$st" = Z ]
+}
+
+# The owner pid of KEY in SEG.
+owner_of() {
+	"$P" ls "$1" | awk -v k="$2" '$1 == k { sub(/\(dead\)/, "", $7); print $7 }'
+}
+
+json_ok() {
+	python3 -c 'import json, sys; json.load(sys.stdin)' <"$1"
+}
+
+# json_get FILE EXPR: evaluate a Python expression on the parsed JSON `j`.
+json_get() {
+	python3 -c 'import json, sys; j = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
+}
+
+line_count() { [ "$(wc -l <"$1")" -eq "$2" ]; }
+
+# ---- help, usage, version --------------------------------------------------
+
+commands="create rm ls-segments stat ls put get evict future set wait check reap watch"
+expect 0 "--help" "$P" --help
+for c in $commands; do
+	grep -q "^  $c " "$T/out" || not_ok "--help lists $c"
+done
+grep -q "^Exit codes:" "$T/out" && ok "--help lists the exit codes" ||
+	not_ok "--help lists the exit codes"
+expect 1 "no command is a usage error" "$P"
+expect 1 "unknown command" "$P" frobnicate
+assert "unknown command: one line on stderr" line_count "$T/err" 1
+expect 0 "--version" "$P" --version
+assert "--version prints the version" grep -Eq '^proxyshm [0-9]+\.[0-9]+\.[0-9]+$' "$T/out"
+for c in $commands; do
+	expect 0 "$c --help" "$P" "$c" --help
+	grep -q "^Usage: proxyshm $c " "$T/out" || not_ok "$c --help: usage line"
+done
+expect 0 "help wait" "$P" help wait
+assert "help wait is wait --help" grep -q "^Usage: proxyshm wait" "$T/out"
+expect 1 "unknown option" "$P" stat /x --bogus
+assert "unknown option: one line naming it" \
+	eval "line_count '$T/err' 1 && grep -q -- \"'--bogus'\" '$T/err'"
+expect 1 "option without its value" "$P" wait pxs://x/y --timeout
+assert "missing value: one line naming the option" \
+	eval "line_count '$T/err' 1 && grep -q -- \"'--timeout' needs a value\" '$T/err'"
+
+# ---- create, rm ------------------------------------------------------------
+
+newseg
+S=$SEG
+expect 0 "create --size 8M --capacity 100 --mode 0640" \
+	"$P" create "$S" --size 8M --capacity 100 --mode 0640
+assert "create made the file with mode 0640" [ "$(stat -c %a "/dev/shm$S")" = 640 ]
+expect 7 "create an existing segment" "$P" create "$S"
+assert "create: error names the segment" grep -q "$S" "$T/err"
+assert "create: one line on stderr" line_count "$T/err" 1
+expect 0 "create --exist-ok attaches" "$P" create "$S" --exist-ok
+expect 1 "create: bad size" "$P" create "$NONE" --size 12Q
+expect 1 "create: size below the minimum" "$P" create "$NONE" --size 64K
+expect 1 "create: bad mode" "$P" create "$NONE" --mode 0999
+expect 1 "create: bad capacity" "$P" create "$NONE" --capacity -3
+expect 1 "create: missing NAME" "$P" create
+expect 1 "create: bad name" "$P" create "/bad name"
+newseg
+S2=$SEG
+expect 0 "create without the leading /" "$P" create "${S2#/}" --size 4M
+expect 0 "stat finds it with the /" "$P" stat "$S2"
+expect 0 "rm" "$P" rm "$S2"
+expect 2 "rm a missing segment" "$P" rm "$S2"
+expect 0 "rm -f a missing segment" "$P" rm -f "$S2"
+expect 1 "rm: no NAME" "$P" rm
+
+# ---- stat --------------------------------------------------------------------
+
+expect 0 "stat" "$P" stat "$S"
+assert "stat shows the segment size" grep -q "^segment size: *8M (8388608)" "$T/out"
+assert "stat shows the capacity" grep -q "^capacity: *100$" "$T/out"
+assert "stat marks this command" grep -q "(this command)" "$T/out"
+expect 0 "stat --json" "$P" stat "$S" --json
+assert "stat --json is JSON" json_ok "$T/out"
+assert "stat --json: segment_size" \
+	[ "$(json_get "$T/out" 'j["segment_size"]')" = 8388608 ]
+assert "stat --json: attached list" \
+	[ "$(json_get "$T/out" 'sum(p["self"] for p in j["attached"])')" = 1 ]
+expect 2 "stat: no such segment" "$P" stat "$NONE"
+expect 1 "stat: two names" "$P" stat "$S" "$S"
+
+# A file in /dev/shm that is not a segment.
+G=/pxs-cli-$$-garbage
+head -c 1048576 /dev/urandom >"/dev/shm${G}"
+expect 5 "stat: not a proxyshm segment" "$P" stat "$G"
+assert "stat: the library's error text" grep -q "not a proxyshm segment" "$T/err"
+
+# ---- put, get, evict ---------------------------------------------------------
+
+printf 'hello' >"$T/hello"
+expect 0 "put FILE" "$P" put "$S" "$T/hello"
+K1=$(cat "$T/out")
+assert "put prints a key" grep -Eq '^[0-9a-f]{32}$' "$T/out"
+expect 0 "get NAME KEY" "$P" get "$S" "$K1"
+assert "get returns the bytes" cmp -s "$T/out" "$T/hello"
+
+printf 'from stdin' | "$P" put "$S" - >"$T/k2"
+K2=$(cat "$T/k2")
+expect 0 "put from stdin, get" "$P" get "$S" "$K2"
+assert "stdin bytes" [ "$(cat "$T/out")" = "from stdin" ]
+
+expect 0 "put --name --proxy" "$P" put "$S" --name greeting --proxy "$T/hello"
+PX=$(cat "$T/out")
+assert "put --proxy prints pxs://NAME/KEY" [ "$PX" = "pxs://${S#/}/${PX##*/}" ]
+expect 0 "get PROXY" "$P" get "$PX"
+assert "get PROXY bytes" cmp -s "$T/out" "$T/hello"
+expect 0 "get NAME PROXY" "$P" get "$S" "$PX"
+expect 0 "get --name" "$P" get "$S" --name greeting
+assert "get --name bytes" cmp -s "$T/out" "$T/hello"
+expect 0 "get -o FILE" "$P" get "$S" "$K1" -o "$T/got"
+assert "get -o wrote the bytes" cmp -s "$T/got" "$T/hello"
+expect 7 "put --name twice" "$P" put "$S" --name greeting "$T/hello"
+expect 0 "put --key" "$P" put "$S" --key 0123456789abcdef0123456789abcdef "$T/hello"
+expect 0 "get that key" "$P" get "$S" 0123456789abcdef0123456789abcdef
+expect 1 "put: bad --key" "$P" put "$S" --key 12ab "$T/hello"
+expect 1 "put: --key and --name" "$P" put "$S" --key 0123456789abcdef0123456789abcdef --name x "$T/hello"
+expect 2 "put: no such file" "$P" put "$S" "$T/nope"
+expect 2 "put: no such segment" "$P" put "$NONE" "$T/hello"
+: >"$T/empty"
+expect 0 "put an empty value" "$P" put "$S" "$T/empty"
+expect 0 "get an empty value" "$P" get "$S" "$(cat "$T/out")"
+assert "it is empty" [ ! -s "$T/out" ]
+
+# Large values both ways: a mapped regular file, and a pipe.
+head -c 3000000 /dev/urandom >"$T/big"
+expect 0 "put a 3 MB file" "$P" put "$S" "$T/big"
+KB=$(cat "$T/out")
+expect 0 "get it to a file" "$P" get "$S" "$KB" -o "$T/big2"
+assert "3 MB round trip (file)" cmp -s "$T/big" "$T/big2"
+cat "$T/big" | "$P" put "$S" >"$T/kb"
+"$P" get "$S" "$(cat "$T/kb")" | cmp -s - "$T/big" && ok "3 MB round trip (pipes)" ||
+	not_ok "3 MB round trip (pipes)"
+
+expect 2 "get: no such key" "$P" get "$S" ffffffffffffffffffffffffffffffff
+assert "get: error names the key" grep -q ffffffffffffffffffffffffffffffff "$T/err"
+expect 1 "get: bad key" "$P" get "$S" XYZ
+expect 1 "get: missing key" "$P" get "$S"
+expect 1 "get: proxy of another segment" "$P" get "$S" "pxs://other/${PX##*/}"
+expect 1 "get: bad proxy" "$P" get "pxs://bad"
+expect 2 "get: no such segment" "$P" get "pxs://${NONE#/}/${PX##*/}"
+expect 0 "evict" "$P" evict "$S" "$K1"
+expect 2 "get after evict" "$P" get "$S" "$K1"
+expect 2 "evict again" "$P" evict "$S" "$K1"
+expect 0 "evict --name" "$P" evict "$S" --name greeting
+expect 0 "evict PROXY" "$P" evict "$(printf 'x' | "$P" put "$S" --proxy)"
+
+# ---- ls ------------------------------------------------------------------------
+
+expect 0 "ls" "$P" ls "$S"
+assert "ls has a header" grep -q "^KEY  *NAME  *STATE  *SIZE  *PINS  *WAITERS  *OWNER  *AGE" "$T/out"
+assert "ls lists a value" grep -Eq "^$K2 +- +value +10B +0 +0 +- " "$T/out"
+expect 0 "ls --json" "$P" ls "$S" --json
+assert "ls --json is JSON" json_ok "$T/out"
+assert "ls --json: every entry is a value" \
+	[ "$(json_get "$T/out" 'all(e["state"] == "value" for e in j)')" = True ]
+expect 0 "ls --pending on no futures" "$P" ls "$S" --pending
+assert "ls --pending: header only" line_count "$T/out" 1
+expect 2 "ls: no such segment" "$P" ls "$NONE"
+
+# ---- ls-segments ---------------------------------------------------------------
+
+# A complete segment under a creator's private name must not be opened.
+cp "/dev/shm$S" "/dev/shm/.pxs-tmp-cli-$$"
+expect 0 "ls-segments" "$P" ls-segments
+assert "ls-segments lists the segment" grep -q "^$S " "$T/out"
+assert "ls-segments skips a non-segment" eval "! grep -q garbage '$T/out'"
+assert "ls-segments skips .pxs-tmp-*" eval "! grep -q pxs-tmp '$T/out'"
+expect 0 "ls-segments --json" "$P" ls-segments --json
+assert "ls-segments --json is JSON" json_ok "$T/out"
+assert "ls-segments --json has the segment" \
+	[ "$(json_get "$T/out" "[s['segment_size'] for s in j if s['name'] == '$S']")" = "[8388608]" ]
+rm -f "/dev/shm/.pxs-tmp-cli-$$"
+expect 1 "ls-segments: no arguments" "$P" ls-segments "$S"
+
+# ---- futures: future, wait, set ------------------------------------------------
+
+newseg
+F=$SEG
+"$P" create "$F" --size 8M
+# $(...) returns only when every writer of the pipe is gone: the keeper
+# must not hold it. `timeout` turns a hang into a failure.
+p=$(timeout 10 "$P" future "$F")
+assert "future returns and prints a proxy" [ "$p" = "pxs://${F#/}/${p##*/}" ]
+k=${p##*/}
+expect 0 "ls --pending lists it" "$P" ls "$F" --pending
+assert "pending, owned by a live keeper" grep -Eq "^$k +- +pending +0B +0 +0 +[0-9]+ " "$T/out"
+keeper=$(owner_of "$F" "$k")
+alive_other() { [ -n "$1" ] && [ "$1" != $$ ] && ! gone "$1"; }
+assert "the keeper is another live process" alive_other "$keeper"
+expect 3 "get on a pending future" "$P" get "$p"
+assert "get: says still pending" grep -q "pending" "$T/err"
+expect 3 "wait --timeout 0.2 on a pending future" "$P" wait "$p" --timeout 0.2
+assert "wait: timed out, one line" line_count "$T/err" 1
+expect 1 "wait: bad timeout" "$P" wait "$p" --timeout -1
+
+# wait blocks until set is called from another process.
+"$P" wait "$p" -o "$T/waited" 2>"$T/wait.err" &
+wpid=$!
+assert "wait parks on the future" eventually 10 has_waiters "$F" "$k"
+assert "wait is still blocked" kill -0 "$wpid"
+assert "wait wrote nothing before the set" [ ! -e "$T/waited" ]
+head -c 100000 /dev/urandom >"$T/val"
+expect 0 "set PROXY FILE (another process)" "$P" set "$p" "$T/val"
+wait "$wpid"
+assert "wait exits 0 after the set" [ $? -eq 0 ]
+assert "wait -o wrote the value" cmp -s "$T/waited" "$T/val"
+expect 0 "wait on a set future returns at once" "$P" wait "$p"
+assert "same bytes" cmp -s "$T/out" "$T/val"
+expect 7 "set twice" "$P" set "$p" "$T/val"
+assert "set twice: says already set" grep -q "already set" "$T/err"
+assert "the keeper leaves once the future is set" eventually 10 gone "$keeper"
+
+# The issue's pipeline: p=$(proxyshm future /sim); producer "$p" & proxyshm wait "$p" | analysis
+producer() {
+	eventually 10 has_waiters "$F" "${1##*/}" || return 1
+	printf 'the data bar was waiting for' | "$P" set "$1"
+}
+p=$("$P" future "$F")
+producer "$p" &
+ppid_=$!
+"$P" wait "$p" | tr a-z A-Z >"$T/analysis"
+rc=${PIPESTATUS[0]}
+wait "$ppid_"
+assert "pipeline: producer set it" [ $? -eq 0 ]
+assert "pipeline: wait exit 0" [ "$rc" -eq 0 ]
+assert "pipeline: analysis got the value" [ "$(cat "$T/analysis")" = "THE DATA BAR WAS WAITING FOR" ]
+
+# Futures named, set from stdin, addressed as NAME KEY or NAME --name.
+expect 0 "future --name" "$P" future "$F" --name step/42
+pn=$(cat "$T/out")
+expect 7 "future --name twice" "$P" future "$F" --name step/42
+printf 'v42' | "$P" set "$F" --name step/42 && ok "set NAME --name from stdin" ||
+	not_ok "set NAME --name from stdin"
+expect 0 "wait NAME --name" "$P" wait "$F" --name step/42
+assert "wait NAME --name bytes" [ "$(cat "$T/out")" = v42 ]
+expect 0 "wait NAME KEY" "$P" wait "$F" "${pn##*/}"
+expect 0 "wait on a plain object returns at once" "$P" wait "$S" "$K2"
+expect 2 "wait: no such key" "$P" wait "$F" ffffffffffffffffffffffffffffffff
+expect 2 "set: no such key" "$P" set "$F" ffffffffffffffffffffffffffffffff "$T/val"
+expect 2 "future: no such segment" "$P" future "$NONE"
+expect 1 "set: bad proxy" "$P" set "pxs://" "$T/val"
+
+# Abandoned: the keeper dies while a waiter sleeps.
+p=$("$P" future "$F")
+k=${p##*/}
+keeper=$(owner_of "$F" "$k")
+"$P" wait "$p" 2>"$T/wait.err" &
+wpid=$!
+eventually 10 has_waiters "$F" "$k"
+kill -KILL "$keeper"
+wait "$wpid"
+assert "wait exits 4 when the owner dies" [ $? -eq 4 ]
+assert "wait: says abandoned" grep -q "abandoned" "$T/wait.err"
+expect 0 "ls shows it abandoned" "$P" ls "$F"
+assert "abandoned, owner dead" grep -Eq "^$k +- +abandoned .* $keeper\(dead\) " "$T/out"
+expect 4 "get on an abandoned future" "$P" get "$p"
+expect 4 "set on an abandoned future" "$P" set "$p" "$T/val"
+expect 4 "wait on an abandoned future" "$P" wait "$p"
+
+# future --timeout: the keeper gives up and the future is abandoned.
+p=$("$P" future "$F" --timeout 0.3)
+expect 4 "wait: future --timeout ran out" "$P" wait "$p" --timeout 30
+
+# Evicted while waiting.
+p=$("$P" future "$F")
+k=${p##*/}
+keeper=$(owner_of "$F" "$k")
+"$P" wait "$p" 2>"$T/wait.err" &
+wpid=$!
+eventually 10 has_waiters "$F" "$k"
+"$P" evict "$p"
+wait "$wpid"
+assert "wait exits 4 when the future is evicted" [ $? -eq 4 ]
+assert "the keeper leaves once the future is evicted" eventually 10 gone "$keeper"
+
+# Two waiters, one set.
+p=$("$P" future "$F")
+k=${p##*/}
+"$P" wait "$p" >"$T/w1" &
+w1=$!
+"$P" wait "$p" >"$T/w2" &
+w2=$!
+assert "two waiters park" eventually 10 has_waiters "$F" "$k" 2
+printf 'both' | "$P" set "$p"
+wait "$w1" && wait "$w2" && [ "$(cat "$T/w1")$(cat "$T/w2")" = bothboth ] &&
+	ok "both waiters get the value" || not_ok "both waiters get the value"
+
+# The keeper holds no descriptor of its caller: stdio on /dev/null, and an
+# inherited fd 3 closed (else a reader of that pipe would wait for it).
+"$P" future "$F" 3>"$T/fd3" >"$T/pfd"
+keeper=$(owner_of "$F" "$(sed 's|.*/||' "$T/pfd")")
+fds=$(for f in /proc/"$keeper"/fd/*; do readlink "$f"; done)
+assert "the keeper's stdio is /dev/null" \
+	[ "$(readlink /proc/"$keeper"/fd/1)" = /dev/null ]
+assert "the keeper closed the inherited fd 3" eval "! grep -q fd3 <<<'$fds'"
+
+# A keeper leaves when its segment is removed.
+p=$("$P" future "$F")
+keeper=$(owner_of "$F" "${p##*/}")
+expect 0 "stat while a keeper holds a future" "$P" stat "$F"
+assert "stat lists the keeper" grep -q "pid $keeper " "$T/out"
+expect 0 "rm the segment" "$P" rm "$F"
+assert "the keeper leaves once its segment is removed" eventually 10 gone "$keeper"
+
+# ---- check, reap ---------------------------------------------------------------
+
+expect 0 "check a healthy segment" "$P" check "$S"
+assert "check says consistent" grep -q "^$S: consistent" "$T/out"
+expect 0 "check --json" "$P" check "$S" --json
+assert "check --json is JSON" json_ok "$T/out"
+assert "check --json: ok" [ "$(json_get "$T/out" 'j["ok"] and j["errors"] == 0')" = True ]
+expect 6 "check: not a proxyshm segment" "$P" check "$G"
+expect 2 "check: no such segment" "$P" check "$NONE"
+expect 0 "reap" "$P" reap "$S"
+assert "reap reports a count" grep -Eq "^$S: reaped [0-9]+ dead process" "$T/out"
+expect 2 "reap: no such segment" "$P" reap "$NONE"
+
+# Corrupt a heap block header: the 16 bytes before a value's first byte.
+newseg
+C=$SEG
+"$P" create "$C" --size 4M
+printf 'PXSCLIMARKER%.0s' 1 2 3 4 5 6 7 8 | "$P" put "$C" >/dev/null
+off=$(grep -obUa PXSCLIMARKER "/dev/shm$C" | head -n 1 | cut -d: -f1)
+printf '\377%.0s' $(seq 16) |
+	dd of="/dev/shm$C" bs=1 seek=$((off - 16)) conv=notrunc 2>/dev/null
+expect 6 "check: a corrupt heap" "$P" check "$C"
+assert "check: names the first error" grep -q "error" "$T/out"
+expect 6 "check --json: a corrupt heap" "$P" check "$C" --json
+assert "check --json: not ok" [ "$(json_get "$T/out" 'not j["ok"] and j["errors"] > 0')" = True ]
+
+# ---- watch ---------------------------------------------------------------------
+
+expect 0 "watch --count 2" "$P" watch "$S" --count 2 --interval 0.05
+assert "watch drew two frames" [ "$(grep -c "^proxyshm watch $S" "$T/out")" -eq 2 ]
+assert "watch draws a heap bar" grep -Eq '^heap +\[#*\.*\] +[0-9]+%' "$T/out"
+expect 1 "watch: bad count" "$P" watch "$S" --count 0
+"$P" watch "$S" >"$T/watch" 2>&1 &
+wpid=$!
+eventually 10 grep -q "^proxyshm watch" "$T/watch"
+kill -INT "$wpid"
+wait "$wpid"
+assert "watch exits 0 on SIGINT" [ $? -eq 0 ]
+expect 2 "watch: no such segment" "$P" watch "$NONE" --count 1
+
+echo "1..$n"
+[ "$failed" -eq 0 ]
