@@ -166,7 +166,8 @@ check_slots(struct pxs_store *s, pxs_check_report *r, struct blocks *l,
 	if (table) {
 		uint32_t counted = __atomic_load_n(&s->hdr->live,
 						   __ATOMIC_ACQUIRE);
-		if (counted != live && !skipped)
+		if (counted != live && !skipped &&
+		    !__atomic_load_n(&s->hdr->live_suspect, __ATOMIC_ACQUIRE))
 			problem(r, "the header counts %u live slots, the table "
 				   "has %u", counted, live);
 		pxs__unlock(&s->hdr->table_lock);

@@ -116,7 +116,7 @@ struct pxs_seg_hdr {
 	uint32_t
 		poisoned; /**< nonzero: unrepairable, every call -ENOTRECOVERABLE */
 	uint32_t live; /**< occupied slots (not EMPTY/TOMB); atomic */
-	uint32_t pad0_;
+	uint32_t live_suspect; /**< a slot lock holder died: recount `live` (under the table lock) */
 	pthread_mutex_t table_lock; /**< insertions and tombstone sweeps */
 	pthread_mutex_t heap_lock;  /**< everything in heap */
 	pthread_mutex_t proc_lock;  /**< claiming and freeing process entries */

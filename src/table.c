@@ -82,19 +82,40 @@ pxs__table_find_evicted(struct pxs_store *s, pxs_key k, uint32_t owner,
 	return probe(s, k, PXS_SLOT_EVICTED, owner, idx);
 }
 
+static int repair_slot(struct pxs_store *s, void *arg);
+
+/* Under the table lock: recount the live slots. A slot becomes live only
+ * under the table lock, so free slots need no look; a live one is read
+ * under its own lock, so that a free in progress (state and count change
+ * together under the slot lock) is seen either before or after. */
+static void
+recount_live(struct pxs_store *s)
+{
+	uint32_t live = 0;
+	struct timespec dl;
+	for (uint32_t i = 0; i < s->g.nslots; i++) {
+		struct pxs_seg_slot *sl = &s->slots[i];
+		uint32_t st = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE);
+		if (st < PXS_SLOT_READY)
+			continue;
+		pxs__deadline(&dl, 1000);
+		bool locked = pxs__lock(s, &sl->lock, &dl, repair_slot, sl) == 0;
+		st = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE);
+		live += st >= PXS_SLOT_READY && st < PXS_SLOT_NSTATES;
+		if (locked)
+			pxs__unlock(&sl->lock);
+	}
+	__atomic_store_n(&s->hdr->live, live, __ATOMIC_RELEASE);
+	__atomic_store_n(&s->hdr->live_suspect, 0, __ATOMIC_RELEASE);
+}
+
 /* Repair after the table lock's holder died: it may have died between
- * publishing a slot and counting it, so recount from the slots. */
+ * counting a slot and publishing it, so recount from the slots. */
 static int
 repair_table(struct pxs_store *s, void *arg)
 {
-	uint32_t live = 0;
 	PXS_FAILPOINT(FP_RECOVER_TABLE);
-	for (uint32_t i = 0; i < s->g.nslots; i++) {
-		uint32_t st =
-			__atomic_load_n(&s->slots[i].state, __ATOMIC_ACQUIRE);
-		live += st >= PXS_SLOT_READY && st < PXS_SLOT_NSTATES;
-	}
-	__atomic_store_n(&s->hdr->live, live, __ATOMIC_RELEASE);
+	recount_live(s);
 	return 0;
 }
 
@@ -114,6 +135,9 @@ repair_slot(struct pxs_store *s, void *arg)
 	if (st >= PXS_SLOT_NSTATES)
 		return -EPROTO;
 	PXS_FAILPOINT(FP_RECOVER_SLOT);
+	/* It may have died between freeing the slot and counting it down:
+	 * the next holder of the table lock recounts. */
+	__atomic_store_n(&s->hdr->live_suspect, 1, __ATOMIC_RELEASE);
 	/* The holder may have died between its pin array and the slot's count. */
 	sl->pins = pxs__pins_on(s, (uint32_t)(sl - s->slots));
 	/* ... or after giving a future a block, before publishing it: the
@@ -129,14 +153,18 @@ repair_slot(struct pxs_store *s, void *arg)
 void
 pxs__repair_orphans(struct pxs_store *s)
 {
-	if (pxs__trylock(s, &s->hdr->table_lock, repair_table, NULL) == 0)
-		pxs__unlock(&s->hdr->table_lock);
 	if (pxs__trylock(s, &s->hdr->heap_lock, pxs__repair_heap, NULL) == 0)
 		pxs__unlock(&s->hdr->heap_lock);
 	for (uint32_t i = 0; i < s->g.nslots; i++) {
 		struct pxs_seg_slot *sl = &s->slots[i];
 		if (pxs__trylock(s, &sl->lock, repair_slot, sl) == 0)
 			pxs__slot_unlock_wake(s, i);
+	}
+	/* Last: a repaired slot asks for a recount under the table lock. */
+	if (pxs__trylock(s, &s->hdr->table_lock, repair_table, NULL) == 0) {
+		if (__atomic_load_n(&s->hdr->live_suspect, __ATOMIC_ACQUIRE))
+			recount_live(s);
+		pxs__unlock(&s->hdr->table_lock);
 	}
 }
 
@@ -195,6 +223,9 @@ insert(struct pxs_store *s, pxs_key k, uint32_t state, uint64_t off,
 	if (rc < 0)
 		return rc;
 	PXS_FAILPOINT(FP_INSERT_LOCKED);
+	if (PXS_UNLIKELY(__atomic_load_n(&s->hdr->live_suspect,
+					 __ATOMIC_ACQUIRE)))
+		recount_live(s);
 	uint32_t h = home(s, k), target = UINT32_MAX, i;
 	for (i = 0; i < s->g.nslots; i++) {
 		uint32_t j = (h + i) & s->mask;

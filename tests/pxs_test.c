@@ -26,9 +26,13 @@ void
 pxs_test_name(char *buf, size_t len)
 {
 	static unsigned counter;
-	snprintf(buf, len, "/pxs-test-%ld-%u-%u", (long)getpid(),
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	/* pid and counter are unique among live processes; the clock part
+	 * avoids segments left behind by a dead process with a reused pid. */
+	snprintf(buf, len, "/pxs-test-%ld-%u-%lx", (long)getpid(),
 		 __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED),
-		 (unsigned)rand() % 100000);
+		 (unsigned long)(ts.tv_sec * 1000000000L + ts.tv_nsec) & 0xffffffffUL);
 }
 
 pxs_store *

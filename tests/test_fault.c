@@ -236,16 +236,24 @@ survive(pxs_store *s)
 	ck_assert_int_eq(pxs_stat(s, &st), 0);
 }
 
+/* The points that the victim workload reaches (the others are reached
+ * by their own scenarios below). */
+static bool
+runtime_point(const char *name)
+{
+	return strncmp(name, "init.", 5) != 0 &&
+	       strncmp(name, "recover.", 8) != 0 &&
+	       strncmp(name, "reap.", 5) != 0 &&
+	       strcmp(name, "proc.register_locked") != 0;
+}
+
 /* A1, A2, A6, A7: every run-time point, killed at its first hit. */
 START_TEST(kill_at_every_runtime_point)
 {
 	const char *const *names = pxs__failpoint_names();
 	int n = 0;
 	for (int i = 0; names[i]; i++) {
-		if (strncmp(names[i], "init.", 5) == 0 ||
-		    strncmp(names[i], "recover.", 8) == 0 ||
-		    strncmp(names[i], "reap.", 5) == 0 ||
-		    strcmp(names[i], "proc.register_locked") == 0)
+		if (!runtime_point(names[i]))
 			continue;
 		pxs_store *s = fixture();
 		bool died = kill_at(names[i]);
@@ -258,22 +266,36 @@ START_TEST(kill_at_every_runtime_point)
 }
 END_TEST
 
-/* The nth hit of the busiest points, later in the workload. */
+/* The nth hit of the busiest points, later in the workload; with
+ * PXS_FAULT_MATRIX set (the long suite), every run-time point at hits
+ * 2 to 9. */
 START_TEST(kill_at_later_hits)
 {
-	const char *points[] = {"heap.locked", "insert.slot_locked",
-				"pin.between_counts", "free.coalesce",
-				"set.after_alloc", "release.between_counts"};
-	for (size_t i = 0; i < sizeof points / sizeof *points; i++) {
-		for (int nth = 2; nth <= 7; nth += 5) {
+	const char *busiest[] = {"heap.locked", "insert.slot_locked",
+				 "pin.between_counts", "free.coalesce",
+				 "set.after_alloc", "release.between_counts",
+				 NULL};
+	const char *const *points = busiest;
+	bool matrix = getenv("PXS_FAULT_MATRIX") != NULL;
+	if (matrix)
+		points = pxs__failpoint_names();
+	int runs = 0, killed = 0;
+	for (size_t i = 0; points[i]; i++) {
+		if (!runtime_point(points[i]))
+			continue;
+		for (int nth = 2; nth <= 9; nth += matrix ? 1 : 5) {
+			runs++;
 			pxs_store *s = fixture();
 			bool died = kill_at_nth(points[i], nth);
+			killed += died;
 			printf("%-28s hit %d: %s\n", points[i], nth,
 			       died ? "killed, recovered" : "not reached");
 			survive(s);
 			pxs_test_done(s, seg);
 		}
 	}
+	printf("fault matrix: %d runs, %d kills, every one recovered\n", runs,
+	       killed);
 }
 END_TEST
 

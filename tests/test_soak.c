@@ -443,6 +443,8 @@ stage_key(int i)
 	return pxs_key_from_name(id, sizeof id);
 }
 
+static int stage_ready[2]; /* a pipe: each stage writes a byte once it owns its future */
+
 /* Stage i: owns future i, waits for future i-1, then sets its own. */
 static int
 stage(void *arg)
@@ -450,7 +452,8 @@ stage(void *arg)
 	int i = *(int *)arg;
 	pxs_store *s;
 	pxs_view v;
-	if (pxs_open(seg, NULL, &s) || pxs_future_claim(s, stage_key(i)))
+	if (pxs_open(seg, NULL, &s) || pxs_future_claim(s, stage_key(i)) ||
+	    write(stage_ready[1], "r", 1) != 1)
 		return 2;
 	int rc = pxs_future_wait(s, stage_key(i - 1), 60000, &v);
 	if (rc == -EOWNERDEAD)
@@ -473,13 +476,18 @@ START_TEST(h3_future_chains_with_kills)
 			ck_assert_int_eq(pxs_future_new_at(s, stage_key(i)), 0);
 		pid_t pids[STAGES];
 		int idx[STAGES];
+		ck_assert_int_eq(pipe(stage_ready), 0);
 		for (int i = 0; i < STAGES; i++) {
 			idx[i] = i;
 			pids[i] = pxs_test_spawn(stage, &idx[i]);
 		}
-		/* Every stage waits (owns its future) before we start. */
-		for (int i = 0; i < STAGES; i++)
-			ck_assert_int_eq(pxs_test_wait_blocked(pids[i], 10000), 0);
+		/* Every stage owns its future before we start. */
+		for (int i = 0; i < STAGES; i++) {
+			char c;
+			ck_assert_int_eq(read(stage_ready[0], &c, 1), 1);
+		}
+		close(stage_ready[0]);
+		close(stage_ready[1]);
 		char buf[PXS_TEST_HDR + 64];
 		pxs_test_fill(buf, sizeof buf, stage_key(-1), 0);
 		uint64_t x = (uint64_t)getpid() * 31 + (uint64_t)round + 1;
