@@ -178,6 +178,8 @@ int pxs__table_insert(struct pxs_store *s, pxs_key k, uint32_t state,
  *  than at its next use: a slot nobody looks up again (an evicted key)
  *  would otherwise keep a dead process's half-done change for ever. */
 void pxs__repair_orphans(struct pxs_store *s);
+/** Lock the table (repairing it after a dead holder). */
+int pxs__table_lock(struct pxs_store *s, const struct timespec *deadline);
 /** Lock slot @p idx (repairing it after a dead holder). */
 int pxs__slot_lock(struct pxs_store *s, uint32_t idx,
 		   const struct timespec *deadline);
@@ -214,6 +216,8 @@ int pxs__slot_payload(struct pxs_store *s, const struct pxs_seg_slot *sl,
 
 /** Repair of the heap lock: rebuild the free lists from the tags. */
 int pxs__repair_heap(struct pxs_store *s, void *arg);
+/** Lock the heap (repairing it after a dead holder). */
+int pxs__heap_lock(struct pxs_store *s);
 /** Allocate a block of @p size tagged with this process (heap lock inside). */
 int pxs__block_alloc(struct pxs_store *s, uint64_t size, uint64_t *off);
 /** Free a block (heap lock inside). */

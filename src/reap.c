@@ -154,7 +154,7 @@ static void
 free_leaked(struct pxs_store *s, uint32_t token)
 {
 	struct leak_list l = {.token = token};
-	if (pxs__lock(s, &s->hdr->heap_lock, NULL, NULL, NULL) < 0)
+	if (pxs__heap_lock(s) < 0)
 		return;
 	pxs__heap_walk(&s->heap, collect_owned, &l);
 	pxs__unlock(&s->hdr->heap_lock);
@@ -174,7 +174,7 @@ free_leaked(struct pxs_store *s, uint32_t token)
 			*hit |= 1; /* referenced; offsets are 16-aligned, so order is kept */
 	}
 	PXS_FAILPOINT(FP_REAP_MID_LEAKS);
-	if (pxs__lock(s, &s->hdr->heap_lock, NULL, NULL, NULL) < 0)
+	if (pxs__heap_lock(s) < 0)
 		goto out;
 	for (size_t i = 0; i < l.n; i++) {
 		uint64_t cap;

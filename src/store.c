@@ -28,8 +28,8 @@ pxs__repair_heap(struct pxs_store *s, void *arg)
 	return pxs__heap_rebuild(&s->heap);
 }
 
-static int
-heap_lock(struct pxs_store *s)
+int
+pxs__heap_lock(struct pxs_store *s)
 {
 	return pxs__lock(s, &s->hdr->heap_lock, NULL, pxs__repair_heap, NULL);
 }
@@ -42,7 +42,7 @@ block_alloc(struct pxs_store *s, uint64_t size, uint64_t *off, bool retry)
 		*off = 0;
 		return 0;
 	}
-	int rc = heap_lock(s);
+	int rc = pxs__heap_lock(s);
 	if (rc < 0)
 		return rc;
 	PXS_FAILPOINT(FP_HEAP_LOCKED);
@@ -63,7 +63,7 @@ pxs__block_alloc(struct pxs_store *s, uint64_t size, uint64_t *off)
 void
 pxs__block_claim(struct pxs_store *s, uint64_t off)
 {
-	if (heap_lock(s) < 0)
+	if (pxs__heap_lock(s) < 0)
 		return;
 	pxs__heap_set_owner(&s->heap, off, s->token);
 	pxs__unlock(&s->hdr->heap_lock);
@@ -72,7 +72,7 @@ pxs__block_claim(struct pxs_store *s, uint64_t off)
 int
 pxs__block_free(struct pxs_store *s, uint64_t off)
 {
-	int rc = heap_lock(s);
+	int rc = pxs__heap_lock(s);
 	if (rc < 0)
 		return rc;
 	rc = pxs__heap_free(&s->heap, off);
@@ -456,7 +456,7 @@ pxs_stat(pxs_store *s, pxs_stats *st)
 	st->segment_size = s->g.size;
 	st->heap_size = s->g.heap_end - s->g.heap_off;
 	st->capacity = s->g.capacity;
-	if ((rc = heap_lock(s)) < 0)
+	if ((rc = pxs__heap_lock(s)) < 0)
 		return rc;
 	pxs__heap_usage(&s->heap, &st->heap_used, &st->heap_free,
 			&st->heap_largest_free);

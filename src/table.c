@@ -169,6 +169,12 @@ pxs__repair_orphans(struct pxs_store *s)
 }
 
 int
+pxs__table_lock(struct pxs_store *s, const struct timespec *deadline)
+{
+	return pxs__lock(s, &s->hdr->table_lock, deadline, repair_table, NULL);
+}
+
+int
 pxs__slot_lock(struct pxs_store *s, uint32_t idx,
 	       const struct timespec *deadline)
 {
@@ -219,7 +225,7 @@ static int
 insert(struct pxs_store *s, pxs_key k, uint32_t state, uint64_t off,
        uint64_t size, uint32_t owner, uint32_t *idx)
 {
-	int rc = pxs__lock(s, &s->hdr->table_lock, NULL, repair_table, NULL);
+	int rc = pxs__table_lock(s, NULL);
 	if (rc < 0)
 		return rc;
 	PXS_FAILPOINT(FP_INSERT_LOCKED);
@@ -241,6 +247,12 @@ insert(struct pxs_store *s, pxs_key k, uint32_t state, uint64_t off,
 			goto out;
 		}
 	}
+	/* The live count is a hint, kept by atomic adds outside the table
+	 * lock on the free path; before it refuses an insertion, make it
+	 * exact. */
+	if (target != UINT32_MAX &&
+	    __atomic_load_n(&s->hdr->live, __ATOMIC_ACQUIRE) >= s->g.capacity)
+		recount_live(s);
 	if (target == UINT32_MAX ||
 	    __atomic_load_n(&s->hdr->live, __ATOMIC_ACQUIRE) >= s->g.capacity) {
 		rc = -ENOSPC;
@@ -303,7 +315,7 @@ sweep(struct pxs_store *s, uint32_t idx)
 	const struct pxs_seg_slot *next = &s->slots[(idx + 1) & s->mask];
 	if (__atomic_load_n(&next->state, __ATOMIC_ACQUIRE) != PXS_SLOT_EMPTY)
 		return;
-	if (pxs__lock(s, &s->hdr->table_lock, NULL, repair_table, NULL) < 0)
+	if (pxs__table_lock(s, NULL) < 0)
 		return;
 	if (__atomic_load_n(&next->state, __ATOMIC_ACQUIRE) == PXS_SLOT_EMPTY) {
 		uint32_t j = idx;
