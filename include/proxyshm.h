@@ -31,7 +31,8 @@
  * - -EALREADY: the future was already set;
  * - -EAGAIN: the future is still pending;
  * - -ENOTRECOVERABLE: a lock whose holder died left state that could not be
- *   repaired; the segment must be recreated.
+ *   repaired; the segment must be recreated. Once a segment is in that
+ *   state, every function that takes a store returns it.
  *
  * @section process_sec Processes, threads and fork
  * A #pxs_store handle may be used by many threads at once. A handle opened
@@ -176,7 +177,8 @@ typedef struct pxs_options {
  * size, capacity and mode in @p opts are ignored.
  *
  * @param[in]  name '/' followed by 1..#PXS_NAME_MAX characters from
- *                  [A-Za-z0-9._-], not "/." or "/.."
+ *                  [A-Za-z0-9._-], not "/." or "/..", not beginning with
+ *                  "/.pxs-" (reserved for unfinished segments)
  * @param[in]  opts NULL to attach to an existing segment only
  * @param[out] out  the handle; set to NULL on failure
  * @return 0, or:
@@ -191,7 +193,8 @@ typedef struct pxs_options {
  *   -EACCES (permission denied by the mode);
  *   -ENOSPC (/dev/shm cannot hold the segment's metadata);
  *   -EMFILE, -ENFILE, -ENOMEM (out of descriptors or memory);
- *   -EUSERS (the segment's table of attached processes is full).
+ *   -EUSERS (the segment's table of attached processes is full);
+ *   -EAGAIN (creation kept racing with other creators and removers: retry).
  * @note Thread-safe. The handle survives fork().
  */
 PXS_API int pxs_open(const char *name, const pxs_options *opts,
@@ -264,7 +267,10 @@ PXS_API int pxs_put_at(pxs_store *s, pxs_key key, const void *data,
  * @param[out] v the view; written only on success
  * @return 0, or -EINVAL (NULL argument, zero key), -ENOENT (no such key),
  *   -EAGAIN (a future not set yet), -EOWNERDEAD (an abandoned future),
- *   -EOVERFLOW (the value has 2^32-1 pins), -EPROTO, -ENOTRECOVERABLE.
+ *   -EOVERFLOW (the value has 2^32-1 pins, or this handle 65535),
+ *   -ENOSPC (no room in the heap for this handle's pin records, which
+ *   are allocated when it attaches, or at its first pin if the heap was
+ *   full then), -EPROTO, -ENOTRECOVERABLE.
  * @note Takes only the slot's lock; never blocks on other slots.
  */
 PXS_API int pxs_get(pxs_store *s, pxs_key key, pxs_view *v);
@@ -273,9 +279,14 @@ PXS_API int pxs_get(pxs_store *s, pxs_key key, pxs_view *v);
  * @brief Unpin a view from pxs_get(), pxs_future_wait() or the like. Once
  * the last pin of an evicted value goes, its memory returns to the heap.
  * @param[in,out] v the view; cleared on success. NULL, or an already
- *   released (zeroed) view, is a no-op returning 0.
+ *   released (zeroed) view, is a no-op returning 0. A view pinned by an
+ *   ancestor process before fork() is only forgotten (the pin is theirs).
  * @return 0, or -EINVAL (a view that this store did not pin: forged, from
- *   another store, or already released and not zeroed), -EPROTO.
+ *   another store, or a copy of a view already released while no other
+ *   view of this handle pins the same value), -EPROTO, -ENOTRECOVERABLE.
+ * @note Pins are counted per handle and value, not per view: releasing a
+ *   stale copy of a released view while the handle holds another view of
+ *   the same value releases that other pin. Release each view once.
  */
 PXS_API int pxs_release(pxs_store *s, pxs_view *v);
 
@@ -364,7 +375,8 @@ PXS_API int pxs_future_claim(pxs_store *s, pxs_key key);
  * @return 0, or -EINVAL (NULL argument, zero key), -ENOENT (no such key),
  *   -ETIMEDOUT (not set in time, including at once for 0), -ECANCELED
  *   (evicted while waiting), -EOWNERDEAD (owner died before setting it),
- *   -EOVERFLOW (too many pins), -EPROTO, -ENOTRECOVERABLE.
+ *   -EOVERFLOW (too many pins), -ENOSPC (no room for this handle's pin
+ *   records, as for pxs_get()), -EPROTO, -ENOTRECOVERABLE.
  * @note Thread-safe; never returns EINTR.
  */
 PXS_API int pxs_future_wait(pxs_store *s, pxs_key key, long timeout_ms,

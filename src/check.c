@@ -19,6 +19,23 @@ struct block {
 	uint64_t off, cap;
 	uint32_t owner;
 	uint32_t refs;
+	uint32_t first; /* the first referrer seen */
+};
+
+/* A referrer: a slot index, or PIN_REFERRER | process entry index. */
+#define PIN_REFERRER 0x80000000u
+
+/* A reference that looked wrong against the heap snapshot: confirmed (or
+ * not) after the scan, because under traffic the snapshot ages. */
+struct suspect {
+	uint64_t off;
+	uint32_t who, other; /* other == UINT32_MAX: not a block of the chain */
+};
+
+struct suspects {
+	struct suspect *s;
+	size_t n, cap;
+	bool oom;
 };
 
 struct blocks {
@@ -41,7 +58,7 @@ collect(void *ctx, uint64_t off, uint64_t cap, uint32_t owner)
 		l->b = p;
 		l->cap = ncap;
 	}
-	l->b[l->n++] = (struct block){off, cap, owner, 0};
+	l->b[l->n++] = (struct block){off, cap, owner, 0, 0};
 }
 
 /* The block whose payload starts at off (blocks are in address order). */
@@ -76,14 +93,35 @@ struct pinrec {
 	bool dead;
 };
 
-/* The block a slot or pin array refers to: allocated, big enough. Marks
- * it referenced in the heap snapshot (for the leak count). */
+static void
+suspect(struct suspects *q, uint64_t off, uint32_t who, uint32_t other)
+{
+	if (q->n == q->cap) {
+		size_t ncap = q->cap ? 2 * q->cap : 16;
+		struct suspect *p = realloc(q->s, ncap * sizeof *p);
+		if (!p) {
+			q->oom = true;
+			return;
+		}
+		q->s = p;
+		q->cap = ncap;
+	}
+	q->s[q->n++] = (struct suspect){off, who, other};
+}
+
+/* The block a slot or pin array (who) refers to, under the referrer's
+ * lock: a valid allocated header, big enough; and, against the heap
+ * snapshot, a block of the chain (a forged header inside a payload is
+ * not) referred to once. The snapshot checks are confirmed later. */
 static void
 reference(struct pxs_store *s, pxs_check_report *r, struct blocks *l,
-	  uint64_t off, uint64_t size, const char *what, uint32_t idx)
+	  struct suspects *q, uint64_t off, uint64_t size, uint32_t who)
 {
 	uint64_t cap;
 	uint32_t owner;
+	const char *what = who & PIN_REFERRER ? "pin records of process"
+					      : "slot";
+	uint32_t idx = who & ~PIN_REFERRER;
 	if (pxs__heap_block(&s->heap, off, &cap, &owner) < 0)
 		problem(r, "%s %u: offset %llu is not an allocated block", what,
 			idx, (unsigned long long)off);
@@ -91,14 +129,70 @@ reference(struct pxs_store *s, pxs_check_report *r, struct blocks *l,
 		problem(r, "%s %u: size %llu exceeds its block (%llu)", what,
 			idx, (unsigned long long)size, (unsigned long long)cap);
 	struct block *b = find_block(l, off);
-	if (b)
-		b->refs++;
+	if (!b)
+		suspect(q, off, who, UINT32_MAX);
+	else if (b->refs++)
+		suspect(q, off, who, b->first);
+	else
+		b->first = who;
+}
+
+/* Does who (still) refer to off? Read under its lock. */
+static bool
+refers(struct pxs_store *s, uint32_t who, uint64_t off)
+{
+	if (who & PIN_REFERRER)
+		return __atomic_load_n(&s->procs[who & ~PIN_REFERRER].pins_off,
+				       __ATOMIC_ACQUIRE) == off;
+	struct timespec dl;
+	pxs__deadline(&dl, 1000);
+	if (pxs__slot_lock(s, who, &dl) < 0)
+		return false;
+	const struct pxs_seg_slot *sl = &s->slots[who];
+	bool yes = pxs__state_holds_block(sl->state) && sl->off == off;
+	pxs__slot_unlock(s, who);
+	return yes;
+}
+
+/* Confirm the suspects against a fresh snapshot: a referrer that still
+ * refers to an offset that is not a block of the chain, or two that still
+ * refer to one block, is an error; anything else was traffic. */
+static int
+confirm(struct pxs_store *s, pxs_check_report *r, struct suspects *q)
+{
+	struct blocks l2 = {0};
+	int rc = pxs__heap_lock(s);
+	if (rc < 0)
+		return rc;
+	pxs__heap_walk(&s->heap, collect, &l2);
+	pxs__unlock(&s->hdr->heap_lock);
+	if (l2.oom) {
+		free(l2.b);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < q->n; i++) {
+		const struct suspect *x = &q->s[i];
+		uint32_t idx = x->who & ~PIN_REFERRER;
+		if (!refers(s, x->who, x->off))
+			continue;
+		if (x->other == UINT32_MAX && !find_block(&l2, x->off))
+			problem(r, "%s %u: offset %llu is not a block of the "
+				   "heap", x->who & PIN_REFERRER
+					? "pin records of process" : "slot",
+				idx, (unsigned long long)x->off);
+		else if (x->other != UINT32_MAX && refers(s, x->other, x->off))
+			problem(r, "block %llu is referred to twice (by %u and "
+				   "%u)", (unsigned long long)x->off,
+				x->other & ~PIN_REFERRER, idx);
+	}
+	free(l2.b);
+	return 0;
 }
 
 /* One slot, under its lock. Returns 1 if it is live. */
 static int
 check_slot(struct pxs_store *s, pxs_check_report *r, struct blocks *l,
-	   const struct pinrec *pr, size_t npr, uint32_t i)
+	   struct suspects *q, const struct pinrec *pr, size_t npr, uint32_t i)
 {
 	const struct pxs_seg_slot *sl = &s->slots[i];
 	uint32_t st = sl->state;
@@ -111,7 +205,7 @@ check_slot(struct pxs_store *s, pxs_check_report *r, struct blocks *l,
 			problem(r, "slot %u: a future without a value holds a "
 				   "block", i);
 	} else if (off) {
-		reference(s, r, l, off, size, "slot", i);
+		reference(s, r, l, q, off, size, i);
 	} else if (size) {
 		problem(r, "slot %u: %llu bytes but no block", i,
 			(unsigned long long)size);
@@ -137,7 +231,7 @@ check_slot(struct pxs_store *s, pxs_check_report *r, struct blocks *l,
  * whose lock a stopped process holds is skipped after a second. */
 static void
 check_slots(struct pxs_store *s, pxs_check_report *r, struct blocks *l,
-	    const struct pinrec *pr, size_t npr)
+	    struct suspects *q, const struct pinrec *pr, size_t npr)
 {
 	struct timespec dl;
 	pxs__deadline(&dl, 1000);
@@ -155,7 +249,7 @@ check_slots(struct pxs_store *s, pxs_check_report *r, struct blocks *l,
 		pxs__deadline(&dl, 1000);
 		if (pxs__slot_lock(s, i, &dl) < 0)
 			continue;
-		live += check_slot(s, r, l, pr, npr, i);
+		live += check_slot(s, r, l, q, pr, npr, i);
 		pxs__slot_unlock(s, i);
 	}
 	r->slots_live = live;
@@ -179,6 +273,7 @@ pxs_check(pxs_store *s, pxs_check_report *r)
 	memset(r, 0, sizeof *r);
 	struct pxs_heap_report hr;
 	struct blocks l = {0};
+	struct suspects q = {0};
 	bool *dead = calloc(PXS_MAX_PROCS, sizeof *dead);
 	struct pinrec *pr = calloc(PXS_MAX_PROCS, sizeof *pr);
 	size_t npr = 0;
@@ -231,14 +326,17 @@ pxs_check(pxs_store *s, pxs_check_report *r)
 			r->processes++;
 		uint64_t off = __atomic_load_n(&e->pins_off, __ATOMIC_ACQUIRE);
 		if (off)
-			reference(s, r, &l, off,
+			reference(s, r, &l, &q, off,
 				  (uint64_t)s->g.nslots * sizeof(uint16_t),
-				  "pin records of process", p);
+				  PIN_REFERRER | p);
 		const uint16_t *a = pxs__pin_array(s, e);
 		if (a)
 			pr[npr++] = (struct pinrec){a, dead[p]};
 	}
-	check_slots(s, r, &l, pr, npr);
+	check_slots(s, r, &l, &q, pr, npr);
+	rc = -ENOMEM;
+	if (q.oom || (q.n && confirm(s, r, &q) == -ENOMEM))
+		goto out;
 	for (size_t i = 0; i < l.n; i++) {
 		uint32_t owner = l.b[i].owner;
 		if (!l.b[i].refs && owner && dead[pxs__token_idx(owner)] &&
@@ -248,6 +346,7 @@ pxs_check(pxs_store *s, pxs_check_report *r)
 	}
 	rc = r->errors ? -EPROTO : 0;
 out:
+	free(q.s);
 	free(l.b);
 	free(dead);
 	free(pr);

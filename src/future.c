@@ -168,7 +168,8 @@ pxs_future_reserve(pxs_store *s, pxs_key key, size_t size, void **buf)
 	return 0;
 }
 
-/* The reservation's key was evicted: drop our claim on the block. */
+/* The reservation's key was evicted: drop our claim on the block, which
+ * is freed unless views pin it. 0 if there was such a reservation. */
 static int
 commit_evicted(struct pxs_store *s, pxs_key key)
 {
@@ -192,7 +193,7 @@ commit_evicted(struct pxs_store *s, pxs_key key)
 	pxs__slot_unlock(s, idx);
 	if (freed)
 		pxs__slot_reclaim(s, idx, off);
-	return -ENOENT;
+	return 0;
 }
 
 int
@@ -203,29 +204,23 @@ pxs_future_commit(pxs_store *s, pxs_key key)
 	if (rc < 0)
 		return rc;
 	rc = lock_key(s, key, NULL, &idx);
-	if (rc == -ENOENT)
-		return commit_evicted(s, key);
-	if (rc < 0)
+	if (rc < 0 && rc != -ENOENT)
 		return rc;
-	struct pxs_seg_slot *sl = &s->slots[idx];
-	switch (sl->state) {
-	case PXS_SLOT_RESERVED:
-		if (sl->owner != s->token) {
-			rc = -EPERM;
-			break;
+	if (rc == 0) {
+		const struct pxs_seg_slot *sl = &s->slots[idx];
+		if (sl->state == PXS_SLOT_RESERVED && sl->owner == s->token) {
+			PXS_FAILPOINT(FP_COMMIT_BEFORE_PUBLISH);
+			publish(s, idx, FP_COMMIT_AFTER_PUBLISH);
+			return 0;
 		}
-		PXS_FAILPOINT(FP_COMMIT_BEFORE_PUBLISH);
-		publish(s, idx, FP_COMMIT_AFTER_PUBLISH);
-		return 0;
-	case PXS_SLOT_PENDING:
-		rc = -EAGAIN;
-		break;
-	default:
-		rc = not_pending(s, idx);
-		break;
+		rc = sl->state == PXS_SLOT_RESERVED ? -EPERM
+		     : sl->state == PXS_SLOT_PENDING ? -EAGAIN
+							 : not_pending(s, idx);
+		pxs__slot_unlock(s, idx);
 	}
-	pxs__slot_unlock(s, idx);
-	return rc;
+	/* Our reservation may have been evicted (and the key used again
+	 * since): then its block is still ours to give back. */
+	return commit_evicted(s, key) == 0 ? -ENOENT : rc;
 }
 
 int

@@ -50,6 +50,8 @@ struct pxs_store {
 		       so any OFD lock on it, in every process that inherits it */
 	uint16_t *pins; /**< this process's pin array (NULL until first pin) */
 	uint32_t token; /**< owner token of this handle's process entry */
+	uint32_t past[8]; /**< tokens of ancestors, before forks: their views
+			     may be released here (forgotten, not unpinned) */
 	unsigned long fork_gen; /**< pxs__fork_gen when token was taken */
 	pthread_mutex_t local;  /**< serialises re-registration after fork */
 	struct pxs_store *next; /**< in the process's list of open stores */

@@ -139,8 +139,10 @@ pxs__name_check(const char *name)
 	}
 	if (n == 0 || n > PXS_NAME_MAX)
 		return -EINVAL;
-	/* "/." and "/.." would name /dev/shm itself or its parent. */
-	if (strcmp(name, "/.") == 0 || strcmp(name, "/..") == 0)
+	/* "/." and "/.." would name /dev/shm itself or its parent; "/.pxs-"
+	 * names are reserved for creators' private, unfinished segments. */
+	if (strcmp(name, "/.") == 0 || strcmp(name, "/..") == 0 ||
+	    strncmp(name, "/.pxs-", 6) == 0)
 		return -EINVAL;
 	return 0;
 }

@@ -256,8 +256,11 @@ pxs__proc_refork(struct pxs_store *s)
 	pthread_mutex_lock(&s->local);
 	int rc = 0;
 	if (s->fork_gen != pxs__fork_gen) {
-		/* The parent's token is not ours: forget it without touching the
-         * parent's entry, then claim our own. */
+		/* The parent's token is not ours: remember it (views it pinned
+		 * may be released here), forget it without touching the
+		 * parent's entry, then claim our own. */
+		memmove(s->past + 1, s->past, sizeof s->past - sizeof *s->past);
+		s->past[0] = s->token;
 		__atomic_store_n(&s->token, 0, __ATOMIC_RELEASE);
 		rc = pxs__proc_register(s);
 		if (rc == 0)

@@ -78,12 +78,33 @@ pxs__geometry(uint64_t size, uint32_t capacity, struct pxs_geom *g)
 	return 0;
 }
 
-/* Map fd (st_size bytes) and validate everything in the header against a
- * geometry recomputed locally. Fills s on success. */
+/* Point s at a mapping of geometry g. */
+static void
+set_view(struct pxs_store *s, void *base, const struct pxs_geom *g)
+{
+	s->base = base;
+	s->hdr = base;
+	s->g = *g;
+	s->mask = g->nslots - 1;
+	s->procs = (struct pxs_seg_proc *)(s->base + g->procs_off);
+	s->slots = (struct pxs_seg_slot *)(s->base + g->table_off);
+	s->heap = (struct pxs_heap){.base = s->base,
+				    .start = g->heap_off,
+				    .end = g->heap_end,
+				    .h = &s->hdr->heap,
+				    .commit = pxs__segment_commit,
+				    .commit_ctx = s};
+}
+
+/* Validate the header, read with pread into a local copy (before mapping:
+ * touching a hole of a file on a full /dev/shm through a mapping is a
+ * SIGBUS), against a geometry recomputed locally; then map st_size bytes. */
 static int
 attach_fd(struct pxs_store *s, int fd)
 {
 	struct stat st;
+	struct pxs_seg_hdr h;
+	struct pxs_geom g;
 	if (fstat(fd, &st) < 0)
 		return -errno;
 	if (!S_ISREG(st.st_mode) || st.st_nlink != 1)
@@ -92,38 +113,28 @@ attach_fd(struct pxs_store *s, int fd)
 		return -EPERM;
 	if ((uint64_t)st.st_size < PXS_MIN_SIZE || st.st_size % PXS_PAGE)
 		return -EPROTO;
-	size_t len = (size_t)st.st_size;
-	void *base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h)
+		return -EPROTO;
+	if (h.magic != PXS_MAGIC || h.version != PXS_LAYOUT_VERSION ||
+	    h.fingerprint != pxs__layout_fingerprint() ||
+	    h.size != (uint64_t)st.st_size ||
+	    pxs__geometry(h.size, h.capacity, &g) < 0 ||
+	    g.nslots != h.nslots || g.procs_off != h.procs_off ||
+	    g.table_off != h.table_off || g.heap_off != h.heap_off ||
+	    g.heap_end != h.heap_end)
+		return -EPROTO;
+	/* A genuine segment has its metadata allocated already (this is then
+	 * a cheap walk); a file with holes there gets them filled now, or
+	 * -ENOSPC, rather than a SIGBUS on first touch through the mapping. */
+	int rc = posix_fallocate(fd, 0, (off_t)g.heap_off);
+	if (rc)
+		return rc == ENOSPC || rc == EFBIG ? -ENOSPC : -rc;
+	void *base = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE,
+			  MAP_SHARED, fd, 0);
 	if (base == MAP_FAILED)
 		return errno == EACCES ? -EACCES : -ENOMEM;
-	const struct pxs_seg_hdr *h = base;
-	struct pxs_geom g;
-	int rc = -EPROTO;
-	if (__atomic_load_n(&h->magic, __ATOMIC_ACQUIRE) != PXS_MAGIC ||
-	    h->version != PXS_LAYOUT_VERSION ||
-	    h->fingerprint != pxs__layout_fingerprint() ||
-	    h->size != (uint64_t)len ||
-	    pxs__geometry(h->size, h->capacity, &g) < 0 ||
-	    g.nslots != h->nslots || g.procs_off != h->procs_off ||
-	    g.table_off != h->table_off || g.heap_off != h->heap_off ||
-	    g.heap_end != h->heap_end)
-		goto fail;
-	s->base = base;
-	s->hdr = base;
-	s->g = g;
-	s->mask = g.nslots - 1;
-	s->procs = (struct pxs_seg_proc *)(s->base + g.procs_off);
-	s->slots = (struct pxs_seg_slot *)(s->base + g.table_off);
-	s->heap = (struct pxs_heap){.base = s->base,
-				    .start = g.heap_off,
-				    .end = g.heap_end,
-				    .h = &s->hdr->heap,
-				    .commit = pxs__segment_commit,
-				    .commit_ctx = s};
+	set_view(s, base, &g);
 	return 0;
-fail:
-	munmap(base, len);
-	return rc;
 }
 
 int
@@ -177,20 +188,26 @@ format(struct pxs_store *s, const struct pxs_geom *g)
 static int
 create(struct pxs_store *s, const char *name, const pxs_options *o)
 {
-	static unsigned long counter;
 	struct pxs_geom g;
 	uint64_t size =
 		o->size ? round_up(o->size, PXS_PAGE) : PXS_DEFAULT_SIZE;
 	int rc = pxs__geometry(size, o->capacity, &g);
 	if (rc < 0)
 		return rc;
+	/* A random private name: a predictable one could be squatted by any
+	 * user who can write /dev/shm, making creation fail. */
 	char tmp[PXS_NAME_MAX + 64];
-	snprintf(tmp, sizeof tmp, "/.pxs-tmp-%s-%ld-%lu", name + 1,
-		 (long)getpid(),
-		 __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED));
-	int fd = shm_open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	int fd = -1;
+	for (int tries = 0; fd < 0 && tries < 16; tries++) {
+		pxs_key r = pxs__key_random();
+		snprintf(tmp, sizeof tmp, "/.pxs-tmp-%s-%016llx", name + 1,
+			 (unsigned long long)(r.hi ^ r.lo));
+		fd = shm_open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0 && errno != EEXIST)
+			return -errno;
+	}
 	if (fd < 0)
-		return -errno;
+		return -EAGAIN;
 	/* Held until published: a private object whose lock is free belongs
 	 * to a dead creator, and pxs_unlink() may remove it. */
 	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_len = 1};
@@ -215,18 +232,7 @@ create(struct pxs_store *s, const char *name, const pxs_options *o)
 		goto fail;
 	}
 	s->fd = fd;
-	s->base = base;
-	s->hdr = base;
-	s->g = g;
-	s->mask = g.nslots - 1;
-	s->procs = (struct pxs_seg_proc *)(s->base + g.procs_off);
-	s->slots = (struct pxs_seg_slot *)(s->base + g.table_off);
-	s->heap = (struct pxs_heap){.base = s->base,
-				    .start = g.heap_off,
-				    .end = g.heap_end,
-				    .h = &s->hdr->heap,
-				    .commit = pxs__segment_commit,
-				    .commit_ctx = s};
+	set_view(s, base, &g);
 	if ((rc = format(s, &g)) < 0)
 		goto fail;
 	char from[sizeof tmp + sizeof SHM_DIR],
@@ -252,6 +258,25 @@ fail:
 
 static int
 open_mapped(struct pxs_store *s, const char *name, const pxs_options *o);
+
+/* shm_open's errors for something that exists but is not a regular file
+ * (a symlink: ELOOP; a directory: EISDIR, which glibc turns into EINVAL;
+ * a device or a fifo) mean "not a proxyshm segment". */
+static int
+open_error(int err)
+{
+	switch (err) {
+	case ELOOP:
+	case EISDIR:
+	case EINVAL: /* our name is valid: glibc's EISDIR */
+	case ENXIO:
+	case ENODEV:
+	case ENOTDIR:
+		return -EPROTO;
+	default:
+		return -err;
+	}
+}
 
 int
 pxs__segment_open(struct pxs_store *s, const char *name, const pxs_options *o)
@@ -290,7 +315,7 @@ open_mapped(struct pxs_store *s, const char *name, const pxs_options *o)
 			return 0;
 		}
 		if (errno != ENOENT)
-			return -errno;
+			return open_error(errno);
 		if (!o || !(o->flags & PXS_CREATE))
 			return -ENOENT;
 		int rc = create(s, name, o);

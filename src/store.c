@@ -134,7 +134,7 @@ pxs__view_pin(struct pxs_store *s, uint32_t idx, pxs_view *v)
 	if (rc < 0)
 		return rc;
 	uint16_t *mine = pxs__my_pins(s);
-	if (!mine)
+	if (!mine) /* no room for this handle's pin records */
 		return -ENOSPC;
 	if (sl->pins == UINT32_MAX || mine[idx] == UINT16_MAX)
 		return -EOVERFLOW;
@@ -366,9 +366,13 @@ pxs_release(pxs_store *s, pxs_view *v)
 	if (rc < 0)
 		return rc;
 	if (v->priv[2] != __atomic_load_n(&s->token, __ATOMIC_ACQUIRE)) {
-		/* Pinned by the parent before a fork: the pin is the parent's. */
-		memset(v, 0, sizeof *v);
-		return 0;
+		/* Pinned by an ancestor before a fork: the pin is theirs. */
+		for (size_t i = 0; i < sizeof s->past / sizeof *s->past; i++)
+			if (s->past[i] && v->priv[2] == s->past[i]) {
+				memset(v, 0, sizeof *v);
+				return 0;
+			}
+		return -EINVAL;
 	}
 	uint32_t idx = (uint32_t)v->priv[0], gen = (uint32_t)(v->priv[0] >> 32);
 	if (idx >= s->g.nslots)
