@@ -111,6 +111,27 @@ publish(struct pxs_store *s, uint32_t idx, enum pxs_failpoint after)
 	pxs__slot_unlock_wake(s, idx);
 }
 
+/* Lock key's future, which must be pending, and allocate it a block of
+ * size bytes (not published yet). When the heap is full, reap dead
+ * processes and try once more: with the slot unlocked, since the reaper
+ * takes slot locks while it holds the process-table lock. */
+static int
+lock_pending_with_block(struct pxs_store *s, pxs_key key, size_t size,
+			uint32_t *idx, uint64_t *off)
+{
+	for (int attempt = 0;; attempt++) {
+		int rc = lock_key(s, key, NULL, idx);
+		if (rc < 0)
+			return rc;
+		if ((rc = not_pending(s, *idx)) == 0 &&
+		    (rc = pxs__block_alloc(s, size, off)) == 0)
+			return 0;
+		pxs__slot_unlock(s, *idx);
+		if (rc != -ENOSPC || attempt > 0 || pxs__reap(s) <= 0)
+			return rc;
+	}
+}
+
 int
 pxs_future_set(pxs_store *s, pxs_key key, const void *data, size_t size)
 {
@@ -121,14 +142,9 @@ pxs_future_set(pxs_store *s, pxs_key key, const void *data, size_t size)
 		return rc;
 	if (!data && size)
 		return -EINVAL;
-	if ((rc = lock_key(s, key, NULL, &idx)) < 0)
+	if ((rc = lock_pending_with_block(s, key, size, &idx, &off)) < 0)
 		return rc;
 	PXS_FAILPOINT(FP_SET_LOCKED);
-	if ((rc = not_pending(s, idx)) < 0 ||
-	    (rc = pxs__block_alloc(s, size, &off)) < 0) {
-		pxs__slot_unlock(s, idx);
-		return rc;
-	}
 	struct pxs_seg_slot *sl = &s->slots[idx];
 	if (size)
 		memcpy(s->base + off, data, size);
@@ -149,13 +165,8 @@ pxs_future_reserve(pxs_store *s, pxs_key key, size_t size, void **buf)
 		return rc;
 	if (!buf)
 		return -EINVAL;
-	if ((rc = lock_key(s, key, NULL, &idx)) < 0)
+	if ((rc = lock_pending_with_block(s, key, size, &idx, &off)) < 0)
 		return rc;
-	if ((rc = not_pending(s, idx)) < 0 ||
-	    (rc = pxs__block_alloc(s, size, &off)) < 0) {
-		pxs__slot_unlock(s, idx);
-		return rc;
-	}
 	struct pxs_seg_slot *sl = &s->slots[idx];
 	sl->off = off;
 	sl->size = size;

@@ -220,7 +220,9 @@ int pxs__slot_payload(struct pxs_store *s, const struct pxs_seg_slot *sl,
 int pxs__repair_heap(struct pxs_store *s, void *arg);
 /** Lock the heap (repairing it after a dead holder). */
 int pxs__heap_lock(struct pxs_store *s);
-/** Allocate a block of @p size tagged with this process (heap lock inside). */
+/** Allocate a block of @p size tagged with this process (heap lock inside).
+ *  It never reaps (callers may hold a slot lock, which the reaper takes):
+ *  on -ENOSPC a caller that holds no lock may pxs__reap() and retry. */
 int pxs__block_alloc(struct pxs_store *s, uint64_t size, uint64_t *off);
 /** Free a block (heap lock inside). */
 int pxs__block_free(struct pxs_store *s, uint64_t off);

@@ -34,11 +34,10 @@ pxs__heap_lock(struct pxs_store *s)
 	return pxs__lock(s, &s->hdr->heap_lock, NULL, pxs__repair_heap, NULL);
 }
 
-static int
-block_alloc(struct pxs_store *s, uint64_t size, uint64_t *off, bool retry)
+int
+pxs__block_alloc(struct pxs_store *s, uint64_t size, uint64_t *off)
 {
-	if (size ==
-	    0) { /* no block: views of empty values point at the heap start */
+	if (size == 0) { /* no block: empty values point at the heap start */
 		*off = 0;
 		return 0;
 	}
@@ -48,16 +47,7 @@ block_alloc(struct pxs_store *s, uint64_t size, uint64_t *off, bool retry)
 	PXS_FAILPOINT(FP_HEAP_LOCKED);
 	rc = pxs__heap_alloc(&s->heap, size, s->token, off);
 	pxs__unlock(&s->hdr->heap_lock);
-	if (rc == -ENOSPC && !retry && pxs__reap(s) > 0)
-		return block_alloc(s, size, off,
-				   true); /* dead processes held memory */
 	return rc;
-}
-
-int
-pxs__block_alloc(struct pxs_store *s, uint64_t size, uint64_t *off)
-{
-	return block_alloc(s, size, off, false);
 }
 
 void
@@ -300,7 +290,10 @@ pxs_put_at(pxs_store *s, pxs_key key, const void *data, size_t size)
 		return -EINVAL;
 	uint64_t off;
 	uint32_t idx;
-	if ((rc = pxs__block_alloc(s, size, &off)) < 0)
+	rc = pxs__block_alloc(s, size, &off);
+	if (rc == -ENOSPC && pxs__reap(s) > 0) /* dead processes held memory */
+		rc = pxs__block_alloc(s, size, &off);
+	if (rc < 0)
 		return rc;
 	if (size)
 		memcpy(s->base + off, data, size);
