@@ -568,6 +568,14 @@ wipe(const struct pxs_heap *hp, uint64_t b)
 	blk_at(hp, b)->check = ~check_word(b);
 }
 
+/* Is there a valid header of an allocated block at b (committed memory)? */
+static bool
+live_header_at(const struct pxs_heap *hp, uint64_t b)
+{
+	struct bref r;
+	return blk_load(hp, b, hp->end, &r) && !(r.flags & F_FREE);
+}
+
 /* The free block just before @p x, which has F_PREV_FREE set. */
 static bool
 prev_load(const struct pxs_heap *hp, uint64_t top, const struct bref *x,
@@ -630,8 +638,16 @@ grow(struct pxs_heap *hp, uint64_t need)
 	want = ((need - 1) | (COMMIT_CHUNK - 1)) + 1; /* need > 0 */
 	if (want == 0 || want > hp->end)
 		want = hp->end;
-	if (hp->commit && (rc = hp->commit(hp->commit_ctx, want)) != 0)
-		return rc < 0 ? rc : -ENOSPC;
+	if (hp->commit && (rc = hp->commit(hp->commit_ctx, want)) != 0) {
+		/* Short of a whole chunk, the request itself may still fit. */
+		uint64_t just = ((need - 1) | 4095) + 1;
+		if (just > hp->end)
+			just = hp->end;
+		if (rc != -ENOSPC || just >= want ||
+		    (rc = hp->commit(hp->commit_ctx, just)) != 0)
+			return rc < 0 ? rc : -ENOSPC;
+		want = just;
+	}
 	h->committed = want;
 	return 0;
 }
@@ -645,6 +661,10 @@ carve(struct pxs_heap *hp, uint64_t top, uint64_t s, uint32_t owner)
 
 	if ((rc = grow(hp, top + s)) < 0)
 		return rc;
+	/* Nothing live lies at or above top: a live header there means a
+	 * peer moved top back over live data. (Read only once committed.) */
+	if (live_header_at(hp, top))
+		return -EPROTO;
 	k->owner = owner;
 	k->check = check_word(top);
 	k->sf = s;
@@ -887,7 +907,12 @@ pxs__heap_rebuild(struct pxs_heap *hp)
 	h->nalloc = nalloc;
 	committed = h->committed;
 	if (committed < top || committed > hp->end)
-		h->committed = top;
+		h->committed = committed = top;
+	/* A carve that died after writing its header but before moving top
+	 * left a header of a block never handed out: wipe it, or the next
+	 * carve would take it for live data above top. */
+	if (top + MIN_BLOCK <= committed && live_header_at(hp, top))
+		wipe(hp, top);
 	h->start = hp->start;
 	h->end = hp->end;
 	return 0;
