@@ -1,0 +1,112 @@
+/* fuzz_proxy.c - PLAN G3: bytes -> pxs_proxy_parse, against the grammar.
+ *
+ * Oracle: parse accepts exactly "pxs://" NAME "/" KEY (NAME: 1..200 of
+ * [A-Za-z0-9._-], not "." or ".."; KEY: 32 lowercase hex digits, not all
+ * zero); when it accepts, format(parse(s)) == s and parse(format(p)) has
+ * the same key; pxs_proxy_new on the embedded name agrees; formatting
+ * into every short buffer length gives -ENOSPC and "" without writing
+ * past the buffer.
+ */
+#include "fuzz.h"
+#include "hostile.h"
+
+#include <string.h>
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	return 0;
+}
+
+static bool
+name_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+}
+
+static bool
+ref_proxy(const char *s)
+{
+	size_t n = strlen(s), i = 0;
+	if (n < 6 || memcmp(s, "pxs://", 6))
+		return false;
+	const char *name = s + 6;
+	while (6 + i < n && name[i] != '/') {
+		if (!name_char(name[i]))
+			return false;
+		i++;
+	}
+	if (i == 0 || i > PXS_NAME_MAX || 6 + i >= n)
+		return false;
+	if ((i == 1 && name[0] == '.') ||
+	    (i == 2 && name[0] == '.' && name[1] == '.') ||
+	    (i >= 5 && !strncmp(name, ".pxs-", 5))) /* reserved */
+		return false;
+	const char *key = name + i + 1;
+	bool nonzero = false;
+	if (strlen(key) != 32)
+		return false;
+	for (int j = 0; j < 32; j++) {
+		if (!((key[j] >= '0' && key[j] <= '9') ||
+		      (key[j] >= 'a' && key[j] <= 'f')))
+			return false;
+		nonzero |= key[j] != '0';
+	}
+	return nonzero;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *s = malloc(size + 1);
+	char out[PXS_PROXY_STRLEN + 16];
+	pxs_proxy *p = (pxs_proxy *)out, *q;
+	if (!s)
+		return 0;
+	memcpy(s, data, size);
+	s[size] = '\0';
+
+	int rc = pxs_proxy_parse(s, &p);
+	FZ_CHECK(rc == 0 || rc == -EINVAL || rc == -ENOMEM, "parse: %d", rc);
+	FZ_CHECK((rc == 0) == ref_proxy(s), "parse(\"%s\") = %d", s, rc);
+	if (rc < 0) {
+		FZ_CHECK(p == NULL, "failed parse left *out set");
+		free(s);
+		return 0;
+	}
+	size_t n = strlen(s);
+	int len = pxs_proxy_format(p, out, sizeof out);
+	FZ_CHECK(len == (int)n && strcmp(out, s) == 0, "format(parse(%s)) = %s",
+		 s, out);
+	FZ_CHECK(pxs_proxy_parse(out, &q) == 0, "reparse failed");
+	FZ_CHECK(pxs_key_equal(pxs_proxy_key(p), pxs_proxy_key(q)),
+		 "keys differ after a round trip");
+	pxs_proxy_free(q);
+	/* Short buffers: -ENOSPC, "" and nothing past len. */
+	for (size_t l = 0; l <= n; l++) {
+		char b[PXS_PROXY_STRLEN + 16];
+		memset(b, 'Z', sizeof b);
+		FZ_CHECK(pxs_proxy_format(p, b, l) == -ENOSPC,
+			 "format into %zu bytes", l);
+		FZ_CHECK(l == 0 ? b[0] == 'Z' : b[0] == '\0',
+			 "short buffer contents");
+		for (size_t j = 1; j < sizeof b; j++)
+			FZ_CHECK(b[j] == 'Z', "format wrote past byte 0");
+	}
+	/* The embedded name through pxs_proxy_new. */
+	char name[PXS_NAME_MAX + 2];
+	const char *slash = strchr(s + 6, '/');
+	name[0] = '/';
+	memcpy(name + 1, s + 6, (size_t)(slash - (s + 6)));
+	name[1 + (slash - (s + 6))] = '\0';
+	FZ_CHECK(pxs_proxy_new(name, pxs_proxy_key(p), &q) == 0,
+		 "proxy_new(%s) refused a parsed name", name);
+	FZ_CHECK(pxs_proxy_format(q, out, sizeof out) == len &&
+			 strcmp(out, s) == 0,
+		 "proxy_new + format differs");
+	pxs_proxy_free(q);
+	pxs_proxy_free(p);
+	free(s);
+	return 0;
+}
