@@ -240,7 +240,9 @@ create(struct pxs_store *s, const char *name, const pxs_options *o)
 	snprintf(from, sizeof from, SHM_DIR "%s", tmp + 1);
 	snprintf(to, sizeof to, SHM_DIR "%s", name + 1);
 	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) < 0) {
-		rc = -errno;
+		/* ENOENT: a pxs_unlink swept our private object in the
+		 * moment before we locked it; the caller starts over. */
+		rc = errno == ENOENT ? -EAGAIN : -errno;
 		goto fail;
 	}
 	fl.l_type = F_UNLCK;
@@ -319,6 +321,8 @@ open_mapped(struct pxs_store *s, const char *name, const pxs_options *o)
 		if (!o || !(o->flags & PXS_CREATE))
 			return -ENOENT;
 		int rc = create(s, name, o);
+		if (rc == -EAGAIN)
+			continue;
 		if (rc != -EEXIST)
 			return rc;
 		if (o->flags & PXS_EXCL)
@@ -337,7 +341,11 @@ pxs__segment_sweep(const char *name)
 		return;
 	struct dirent *e;
 	while ((e = readdir(d))) {
-		if (strncmp(e->d_name, prefix, (size_t)n) != 0)
+		/* Exactly prefix + 16 hex digits: not the objects of a name
+		 * that merely starts like ours ("/a" and "/a-b"). */
+		if (strncmp(e->d_name, prefix, (size_t)n) != 0 ||
+		    strlen(e->d_name + n) != 16 ||
+		    strspn(e->d_name + n, "0123456789abcdef") != 16)
 			continue;
 		int fd = openat(dirfd(d), e->d_name,
 				O_RDWR | O_NOFOLLOW | O_CLOEXEC);
