@@ -31,31 +31,6 @@
 
 #define PXS_LIVENESS_SLICE_MS 250
 
-/* Lock the live slot of key; -ENOENT if there is none. */
-static int
-lock_key(struct pxs_store *s, pxs_key key, const struct timespec *deadline,
-	 uint32_t *idx)
-{
-	int rc = pxs__table_find(s, key, idx);
-	if (rc < 0)
-		return rc;
-	if ((rc = pxs__slot_lock(s, *idx, deadline)) < 0)
-		return rc;
-	if (!pxs__slot_is(&s->slots[*idx], key)) {
-		pxs__slot_unlock(s, *idx);
-		return -ENOENT;
-	}
-	return 0;
-}
-
-static int
-enter_key(pxs_store *s, pxs_key key)
-{
-	if (!s || pxs__key_is_zero(key))
-		return -EINVAL;
-	return pxs__enter(s);
-}
-
 /* The error for a future in a state where a value cannot be written. */
 static int
 not_pending(struct pxs_store *s, uint32_t idx)
@@ -75,7 +50,7 @@ not_pending(struct pxs_store *s, uint32_t idx)
 int
 pxs_future_new_at(pxs_store *s, pxs_key key)
 {
-	int rc = enter_key(s, key);
+	int rc = pxs__enter_key(s, key);
 	uint32_t idx;
 	if (rc < 0)
 		return rc;
@@ -120,7 +95,7 @@ lock_pending_with_block(struct pxs_store *s, pxs_key key, size_t size,
 			uint32_t *idx, uint64_t *off)
 {
 	for (int attempt = 0;; attempt++) {
-		int rc = lock_key(s, key, NULL, idx);
+		int rc = pxs__lock_key(s, key, NULL, idx);
 		if (rc < 0)
 			return rc;
 		if ((rc = not_pending(s, *idx)) == 0 &&
@@ -135,7 +110,7 @@ lock_pending_with_block(struct pxs_store *s, pxs_key key, size_t size,
 int
 pxs_future_set(pxs_store *s, pxs_key key, const void *data, size_t size)
 {
-	int rc = enter_key(s, key);
+	int rc = pxs__enter_key(s, key);
 	uint32_t idx;
 	uint64_t off;
 	if (rc < 0)
@@ -158,7 +133,7 @@ pxs_future_set(pxs_store *s, pxs_key key, const void *data, size_t size)
 int
 pxs_future_reserve(pxs_store *s, pxs_key key, size_t size, void **buf)
 {
-	int rc = enter_key(s, key);
+	int rc = pxs__enter_key(s, key);
 	uint32_t idx;
 	uint64_t off;
 	if (rc < 0)
@@ -210,11 +185,11 @@ commit_evicted(struct pxs_store *s, pxs_key key)
 int
 pxs_future_commit(pxs_store *s, pxs_key key)
 {
-	int rc = enter_key(s, key);
+	int rc = pxs__enter_key(s, key);
 	uint32_t idx;
 	if (rc < 0)
 		return rc;
-	rc = lock_key(s, key, NULL, &idx);
+	rc = pxs__lock_key(s, key, NULL, &idx);
 	if (rc < 0 && rc != -ENOENT)
 		return rc;
 	if (rc == 0) {
@@ -237,11 +212,11 @@ pxs_future_commit(pxs_store *s, pxs_key key)
 int
 pxs_future_claim(pxs_store *s, pxs_key key)
 {
-	int rc = enter_key(s, key);
+	int rc = pxs__enter_key(s, key);
 	uint32_t idx;
 	if (rc < 0)
 		return rc;
-	if ((rc = lock_key(s, key, NULL, &idx)) < 0)
+	if ((rc = pxs__lock_key(s, key, NULL, &idx)) < 0)
 		return rc;
 	struct pxs_seg_slot *sl = &s->slots[idx];
 	if (sl->state == PXS_SLOT_PENDING)
@@ -255,11 +230,11 @@ pxs_future_claim(pxs_store *s, pxs_key key)
 int
 pxs_future_done(pxs_store *s, pxs_key key)
 {
-	int rc = enter_key(s, key);
+	int rc = pxs__enter_key(s, key);
 	uint32_t idx;
 	if (rc < 0)
 		return rc;
-	if ((rc = lock_key(s, key, NULL, &idx)) < 0)
+	if ((rc = pxs__lock_key(s, key, NULL, &idx)) < 0)
 		return rc;
 	bool changed = false;
 	rc = pxs__slot_status(s, idx, &changed);
@@ -273,7 +248,7 @@ pxs_future_done(pxs_store *s, pxs_key key)
 int
 pxs_future_wait(pxs_store *s, pxs_key key, long timeout_ms, pxs_view *v)
 {
-	int rc = enter_key(s, key);
+	int rc = pxs__enter_key(s, key);
 	uint32_t idx;
 	if (rc < 0)
 		return rc;
@@ -289,7 +264,7 @@ pxs_future_wait(pxs_store *s, pxs_key key, long timeout_ms, pxs_view *v)
 		end_ns = (uint64_t)deadline.tv_sec * 1000000000u +
 			 (uint64_t)deadline.tv_nsec;
 	}
-	if ((rc = lock_key(s, key, dl, &idx)) < 0)
+	if ((rc = pxs__lock_key(s, key, dl, &idx)) < 0)
 		goto out;
 	struct pxs_seg_slot *sl = &s->slots[idx];
 	const uint32_t gen = sl->gen;

@@ -163,6 +163,15 @@ uint32_t pxs__pins_on(struct pxs_store *s, uint32_t idx);
 /** Validated pin array of process entry @p p, or NULL. */
 uint16_t *pxs__pin_array(struct pxs_store *s, const struct pxs_seg_proc *p);
 
+/** Entry check of the calls that take a store and a key. */
+static inline int
+pxs__enter_key(struct pxs_store *s, pxs_key key)
+{
+	if (!s || pxs__key_is_zero(key))
+		return -EINVAL;
+	return pxs__enter(s);
+}
+
 /* ---- table.c: the slot hash table --------------------------------------- */
 
 /** Find the live slot (READY, PENDING, RESERVED, ABANDONED) holding @p k.
@@ -180,6 +189,9 @@ int pxs__table_insert(struct pxs_store *s, pxs_key k, uint32_t state,
  *  than at its next use: a slot nobody looks up again (an evicted key)
  *  would otherwise keep a dead process's half-done change for ever. */
 void pxs__repair_orphans(struct pxs_store *s);
+/** Look @p key up and lock its live slot; -ENOENT if there is none. */
+int pxs__lock_key(struct pxs_store *s, pxs_key key,
+		  const struct timespec *deadline, uint32_t *idx);
 /** Lock the table (repairing it after a dead holder). */
 int pxs__table_lock(struct pxs_store *s, const struct timespec *deadline);
 /** Lock slot @p idx (repairing it after a dead holder). */

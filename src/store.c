@@ -184,30 +184,6 @@ pxs__slot_abandon(struct pxs_store *s, uint32_t idx)
 		pxs__block_free(s, off);
 }
 
-/* Look key up and lock its slot; -ENOENT if absent. */
-static int
-find_locked(struct pxs_store *s, pxs_key key, uint32_t *idx)
-{
-	int rc = pxs__table_find(s, key, idx);
-	if (rc < 0)
-		return rc;
-	if ((rc = pxs__slot_lock(s, *idx, NULL)) < 0)
-		return rc;
-	if (!pxs__slot_is(&s->slots[*idx], key)) {
-		pxs__slot_unlock(s, *idx);
-		return -ENOENT;
-	}
-	return 0;
-}
-
-static int
-check_args(pxs_store *s, pxs_key key)
-{
-	if (!s || pxs__key_is_zero(key))
-		return -EINVAL;
-	return pxs__enter(s);
-}
-
 /* ---- stores ----------------------------------------------------------- */
 
 int
@@ -283,7 +259,7 @@ pxs_store_name(const pxs_store *s)
 int
 pxs_put_at(pxs_store *s, pxs_key key, const void *data, size_t size)
 {
-	int rc = check_args(s, key);
+	int rc = pxs__enter_key(s, key);
 	if (rc < 0)
 		return rc;
 	if (!data && size)
@@ -328,13 +304,13 @@ pxs_put(pxs_store *s, const void *data, size_t size, pxs_key *key_out)
 int
 pxs_get(pxs_store *s, pxs_key key, pxs_view *v)
 {
-	int rc = check_args(s, key);
+	int rc = pxs__enter_key(s, key);
 	uint32_t idx;
 	if (rc < 0)
 		return rc;
 	if (!v)
 		return -EINVAL;
-	if ((rc = find_locked(s, key, &idx)) < 0)
+	if ((rc = pxs__lock_key(s, key, NULL, &idx)) < 0)
 		return rc;
 	bool changed = false;
 	rc = pxs__slot_status(s, idx, &changed);
@@ -397,7 +373,7 @@ pxs_release(pxs_store *s, pxs_view *v)
 int
 pxs_exists(pxs_store *s, pxs_key key)
 {
-	int rc = check_args(s, key);
+	int rc = pxs__enter_key(s, key);
 	uint32_t idx;
 	if (rc < 0)
 		return rc;
@@ -413,11 +389,11 @@ pxs_exists(pxs_store *s, pxs_key key)
 int
 pxs_evict(pxs_store *s, pxs_key key)
 {
-	int rc = check_args(s, key);
+	int rc = pxs__enter_key(s, key);
 	uint32_t idx;
 	if (rc < 0)
 		return rc;
-	if ((rc = find_locked(s, key, &idx)) < 0)
+	if ((rc = pxs__lock_key(s, key, NULL, &idx)) < 0)
 		return rc;
 	PXS_FAILPOINT(FP_EVICT_LOCKED);
 	struct pxs_seg_slot *sl = &s->slots[idx];

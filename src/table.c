@@ -188,6 +188,22 @@ pxs__slot_lock(struct pxs_store *s, uint32_t idx,
 }
 
 int
+pxs__lock_key(struct pxs_store *s, pxs_key key,
+	      const struct timespec *deadline, uint32_t *idx)
+{
+	int rc = pxs__table_find(s, key, idx);
+	if (rc < 0)
+		return rc;
+	if ((rc = pxs__slot_lock(s, *idx, deadline)) < 0)
+		return rc;
+	if (!pxs__slot_is(&s->slots[*idx], key)) {
+		pxs__slot_unlock(s, *idx);
+		return -ENOENT;
+	}
+	return 0;
+}
+
+int
 pxs__slot_is(const struct pxs_seg_slot *sl, pxs_key k)
 {
 	return is_live(sl->state) && sl->key_lo == k.lo && sl->key_hi == k.hi;
