@@ -28,13 +28,14 @@
 
 #define MiB HX_MiB
 
-/* KB-FORGED-TOKEN (fixed in 31dcfc5). A view whose priv[2] (the pinning handle's owner
- * token) is forged is "released" with 0 and zeroed, leaking the pin until
- * the process exits, instead of -EINVAL. Cause: store.c:pxs_release()
- * treats *any* token other than the current one as "pinned by the parent
- * before a fork". Fix: remember the tokens this handle held before a fork
- * (pxs__proc_refork saves the previous s->token in s->parent_tokens, a
- * short list) and return 0 only for those; -EINVAL otherwise. */
+/* KB-FORGED-TOKEN (fixed in 31dcfc5). A view whose priv[2] (the pinning
+ * handle's owner token) is forged is "released" with 0 and zeroed, leaking
+ * the pin until the process exits, instead of -EINVAL. Cause:
+ * store.c:pxs_release() treats *any* token other than the current one as
+ * "pinned by the parent before a fork". Fix: remember the tokens this handle
+ * held before a fork (pxs__proc_refork saves the previous s->token in
+ * s->parent_tokens, a short list) and return 0 only for those; -EINVAL
+ * otherwise. */
 START_TEST(forged_token)
 {
 	char name[64];
@@ -55,16 +56,16 @@ START_TEST(forged_token)
 }
 END_TEST
 
-/* KB-ELOOP / KB-EISDIR (fixed in 31dcfc5). pxs_open on a name that is a symlink returns
- * -ELOOP (glibc's shm_open adds O_NOFOLLOW): not documented for pxs_open,
- * and pxs_strerror() has no text for it ("unknown error"). On a directory
- * it returns -EINVAL (glibc maps EISDIR to EINVAL), documented but
- * meaning "bad name or options": misleading; PLAN C5 wants -EPROTO for
- * both. Cause: segment.c:pxs__segment_open() returns
- * -errno from shm_open unfiltered. Fix: map ELOOP, EISDIR, ENXIO, ENODEV,
- * ENOTDIR (anything that means "not a regular file") to -EPROTO, which the
- * header documents as "not a proxyshm segment"; keep EACCES, ENOENT,
- * EMFILE, ENFILE, ENAMETOOLONG as they are. */
+/* KB-ELOOP / KB-EISDIR (fixed in 31dcfc5). pxs_open on a name that is a
+ * symlink returns -ELOOP (glibc's shm_open adds O_NOFOLLOW): not documented
+ * for pxs_open, and pxs_strerror() has no text for it ("unknown error"). On
+ * a directory it returns -EINVAL (glibc maps EISDIR to EINVAL), documented
+ * but meaning "bad name or options": misleading; PLAN C5 wants -EPROTO for
+ * both. Cause: segment.c:pxs__segment_open() returns -errno from shm_open
+ * unfiltered. Fix: map ELOOP, EISDIR, ENXIO, ENODEV, ENOTDIR (anything that
+ * means "not a regular file") to -EPROTO, which the header documents as "not
+ * a proxyshm segment"; keep EACCES, ENOENT, EMFILE, ENFILE, ENAMETOOLONG as
+ * they are. */
 static void
 not_a_file(bool dir)
 {
@@ -191,11 +192,12 @@ START_TEST(private_names_are_reserved)
 }
 END_TEST
 
-/* KB-POISON-DOC (fixed in 31dcfc5: documented). On a poisoned segment (a repair failed) pxs__enter()
- * makes every call return -ENOTRECOVERABLE, but pxs_exists,
- * pxs_future_done, pxs_release, pxs_stat, pxs_list and pxs_proc_list do
- * not list it. Fix: document it for them (or say once, in the header's
- * Errors section, that every call taking a store may return it). */
+/* KB-POISON-DOC (fixed in 31dcfc5: documented). On a poisoned segment (a
+ * repair failed) pxs__enter() makes every call return -ENOTRECOVERABLE, but
+ * pxs_exists, pxs_future_done, pxs_release, pxs_stat, pxs_list and
+ * pxs_proc_list do not list it. Fix: document it for them (or say once, in
+ * the header's Errors section, that every call taking a store may return
+ * it). */
 START_TEST(poisoned_codes_documented)
 {
 	char name[64];
@@ -295,17 +297,17 @@ START_TEST(check_forged_header)
 }
 END_TEST
 
-/* KB-TOP-ROLLBACK (open). A peer that moves the heap's top back to the heap
- * start (a valid, aligned value) makes the next allocations carve memory
- * that live objects use: two values now share bytes (PLAN E3: "returned
- * memory never overlaps a live object"). Cause: alloc.c:carve() trusts
- * that [top, top + s) is free. Fix (cheap, catches this case): in carve()
- * refuse with -EPROTO when the 16 bytes at top hold a valid header
- * (check word of top) that is not F_FREE: in a consistent heap the header
- * at top is either absent, wiped, or a free block that was merged into
- * the wilderness. A full fix keeps a process-local high-water mark of top
- * per handle and refuses a top below the start of any block this process
- * knows to be live. */
+/* KB-TOP-ROLLBACK (fixed in 7e96599). A peer that moves the heap's top back
+ * to the heap start (a valid, aligned value) makes the next allocations
+ * carve memory that live objects use: two values now share bytes (PLAN E3:
+ * "returned memory never overlaps a live object"). Cause: alloc.c:carve()
+ * trusts that [top, top + s) is free. Fix (cheap, catches this case): in
+ * carve() refuse with -EPROTO when the 16 bytes at top hold a valid header
+ * (check word of top) that is not F_FREE: in a consistent heap the header at
+ * top is either absent, wiped, or a free block that was merged into the
+ * wilderness. A full fix keeps a process-local high-water mark of top per
+ * handle and refuses a top below the start of any block this process knows
+ * to be live. */
 START_TEST(top_rollback)
 {
 	char name[64];
@@ -331,15 +333,15 @@ START_TEST(top_rollback)
 }
 END_TEST
 
-/* KB-COMMIT-AFTER-REUSE (fixed in 31dcfc5). Header: pxs_future_commit returns -ENOENT when
- * the key was "evicted since the reservation: the reserved memory is
- * freed". If the key has been used again meanwhile (a put or a new future
- * under it), commit finds the *new* slot: it returns -EALREADY (or
- * -EAGAIN), and the reserved block stays allocated until the reserving
- * handle closes. Cause: future.c:pxs_future_commit() looks up the live
- * slot first and only falls back to commit_evicted() on -ENOENT. Fix: try
- * commit_evicted() (an EVICTED slot of this key owned by this token) first,
- * or whenever the live slot is not RESERVED by the caller. */
+/* KB-COMMIT-AFTER-REUSE (fixed in 31dcfc5). Header: pxs_future_commit
+ * returns -ENOENT when the key was "evicted since the reservation: the
+ * reserved memory is freed". If the key has been used again meanwhile (a put
+ * or a new future under it), commit finds the *new* slot: it returns
+ * -EALREADY (or -EAGAIN), and the reserved block stays allocated until the
+ * reserving handle closes. Cause: future.c:pxs_future_commit() looks up the
+ * live slot first and only falls back to commit_evicted() on -ENOENT. Fix:
+ * try commit_evicted() (an EVICTED slot of this key owned by this token)
+ * first, or whenever the live slot is not RESERVED by the caller. */
 START_TEST(commit_after_key_reuse)
 {
 	char name[64];
@@ -364,22 +366,22 @@ START_TEST(commit_after_key_reuse)
 }
 END_TEST
 
-/* KB-SET-REAP-DEADLOCK (hang; fixed in the working copy after 5fca008). pxs_future_set and pxs_future_reserve
- * allocate the value's block while holding the future's slot lock; when the
- * heap is full, store.c:block_alloc() reaps dead processes before failing,
- * and the reaper (reap.c:drop_ownership) locks every slot the dead process
- * owned, including the one already held: the setter deadlocks on itself,
- * holding the slot lock and the process-table lock, so every later
- * pxs_open and every reap hangs as well. The same call chain (slot lock,
- * then proc_lock, then other slot locks) is also an ABBA deadlock with an
- * attacher that reaps (proc_lock, then slot locks). Trigger: a producer
- * dies with a pending future while the heap is full, then anyone sets it.
- * Fix: never reap (nor take proc_lock) while holding a slot lock: allocate
- * and fill the block before lock_key() as pxs_put_at does, free it if the
- * state turns out wrong; or give block_alloc a "no reap" flag for callers
- * that hold a slot lock and, on -ENOSPC, unlock, pxs__reap(), and retry
- * the whole call once. The first-pin allocation in pxs__view_pin has the
- * same shape and needs the same flag. */
+/* KB-SET-REAP-DEADLOCK (hang; fixed in 16a05ec). pxs_future_set and
+ * pxs_future_reserve allocate the value's block while holding the future's
+ * slot lock; when the heap is full, store.c:block_alloc() reaps dead
+ * processes before failing, and the reaper (reap.c:drop_ownership) locks
+ * every slot the dead process owned, including the one already held: the
+ * setter deadlocks on itself, holding the slot lock and the process-table
+ * lock, so every later pxs_open and every reap hangs as well. The same call
+ * chain (slot lock, then proc_lock, then other slot locks) is also an ABBA
+ * deadlock with an attacher that reaps (proc_lock, then slot locks).
+ * Trigger: a producer dies with a pending future while the heap is full,
+ * then anyone sets it. Fix: never reap (nor take proc_lock) while holding a
+ * slot lock: allocate and fill the block before lock_key() as pxs_put_at
+ * does, free it if the state turns out wrong; or give block_alloc a "no
+ * reap" flag for callers that hold a slot lock and, on -ENOSPC, unlock,
+ * pxs__reap(), and retry the whole call once. The first-pin allocation in
+ * pxs__view_pin has the same shape and needs the same flag. */
 static int
 set_deadlock_child(void *arg)
 {
@@ -421,8 +423,7 @@ START_TEST(set_reaps_under_slot_lock)
 }
 END_TEST
 
-/* KB-SWEEP-RACE (open; not registered in meson while open: it is a
- * stress test, and a should_fail test that sometimes misses would flake).
+/* KB-SWEEP-RACE (fixed in df13c31; a stress test: 5 s by default).
  * pxs_unlink() sweeps private creation objects "whose creator died",
  * judged by their OFD lock being free (segment.c:pxs__segment_sweep). But
  * create() takes that lock only after shm_open(O_EXCL) has made the object
@@ -495,16 +496,16 @@ private_shm(const char *opts)
 	return 0;
 }
 
-/* KB-SPARSE-SIGBUS (root; fixed in 31dcfc5: now -ENOSPC or -EPROTO). Attaching reads the header through the new
- * mapping; when the file's pages are holes and /dev/shm is full, the read
- * fault cannot allocate a page and the attacher dies of SIGBUS, where
- * PLAN G8 wants -EPROTO. A foreign file is enough (any local user can
- * make one, and a creator killed between ftruncate and its writes leaves
- * one). Cause: segment.c:attach_fd() validates through mmap. Fix: pread()
- * the header into a local buffer and validate that before mapping, and
- * refuse (-EPROTO) a file whose metadata [0, heap_off) has holes
- * (lseek(fd, 0, SEEK_HOLE) < heap_off): a real segment has it
- * fallocate'd. */
+/* KB-SPARSE-SIGBUS (root; fixed in 31dcfc5: now -ENOSPC or -EPROTO).
+ * Attaching reads the header through the new mapping; when the file's pages
+ * are holes and /dev/shm is full, the read fault cannot allocate a page and
+ * the attacher dies of SIGBUS, where PLAN G8 wants -EPROTO. A foreign file
+ * is enough (any local user can make one, and a creator killed between
+ * ftruncate and its writes leaves one). Cause: segment.c:attach_fd()
+ * validates through mmap. Fix: pread() the header into a local buffer and
+ * validate that before mapping, and refuse (-EPROTO) a file whose metadata
+ * [0, heap_off) has holes (lseek(fd, 0, SEEK_HOLE) < heap_off): a real
+ * segment has it fallocate'd. */
 static int
 sparse_child(void *arg)
 {
@@ -528,11 +529,11 @@ sparse_child(void *arg)
 	return rc == -EPROTO || rc == -ENOSPC ? 0 : 21;
 }
 
-/* KB-COMMIT-CHUNK (root, minor; open). The heap commits memory in 2 MiB steps
- * (alloc.c:grow, COMMIT_CHUNK): on a /dev/shm with less than a step left
- * but enough for the request, the allocation fails with -ENOSPC. Fix: in
- * grow(), when commit(want) fails and need < want, retry with need rounded
- * up to a page. */
+/* KB-COMMIT-CHUNK (root, minor; fixed in 7e96599). The heap commits memory
+ * in 2 MiB steps (alloc.c:grow, COMMIT_CHUNK): on a /dev/shm with less than
+ * a step left but enough for the request, the allocation fails with -ENOSPC.
+ * Fix: in grow(), when commit(want) fails and need < want, retry with need
+ * rounded up to a page. */
 static int
 chunk_child(void *arg)
 {
