@@ -423,7 +423,7 @@ one_rop(pxs_store *s, int op, void *src, size_t size, uint64_t seed)
 	switch (op) {
 	case R_FILL_SET:
 		fill(src, size, seed);
-		/* fall through */
+		__attribute__((fallthrough)); /* fill, then time the set */
 	case R_SET:
 		rc = pxs_future_set(s, k, src, size);
 		break;

@@ -76,6 +76,9 @@ find_block(struct blocks *l, uint64_t off)
 	return lo < l->n && l->b[lo].off == off ? &l->b[lo] : NULL;
 }
 
+static void problem(pxs_check_report *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 static void
 problem(pxs_check_report *r, const char *fmt, ...)
 {
