@@ -114,12 +114,13 @@ registry_get(const char *name, struct attachment **out)
 	if (found == NULL) {
 		a->next = registry;
 		registry = a;
-		found = a;
 	}
 	pthread_mutex_unlock(&registry_lock);
-	if (found != a) {
+	if (found != NULL) {
 		pxs_close(a->store);
 		free(a);
+	} else {
+		found = a;
 	}
 done:
 	*out = found;

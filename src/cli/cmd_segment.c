@@ -371,7 +371,7 @@ out:
 static int
 cmp_names(const void *a, const void *b)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	return strcmp(a, b); /* elements of a char [][PXS_NAME_MAX + 1] */
 }
 
 /*
@@ -391,7 +391,7 @@ cli_ls_segments(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	char name[PXS_NAME_MAX + 2], size[16], used[16];
-	char **names = NULL, **p;
+	char (*names)[PXS_NAME_MAX + 1] = NULL, (*p)[PXS_NAME_MAX + 1];
 	size_t n = 0, i;
 	const char *sep = "";
 	struct dirent *de;
@@ -426,16 +426,16 @@ cli_ls_segments(int argc, char **argv)
 		if ((de->d_type != DT_REG && de->d_type != DT_UNKNOWN) ||
 		    strlen(de->d_name) > PXS_NAME_MAX)
 			continue;
-		if (!(p = realloc(names, (n + 1) * sizeof *names)) ||
-		    !(p[n] = strdup(de->d_name))) {
-			names = p ? p : names;
+		/* One flat array, not an array of strdup()s: nothing
+		 * to free name by name. */
+		if (!(p = realloc(names, (n + 1) * sizeof *names))) {
 			fprintf(stderr, "proxyshm ls-segments: out of "
 				"memory\n");
 			ret = CLI_ERROR;
 			goto out;
 		}
 		names = p;
-		n++;
+		strcpy(names[n++], de->d_name); /* fits: checked above */
 	}
 	if (n > 1)
 		qsort(names, n, sizeof *names, cmp_names);
@@ -469,7 +469,7 @@ cli_ls_segments(int argc, char **argv)
 			}
 			continue;
 		}
-		if (rc < 0) {
+		if (rc != 0) {
 			ret = cli_fail(rc, "segment %s", name);
 			continue;
 		}
@@ -500,8 +500,6 @@ cli_ls_segments(int argc, char **argv)
 		printf("]\n");
 out:
 	closedir(d);
-	for (i = 0; i < n; i++)
-		free(names[i]);
 	free(names);
 	return ret;
 }
