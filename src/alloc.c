@@ -636,6 +636,8 @@ grow(struct pxs_heap *hp, uint64_t need)
 	if (need <= have && have <= hp->end)
 		return 0;
 	want = ((need - 1) | (COMMIT_CHUNK - 1)) + 1; /* need > 0 */
+	/* want wraps to 0 when need is in the last chunk below 2^64. */
+	/* cppcheck-suppress knownConditionTrueFalse ; it misses the wrap */
 	if (want == 0 || want > hp->end)
 		want = hp->end;
 	if (hp->commit && (rc = hp->commit(hp->commit_ctx, want)) != 0) {

@@ -200,11 +200,12 @@ static struct key_secret secret;
 static pthread_once_t secret_once = PTHREAD_ONCE_INIT;
 
 /* The next unclaimed counter value. Alone on its cache line, so that its
- * increments do not evict the secret from other cores' caches. */
+ * increments do not evict the secret from other cores' caches: the
+ * alignment rounds the struct's size up to the whole 64-byte line. */
 static struct {
 	_Alignas(64) atomic_uint_fast64_t value;
-	char pad[64 - sizeof(atomic_uint_fast64_t)];
 } counter;
+_Static_assert(sizeof(counter) == 64, "the counter fills its cache line");
 
 /* This thread's claimed, unused counter values: [next, end). */
 #define COUNTER_BLOCK 4096
