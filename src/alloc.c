@@ -186,6 +186,17 @@ typedef volatile struct pxs_seg_heap vctl;
 typedef volatile struct blk vblk;
 typedef volatile struct links vlinks;
 
+/* Header words are also read without the heap lock: pxs__heap_block() runs
+ * under a slot lock only, while freeing or splitting a neighbour rewrites
+ * the F_PREV bits of the same size word under the heap lock (the size bits
+ * stay the same). So every access to a header word (sf, owner, check) is a
+ * relaxed atomic: a single untorn load or store, never split, repeated or
+ * merged. Relaxed is enough: whatever else the reader needs of the block
+ * was ordered before it by the slot lock under which the block was
+ * published. */
+#define HDR_LOAD(w) __atomic_load_n(&(w), __ATOMIC_RELAXED)
+#define HDR_STORE(w, v) __atomic_store_n(&(w), (v), __ATOMIC_RELAXED)
+
 /* A validated header: where, how big, what it said. */
 struct bref {
 	uint64_t off, size;
@@ -245,13 +256,13 @@ blk_load(const struct pxs_heap *hp, uint64_t b, uint64_t lim, struct bref *r)
 	    lim - b < MIN_BLOCK)
 		return false;
 	k = blk_at(hp, b);
-	if (k->check != check_word(b))
+	if (HDR_LOAD(k->check) != check_word(b))
 		return false;
-	sf = k->sf;
+	sf = HDR_LOAD(k->sf);
 	r->off = b;
 	r->size = sf & ~(uint64_t)F_MASK;
 	r->flags = (uint32_t)(sf & F_MASK);
-	r->owner = k->owner;
+	r->owner = HDR_LOAD(k->owner);
 	return r->size >= MIN_BLOCK && r->size <= lim - b &&
 	       r->size <= MAX_BLOCK;
 }
@@ -485,7 +496,7 @@ scan_class(const struct pxs_heap *hp, uint64_t top, unsigned fl, unsigned sl,
 		if (x < hp->start || x >= top || x % PXS_HEAP_ALIGN ||
 		    top - x < MIN_BLOCK)
 			return -EPROTO;
-		size = blk_at(hp, x)->sf & ~(uint64_t)F_MASK;
+		size = HDR_LOAD(blk_at(hp, x)->sf) & ~(uint64_t)F_MASK;
 		if (size >= s && (!*best || x < *best))
 			*best = x;
 		x = links_at(hp, x)->next;
@@ -544,8 +555,8 @@ static void
 set_prev(const struct pxs_heap *hp, const struct bref *x,
 	 uint64_t prev_free_size)
 {
-	blk_at(hp, x->off)->sf = x->size | (x->flags & F_FREE) |
-				 prev_bits(prev_free_size);
+	HDR_STORE(blk_at(hp, x->off)->sf,
+		  x->size | (x->flags & F_FREE) | prev_bits(prev_free_size));
 }
 
 /* Write the header (and footer) of a free block [b, b + size) whose previous
@@ -555,8 +566,8 @@ make_free(const struct pxs_heap *hp, uint64_t b, uint64_t size)
 {
 	vblk *k = blk_at(hp, b);
 
-	k->check = check_word(b);
-	k->sf = size | F_FREE;
+	HDR_STORE(k->check, check_word(b));
+	HDR_STORE(k->sf, size | F_FREE);
 	if (size > MIN_BLOCK)
 		*word_at(hp, b + size - 8) = size;
 }
@@ -565,7 +576,7 @@ make_free(const struct pxs_heap *hp, uint64_t b, uint64_t size)
 static void
 wipe(const struct pxs_heap *hp, uint64_t b)
 {
-	blk_at(hp, b)->check = ~check_word(b);
+	HDR_STORE(blk_at(hp, b)->check, ~check_word(b));
 }
 
 /* Is there a valid header of an allocated block at b (committed memory)? */
@@ -617,8 +628,8 @@ take(struct pxs_heap *hp, uint64_t top, const struct node *n, uint64_t s,
 		if ((rc = node_push(hp, top, n->b.off + s, rest)) < 0)
 			return rc;
 	}
-	k->owner = owner;
-	k->sf = s | (n->b.flags & F_PREV);
+	HDR_STORE(k->owner, owner);
+	HDR_STORE(k->sf, s | (n->b.flags & F_PREV));
 	if (has_next)
 		set_prev(hp, &next, rest);
 	*got = s;
@@ -667,9 +678,9 @@ carve(struct pxs_heap *hp, uint64_t top, uint64_t s, uint32_t owner)
 	 * peer moved top back over live data. (Read only once committed.) */
 	if (live_header_at(hp, top))
 		return -EPROTO;
-	k->owner = owner;
-	k->check = check_word(top);
-	k->sf = s;
+	HDR_STORE(k->owner, owner);
+	HDR_STORE(k->check, check_word(top));
+	HDR_STORE(k->sf, s);
 	PXS_FAILPOINT(FP_ALLOC_CARVE);
 	hp->h->top = top + s;
 	return 0;
@@ -776,7 +787,7 @@ pxs__heap_free(struct pxs_heap *hp, uint64_t off)
 		}
 	}
 
-	blk_at(hp, b.off)->sf = b.size | (b.flags & F_PREV) | F_FREE;
+	HDR_STORE(blk_at(hp, b.off)->sf, b.size | (b.flags & F_PREV) | F_FREE);
 	PXS_FAILPOINT(FP_FREE_COALESCE);
 	if (merge_prev)
 		node_unlink(hp, &pn);
@@ -824,7 +835,7 @@ pxs__heap_set_owner(struct pxs_heap *hp, uint64_t off, uint32_t owner)
 
 	if (load_top(hp, &top) < 0 || !used_load(hp, off, top, &r))
 		return -EPROTO;
-	blk_at(hp, r.off)->owner = owner;
+	HDR_STORE(blk_at(hp, r.off)->owner, owner);
 	return 0;
 }
 
