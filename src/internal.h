@@ -36,6 +36,17 @@ pxs__key_is_zero(pxs_key k)
 
 /* ---- the process-local handle (store.c owns its lifetime) ---------- */
 
+/** Blocks of one size class a handle allocated ahead (block.c). */
+#define PXS_CACHE_MAX 32u
+struct pxs_block_cache {
+	pthread_mutex_t lock; /**< only ever try-locked */
+	uint32_t token;       /**< the process that allocated them */
+	uint32_t n;           /**< blocks in off[] */
+	uint64_t cls;         /**< their size */
+	uint64_t streak;      /**< requests of this class in a row */
+	uint64_t off[PXS_CACHE_MAX];
+};
+
 struct pxs_store {
 	unsigned char *base; /**< mapping of the whole segment */
 	struct pxs_seg_hdr *hdr;
@@ -50,10 +61,12 @@ struct pxs_store {
 		       so any OFD lock on it, in every process that inherits it */
 	uint16_t *pins; /**< this process's pin array (NULL until first pin) */
 	uint32_t token; /**< owner token of this handle's process entry */
+	uint32_t spin_us; /**< pxs_options.spin_us: waits poll this long first */
 	uint32_t past[8]; /**< tokens of ancestors, before forks: their views
 			     may be released here (forgotten, not unpinned) */
 	unsigned long fork_gen; /**< pxs__fork_gen when token was taken */
 	pthread_mutex_t local;  /**< serialises re-registration after fork */
+	struct pxs_block_cache cache;
 	struct pxs_store *next; /**< in the process's list of open stores */
 	char name[PXS_NAME_MAX + 2];
 };
@@ -95,6 +108,9 @@ void pxs__unlock(pthread_mutex_t *m);
  *  -ETIMEDOUT. */
 int pxs__futex_wait(uint32_t *word, uint32_t val,
 		    const struct timespec *deadline);
+/** Poll *word without sleeping until it differs from @p val (true) or
+ *  CLOCK_MONOTONIC reaches @p until_ns (false). */
+bool pxs__futex_spin(const uint32_t *word, uint32_t val, uint64_t until_ns);
 void pxs__futex_wake_all(uint32_t *word);
 uint64_t pxs__now_ns(clockid_t clk);
 /** Absolute CLOCK_MONOTONIC deadline @p ms from now (ms >= 0). */
@@ -226,7 +242,7 @@ void pxs__slot_unlock_wake(struct pxs_store *s, uint32_t idx);
 int pxs__slot_payload(struct pxs_store *s, const struct pxs_seg_slot *sl,
 		      const void **data, uint64_t *size);
 
-/* ---- store.c: heap helpers shared by store.c and future.c -------------- */
+/* ---- block.c: payload blocks ------------------------------------------ */
 
 /** Repair of the heap lock: rebuild the free lists from the tags. */
 int pxs__repair_heap(struct pxs_store *s, void *arg);
@@ -241,6 +257,20 @@ int pxs__block_free(struct pxs_store *s, uint64_t off);
 /** Tag a published block with this process before unpublishing it, so that
  *  if we die before freeing it, our reaper finds it (heap lock inside). */
 void pxs__block_claim(struct pxs_store *s, uint64_t off);
+/** For a put: a block for @p size bytes from this handle's cache
+ *  (*cached = true) or from the heap, as pxs__block_alloc(). */
+int pxs__block_take(struct pxs_store *s, uint64_t size, uint64_t *off,
+		    bool *cached);
+/** A put failed: give its block back to where pxs__block_take() got it. */
+void pxs__block_give_back(struct pxs_store *s, uint64_t off, bool cached);
+/** A put of @p size succeeded: refill the cache if puts of its class keep
+ *  coming (heap lock inside). */
+void pxs__block_cache_fill(struct pxs_store *s, uint64_t size);
+/** Give the blocks this handle allocated ahead back to the heap. */
+void pxs__block_cache_drop(struct pxs_store *s);
+
+/* ---- store.c: payloads and pins ----------------------------------------- */
+
 /** This handle's pin array, allocated on first use; NULL if the heap has
  *  no room for it. */
 uint16_t *pxs__my_pins(struct pxs_store *s);

@@ -25,10 +25,11 @@
 #include <stdint.h>
 
 #define PXS_MAGIC 0x314d485358505850ull /**< "PXPXSHM1" little-endian */
-#define PXS_LAYOUT_VERSION 1u
+#define PXS_LAYOUT_VERSION 2u
 #define PXS_MAX_PROCS 1024u /**< attached processes at once */
 #define PXS_PROC_BITS 10u   /**< log2(PXS_MAX_PROCS) */
 #define PXS_PAGE 4096u
+#define PXS_LINE __attribute__((aligned(64))) /**< a cache line of its own */
 /** Liveness locks: process entry i holds an OFD write lock on this byte + i
  *  of the segment file for as long as it is attached (see procs.c). */
 #define PXS_LIVENESS_LOCK_BASE ((off_t)1 << 40)
@@ -115,13 +116,16 @@ struct pxs_seg_hdr {
 	int32_t creator_pid;
 	uint32_t
 		poisoned; /**< nonzero: unrepairable, every call -ENOTRECOVERABLE */
+	/* Every call reads the line above; each lock below starts a line of
+	 * its own, shared only with what it guards, so that taking one does
+	 * not steal the others' lines, nor this one, from other CPUs. */
+	pthread_mutex_t table_lock PXS_LINE; /**< insertions and tombstone sweeps */
 	uint32_t live; /**< occupied slots (not EMPTY/TOMB); atomic */
 	uint32_t live_suspect; /**< a slot lock holder died: recount `live` (under the table lock) */
-	pthread_mutex_t table_lock; /**< insertions and tombstone sweeps */
-	pthread_mutex_t heap_lock;  /**< everything in heap */
-	pthread_mutex_t proc_lock;  /**< claiming and freeing process entries */
+	pthread_mutex_t proc_lock PXS_LINE; /**< claiming and freeing process entries */
 	uint64_t ctr_gone
 		[PXS_CTR_N]; /**< counters of processes that left; atomic */
+	pthread_mutex_t heap_lock PXS_LINE; /**< everything in heap */
 	struct pxs_seg_heap heap; /**< allocator control block */
 };
 

@@ -1,9 +1,9 @@
 /* store.c - the store handle and the object API: open/close, put, get,
  * release, exists, evict, stat.
  *
- * Owns: the lifetime of struct pxs_store, payload blocks (allocation under
- * the heap lock), pinning and unpinning. Futures are in future.c; probing
- * and slot bookkeeping in table.c.
+ * Owns: the lifetime of struct pxs_store, pinning and unpinning. Futures
+ * are in future.c; probing and slot bookkeeping in table.c; payload blocks
+ * in block.c.
  *
  * A put copies the payload into a freshly allocated block *before* it takes
  * any slot or table lock, then inserts a READY slot that points at it: the
@@ -16,59 +16,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-/* ---- heap access -------------------------------------------------------- */
-
-/* The heap's lock holder died: rebuild the free lists from the boundary
- * tags (alloc.c). Tags are written so that every prefix of an operation
- * leaves a walkable heap; if it is not, the heap is unrepairable. */
-int
-pxs__repair_heap(struct pxs_store *s, void *arg)
-{
-	PXS_FAILPOINT(FP_RECOVER_HEAP);
-	return pxs__heap_rebuild(&s->heap);
-}
-
-int
-pxs__heap_lock(struct pxs_store *s)
-{
-	return pxs__lock(s, &s->hdr->heap_lock, NULL, pxs__repair_heap, NULL);
-}
-
-int
-pxs__block_alloc(struct pxs_store *s, uint64_t size, uint64_t *off)
-{
-	if (size == 0) { /* no block: empty values point at the heap start */
-		*off = 0;
-		return 0;
-	}
-	int rc = pxs__heap_lock(s);
-	if (rc < 0)
-		return rc;
-	PXS_FAILPOINT(FP_HEAP_LOCKED);
-	rc = pxs__heap_alloc(&s->heap, size, s->token, off);
-	pxs__unlock(&s->hdr->heap_lock);
-	return rc;
-}
-
-void
-pxs__block_claim(struct pxs_store *s, uint64_t off)
-{
-	if (pxs__heap_lock(s) < 0)
-		return;
-	pxs__heap_set_owner(&s->heap, off, s->token);
-	pxs__unlock(&s->hdr->heap_lock);
-}
-
-int
-pxs__block_free(struct pxs_store *s, uint64_t off)
-{
-	int rc = pxs__heap_lock(s);
-	if (rc < 0)
-		return rc;
-	rc = pxs__heap_free(&s->heap, off);
-	pxs__unlock(&s->hdr->heap_lock);
-	return rc;
-}
+/* ---- payloads ---------------------------------------------------------- */
 
 int
 pxs__slot_payload(struct pxs_store *s, const struct pxs_seg_slot *sl,
@@ -198,14 +146,17 @@ pxs_open(const char *name, const pxs_options *o, pxs_store **out)
 		  (o->mode & ~(mode_t)0777) ||
 		  ((o->flags & PXS_EXCL) && !(o->flags & PXS_CREATE)) ||
 		  (o->size && o->size < PXS_MIN_SIZE) ||
-		  o->capacity > PXS_MAX_CAPACITY))
+		  o->capacity > PXS_MAX_CAPACITY ||
+		  o->spin_us > PXS_MAX_SPIN_US))
 		return -EINVAL;
 	pxs_store *s = calloc(1, sizeof *s);
 	if (!s)
 		return -ENOMEM;
 	s->fd = s->lockfd = -1;
+	s->spin_us = o ? o->spin_us : 0;
 	strcpy(s->name, name);
 	pthread_mutex_init(&s->local, NULL);
+	pthread_mutex_init(&s->cache.lock, NULL);
 	s->fork_gen = pxs__fork_gen;
 	int rc = pxs__segment_open(s, name, o);
 	if (rc == 0)
@@ -214,6 +165,7 @@ pxs_open(const char *name, const pxs_options *o, pxs_store **out)
 		pxs__my_pins(s);
 	if (rc < 0) {
 		pxs__segment_close(s);
+		pthread_mutex_destroy(&s->cache.lock);
 		pthread_mutex_destroy(&s->local);
 		free(s);
 		return rc;
@@ -229,10 +181,12 @@ pxs_close(pxs_store *s)
 	if (!s)
 		return 0;
 	pxs__proc_untrack(s);
-	if (s->fork_gen ==
-	    pxs__fork_gen) /* a child never registered: not ours */
+	if (s->fork_gen == pxs__fork_gen) { /* a child never registered: not ours */
+		pxs__block_cache_drop(s);
 		pxs__proc_unregister(s);
+	}
 	pxs__segment_close(s);
+	pthread_mutex_destroy(&s->cache.lock);
 	pthread_mutex_destroy(&s->local);
 	free(s);
 	return 0;
@@ -266,9 +220,10 @@ pxs_put_at(pxs_store *s, pxs_key key, const void *data, size_t size)
 		return -EINVAL;
 	uint64_t off;
 	uint32_t idx;
-	rc = pxs__block_alloc(s, size, &off);
+	bool cached;
+	rc = pxs__block_take(s, size, &off, &cached);
 	if (rc == -ENOSPC && pxs__reap(s) > 0) /* dead processes held memory */
-		rc = pxs__block_alloc(s, size, &off);
+		rc = pxs__block_take(s, size, &off, &cached);
 	if (rc < 0)
 		return rc;
 	if (size)
@@ -277,10 +232,11 @@ pxs_put_at(pxs_store *s, pxs_key key, const void *data, size_t size)
 	rc = pxs__table_insert(s, key, PXS_SLOT_READY, off, size, 0, &idx);
 	if (rc < 0) {
 		if (off)
-			pxs__block_free(s, off);
+			pxs__block_give_back(s, off, cached);
 		return rc;
 	}
 	pxs__count(s, PXS_CTR_PUTS);
+	pxs__block_cache_fill(s, size);
 	return 0;
 }
 
@@ -429,6 +385,7 @@ pxs_stat(pxs_store *s, pxs_stats *st)
 	st->segment_size = s->g.size;
 	st->heap_size = s->g.heap_end - s->g.heap_off;
 	st->capacity = s->g.capacity;
+	pxs__block_cache_drop(s);
 	if ((rc = pxs__heap_lock(s)) < 0)
 		return rc;
 	pxs__heap_usage(&s->heap, &st->heap_used, &st->heap_free,

@@ -59,14 +59,60 @@ after_owner_died(struct pxs_store *s, pthread_mutex_t *m,
 	return 0;
 }
 
+/* Robust mutexes never spin in glibc: a locker that finds one held
+ * sleeps in the kernel at once, and on a virtual machine waking it again
+ * from another CPU costs tens of microseconds, a hundred times a critical
+ * section of ours. So look a little first: re-read the lock word (no
+ * write, so the holder's cache line stays put) and try again once it
+ * reads free. LOCK_SPINS rounds of a pause are about a microsecond. */
+#define LOCK_SPINS 128
+
+static inline void
+cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+/* 0 when the lock word reads free (or when we cannot tell). */
+static inline int
+lock_word(pthread_mutex_t *m)
+{
+#ifdef __GLIBC__
+	return __atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED);
+#else
+	(void)m;
+	return 0;
+#endif
+}
+
+static int
+spin_trylock(pthread_mutex_t *m)
+{
+	for (int i = 0; i < LOCK_SPINS; i++) {
+		if (lock_word(m) == 0) {
+			int rc = pthread_mutex_trylock(m);
+			if (rc != EBUSY)
+				return rc;
+		}
+		cpu_relax();
+	}
+	return EBUSY;
+}
+
 int
 pxs__lock(struct pxs_store *s, pthread_mutex_t *m,
 	  const struct timespec *deadline,
 	  int (*repair)(struct pxs_store *, void *), void *arg)
 {
-	int rc = deadline
-			 ? pthread_mutex_clocklock(m, CLOCK_MONOTONIC, deadline)
-			 : pthread_mutex_lock(m);
+	int rc = pthread_mutex_trylock(m);
+	if (rc == EBUSY && (rc = spin_trylock(m)) == EBUSY)
+		rc = deadline ? pthread_mutex_clocklock(m, CLOCK_MONOTONIC,
+							deadline)
+			      : pthread_mutex_lock(m);
 	if (PXS_LIKELY(rc == 0))
 		return 0;
 	if (rc == ETIMEDOUT)
@@ -105,6 +151,20 @@ pxs__futex_wait(uint32_t *word, uint32_t val, const struct timespec *deadline)
 	if (rc == -1 && errno == ETIMEDOUT)
 		return -ETIMEDOUT;
 	return 0; /* woken, value changed (EAGAIN), or EINTR: caller rechecks */
+}
+
+bool
+pxs__futex_spin(const uint32_t *word, uint32_t val, uint64_t until_ns)
+{
+	for (;;) {
+		for (int i = 0; i < 16; i++) {
+			if (__atomic_load_n(word, __ATOMIC_ACQUIRE) != val)
+				return true;
+			cpu_relax();
+		}
+		if (pxs__now_ns(CLOCK_MONOTONIC) >= until_ns)
+			return false;
+	}
 }
 
 void
