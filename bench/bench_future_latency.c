@@ -4,8 +4,8 @@
  *   wake      a consumer asleep in pxs_future_wait, a producer calls
  *             pxs_future_set: time from just before the set call to the
  *             waiter's return. Baselines: a raw shared futex, a pipe, Redis
- *             BLPOP woken by RPUSH (hiredis). Optional spin rows: the waiter
- *             polls (pxs_exists, or the futex word) before sleeping.
+ *             BLPOP woken by RPUSH (hiredis). Spin rows: the waiter polls
+ *             before sleeping (pxs_future_wait_spin, or the futex word).
  *   pingpong  set, wait, set back: one round trip, against a futex and a
  *             pipe ping-pong.
  *   fanout    one set wakes 1, 8, 64 waiting processes: time until the last
@@ -174,17 +174,9 @@ static void
 pxs_wait_value(struct run *r, pxs_key k, int spin, uint64_t *t0)
 {
 	pxs_view v;
-	int rc = 1;
+	int rc = pxs_future_wait_spin(r->s, k, TIMEOUT_MS,
+				      spin ? SPIN_BUDGET_NS / 1000 : 0, &v);
 
-	if (spin) {
-		uint64_t end = bench_now_ns() + SPIN_BUDGET_NS;
-
-		while ((rc = pxs_exists(r->s, k)) == 0 && bench_now_ns() < end)
-			__asm__ __volatile__("pause");
-		rc = rc == 1 ? pxs_get(r->s, k, &v) : 1;
-	}
-	if (rc != 0)
-		rc = pxs_future_wait(r->s, k, TIMEOUT_MS, &v);
 	if (rc < 0)
 		bench_die("pxs_future_wait: %s", pxs_strerror(rc));
 	if (t0)

@@ -154,6 +154,9 @@ typedef struct pxs_store pxs_store;
 #define PXS_MIN_SIZE ((size_t)1 << 20)
 /** Largest capacity (live objects and futures) accepted. */
 #define PXS_MAX_CAPACITY (1u << 26)
+/** Longest spin accepted by #pxs_options.spin_us and
+ *  pxs_future_wait_spin(), in microseconds. */
+#define PXS_MAX_SPIN_US 1000000u
 /** Longest segment name accepted, without the leading '/'. */
 #define PXS_NAME_MAX 200
 
@@ -165,6 +168,12 @@ typedef struct pxs_options {
 	mode_t mode;       /**< permission bits when creating; 0 = 0600; applied
                             exactly, whatever the umask */
 	unsigned flags;    /**< #PXS_CREATE, #PXS_EXCL */
+	uint32_t spin_us;  /**< how long pxs_future_wait() on this handle polls
+                            the future before it sleeps in the kernel, in
+                            microseconds, at most #PXS_MAX_SPIN_US; 0 (the
+                            default) sleeps at once. Applies to this handle
+                            whether it creates or attaches. See
+                            pxs_future_wait_spin(). */
 } pxs_options;
 
 /**
@@ -184,7 +193,7 @@ typedef struct pxs_options {
  * @return 0, or:
  *   -EINVAL (NULL @p name or @p out, a bad name, unknown flags, size below
  *   #PXS_MIN_SIZE, capacity above #PXS_MAX_CAPACITY or too large for size,
- *   mode outside 0777);
+ *   mode outside 0777, spin_us above #PXS_MAX_SPIN_US);
  *   -ENOENT (no such segment and no #PXS_CREATE);
  *   -EEXIST (#PXS_CREATE|#PXS_EXCL and it exists);
  *   -EPROTO (not a proxyshm segment, another layout version, or a header
@@ -381,6 +390,27 @@ PXS_API int pxs_future_claim(pxs_store *s, pxs_key key);
  */
 PXS_API int pxs_future_wait(pxs_store *s, pxs_key key, long timeout_ms,
 			    pxs_view *v);
+
+/**
+ * @brief As pxs_future_wait(), but first poll the future for up to
+ * @p spin_us microseconds without sleeping.
+ *
+ * A sleeping waiter is woken by the kernel, which takes tens of
+ * microseconds on some machines when the waiter's CPU is idle (a virtual
+ * machine's vCPU must be woken by its host); a spinning one sees the set
+ * within a microsecond or so, at the price of a busy CPU while it spins.
+ * Spin only when the waiter has a CPU of its own: on the setter's CPU it
+ * just delays the set. After the spin it sleeps as pxs_future_wait() does.
+ * @param[in]  timeout_ms as for pxs_future_wait(); the spin counts in it
+ * @param[in]  spin_us    microseconds to poll, at most #PXS_MAX_SPIN_US;
+ *                        <0 uses the handle's #pxs_options.spin_us
+ * @param[out] v          pinned view, valid until #pxs_release()
+ * @return as pxs_future_wait(); also -EINVAL for @p spin_us above
+ *   #PXS_MAX_SPIN_US.
+ * @note Thread-safe; never returns EINTR.
+ */
+PXS_API int pxs_future_wait_spin(pxs_store *s, pxs_key key, long timeout_ms,
+				 long spin_us, pxs_view *v);
 
 /**
  * @brief Is the future set?

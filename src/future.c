@@ -24,6 +24,13 @@
  *
  * A waiter remembers the slot's generation: if the slot is freed (evict)
  * while it sleeps, the generation changes and it returns -ECANCELED.
+ *
+ * SPINNING. With a spin budget (pxs_future_wait_spin, pxs_options.spin_us)
+ * the first round polls `seq` with the lock released, for that long,
+ * before it registers and sleeps: on a virtual machine the kernel needs
+ * tens of microseconds to wake a waiter on an idle CPU, a poll sees the
+ * store within one. The spinner is not counted in `waiters`, so a setter
+ * that finds only spinners skips the FUTEX_WAKE system call.
  */
 #include "internal.h"
 
@@ -248,12 +255,21 @@ pxs_future_done(pxs_store *s, pxs_key key)
 int
 pxs_future_wait(pxs_store *s, pxs_key key, long timeout_ms, pxs_view *v)
 {
+	return pxs_future_wait_spin(s, key, timeout_ms, -1, v);
+}
+
+int
+pxs_future_wait_spin(pxs_store *s, pxs_key key, long timeout_ms, long spin_us,
+		     pxs_view *v)
+{
 	int rc = pxs__enter_key(s, key);
 	uint32_t idx;
 	if (rc < 0)
 		return rc;
-	if (!v)
+	if (!v || spin_us > (long)PXS_MAX_SPIN_US)
 		return -EINVAL;
+	uint64_t spin_ns = (uint64_t)(spin_us < 0 ? s->spin_us : spin_us) *
+			   1000u;
 	pxs__count(s, PXS_CTR_WAITS);
 	struct timespec deadline, slice;
 	const struct timespec *dl = NULL;
@@ -283,6 +299,20 @@ pxs_future_wait(pxs_store *s, pxs_key key, long timeout_ms, pxs_view *v)
 		if (timeout_ms == 0 || now >= end_ns) {
 			rc = -ETIMEDOUT;
 			break;
+		}
+		if (spin_ns) {
+			/* Poll once, unregistered (a setter that sees no
+			 * waiters makes no wake-up call), then look again. */
+			uint32_t seq =
+				__atomic_load_n(&sl->seq, __ATOMIC_ACQUIRE);
+			uint64_t until = now + spin_ns;
+			spin_ns = 0;
+			pxs__slot_unlock(s, idx);
+			pxs__futex_spin(&sl->seq, seq,
+					until < end_ns ? until : end_ns);
+			if ((rc = pxs__slot_lock(s, idx, dl)) < 0)
+				goto out;
+			continue;
 		}
 		uint64_t wake =
 			now + (uint64_t)PXS_LIVENESS_SLICE_MS * 1000000u;

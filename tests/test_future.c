@@ -168,6 +168,7 @@ struct waiter {
 	pxs_store *s;
 	pxs_key k;
 	long timeout;
+	long spin; /**< pxs_future_wait_spin's spin_us; <0: pxs_future_wait */
 	int rc;
 	char got[16];
 	pid_t tid;
@@ -179,7 +180,9 @@ wait_thread(void *arg)
 	struct waiter *w = arg;
 	pxs_view v;
 	__atomic_store_n(&w->tid, gettid(), __ATOMIC_RELEASE);
-	w->rc = pxs_future_wait(w->s, w->k, w->timeout, &v);
+	w->rc = w->spin < 0 ? pxs_future_wait(w->s, w->k, w->timeout, &v)
+			    : pxs_future_wait_spin(w->s, w->k, w->timeout,
+						   w->spin, &v);
 	if (w->rc == 0) {
 		memcpy(w->got, v.data, v.size < 15 ? v.size : 15);
 		pxs_release(w->s, &v);
@@ -221,6 +224,94 @@ START_TEST(threads_wake_on_set)
 	ck_assert_int_eq(pxs_stat(s, &st), 0);
 	ck_assert_uint_eq(st.waiters, 0);
 	ck_assert_uint_eq(st.pins, 0);
+	pxs_test_done(s, name);
+}
+END_TEST
+
+/* Waiters currently registered (asleep) on the store. */
+static uint64_t
+sleepers(pxs_store *s)
+{
+	pxs_stats st;
+	ck_assert_int_eq(pxs_stat(s, &st), 0);
+	return st.waiters;
+}
+
+START_TEST(spin_before_sleep)
+{
+	char name[64];
+	pxs_store *s = pxs_test_store(name, 4 * MiB, 64);
+	pxs_key k;
+	pxs_view v;
+	ck_assert_int_eq(pxs_future_new(s, &k), 0);
+	ck_assert_int_eq(pxs_future_wait_spin(s, k, 10, PXS_MAX_SPIN_US + 1L,
+					      &v),
+			 -EINVAL);
+	/* The timeout bounds the spin. */
+	double t0 = pxs_test_ms();
+	ck_assert_int_eq(pxs_future_wait_spin(s, k, 50, PXS_MAX_SPIN_US, &v),
+			 -ETIMEDOUT);
+	double took = pxs_test_ms() - t0;
+	ck_assert_msg(took >= 49.0 && took < 900.0, "took %.1f ms", took);
+	/* A set during the spin: the spinner never registered as a sleeper. */
+	struct waiter w = {.s = s, .k = k, .timeout = -1,
+			   .spin = PXS_MAX_SPIN_US};
+	pthread_t th;
+	pthread_create(&th, NULL, wait_thread, &w);
+	started_tid(&w);
+	usleep(20000);
+	ck_assert_uint_eq(sleepers(s), 0);
+	ck_assert_int_eq(pxs_future_set(s, k, "spun", 5), 0);
+	pthread_join(th, NULL);
+	ck_assert_int_eq(w.rc, 0);
+	ck_assert_str_eq(w.got, "spun");
+	/* A short spin, then the usual sleep until the set. */
+	ck_assert_int_eq(pxs_future_new(s, &k), 0);
+	w = (struct waiter){.s = s, .k = k, .timeout = -1, .spin = 1000};
+	pthread_create(&th, NULL, wait_thread, &w);
+	ck_assert_int_eq(pxs_test_wait_blocked(started_tid(&w), 10000), 0);
+	ck_assert_uint_eq(sleepers(s), 1);
+	ck_assert_int_eq(pxs_future_set(s, k, "slept", 6), 0);
+	pthread_join(th, NULL);
+	ck_assert_int_eq(w.rc, 0);
+	ck_assert_str_eq(w.got, "slept");
+	pxs_test_done(s, name);
+}
+END_TEST
+
+START_TEST(spin_set_per_handle)
+{
+	char name[64];
+	pxs_store *s = pxs_test_store(name, 4 * MiB, 64), *h;
+	pxs_options o = {.spin_us = PXS_MAX_SPIN_US + 1};
+	ck_assert_int_eq(pxs_open(name, &o, &h), -EINVAL);
+	ck_assert_ptr_null(h);
+	o.spin_us = PXS_MAX_SPIN_US;
+	ck_assert_int_eq(pxs_open(name, &o, &h), 0);
+	pxs_key k;
+	ck_assert_int_eq(pxs_future_new(s, &k), 0);
+	/* pxs_future_wait on h spins first: no sleeper while it does. */
+	struct waiter w = {.s = h, .k = k, .timeout = -1, .spin = -1};
+	pthread_t th;
+	pthread_create(&th, NULL, wait_thread, &w);
+	started_tid(&w);
+	usleep(20000);
+	ck_assert_uint_eq(sleepers(s), 0);
+	ck_assert_int_eq(pxs_future_set(s, k, "handle", 7), 0);
+	pthread_join(th, NULL);
+	ck_assert_int_eq(w.rc, 0);
+	ck_assert_str_eq(w.got, "handle");
+	/* 0 on a wait overrides the handle's spin: it sleeps at once. */
+	ck_assert_int_eq(pxs_future_new(s, &k), 0);
+	w = (struct waiter){.s = h, .k = k, .timeout = -1, .spin = 0};
+	pthread_create(&th, NULL, wait_thread, &w);
+	ck_assert_int_eq(pxs_test_wait_blocked(started_tid(&w), 500), 0);
+	ck_assert_uint_eq(sleepers(s), 1);
+	ck_assert_int_eq(pxs_future_set(s, k, "asleep", 7), 0);
+	pthread_join(th, NULL);
+	ck_assert_int_eq(w.rc, 0);
+	ck_assert_str_eq(w.got, "asleep");
+	ck_assert_int_eq(pxs_close(h), 0);
 	pxs_test_done(s, name);
 }
 END_TEST
@@ -322,6 +413,8 @@ main(void)
 	tcase_add_test(tc, reserve_commit);
 	tcase_add_test(tc, evict_reserved_frees_on_commit);
 	tcase_add_test(tc, threads_wake_on_set);
+	tcase_add_test(tc, spin_before_sleep);
+	tcase_add_test(tc, spin_set_per_handle);
 	tcase_add_test(tc, evict_cancels_waiters);
 	tcase_add_test(tc, closing_the_owner_abandons);
 	tcase_add_test(tc, abandoned_reservation_returns_memory);

@@ -300,6 +300,20 @@ START_TEST(f1_futures)
 	    pxs_future_wait(s, f.aband, LONG_MIN, &v));
 	BAD(&f, HX_FWAIT, -EOWNERDEAD,
 	    pxs_future_wait(s, f.aband, LONG_MAX, &v));
+	BAD(&f, HX_FWAIT, -EINVAL,
+	    pxs_future_wait_spin(NULL, f.pend, 0, 0, &v));
+	BAD(&f, HX_FWAIT, -EINVAL,
+	    pxs_future_wait_spin(s, f.pend, 0, PXS_MAX_SPIN_US + 1L, &v));
+	BAD(&f, HX_FWAIT, -EINVAL,
+	    pxs_future_wait_spin(s, f.pend, LONG_MAX, LONG_MAX, &v));
+	BAD(&f, HX_FWAIT, -EINVAL,
+	    pxs_future_wait_spin(s, f.pend, LONG_MAX, LONG_MIN, NULL));
+	BAD(&f, HX_FWAIT, -ETIMEDOUT,
+	    pxs_future_wait_spin(s, f.pend, 0, LONG_MIN, &v));
+	BAD(&f, HX_FWAIT, -ETIMEDOUT,
+	    pxs_future_wait_spin(s, f.pend, 1, PXS_MAX_SPIN_US, &v));
+	BAD(&f, HX_FWAIT, -EOWNERDEAD,
+	    pxs_future_wait_spin(s, f.aband, LONG_MAX, PXS_MAX_SPIN_US, &v));
 	ck_assert_mem_eq(&v, &v0, sizeof v);
 
 	/* A value is returned at once whatever the timeout. */
@@ -378,6 +392,8 @@ START_TEST(f1_open_options)
 		{.flags = ~0u},
 		{.flags = PXS_EXCL},
 		{.flags = PXS_CREATE | 0x80000000u},
+		{.flags = PXS_CREATE, .spin_us = PXS_MAX_SPIN_US + 1},
+		{.flags = PXS_CREATE, .spin_us = UINT32_MAX},
 	};
 	pxs_test_name(name, sizeof name);
 	hx_path(path, sizeof path, name);
