@@ -48,6 +48,14 @@ pxs__heap_lock(struct pxs_store *s)
 	return pxs__lock(s, &s->hdr->heap_lock, NULL, pxs__repair_heap, NULL);
 }
 
+/* Under the cache's lock. The count is also read without it, as a hint
+ * that spares the trylock when the cache is empty. */
+static inline void
+set_count(struct pxs_block_cache *c, uint32_t n)
+{
+	__atomic_store_n(&c->n, n, __ATOMIC_RELAXED);
+}
+
 /* Under the cache's lock: give every cached block back to the heap (or
  * forget them, if they were cached before a fork, by the parent). */
 static void
@@ -58,7 +66,7 @@ cache_drop(struct pxs_store *s, struct pxs_block_cache *c)
 			pxs__heap_free(&s->heap, c->off[i]);
 		pxs__unlock(&s->hdr->heap_lock);
 	}
-	c->n = 0;
+	set_count(c, 0);
 }
 
 /* The cache class of a request of @p size bytes, 0 if it is not cached. */
@@ -108,7 +116,8 @@ pxs__block_take(struct pxs_store *s, uint64_t size, uint64_t *off,
 	if (cls && __atomic_load_n(&c->n, __ATOMIC_RELAXED) &&
 	    pthread_mutex_trylock(&c->lock) == 0) {
 		if (c->n && c->cls == cls && c->token == s->token) {
-			*off = c->off[--c->n];
+			*off = c->off[c->n - 1];
+			set_count(c, c->n - 1);
 			*cached = true;
 		}
 		pthread_mutex_unlock(&c->lock);
@@ -126,7 +135,8 @@ pxs__block_give_back(struct pxs_store *s, uint64_t off, bool cached)
 	struct pxs_block_cache *c = &s->cache;
 	if (cached && pthread_mutex_trylock(&c->lock) == 0) {
 		if (c->token == s->token && c->n < PXS_CACHE_MAX) {
-			c->off[c->n++] = off;
+			c->off[c->n] = off;
+			set_count(c, c->n + 1);
 			off = 0;
 		}
 		pthread_mutex_unlock(&c->lock);
@@ -159,7 +169,7 @@ pxs__block_cache_fill(struct pxs_store *s, uint64_t size)
 	    pxs__heap_lock(s) == 0) {
 		while (c->n < want && pxs__heap_alloc(&s->heap, cls, s->token,
 						      &c->off[c->n]) == 0)
-			c->n++;
+			set_count(c, c->n + 1);
 		pxs__unlock(&s->hdr->heap_lock);
 	}
 	pthread_mutex_unlock(&c->lock);
