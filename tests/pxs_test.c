@@ -55,6 +55,14 @@ pxs_test_done(pxs_store *s, const char *name)
 	pxs_unlink(name);
 }
 
+pxs_stats
+pxs_test_stat(pxs_store *s)
+{
+	pxs_stats st;
+	ck_assert_int_eq(pxs_stat(s, &st), 0);
+	return st;
+}
+
 pid_t
 pxs_test_spawn(int (*fn)(void *), void *arg)
 {

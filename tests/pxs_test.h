@@ -16,6 +16,8 @@
 void pxs_test_name(char *buf, size_t len);
 /** Create a fresh store (PXS_CREATE|PXS_EXCL); name written to name[64]. */
 pxs_store *pxs_test_store(char name[64], size_t size, uint32_t capacity);
+/** pxs_stat(), asserted to succeed. */
+pxs_stats pxs_test_stat(pxs_store *s);
 /** Close and unlink. */
 void pxs_test_done(pxs_store *s, const char *name);
 

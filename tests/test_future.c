@@ -228,13 +228,28 @@ START_TEST(threads_wake_on_set)
 }
 END_TEST
 
-/* Waiters currently registered (asleep) on the store. */
-static uint64_t
-sleepers(pxs_store *s)
+/* One wait through handle h, spinning spin_us (<0: pxs_future_wait), on
+ * a new future of s, set to val once the waiter is found asleep and
+ * registered, or (asleep false) 20 ms into its spin and not registered. */
+static void
+wait_round(pxs_store *s, pxs_store *h, long spin_us, bool asleep,
+	   const char *val)
 {
-	pxs_stats st;
-	ck_assert_int_eq(pxs_stat(s, &st), 0);
-	return st.waiters;
+	pxs_key k;
+	ck_assert_int_eq(pxs_future_new(s, &k), 0);
+	struct waiter w = {.s = h, .k = k, .timeout = -1, .spin = spin_us};
+	pthread_t th;
+	pthread_create(&th, NULL, wait_thread, &w);
+	pid_t tid = started_tid(&w);
+	if (asleep)
+		ck_assert_int_eq(pxs_test_wait_blocked(tid, 500), 0);
+	else
+		usleep(20000);
+	ck_assert_uint_eq(pxs_test_stat(s).waiters, asleep ? 1 : 0);
+	ck_assert_int_eq(pxs_future_set(s, k, val, strlen(val) + 1), 0);
+	pthread_join(th, NULL);
+	ck_assert_int_eq(w.rc, 0);
+	ck_assert_str_eq(w.got, val);
 }
 
 START_TEST(spin_before_sleep)
@@ -253,28 +268,10 @@ START_TEST(spin_before_sleep)
 			 -ETIMEDOUT);
 	double took = pxs_test_ms() - t0;
 	ck_assert_msg(took >= 49.0 && took < 900.0, "took %.1f ms", took);
-	/* A set during the spin: the spinner never registered as a sleeper. */
-	struct waiter w = {.s = s, .k = k, .timeout = -1,
-			   .spin = PXS_MAX_SPIN_US};
-	pthread_t th;
-	pthread_create(&th, NULL, wait_thread, &w);
-	started_tid(&w);
-	usleep(20000);
-	ck_assert_uint_eq(sleepers(s), 0);
-	ck_assert_int_eq(pxs_future_set(s, k, "spun", 5), 0);
-	pthread_join(th, NULL);
-	ck_assert_int_eq(w.rc, 0);
-	ck_assert_str_eq(w.got, "spun");
+	/* Set during the spin: the spinner never registered as a sleeper. */
+	wait_round(s, s, PXS_MAX_SPIN_US, false, "spun");
 	/* A short spin, then the usual sleep until the set. */
-	ck_assert_int_eq(pxs_future_new(s, &k), 0);
-	w = (struct waiter){.s = s, .k = k, .timeout = -1, .spin = 1000};
-	pthread_create(&th, NULL, wait_thread, &w);
-	ck_assert_int_eq(pxs_test_wait_blocked(started_tid(&w), 10000), 0);
-	ck_assert_uint_eq(sleepers(s), 1);
-	ck_assert_int_eq(pxs_future_set(s, k, "slept", 6), 0);
-	pthread_join(th, NULL);
-	ck_assert_int_eq(w.rc, 0);
-	ck_assert_str_eq(w.got, "slept");
+	wait_round(s, s, 1000, true, "slept");
 	pxs_test_done(s, name);
 }
 END_TEST
@@ -288,29 +285,9 @@ START_TEST(spin_set_per_handle)
 	ck_assert_ptr_null(h);
 	o.spin_us = PXS_MAX_SPIN_US;
 	ck_assert_int_eq(pxs_open(name, &o, &h), 0);
-	pxs_key k;
-	ck_assert_int_eq(pxs_future_new(s, &k), 0);
-	/* pxs_future_wait on h spins first: no sleeper while it does. */
-	struct waiter w = {.s = h, .k = k, .timeout = -1, .spin = -1};
-	pthread_t th;
-	pthread_create(&th, NULL, wait_thread, &w);
-	started_tid(&w);
-	usleep(20000);
-	ck_assert_uint_eq(sleepers(s), 0);
-	ck_assert_int_eq(pxs_future_set(s, k, "handle", 7), 0);
-	pthread_join(th, NULL);
-	ck_assert_int_eq(w.rc, 0);
-	ck_assert_str_eq(w.got, "handle");
-	/* 0 on a wait overrides the handle's spin: it sleeps at once. */
-	ck_assert_int_eq(pxs_future_new(s, &k), 0);
-	w = (struct waiter){.s = h, .k = k, .timeout = -1, .spin = 0};
-	pthread_create(&th, NULL, wait_thread, &w);
-	ck_assert_int_eq(pxs_test_wait_blocked(started_tid(&w), 500), 0);
-	ck_assert_uint_eq(sleepers(s), 1);
-	ck_assert_int_eq(pxs_future_set(s, k, "asleep", 7), 0);
-	pthread_join(th, NULL);
-	ck_assert_int_eq(w.rc, 0);
-	ck_assert_str_eq(w.got, "asleep");
+	/* pxs_future_wait on h spins first; 0 on a wait overrides that. */
+	wait_round(s, h, -1, false, "handle");
+	wait_round(s, h, 0, true, "asleep");
 	ck_assert_int_eq(pxs_close(h), 0);
 	pxs_test_done(s, name);
 }

@@ -399,10 +399,7 @@ fixture_close(struct fixture *f)
 static uint32_t
 pins(pxs_store *s)
 {
-	pxs_stats st;
-
-	ck_assert_int_eq(pxs_stat(s, &st), 0);
-	return st.pins;
+	return pxs_test_stat(s).pins;
 }
 
 START_TEST(resolve_twice_same_pointer)
