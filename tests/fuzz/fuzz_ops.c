@@ -131,6 +131,10 @@ expect(const char *op, int h, int key, int got, int want)
 		got, pxs_strerror(got), want, pxs_strerror(want));
 }
 
+/* pxs_stat through handle h against the model. Other processes may
+ * attach to the segment meanwhile (`proxyshm ls-segments` attaches to every
+ * segment in /dev/shm: the campaign once caught one doing so), so the
+ * process count is a lower bound. */
 static void
 check_stat(int h)
 {
@@ -165,7 +169,7 @@ check_stat(int h)
 	FZ_CHECK(st.objects == objects && st.pending == pending &&
 			 st.abandoned == abandoned &&
 			 st.evicted_pinned == evicted && st.pins == pins &&
-			 st.processes == 2 && st.waiters == 0,
+			 st.processes >= 2 && st.waiters == 0,
 		 "op %d stat: objects %u/%u pending %u/%u abandoned %u/%u "
 		 "evicted %u/%u pins %u/%u processes %u",
 		 M.ops, st.objects, objects, st.pending, pending, st.abandoned,
@@ -548,7 +552,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint64_t pin_array = ((uint64_t)f->g.nslots * 2 + 47) & ~15ull;
 	FZ_CHECK(st.objects == 0 && st.pending == 0 && st.abandoned == 0 &&
 			 st.evicted_pinned == 0 && st.pins == 0 &&
-			 st.heap_used <= pin_array,
+			 st.heap_used <= pin_array * st.processes,
 		 "not empty at the end: objects %u pending %u evicted %u "
 		 "pins %u heap_used %llu",
 		 st.objects, st.pending, st.evicted_pinned, st.pins,
