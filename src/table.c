@@ -180,11 +180,16 @@ pxs__slot_lock(struct pxs_store *s, uint32_t idx,
 {
 	struct pxs_seg_slot *sl = &s->slots[idx];
 	int rc = pxs__lock(s, &sl->lock, deadline, repair_slot, sl);
-	if (rc == 0 && PXS_UNLIKELY(sl->state >= PXS_SLOT_NSTATES)) {
+	if (rc != 0)
+		return rc;
+	/* Atomic, relaxed: the slot lock orders every state change but
+	 * sweep()'s TOMB -> EMPTY, made under the table lock alone. */
+	if (PXS_UNLIKELY(__atomic_load_n(&sl->state, __ATOMIC_RELAXED) >=
+			 PXS_SLOT_NSTATES)) {
 		pxs__unlock(&sl->lock);
 		return -EPROTO;
 	}
-	return rc;
+	return 0;
 }
 
 int
@@ -206,13 +211,15 @@ pxs__lock_key(struct pxs_store *s, pxs_key key,
 int
 pxs__slot_is(const struct pxs_seg_slot *sl, pxs_key k)
 {
-	return is_live(sl->state) && sl->key_lo == k.lo && sl->key_hi == k.hi;
+	/* Relaxed: see pxs__slot_lock(). */
+	return is_live(__atomic_load_n(&sl->state, __ATOMIC_RELAXED)) &&
+	       sl->key_lo == k.lo && sl->key_hi == k.hi;
 }
 
 int
 pxs__slot_state(const struct pxs_seg_slot *sl)
 {
-	uint32_t st = sl->state;
+	uint32_t st = __atomic_load_n(&sl->state, __ATOMIC_RELAXED);
 	return st < PXS_SLOT_NSTATES ? (int)st : -EPROTO;
 }
 
@@ -228,7 +235,8 @@ void
 pxs__slot_unlock_wake(struct pxs_store *s, uint32_t idx)
 {
 	struct pxs_seg_slot *sl = &s->slots[idx];
-	uint32_t waiters = sl->waiters;
+	/* Waiters deregister without the lock (pxs_future_wait()). */
+	uint32_t waiters = __atomic_load_n(&sl->waiters, __ATOMIC_RELAXED);
 	pxs__unlock(&sl->lock);
 	/* Wake after unlocking, so that woken waiters do not pile on a lock
      * we still hold. A waiter that registered after we read `waiters`
@@ -283,7 +291,7 @@ insert(struct pxs_store *s, pxs_key k, uint32_t state, uint64_t off,
 	sl->off = off;
 	sl->size = size;
 	sl->pins = 0;
-	sl->waiters = 0;
+	__atomic_store_n(&sl->waiters, 0, __ATOMIC_RELAXED);
 	sl->owner = owner;
 	sl->created_ns = pxs__now_ns(CLOCK_REALTIME);
 	PXS_FAILPOINT(FP_INSERT_SLOT_LOCKED);
