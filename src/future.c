@@ -322,8 +322,14 @@ pxs_future_wait_spin(pxs_store *s, pxs_key key, long timeout_ms, long spin_us,
 		PXS_FAILPOINT(FP_WAIT_REGISTERED);
 		pxs__slot_unlock(s, idx);
 		pxs__futex_wait(&sl->seq, seq, &slice);
-		__atomic_fetch_sub(&sl->waiters, 1, __ATOMIC_RELAXED);
-		if ((rc = pxs__slot_lock(s, idx, dl)) < 0)
+		rc = pxs__slot_lock(s, idx, dl);
+		/* Deregister under the lock when we can, and only while the
+		 * slot still holds the future we registered with: once it is
+		 * freed, insert() zeroes the count for the next occupant,
+		 * and our decrement would wrap theirs. */
+		if (rc < 0 || sl->gen == gen)
+			__atomic_fetch_sub(&sl->waiters, 1, __ATOMIC_RELAXED);
+		if (rc < 0)
 			goto out;
 		PXS_FAILPOINT(FP_WAIT_WOKEN_BEFORE_PIN);
 	}

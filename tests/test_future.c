@@ -5,6 +5,7 @@
 #include "pxs_test.h"
 
 #include <limits.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -315,6 +316,46 @@ START_TEST(evict_cancels_waiters)
 }
 END_TEST
 
+/* A waiter in another process, woken by an evict, that only runs again
+ * after the key has a new future in the same slot: its leaving must not
+ * touch the new future's waiter count (it wrapped to 2^32-1). */
+struct late {
+	const char *name;
+	pxs_key k;
+};
+
+static int
+late_waiter(void *arg)
+{
+	struct late *l = arg;
+	pxs_store *h;
+	pxs_view v;
+	if (pxs_open(l->name, NULL, &h) != 0)
+		return 1;
+	int rc = pxs_future_wait(h, l->k, 20000, &v);
+	pxs_close(h);
+	return rc == -ECANCELED ? 0 : 2;
+}
+
+START_TEST(late_waiter_leaves_new_future_alone)
+{
+	char name[64];
+	pxs_store *s = pxs_test_store(name, 4 * MiB, 64);
+	struct late l = {name, pxs_key_from_name("late", 4)};
+	ck_assert_int_eq(pxs_future_new_at(s, l.k), 0);
+	pid_t pid = pxs_test_spawn(late_waiter, &l);
+	ck_assert_int_eq(pxs_test_wait_blocked(pid, 10000), 0);
+	ck_assert_uint_eq(pxs_test_stat(s).waiters, 1);
+	ck_assert_int_eq(kill(pid, SIGSTOP), 0);
+	ck_assert_int_eq(pxs_evict(s, l.k), 0);
+	ck_assert_int_eq(pxs_future_new_at(s, l.k), 0);
+	ck_assert_int_eq(kill(pid, SIGCONT), 0);
+	ck_assert_int_eq(pxs_test_reap(pid, 30), 0);
+	ck_assert_uint_eq(pxs_test_stat(s).waiters, 0);
+	pxs_test_done(s, name);
+}
+END_TEST
+
 START_TEST(closing_the_owner_abandons)
 {
 	char name[64];
@@ -393,6 +434,7 @@ main(void)
 	tcase_add_test(tc, spin_before_sleep);
 	tcase_add_test(tc, spin_set_per_handle);
 	tcase_add_test(tc, evict_cancels_waiters);
+	tcase_add_test(tc, late_waiter_leaves_new_future_alone);
 	tcase_add_test(tc, closing_the_owner_abandons);
 	tcase_add_test(tc, abandoned_reservation_returns_memory);
 	suite_add_tcase(s, tc);
