@@ -16,12 +16,12 @@
  * allocated blocks tagged with this process, exactly like a block between
  * the allocation and the publication of a put: if the process dies, its
  * reaper frees them (free_leaked in reap.c), and pxs_check() counts them
- * as in flight, not leaked. A request of another class, -ENOSPC, a fork
- * and pxs_close() give the cached blocks back (a forked child just forgets
- * them: they are its parent's). pxs_stat() empties the cache first, so its figures
- * count values, not spare blocks. The cache is taken with a trylock and
- * skipped when busy, so threads never wait for it and a child forked while
- * a thread held it is not stuck.
+ * as in flight, not leaked. A put of another class, -ENOSPC, pxs_stat()
+ * (so that its figures count values, not spare blocks), pxs_close() and a
+ * fork empty the cache (a forked child just forgets the blocks: they are
+ * its parent's). The cache is taken with a trylock and skipped when busy,
+ * so threads never wait for it and a child forked while a thread held it
+ * is not stuck.
  */
 #include "internal.h"
 
