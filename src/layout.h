@@ -119,14 +119,17 @@ struct pxs_seg_hdr {
 	/* Every call reads the line above; each lock below starts a line of
 	 * its own, shared only with what it guards, so that taking one does
 	 * not steal the others' lines, nor this one, from other CPUs. */
-	pthread_mutex_t table_lock PXS_LINE; /**< insertions and tombstone sweeps */
+	/** Insertions and tombstone sweeps. */
+	pthread_mutex_t table_lock PXS_LINE;
 	uint32_t live; /**< occupied slots (not EMPTY/TOMB); atomic */
-	uint32_t live_suspect; /**< a slot lock holder died: recount `live` (under the table lock) */
-	pthread_mutex_t proc_lock PXS_LINE; /**< claiming and freeing process entries */
-	uint64_t ctr_gone
-		[PXS_CTR_N]; /**< counters of processes that left; atomic */
+	/** A slot lock holder died: recount `live` under the table lock. */
+	uint32_t live_suspect;
+	/** Claiming and freeing process entries. */
+	pthread_mutex_t proc_lock PXS_LINE;
+	/** Counters of processes that left; atomic. */
+	uint64_t ctr_gone[PXS_CTR_N];
 	pthread_mutex_t heap_lock PXS_LINE; /**< everything in heap */
-	struct pxs_seg_heap heap; /**< allocator control block */
+	struct pxs_seg_heap heap;           /**< allocator control block */
 };
 
 _Static_assert(sizeof(struct pxs_seg_slot) == 128, "slot is two cache lines");
