@@ -8,7 +8,7 @@
  * the main suite stays green while one is open and the test turns into an
  * UNEXPECTEDPASS the day it is fixed: then move the case to the fixed list
  * in meson.build. Each case says what the bug was, its cause and the fix;
- * docs/security.md has the table.
+ * docs/reliability.md has the table.
  */
 #include "hostile.h"
 #include "pxs_test.h"
