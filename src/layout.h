@@ -60,27 +60,33 @@ enum pxs_ctr {
 	PXS_CTR_N
 };
 
-/** One hash-table entry: an object or a future. 128 bytes, cache aligned. */
+/** One hash-table entry: an object or a future. 128 bytes, two cache lines:
+ *  the first holds what lookups read (state and key) and what changes only
+ *  when the slot does; the second what every get and release writes (the
+ *  lock, the pin count). Lookups walk over other keys' slots, so with one
+ *  line for both, a process's probes would pull the lines another process
+ *  is locking from its CPU. */
 struct pxs_seg_slot {
-	pthread_mutex_t
-		lock; /**< robust, process-shared; guards all below but seq/state reads */
-	uint32_t
-		seq; /**< futex word: bumped (under lock) on every change waiters care about */
+	/* -- read by lookups; written on insert, state change and free -- */
 	uint32_t
 		state; /**< enum pxs_slot_state; written under lock, release store */
+	uint32_t
+		gen; /**< bumped whenever the slot is freed: views and waiters check it */
 	uint64_t key_hi; /**< key, valid when state is not EMPTY/TOMB */
 	uint64_t key_lo;
 	uint64_t off;  /**< payload offset in the heap, 0 when none */
 	uint64_t size; /**< payload bytes */
+	uint64_t created_ns; /**< CLOCK_REALTIME of creation, for tools */
+	uint32_t
+		owner; /**< owner token of the producing process (futures), 0 = none */
+	/* -- written by every get and release -- */
+	pthread_mutex_t lock PXS_LINE; /**< robust, process-shared; guards all
+					    but the seq/state reads */
+	uint32_t
+		seq; /**< futex word: bumped (under lock) on every change waiters care about */
 	uint32_t pins; /**< pinned views */
 	uint32_t
 		waiters; /**< threads asleep on seq (advisory: a dead waiter leaves it high) */
-	uint32_t
-		owner; /**< owner token of the producing process (futures), 0 = none */
-	uint32_t
-		gen; /**< bumped whenever the slot is freed: views and waiters check it */
-	uint64_t created_ns; /**< CLOCK_REALTIME of creation, for tools */
-	uint8_t pad_[128 - sizeof(pthread_mutex_t) - 64];
 } __attribute__((aligned(64)));
 
 enum pxs_proc_state { PXS_PROC_FREE = 0, PXS_PROC_LIVE = 1 };

@@ -887,8 +887,10 @@ in_lock(uint64_t off)
 	for (int i = 0; i < 3; i++)
 		if (off >= hl[i] && off < hl[i] + ml)
 			return true;
+	size_t sl = offsetof(struct pxs_seg_slot, lock),
+	       rel = (off - g->table_off) % sizeof(struct pxs_seg_slot);
 	if (off >= g->table_off && off < g->heap_off)
-		return (off - g->table_off) % sizeof(struct pxs_seg_slot) < ml;
+		return rel >= sl && rel < sl + ml;
 	return false;
 }
 
