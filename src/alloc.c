@@ -23,7 +23,7 @@
  *     +0   uint64 size | flags  whole block, header included; a multiple
  *                               of 16, at least 32; flags in bits 0..3
  *     +8   uint32 owner         the caller's tag, kept while allocated
- *     +12  uint32 check         check_word(offset of this header)
+ *     +12  uint32 check         pxs__heap_check_word(offset of this header)
  *     +16  payload              a free block keeps {next, prev} here
  *     last 8 bytes              a free block of 48 bytes or more keeps its
  *                               size here (the footer)
@@ -167,7 +167,7 @@ _Static_assert(PXS_HEAP_FL + 4 - FL_SHIFT + 1 < PXS_HEAP_FL,
 struct blk {
 	uint64_t sf;    /**< block size (header included) | F_* flags */
 	uint32_t owner; /**< caller's tag; meaningful while allocated */
-	uint32_t check; /**< check_word(offset of this header) */
+	uint32_t check; /**< pxs__heap_check_word(offset of this header) */
 };
 
 /* The first payload bytes of a free block: its place in its class list. */
@@ -230,8 +230,8 @@ word_at(const struct pxs_heap *hp, uint64_t off)
 	return (volatile uint64_t *)(hp->base + off);
 }
 
-static uint32_t
-check_word(uint64_t b)
+uint32_t
+pxs__heap_check_word(uint64_t b)
 {
 	uint64_t x = b ^ 0x7078735f68656170ull; /* "pxs_heap" */
 
@@ -256,7 +256,7 @@ blk_load(const struct pxs_heap *hp, uint64_t b, uint64_t lim, struct bref *r)
 	    lim - b < MIN_BLOCK)
 		return false;
 	k = blk_at(hp, b);
-	if (HDR_LOAD(k->check) != check_word(b))
+	if (HDR_LOAD(k->check) != pxs__heap_check_word(b))
 		return false;
 	sf = HDR_LOAD(k->sf);
 	r->off = b;
@@ -566,7 +566,7 @@ make_free(const struct pxs_heap *hp, uint64_t b, uint64_t size)
 {
 	vblk *k = blk_at(hp, b);
 
-	HDR_STORE(k->check, check_word(b));
+	HDR_STORE(k->check, pxs__heap_check_word(b));
 	HDR_STORE(k->sf, size | F_FREE);
 	if (size > MIN_BLOCK)
 		*word_at(hp, b + size - 8) = size;
@@ -576,7 +576,7 @@ make_free(const struct pxs_heap *hp, uint64_t b, uint64_t size)
 static void
 wipe(const struct pxs_heap *hp, uint64_t b)
 {
-	HDR_STORE(blk_at(hp, b)->check, ~check_word(b));
+	HDR_STORE(blk_at(hp, b)->check, ~pxs__heap_check_word(b));
 }
 
 /* Is there a valid header of an allocated block at b (committed memory)? */
@@ -679,7 +679,7 @@ carve(struct pxs_heap *hp, uint64_t top, uint64_t s, uint32_t owner)
 	if (live_header_at(hp, top))
 		return -EPROTO;
 	HDR_STORE(k->owner, owner);
-	HDR_STORE(k->check, check_word(top));
+	HDR_STORE(k->check, pxs__heap_check_word(top));
 	HDR_STORE(k->sf, s);
 	PXS_FAILPOINT(FP_ALLOC_CARVE);
 	hp->h->top = top + s;

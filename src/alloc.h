@@ -77,6 +77,10 @@ void pxs__heap_init(struct pxs_heap *hp, uint64_t start, uint64_t end);
 int pxs__heap_alloc(struct pxs_heap *hp, uint64_t size, uint32_t owner,
 		    uint64_t *off);
 
+/** The check word of a block header at heap offset @p b (a mix of b that
+ *  a stray write is unlikely to produce; a peer can compute it). */
+uint32_t pxs__heap_check_word(uint64_t b);
+
 /** Free the block whose payload starts at @p off, coalescing neighbours.
  *  @return 0 or -EPROTO (not an allocated block; nothing changed). */
 int pxs__heap_free(struct pxs_heap *hp, uint64_t off);

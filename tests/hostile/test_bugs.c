@@ -262,18 +262,6 @@ START_TEST(check_double_reference)
 }
 END_TEST
 
-static uint32_t
-check_word(uint64_t b)
-{
-	uint64_t x = b ^ 0x7078735f68656170ull;
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebull;
-	x ^= x >> 31;
-	return (uint32_t)x;
-}
-
 START_TEST(check_forged_header)
 {
 	char name[64];
@@ -286,7 +274,7 @@ START_TEST(check_forged_header)
 	ck_assert_int_eq(pxs__table_find(s, a, &ia), 0);
 	ck_assert_int_eq(pxs__table_find(s, b, &ib), 0);
 	uint64_t at = s->slots[ib].off + 64; /* inside b's payload */
-	uint64_t hdr[2] = {1024, (uint64_t)check_word(at) << 32};
+	uint64_t hdr[2] = {1024, (uint64_t)pxs__heap_check_word(at) << 32};
 	memcpy(s->base + at, hdr, 16);
 	s->slots[ia].off = at + 16;
 	pxs_check_report r;

@@ -29,20 +29,6 @@
 #define NK 20
 #define DAMAGED 5 /* the key most injections hit */
 
-/* alloc.c's header check word (a test-only copy: a peer can compute it,
- * so forging a block header is in scope). */
-static uint32_t
-check_word(uint64_t b)
-{
-	uint64_t x = b ^ 0x7078735f68656170ull;
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebull;
-	x ^= x >> 31;
-	return (uint32_t)x;
-}
-
 struct fix {
 	char name[64];
 	pxs_store *s;
@@ -282,7 +268,7 @@ START_TEST(e1_forged_block_header)
 	fix_setup();
 	uint64_t base = F.off[DAMAGED + 2] + 64; /* inside another payload */
 	uint64_t forged[2] = {1024, 0};
-	((uint32_t *)&forged[1])[1] = check_word(base);
+	((uint32_t *)&forged[1])[1] = pxs__heap_check_word(base);
 	memcpy(F.raw + base, forged, 16);
 	raw_slot(F.idx[DAMAGED])->off = base + 16;
 	raw_slot(F.idx[DAMAGED])->size = 1000;
