@@ -19,7 +19,8 @@
 	X(FP_INIT_BEFORE_PUBLISH, "init.before_publish")                       \
 	X(FP_PROC_REGISTER_LOCKED, "proc.register_locked")                     \
 	X(FP_PUT_AFTER_ALLOC, "put.after_alloc")                               \
-	X(FP_INSERT_LOCKED, "insert.table_locked")                             \
+	X(FP_INSERT_HOME_LOCKED, "insert.home_locked")                         \
+	X(FP_INSERT_SCANNED, "insert.scanned")                                 \
 	X(FP_INSERT_SLOT_LOCKED, "insert.slot_locked")                         \
 	X(FP_INSERT_AFTER_PUBLISH, "insert.after_publish")                     \
 	X(FP_SET_LOCKED, "set.slot_locked")                                    \
@@ -46,6 +47,7 @@
 	X(FP_RECOVER_SLOT, "recover.slot")                                     \
 	X(FP_RECOVER_HEAP, "recover.heap")                                     \
 	X(FP_RECOVER_TABLE, "recover.table")                                   \
+	X(FP_GATE_CLOSED, "table.gate_closed")                                 \
 	X(FP_REAP_MID_PINS, "reap.mid_pins")                                   \
 	X(FP_REAP_MID_OWNERSHIP, "reap.mid_ownership")                         \
 	X(FP_REAP_MID_LEAKS, "reap.mid_leaks")

@@ -190,17 +190,32 @@ pxs__enter_key(struct pxs_store *s, pxs_key key)
 
 /* ---- table.c: the slot hash table --------------------------------------- */
 
+/** The first slot of @p k's probe sequence. */
+static inline uint32_t
+pxs__home(const struct pxs_store *s, pxs_key k)
+{
+	return (uint32_t)(k.lo ^ (k.hi >> 29)) & s->mask;
+}
+/** States that hold a key: READY, PENDING, RESERVED, ABANDONED. */
+static inline bool
+pxs__state_live(uint32_t st)
+{
+	return st >= PXS_SLOT_READY && st <= PXS_SLOT_ABANDONED;
+}
+/** Does slot @p sl hold key @p k (racy read, as lookups do)? */
+static inline bool
+pxs__slot_has_key(const struct pxs_seg_slot *sl, pxs_key k)
+{
+	return __atomic_load_n(&sl->key_lo, __ATOMIC_RELAXED) == k.lo &&
+	       __atomic_load_n(&sl->key_hi, __ATOMIC_RELAXED) == k.hi;
+}
+
 /** Find the live slot (READY, PENDING, RESERVED, ABANDONED) holding @p k.
  *  Lock-free; the caller locks the slot and rechecks with pxs__slot_is(). */
 int pxs__table_find(struct pxs_store *s, pxs_key k, uint32_t *idx);
 /** Find an EVICTED slot holding @p k whose producer is @p owner. */
 int pxs__table_find_evicted(struct pxs_store *s, pxs_key k, uint32_t owner,
 			    uint32_t *idx);
-/** Insert @p k in @p state with payload (off, size) and @p owner; returns
- *  the slot index. -EEXIST, -ENOSPC. */
-int pxs__table_insert(struct pxs_store *s, pxs_key k, uint32_t state,
-		      uint64_t off, uint64_t size, uint32_t owner,
-		      uint32_t *idx);
 /** Repair every lock (table, heap, slots) whose holder died, now rather
  *  than at its next use: a slot nobody looks up again (an evicted key)
  *  would otherwise keep a dead process's half-done change for ever. */
@@ -208,11 +223,12 @@ void pxs__repair_orphans(struct pxs_store *s);
 /** Look @p key up and lock its live slot; -ENOENT if there is none. */
 int pxs__lock_key(struct pxs_store *s, pxs_key key,
 		  const struct timespec *deadline, uint32_t *idx);
-/** Lock the table (repairing it after a dead holder). */
-int pxs__table_lock(struct pxs_store *s, const struct timespec *deadline);
-/** Lock slot @p idx (repairing it after a dead holder). */
+/** Lock slot @p idx (repairing it after a dead holder); -EPROTO (not
+ *  locked) if its state word is not a state. */
 int pxs__slot_lock(struct pxs_store *s, uint32_t idx,
 		   const struct timespec *deadline);
+/** As pxs__slot_lock, but -EBUSY instead of waiting for a live holder. */
+int pxs__slot_trylock(struct pxs_store *s, uint32_t idx);
 static inline void
 pxs__slot_unlock(struct pxs_store *s, uint32_t idx)
 {
@@ -238,6 +254,26 @@ int pxs__slot_reclaim(struct pxs_store *s, uint32_t idx, uint64_t off);
 void pxs__slot_set_state(struct pxs_seg_slot *sl, uint32_t state);
 /** Unlock, then wake the slot's waiters if it has any. */
 void pxs__slot_unlock_wake(struct pxs_store *s, uint32_t idx);
+
+/* ---- insert.c: insertion, the live count, the gate, the sweep --------- */
+
+/** Insert @p k in @p state with payload (off, size) and @p owner; returns
+ *  the slot index. -EEXIST, -ENOSPC, or a lock error. Call with no lock
+ *  held (it may recount and reap). */
+int pxs__table_insert(struct pxs_store *s, pxs_key k, uint32_t state,
+		      uint64_t off, uint64_t size, uint32_t owner,
+		      uint32_t *idx);
+/** Lock the table (repairing it after a dead holder). */
+int pxs__table_lock(struct pxs_store *s, const struct timespec *deadline);
+/** If the table lock's holder died, repair it now (and recount if asked). */
+void pxs__table_repair_orphan(struct pxs_store *s);
+/** Under the table lock: stop new insertions and wait for those under way
+ *  (false: some live process did not finish within a second). */
+bool pxs__gate_close(struct pxs_store *s);
+void pxs__gate_open(struct pxs_store *s);
+/** With no slot lock held: turn the run of tombstones ending at @p idx into
+ *  EMPTY slots if an EMPTY slot follows it. */
+void pxs__table_sweep(struct pxs_store *s, uint32_t idx);
 /** Validate a slot's payload (off, size) against the heap. */
 int pxs__slot_payload(struct pxs_store *s, const struct pxs_seg_slot *sl,
 		      const void **data, uint64_t *size);

@@ -25,7 +25,7 @@
 #include <stdint.h>
 
 #define PXS_MAGIC 0x314d485358505850ull /**< "PXPXSHM1" little-endian */
-#define PXS_LAYOUT_VERSION 2u
+#define PXS_LAYOUT_VERSION 3u
 #define PXS_MAX_PROCS 1024u /**< attached processes at once */
 #define PXS_PROC_BITS 10u   /**< log2(PXS_MAX_PROCS) */
 #define PXS_PAGE 4096u
@@ -105,7 +105,9 @@ struct pxs_seg_proc {
                              entry i of it is written only under slot i's lock */
 	uint64_t ctr
 		[PXS_CTR_N]; /**< counters, relaxed atomic adds by the owner */
-	uint8_t pad_[128 - 32 - 8 * PXS_CTR_N];
+	uint32_t inserting; /**< its insertions under way (insert.c's gate);
+			       atomic, changed by the owner only */
+	uint8_t pad_[128 - 36 - 8 * PXS_CTR_N];
 };
 
 /** Segment header: geometry, global locks, heap control block. */
@@ -122,12 +124,17 @@ struct pxs_seg_hdr {
 	int32_t creator_pid;
 	uint32_t
 		poisoned; /**< nonzero: unrepairable, every call -ENOTRECOVERABLE */
+	uint32_t insert_gate; /**< nonzero: insertions wait for the table lock
+				 (insert.c); set and cleared under it */
 	/* Every call reads the line above; each lock below starts a line of
 	 * its own, shared only with what it guards, so that taking one does
 	 * not steal the others' lines, nor this one, from other CPUs. */
-	/** Insertions and tombstone sweeps. */
+	/** Whole-table scans that must see no insertion: recounts and
+	 *  pxs_check() (insert.c's gate). Insertions themselves do not take it. */
 	pthread_mutex_t table_lock PXS_LINE;
-	uint32_t live; /**< occupied slots (not EMPTY/TOMB); atomic */
+	/** Occupied slots (not EMPTY/TOMB) plus insertions that reserved one;
+	 *  atomic, never above capacity. */
+	uint32_t live;
 	/** A slot lock holder died: recount `live` under the table lock. */
 	uint32_t live_suspect;
 	/** Claiming and freeing process entries. */

@@ -139,6 +139,7 @@ claim(struct pxs_store *s, uint32_t i)
 	p->pid = (int32_t)getpid();
 	p->attach_ns = pxs__now_ns(CLOCK_REALTIME);
 	p->pins_off = 0;
+	__atomic_store_n(&p->inserting, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&p->state, PXS_PROC_LIVE, __ATOMIC_RELEASE);
 	__atomic_store_n(&s->token, pxs__token(p->gen, i), __ATOMIC_RELEASE);
 	s->pins = NULL;

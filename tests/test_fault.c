@@ -150,6 +150,10 @@ workload_round(pxs_store *s, int r)
 	pthread_join(t, NULL);
 	if (w.rc || pxs_evict(s, f))
 		return 16;
+	/* a whole-table scan, with insertions held at the gate */
+	pxs_check_report cr;
+	if (pxs_check(s, &cr))
+		return 17;
 	return 0;
 }
 
@@ -397,7 +401,7 @@ START_TEST(repairer_killed_mid_repair)
 	} cases[] = {
 		{"set.after_alloc", "recover.slot", 0},
 		{"alloc.carve", "recover.heap", 1},
-		{"insert.slot_locked", "recover.table", 2},
+		{"table.gate_closed", "recover.table", 2},
 	};
 	for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
 		pxs_store *s = fixture();
@@ -554,6 +558,106 @@ START_TEST(stopped_holder_does_not_break_timeouts)
 }
 END_TEST
 
+/* Keys whose home is slot h: the n-th one probes from h too. */
+static pxs_key
+homed_key(const pxs_store *s, uint32_t h, uint32_t n)
+{
+	return (pxs_key){0, h + (uint64_t)n * s->g.nslots};
+}
+
+struct paused {
+	pxs_key k;
+	int fd; /* written to just before the put */
+};
+
+static int
+paused_inserter(void *arg)
+{
+	struct paused *p = arg;
+	pxs_store *s;
+	if (pxs_open(seg, NULL, &s))
+		return 2;
+	setenv("PXS_FAILPOINT", "insert.scanned:sleep=1000", 1);
+	if (write(p->fd, "r", 1) != 1)
+		return 3;
+	return pxs_put_at(s, p->k, "late", 4) == 0 ? 0 : 4;
+}
+
+/* insert.c: an inserter rereads its probe path under the target's lock.
+ * Keys a and b share home h (slots h, h+1); k's inserter, also homed at
+ * h, picks h+2 and pauses; meanwhile b is evicted and its sweep empties
+ * h+1. Published at h+2, k would lie beyond an EMPTY slot, where lookups
+ * never look. */
+START_TEST(insert_rechecks_its_path_after_a_sweep)
+{
+	pxs_store *s = pxs_test_store(seg, 4 << 20, 64);
+	uint32_t h = 5;
+	pxs_key a = homed_key(s, h, 1), b = homed_key(s, h, 2),
+		k = homed_key(s, h, 3);
+	ck_assert_int_eq(pxs_put_at(s, a, "a", 1), 0);
+	ck_assert_int_eq(pxs_put_at(s, b, "b", 1), 0);
+	int fd[2];
+	char c;
+	ck_assert_int_eq(pipe(fd), 0);
+	struct paused job = {k, fd[1]};
+	pid_t p = pxs_test_spawn(paused_inserter, &job);
+	ck_assert_int_eq(read(fd[0], &c, 1), 1);
+	usleep(200000); /* it scanned, chose h+2 and sleeps for a second */
+	ck_assert_int_eq(pxs_evict(s, b), 0);
+	ck_assert_int_eq(waitpid(p, NULL, WNOHANG), 0); /* still paused */
+	ck_assert_uint_eq(s->slots[h + 1].state, PXS_SLOT_EMPTY); /* swept */
+	ck_assert_uint_eq(s->slots[h + 2].state, PXS_SLOT_EMPTY);
+	ck_assert_int_eq(pxs_test_reap(p, 30), 0);
+	hit[fp_index("insert.scanned")] = true;
+	pxs_view v;
+	ck_assert_int_eq(pxs_get(s, k, &v), 0);
+	ck_assert_mem_eq(v.data, "late", 4);
+	ck_assert_int_eq(pxs_release(s, &v), 0);
+	ck_assert_int_eq(pxs_evict(s, k), 0);
+	ck_assert_int_eq(pxs_evict(s, a), 0);
+	close(fd[0]);
+	close(fd[1]);
+	pxs_test_done(s, seg);
+}
+END_TEST
+
+static int
+stopped_inserter(void *arg)
+{
+	pxs_store *s;
+	pxs_key k;
+	if (pxs_open(seg, NULL, &s))
+		return 2;
+	setenv("PXS_FAILPOINT", "insert.home_locked:stop", 1);
+	return pxs_put(s, "stopped", 7, &k) == 0 ? 0 : 3;
+}
+
+/* A process stopped in the middle of an insertion (counted at the gate,
+ * holding its key's home slot): pxs_check() waits for it a bounded time,
+ * then reports a snapshot; other insertions go on. */
+START_TEST(stopped_inserter_does_not_wedge_check)
+{
+	pxs_store *s = fixture();
+	pid_t v = pxs_test_spawn(stopped_inserter, NULL);
+	int st;
+	ck_assert_int_eq(waitpid(v, &st, WUNTRACED), v);
+	ck_assert(WIFSTOPPED(st));
+	double t0 = pxs_test_ms();
+	pxs_check_report r;
+	ck_assert_int_eq(pxs_check(s, &r), 0);
+	double took = pxs_test_ms() - t0;
+	printf("check beside a stopped inserter: %.0f ms\n", took);
+	ck_assert(took < 10000);
+	pxs_key k;
+	ck_assert_int_eq(pxs_put(s, "other", 5, &k), 0);
+	ck_assert_int_eq(pxs_evict(s, k), 0);
+	kill(v, SIGCONT);
+	ck_assert_int_eq(pxs_test_reap(v, 30), 0);
+	ck_assert_int_eq(pxs_check(s, &r), 0);
+	pxs_test_done(s, seg);
+}
+END_TEST
+
 START_TEST(every_point_was_hit)
 {
 	const char *const *names = pxs__failpoint_names();
@@ -583,6 +687,8 @@ main(void)
 	tcase_add_test(tc, reaper_killed_mid_reap);
 	tcase_add_test(tc, attacher_killed_holding_the_process_table);
 	tcase_add_test(tc, stopped_holder_does_not_break_timeouts);
+	tcase_add_test(tc, insert_rechecks_its_path_after_a_sweep);
+	tcase_add_test(tc, stopped_inserter_does_not_wedge_check);
 	tcase_add_test(tc, every_point_was_hit);
 	suite_add_tcase(s, tc);
 	return pxs_test_run(s);

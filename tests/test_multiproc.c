@@ -387,6 +387,115 @@ START_TEST(concurrent_put_get_evict_verified)
 }
 END_TEST
 
+/* Insertions without a global lock (insert.c): a crowded little table
+ * (64 live at most, 128 slots), so that probe sequences are long, wrap
+ * around its end and cross runs of tombstones that other processes'
+ * evictions are sweeping. Each worker races the others for shared keys
+ * and checks that a put it won reads back as its own value (a duplicate
+ * insertion would show another worker's); a private key must be found
+ * right after its put. Worker 0 runs pxs_check() meanwhile, which holds
+ * insertions at the gate and must find the table consistent. */
+#define CROWD_BACKGROUND 40
+#define CROWD_SHARED 20
+
+static pxs_key
+crowd_key(int space, int i)
+{
+	int id[3] = {0x63726f77, space, i};
+	return pxs_key_from_name(id, sizeof id);
+}
+
+static int
+crowd_worker(void *arg)
+{
+	int me = *(int *)arg;
+	pxs_store *s = child_open();
+	if (!s)
+		return 60;
+	char mine[64], seen[64];
+	unsigned x = (unsigned)me * 2654435761u + 7;
+	double end = pxs_test_ms() + 2000, next_check = 0;
+	long won = 0, lost = 0, checks = 0;
+	while (pxs_test_ms() < end) {
+		x = x * 1103515245u + 12345u;
+		bool shared = (x >> 9) & 1;
+		pxs_key k = shared ? crowd_key(1, (int)(x >> 12) % CROWD_SHARED)
+				   : crowd_key(2 + me, (int)(x >> 12) % 8);
+		snprintf(mine, sizeof mine, "worker %d op %u", me, x);
+		int rc = pxs_put_at(s, k, mine, sizeof mine);
+		if (rc == -EEXIST && shared) {
+			lost++;
+			continue;
+		}
+		if (rc != 0) {
+			fprintf(stderr, "crowd %d: put: %s\n", me,
+				pxs_strerror(rc));
+			return 61;
+		}
+		won++;
+		pxs_view v;
+		if ((rc = pxs_get(s, k, &v)) != 0) {
+			fprintf(stderr, "crowd %d: get after put: %s\n", me,
+				pxs_strerror(rc));
+			return 62;
+		}
+		memcpy(seen, v.data, sizeof seen);
+		if (pxs_release(s, &v) != 0)
+			return 63;
+		if (memcmp(seen, mine, sizeof mine) != 0) {
+			fprintf(stderr, "crowd %d: put \"%s\", read \"%s\"\n",
+				me, mine, seen);
+			return 64;
+		}
+		if ((rc = pxs_evict(s, k)) != 0) {
+			fprintf(stderr, "crowd %d: evict: %s\n", me,
+				pxs_strerror(rc));
+			return 65;
+		}
+		if (me == 0 && pxs_test_ms() > next_check) {
+			pxs_check_report r;
+			if ((rc = pxs_check(s, &r)) != 0) {
+				fprintf(stderr, "crowd: check: %s: %s\n",
+					pxs_strerror(rc), r.first_error);
+				return 66;
+			}
+			checks++;
+			next_check = pxs_test_ms() + 20;
+		}
+	}
+	printf("crowd worker %d: %ld puts won, %ld lost to a peer, %ld checks\n",
+	       me, won, lost, checks);
+	fflush(stdout);
+	pxs_close(s);
+	return won > 0 && (me != 0 || checks > 0) ? 0 : 67;
+}
+
+START_TEST(crowded_table_inserts_stay_unique_and_findable)
+{
+	pxs_store *s = fresh(4 * MiB, 64);
+	char bg[32];
+	for (int i = 0; i < CROWD_BACKGROUND; i++)
+		ck_assert_int_eq(pxs_put_at(s, crowd_key(0, i), bg, sizeof bg),
+				 0);
+	int ids[WORKERS];
+	pid_t w[WORKERS];
+	for (int i = 0; i < WORKERS; i++) {
+		ids[i] = i;
+		w[i] = pxs_test_spawn(crowd_worker, &ids[i]);
+	}
+	for (int i = 0; i < WORKERS; i++)
+		ck_assert_int_eq(pxs_test_reap(w[i], 60), 0);
+	pxs_check_report r;
+	ck_assert_int_eq(pxs_check(s, &r), 0);
+	ck_assert_uint_eq(r.slots_live, CROWD_BACKGROUND);
+	pxs_stats st = pxs_test_stat(s);
+	ck_assert_uint_eq(st.objects, CROWD_BACKGROUND);
+	for (int i = 0; i < CROWD_SHARED; i++)
+		ck_assert_int_eq(pxs_evict(s, crowd_key(1, i)), -ENOENT);
+	pxs_test_done(s, seg);
+}
+END_TEST
+
 struct pinner {
 	pxs_key *keys;
 	int n;
@@ -567,6 +676,7 @@ main(int argc, char **argv)
 	tcase_add_test(tc, dead_owner_is_reported_not_hung);
 	tcase_add_test(tc, exec_consumer_resolves_proxy_string);
 	tcase_add_test(tc, concurrent_put_get_evict_verified);
+	tcase_add_test(tc, crowded_table_inserts_stay_unique_and_findable);
 	tcase_add_test(tc, dead_readers_pins_are_reclaimed);
 	tcase_add_test(tc, producer_killed_between_reserve_and_commit);
 	suite_add_tcase(s, tc);
