@@ -686,6 +686,15 @@ carve(struct pxs_heap *hp, uint64_t top, uint64_t s, uint32_t owner)
 	return 0;
 }
 
+/* The block that holds @p size payload bytes (size <= MAX_BLOCK). */
+static uint64_t
+block_size(uint64_t size)
+{
+	uint64_t s = (size + HDR + PXS_HEAP_ALIGN - 1) &
+		     ~(uint64_t)(PXS_HEAP_ALIGN - 1);
+	return s < MIN_BLOCK ? MIN_BLOCK : s;
+}
+
 /* ---- the interface ----------------------------------------------------- */
 
 /* A handle built by hand for an existing heap (an attacher's) must carry the
@@ -726,8 +735,7 @@ pxs__heap_alloc(struct pxs_heap *hp, uint64_t size, uint32_t owner,
 		return rc;
 	if (size > hp->end - hp->start || size > MAX_BLOCK - MIN_BLOCK)
 		return -ENOSPC;
-	s = (size + HDR + PXS_HEAP_ALIGN - 1) & ~(uint64_t)(PXS_HEAP_ALIGN - 1);
-	s = s < MIN_BLOCK ? MIN_BLOCK : s;
+	s = block_size(size);
 
 	if ((rc = find_fit(hp, top, s, &n)) < 0)
 		return rc;
@@ -747,6 +755,51 @@ pxs__heap_alloc(struct pxs_heap *hp, uint64_t size, uint32_t owner,
 	h->nalloc += 1;
 	*off = b + HDR;
 	return 0;
+}
+
+int
+pxs__heap_alloc_run(struct pxs_heap *hp, uint64_t size, uint32_t n,
+		    uint32_t owner, uint64_t *offs)
+{
+	uint64_t s, first, b, whole, sf;
+	vblk *k;
+	int rc;
+
+	if (n == 0 || size > MAX_BLOCK - MIN_BLOCK)
+		return n == 0 ? 0 : -ENOSPC;
+	s = block_size(size);
+	if (n > 1 && s > MAX_BLOCK / n)
+		n = 1;
+	/* One allocation for all n (a block of n * s bytes), else one. */
+	rc = n > 1 ? pxs__heap_alloc(hp, n * s - HDR, owner, &first) : -ENOSPC;
+	if (rc == -ENOSPC) {
+		n = 1;
+		rc = pxs__heap_alloc(hp, size, owner, &first);
+	}
+	if (rc < 0)
+		return rc;
+	b = first - HDR;
+	k = blk_at(hp, b);
+	sf = HDR_LOAD(k->sf);
+	whole = sf & ~(uint64_t)F_MASK; /* may exceed n * s: see take() */
+	/* Split it: headers from the last block down, unreachable by a walk
+	 * until the first block's size word shrinks, in one store. A holder
+	 * that dies before it leaves one block of n * s, tagged with it. */
+	for (uint32_t i = n - 1; i >= 1; i--) {
+		uint64_t bi = b + i * s;
+		vblk *ki = blk_at(hp, bi);
+		HDR_STORE(ki->owner, owner);
+		HDR_STORE(ki->check, pxs__heap_check_word(bi));
+		HDR_STORE(ki->sf, i == n - 1 ? whole - i * s : s);
+		offs[i] = bi + HDR;
+	}
+	if (n > 1) {
+		PXS_FAILPOINT(FP_ALLOC_RUN_SPLIT);
+		HDR_STORE(k->sf, s | (sf & F_PREV));
+		hp->h->nalloc += n - 1;
+	}
+	offs[0] = first;
+	return (int)n;
 }
 
 int

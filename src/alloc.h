@@ -77,6 +77,16 @@ void pxs__heap_init(struct pxs_heap *hp, uint64_t start, uint64_t end);
 int pxs__heap_alloc(struct pxs_heap *hp, uint64_t size, uint32_t owner,
 		    uint64_t *off);
 
+/**
+ * Allocate up to @p n blocks of @p size payload bytes (each as from
+ * pxs__heap_alloc) with one search: one block of n times the size, split
+ * into n. Falls back to a single block when no run fits.
+ * @return how many were allocated (>= 1, offsets in @p offs), or -ENOSPC,
+ * -EPROTO as pxs__heap_alloc().
+ */
+int pxs__heap_alloc_run(struct pxs_heap *hp, uint64_t size, uint32_t n,
+			uint32_t owner, uint64_t *offs);
+
 /** The check word of a block header at heap offset @p b (a mix of b that
  *  a stray write is unlikely to produce; a peer can compute it). */
 uint32_t pxs__heap_check_word(uint64_t b);

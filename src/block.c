@@ -10,7 +10,8 @@
  * them between their CPUs on every put. A handle whose puts keep asking
  * for blocks of one size class therefore takes several in one turn of the
  * heap lock (as many as its run of same-class puts so far, up to
- * PXS_CACHE_MAX) and hands them out one by one. Only a put that succeeded
+ * PXS_CACHE_MAX, allocated as one run and split: pxs__heap_alloc_run) and
+ * hands them out one by one. Only a put that succeeded
  * refills the cache, and a failed put gives its block back where it came
  * from, so a call that fails changes nothing. The blocks are ordinary
  * allocated blocks tagged with this process, exactly like a block between
@@ -167,9 +168,9 @@ pxs__block_cache_fill(struct pxs_store *s, uint64_t size)
 	want = want < room ? want : room;
 	if (c->n == 0 && c->streak >= PXS_CACHE_STREAK && want &&
 	    pxs__heap_lock(s) == 0) {
-		while (c->n < want && pxs__heap_alloc(&s->heap, cls, s->token,
-						      &c->off[c->n]) == 0)
-			set_count(c, c->n + 1);
+		int got = pxs__heap_alloc_run(&s->heap, cls, (uint32_t)want,
+					      s->token, c->off);
+		set_count(c, got > 0 ? (uint32_t)got : 0);
 		pxs__unlock(&s->hdr->heap_lock);
 	}
 	pthread_mutex_unlock(&c->lock);

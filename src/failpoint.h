@@ -42,6 +42,7 @@
 	X(FP_HEAP_LOCKED, "heap.locked")                                       \
 	X(FP_ALLOC_SPLIT, "alloc.split")                                       \
 	X(FP_ALLOC_CARVE, "alloc.carve")                                       \
+	X(FP_ALLOC_RUN_SPLIT, "alloc.run_split")                               \
 	X(FP_FREE_COALESCE, "free.coalesce")                                   \
 	X(FP_FREE_LINK, "free.link")                                           \
 	X(FP_RECOVER_SLOT, "recover.slot")                                     \

@@ -459,6 +459,66 @@ START_TEST(coalesce_neighbours)
 }
 END_TEST
 
+/* pxs__heap_alloc_run(): n ordinary blocks from one search, from the top
+ * and from a listed free block (whose remainder goes back to its list);
+ * each frees on its own; a run that does not fit falls back to one. */
+START_TEST(alloc_run_splits_into_ordinary_blocks)
+{
+	struct fx f;
+	uint64_t offs[32], cap, gap, keep;
+	uint32_t owner;
+	struct pxs_heap_report r;
+
+	fx_init(&f, 64 * KiB);
+	ck_assert_int_eq(pxs__heap_alloc_run(&f.hp, 64, 32, 7, offs), 32);
+	r = assert_clean(&f);
+	ck_assert_uint_eq(r.blocks_used, 32);
+	ck_assert_uint_eq(r.bytes_used, 32 * 80);
+	for (int i = 0; i < 32; i++) {
+		ck_assert_int_eq(pxs__heap_block(&f.hp, offs[i], &cap, &owner),
+				 0);
+		ck_assert_uint_eq(cap, 64);
+		ck_assert_uint_eq(owner, 7);
+		ck_assert_uint_eq(offs[i], f.hp.start + 16 + 80 * (uint64_t)i);
+		memset(f.mem + offs[i], i, 64);
+	}
+	/* Freed in any order, they merge back into the top. */
+	for (int i = 0; i < 32; i += 2)
+		ck_assert_int_eq(pxs__heap_free(&f.hp, offs[i]), 0);
+	for (int i = 1; i < 32; i += 2) {
+		ck_assert_uint_eq(f.mem[offs[i]], i);
+		ck_assert_int_eq(pxs__heap_free(&f.hp, offs[i]), 0);
+	}
+	ck_assert_uint_eq(assert_clean(&f).blocks_free, 0);
+	ck_assert_uint_eq(f.ctl->top, f.hp.start);
+
+	/* From a listed free block: a hole of 20 blocks of 80 bytes. */
+	ck_assert_int_eq(pxs__heap_alloc(&f.hp, 20 * 80 - 16, 1, &gap), 0);
+	ck_assert_int_eq(pxs__heap_alloc(&f.hp, 16, 1, &keep), 0);
+	ck_assert_int_eq(pxs__heap_free(&f.hp, gap), 0);
+	ck_assert_int_eq(pxs__heap_alloc_run(&f.hp, 64, 8, 9, offs), 8);
+	ck_assert_uint_eq(offs[0], gap); /* the lowest fit */
+	r = assert_clean(&f);
+	ck_assert_uint_eq(r.blocks_used, 9);
+	ck_assert_uint_eq(r.blocks_free, 1); /* 12 blocks' worth left */
+	for (int i = 0; i < 8; i++)
+		ck_assert_int_eq(pxs__heap_free(&f.hp, offs[i]), 0);
+	ck_assert_int_eq(pxs__heap_free(&f.hp, keep), 0);
+	ck_assert_uint_eq(assert_clean(&f).blocks_free, 0);
+
+	/* No room for the run: one block, if that fits. */
+	ck_assert_int_eq(pxs__heap_alloc(&f.hp, 64 * KiB - 200, 1, &keep), 0);
+	ck_assert_int_eq(pxs__heap_alloc_run(&f.hp, 64, 32, 3, offs), 1);
+	assert_clean(&f);
+	ck_assert_int_eq(pxs__heap_alloc_run(&f.hp, 64, 32, 3, offs + 1), 1);
+	ck_assert_int_eq(pxs__heap_alloc_run(&f.hp, 64, 32, 3, offs + 2),
+			 -ENOSPC);
+	ck_assert_int_eq(pxs__heap_alloc_run(&f.hp, 64, 0, 3, offs + 2), 0);
+	assert_clean(&f);
+	fx_done(&f);
+}
+END_TEST
+
 START_TEST(coalesce_random_order)
 {
 	struct fx f;
@@ -1234,6 +1294,7 @@ alloc_suite(void)
 	tcase_add_test(tc, enospc_changes_nothing);
 	tcase_add_test(tc, coalesce_neighbours);
 	tcase_add_test(tc, coalesce_random_order);
+	tcase_add_test(tc, alloc_run_splits_into_ordinary_blocks);
 	tcase_add_test(tc, address_ordered);
 	tcase_add_test(tc, commit_grows_monotonically);
 	tcase_add_test(tc, commit_refused_changes_nothing);

@@ -150,6 +150,11 @@ workload_round(pxs_store *s, int r)
 	pthread_join(t, NULL);
 	if (w.rc || pxs_evict(s, f))
 		return 16;
+	/* a run of same-class puts: the block cache takes a run of blocks */
+	for (int i = 0; i < 6; i++)
+		if (pxs_put_at(s, vkey(10 * r + 3 + i % 3), buf, 100) ||
+		    pxs_evict(s, vkey(10 * r + 3 + i % 3)))
+			return 18;
 	/* a whole-table scan, with insertions held at the gate */
 	pxs_check_report cr;
 	if (pxs_check(s, &cr))
