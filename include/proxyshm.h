@@ -542,10 +542,12 @@ typedef struct pxs_check_report {
  * @param[out] r the findings (required)
  * @return 0 when consistent, -EPROTO when not (see @p r), -EINVAL (NULL
  *   argument), -ENOMEM, -ENOTRECOVERABLE.
- * @note Takes the heap lock for the heap walk, the table lock for the
- *   slot scan and each slot's lock in turn, so the verdict is exact even
- *   while other processes work; a slot whose lock is held by a stopped
- *   process for over a second is skipped.
+ * @note Takes the heap lock for the heap walk, then the table lock and
+ *   holds new insertions back for the slot scan (each slot under its own
+ *   lock in turn), so the verdict is exact even while other processes
+ *   work; a slot whose lock is held by a stopped process for over a second
+ *   is skipped, and if a stopped process is inside an insertion the live
+ *   count is a snapshot, not compared with the capacity.
  */
 PXS_API int pxs_check(pxs_store *s, pxs_check_report *r);
 

@@ -76,8 +76,8 @@ repair_slot(struct pxs_store *s, void *arg)
 	if (st >= PXS_SLOT_NSTATES)
 		return -EPROTO;
 	PXS_FAILPOINT(FP_RECOVER_SLOT);
-	/* It may have died between freeing the slot and counting it down:
-	 * the next holder of the table lock recounts. */
+	/* It may have died between a slot change and the live count: the
+	 * next insertion recounts (insert.c). */
 	__atomic_store_n(&s->hdr->live_suspect, 1, __ATOMIC_RELEASE);
 	/* The holder may have died between its pin array and the slot's count. */
 	sl->pins = pxs__pins_on(s, (uint32_t)(sl - s->slots));
