@@ -202,7 +202,7 @@ check_slot(struct pxs_store *s, pxs_check_report *r, struct blocks *l,
 	if (st < PXS_SLOT_READY)
 		return 0;
 	uint64_t off = sl->off, size = sl->size;
-	uint32_t pins = sl->pins, recorded = 0, dead_pins = 0;
+	uint32_t pins = 0, dead_pins = 0;
 	if (!pxs__state_holds_block(st)) {
 		if (off)
 			problem(r, "slot %u: a future without a value holds a "
@@ -213,16 +213,15 @@ check_slot(struct pxs_store *s, pxs_check_report *r, struct blocks *l,
 		problem(r, "slot %u: %llu bytes but no block", i,
 			(unsigned long long)size);
 	}
+	/* Pins are the pin records (store.c, PINS). A live reader may count
+	 * one for a moment on a slot in any state before it backs off, so a
+	 * pin on a future is not held against it here. */
 	for (size_t p = 0; p < npr; p++) {
-		recorded += pr[p].a[i];
+		uint16_t n = __atomic_load_n(&pr[p].a[i], __ATOMIC_RELAXED);
+		pins += n;
 		if (pr[p].dead)
-			dead_pins += pr[p].a[i];
+			dead_pins += n;
 	}
-	if (pins != recorded)
-		problem(r, "slot %u: %u pins but the pin records say %u", i,
-			pins, recorded);
-	if (pins && st != PXS_SLOT_READY && st != PXS_SLOT_EVICTED)
-		problem(r, "slot %u: pinned in state %u", i, st);
 	r->pins += pins;
 	r->dead_pins += dead_pins;
 	return 1;

@@ -180,7 +180,7 @@ commit_evicted(struct pxs_store *s, pxs_key key)
 	}
 	sl->owner = 0;
 	uint64_t off = 0;
-	bool freed = sl->pins == 0;
+	bool freed = pxs__pins_on(s, idx) == 0;
 	if (freed)
 		off = pxs__slot_free(s, idx);
 	pxs__slot_unlock(s, idx);

@@ -305,13 +305,13 @@ insert(struct pxs_store *s, pxs_key k, uint32_t state, uint64_t off,
 	} while (rc == -EAGAIN);
 	if (rc == 0) {
 		struct pxs_seg_slot *sl = &s->slots[t];
-		sl->key_hi = k.hi;
-		sl->key_lo = k.lo;
-		sl->off = off;
-		sl->size = size;
-		sl->pins = 0;
+		/* Atomic: lookups and lock-free pins read them unlocked. */
+		__atomic_store_n(&sl->key_hi, k.hi, __ATOMIC_RELAXED);
+		__atomic_store_n(&sl->key_lo, k.lo, __ATOMIC_RELAXED);
+		__atomic_store_n(&sl->off, off, __ATOMIC_RELAXED);
+		__atomic_store_n(&sl->size, size, __ATOMIC_RELAXED);
 		__atomic_store_n(&sl->waiters, 0, __ATOMIC_RELAXED);
-		sl->owner = owner;
+		__atomic_store_n(&sl->owner, owner, __ATOMIC_RELAXED);
 		sl->created_ns = pxs__now_ns(CLOCK_REALTIME);
 		PXS_FAILPOINT(FP_INSERT_SLOT_LOCKED);
 		pxs__slot_set_state(sl, state);

@@ -45,7 +45,7 @@ pxs_list(pxs_store *s, uint64_t *cursor, pxs_entry *e)
 		e->key.lo = __atomic_load_n(&sl->key_lo, __ATOMIC_RELAXED);
 		e->state = public_state[st];
 		e->size = __atomic_load_n(&sl->size, __ATOMIC_RELAXED);
-		e->pins = __atomic_load_n(&sl->pins, __ATOMIC_RELAXED);
+		e->pins = pxs__pins_on(s, (uint32_t)i);
 		e->waiters = __atomic_load_n(&sl->waiters, __ATOMIC_RELAXED);
 		e->created_ns =
 			__atomic_load_n(&sl->created_ns, __ATOMIC_RELAXED);

@@ -173,9 +173,14 @@ int pxs__reap(struct pxs_store *s);
 /** Reap entry @p i, whose liveness lock the caller has just taken, under
  *  proc_lock. Leaves the entry LIVE: the caller frees or reuses it. */
 void pxs__reap_entry(struct pxs_store *s, uint32_t i);
-/** Pins on slot @p idx according to the pin arrays of all processes
- *  (ground truth for repairing a slot's pin count). */
+/** Pins on slot @p idx: the sum of every live entry's pin array at idx.
+ *  Before deciding on it, a freer fences (store.c, PINS). */
 uint32_t pxs__pins_on(struct pxs_store *s, uint32_t idx);
+/** Pins of all processes on all slots (for pxs_stat). */
+uint64_t pxs__pins_total(struct pxs_store *s);
+/** Lock slot @p idx and, if it still has generation @p gen, is EVICTED and
+ *  nobody pins or produces it, free it (then sweep). */
+int pxs__free_if_unheld(struct pxs_store *s, uint32_t idx, uint32_t gen);
 /** Validated pin array of process entry @p p, or NULL. */
 uint16_t *pxs__pin_array(struct pxs_store *s, const struct pxs_seg_proc *p);
 
@@ -312,6 +317,9 @@ void pxs__block_cache_drop(struct pxs_store *s);
 uint16_t *pxs__my_pins(struct pxs_store *s);
 /** Under the slot lock: pin a READY slot and fill the view. */
 int pxs__view_pin(struct pxs_store *s, uint32_t idx, pxs_view *v);
+/** Drop one of this handle's pins on slot @p idx (generation @p gen); free
+ *  the value if it was evicted and this was the last hold on it. */
+int pxs__unpin(struct pxs_store *s, uint32_t idx, uint32_t gen);
 /** Under the slot lock, if PENDING/RESERVED and the owner is dead: mark
  *  ABANDONED (returns 1) and free a reserved block; else 0. */
 int pxs__slot_check_owner(struct pxs_store *s, uint32_t idx);

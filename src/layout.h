@@ -25,7 +25,7 @@
 #include <stdint.h>
 
 #define PXS_MAGIC 0x314d485358505850ull /**< "PXPXSHM1" little-endian */
-#define PXS_LAYOUT_VERSION 3u
+#define PXS_LAYOUT_VERSION 4u
 #define PXS_MAX_PROCS 1024u /**< attached processes at once */
 #define PXS_PROC_BITS 10u   /**< log2(PXS_MAX_PROCS) */
 #define PXS_PAGE 4096u
@@ -62,10 +62,9 @@ enum pxs_ctr {
 
 /** One hash-table entry: an object or a future. 128 bytes, two cache lines:
  *  the first holds what lookups read (state and key) and what changes only
- *  when the slot does; the second what every get and release writes (the
- *  lock, the pin count). Lookups walk over other keys' slots, so with one
- *  line for both, a process's probes would pull the lines another process
- *  is locking from its CPU. */
+ *  when the slot does; the second the lock and what waiters use. Pins are
+ *  not here: each process counts its own in its pin array (reap.c), so
+ *  that readers of a value write no line they share (store.c). */
 struct pxs_seg_slot {
 	/* -- read by lookups; written on insert, state change and free -- */
 	uint32_t
@@ -79,12 +78,11 @@ struct pxs_seg_slot {
 	uint64_t created_ns; /**< CLOCK_REALTIME of creation, for tools */
 	uint32_t
 		owner; /**< owner token of the producing process (futures), 0 = none */
-	/* -- written by every get and release -- */
-	pthread_mutex_t lock PXS_LINE; /**< robust, process-shared; guards all
-					    but the seq/state reads */
+	/* -- written by changes and waits -- */
+	pthread_mutex_t lock PXS_LINE; /**< robust, process-shared; guards every
+					    change (lookups and pins read without it) */
 	uint32_t
 		seq; /**< futex word: bumped (under lock) on every change waiters care about */
-	uint32_t pins; /**< pinned views */
 	uint32_t
 		waiters; /**< threads asleep on seq (advisory: a dead waiter leaves it high) */
 } __attribute__((aligned(64)));
@@ -102,7 +100,7 @@ struct pxs_seg_proc {
 	uint64_t
 		pins_off; /**< heap offset of its pin array: uint16_t[nslots], the
                              pins this process holds on each slot (0 = none yet);
-                             entry i of it is written only under slot i's lock */
+                             written by this process only, atomically (store.c) */
 	uint64_t ctr
 		[PXS_CTR_N]; /**< counters, relaxed atomic adds by the owner */
 	uint32_t inserting; /**< its insertions under way (insert.c's gate);
@@ -126,6 +124,8 @@ struct pxs_seg_hdr {
 		poisoned; /**< nonzero: unrepairable, every call -ENOTRECOVERABLE */
 	uint32_t insert_gate; /**< nonzero: insertions wait for the table lock
 				 (insert.c); set and cleared under it */
+	uint32_t procs_hi; /**< 1 + the highest process entry ever claimed
+			      (grows under proc_lock): pin scans stop there */
 	/* Every call reads the line above; each lock below starts a line of
 	 * its own, shared only with what it guards, so that taking one does
 	 * not steal the others' lines, nor this one, from other CPUs. */

@@ -140,6 +140,8 @@ claim(struct pxs_store *s, uint32_t i)
 	p->attach_ns = pxs__now_ns(CLOCK_REALTIME);
 	p->pins_off = 0;
 	__atomic_store_n(&p->inserting, 0, __ATOMIC_RELAXED);
+	if (__atomic_load_n(&s->hdr->procs_hi, __ATOMIC_RELAXED) <= i)
+		__atomic_store_n(&s->hdr->procs_hi, i + 1, __ATOMIC_RELEASE);
 	__atomic_store_n(&p->state, PXS_PROC_LIVE, __ATOMIC_RELEASE);
 	__atomic_store_n(&s->token, pxs__token(p->gen, i), __ATOMIC_RELEASE);
 	s->pins = NULL;

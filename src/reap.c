@@ -5,11 +5,13 @@
  * blocks it allocated but never published, and frees its process entry.
  *
  * PIN ARRAYS. Each process entry has a uint16_t[nslots] array in the heap,
- * allocated at its first pin: element i counts the pins it holds on slot i.
- * Element i is written only under slot i's lock, next to the slot's own
- * pin count, so the slot's count always equals the sum of the arrays' i-th
- * elements except inside that critical section; if a process dies there,
- * the next locker repairs the slot by recomputing the sum (pxs__pins_on).
+ * allocated when it attaches (or at its first pin): element i counts the
+ * pins it holds on slot i, and is written by that process only, with
+ * atomic operations. There is no count in the slot: a slot's pins are the
+ * sum of the arrays' i-th elements (pxs__pins_on), read by whoever must
+ * decide whether a value may be freed (store.c says why that is safe
+ * without the slot lock on the pinning side). A process that dies leaves
+ * its array as it was; the reaper drops those pins.
  *
  * WHO REAPS. A process entry is dead when its liveness lock can be taken
  * (procs.c). Reaping runs under the process-table lock, with the dead
@@ -44,20 +46,45 @@ pxs__pin_array(struct pxs_store *s, const struct pxs_seg_proc *p)
 	return (uint16_t *)(s->base + off);
 }
 
+/* Entries at or above this were never claimed: scans stop there. */
+static uint32_t
+procs_hi(const struct pxs_store *s)
+{
+	uint32_t n = __atomic_load_n(&s->hdr->procs_hi, __ATOMIC_ACQUIRE);
+	return n < PXS_MAX_PROCS ? n : PXS_MAX_PROCS;
+}
+
 uint32_t
 pxs__pins_on(struct pxs_store *s, uint32_t idx)
 {
 	uint64_t sum = 0;
-	for (uint32_t i = 0; i < PXS_MAX_PROCS; i++) {
+	for (uint32_t i = 0, n = procs_hi(s); i < n; i++) {
 		const struct pxs_seg_proc *p = &s->procs[i];
 		if (__atomic_load_n(&p->state, __ATOMIC_ACQUIRE) !=
 		    PXS_PROC_LIVE)
 			continue;
 		const uint16_t *a = pxs__pin_array(s, p);
 		if (a)
-			sum += a[idx];
+			sum += __atomic_load_n(&a[idx], __ATOMIC_RELAXED);
 	}
 	return sum > UINT32_MAX ? UINT32_MAX : (uint32_t)sum;
+}
+
+uint64_t
+pxs__pins_total(struct pxs_store *s)
+{
+	uint64_t sum = 0;
+	for (uint32_t i = 0, n = procs_hi(s); i < n; i++) {
+		const struct pxs_seg_proc *p = &s->procs[i];
+		const uint16_t *a;
+		if (__atomic_load_n(&p->state, __ATOMIC_ACQUIRE) !=
+			    PXS_PROC_LIVE ||
+		    !(a = pxs__pin_array(s, p)))
+			continue;
+		for (uint32_t j = 0; j < s->g.nslots; j++)
+			sum += __atomic_load_n(&a[j], __ATOMIC_RELAXED);
+	}
+	return sum;
 }
 
 /* Under slot idx's lock: if the slot is evicted and nothing holds it any
@@ -66,10 +93,27 @@ static bool
 release_if_unheld(struct pxs_store *s, uint32_t idx, uint64_t *off)
 {
 	struct pxs_seg_slot *sl = &s->slots[idx];
-	if (sl->state != PXS_SLOT_EVICTED || sl->pins || sl->owner)
+	if (sl->state != PXS_SLOT_EVICTED || sl->owner ||
+	    pxs__pins_on(s, idx))
 		return false;
 	*off = pxs__slot_free(s, idx);
 	return true;
+}
+
+int
+pxs__free_if_unheld(struct pxs_store *s, uint32_t idx, uint32_t gen)
+{
+	int rc = pxs__slot_lock(s, idx, NULL);
+	if (rc < 0)
+		return rc;
+	uint64_t off = 0;
+	bool freed = __atomic_load_n(&s->slots[idx].gen, __ATOMIC_RELAXED) ==
+			     gen &&
+		     release_if_unheld(s, idx, &off);
+	if (freed)
+		PXS_FAILPOINT(FP_RELEASE_AFTER_UNPUBLISH);
+	pxs__slot_unlock(s, idx);
+	return freed ? pxs__slot_reclaim(s, idx, off) : 0;
 }
 
 /* Drop every pin recorded in array a, slot by slot. */
@@ -79,12 +123,9 @@ drop_pins(struct pxs_store *s, uint16_t *a)
 	for (uint32_t i = 0; i < s->g.nslots; i++) {
 		if (!a[i] || pxs__slot_lock(s, i, NULL) < 0)
 			continue;
-		struct pxs_seg_slot *sl = &s->slots[i];
-		uint16_t mine = a[i];
 		uint64_t off = 0;
-		a[i] = 0;
+		__atomic_store_n(&a[i], 0, __ATOMIC_RELAXED);
 		PXS_FAILPOINT(FP_REAP_MID_PINS);
-		sl->pins = sl->pins > mine ? sl->pins - mine : 0;
 		bool freed = release_if_unheld(s, i, &off);
 		pxs__slot_unlock(s, i);
 		if (freed)
@@ -92,18 +133,26 @@ drop_pins(struct pxs_store *s, uint16_t *a)
 	}
 }
 
-/* Abandon the futures owned by token; finish its evicted reservations. */
+/* Abandon the futures owned by token; finish its evicted reservations;
+ * free evicted values that nobody holds any more (a process that died
+ * between dropping its last pin and freeing the value leaves one). */
 static void
 drop_ownership(struct pxs_store *s, uint32_t token)
 {
 	for (uint32_t i = 0; i < s->g.nslots; i++) {
 		struct pxs_seg_slot *sl = &s->slots[i];
-		if (__atomic_load_n(&sl->owner, __ATOMIC_RELAXED) != token ||
+		uint32_t owner = __atomic_load_n(&sl->owner, __ATOMIC_RELAXED);
+		if ((owner != token &&
+		     (owner != 0 || __atomic_load_n(&sl->state,
+						    __ATOMIC_RELAXED) !=
+					    PXS_SLOT_EVICTED)) ||
 		    pxs__slot_lock(s, i, NULL) < 0)
 			continue;
 		uint64_t off = 0;
 		bool freed = false;
-		if (sl->owner == token) {
+		if (sl->owner == 0) {
+			freed = release_if_unheld(s, i, &off);
+		} else if (sl->owner == token) {
 			if (sl->state == PXS_SLOT_PENDING ||
 			    sl->state == PXS_SLOT_RESERVED) {
 				PXS_FAILPOINT(FP_REAP_MID_OWNERSHIP);

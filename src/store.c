@@ -9,6 +9,26 @@
  * any slot or table lock, then inserts a READY slot that points at it: the
  * value is published whole by the slot's state store. If the insertion
  * fails (-EEXIST, -ENOSPC) the block is freed and nothing changed.
+ *
+ * PINS. A pin is one count in the pinning process's own pin array (reap.c)
+ * and nothing else: a get and its release write no line that another
+ * process uses, so readers of one value, or of neighbouring slots, do not
+ * slow each other down. A value may be freed only when no array counts a
+ * pin on its slot, which an evicter or a releaser decides under the slot
+ * lock; a reader pins without it. The two meet like Dekker's protocol:
+ *
+ *   reader:  pin (own array)        evicter:  state = EVICTED
+ *            fence (seq_cst)                  fence (seq_cst)
+ *            read state, key, gen             sum the arrays' pins
+ *
+ * so at least one sees the other: either the reader sees EVICTED and drops
+ * its pin without touching the value, or the evicter sees the pin and
+ * keeps the block (EVICTED) for the last releaser to free. A reader checks
+ * the generation before and after (a slot freed and reused in between has
+ * a new one). A releaser drops its pin, fences and reads the state; if the
+ * value was evicted meanwhile, it frees it under the slot lock when nobody
+ * pins it any more. A process killed between dropping its pin and freeing
+ * leaves an evicted value nobody holds: the reaper frees those (reap.c).
  */
 #include "internal.h"
 
@@ -18,11 +38,11 @@
 
 /* ---- payloads ---------------------------------------------------------- */
 
-int
-pxs__slot_payload(struct pxs_store *s, const struct pxs_seg_slot *sl,
-		  const void **data, uint64_t *size)
+/* The payload (off, sz) of a published slot, validated against the heap. */
+static int
+payload_at(struct pxs_store *s, uint64_t off, uint64_t sz, const void **data)
 {
-	uint64_t off = sl->off, sz = sl->size, cap = 0;
+	uint64_t cap = 0;
 	uint32_t owner;
 	if (off == 0) {
 		if (sz != 0)
@@ -32,8 +52,15 @@ pxs__slot_payload(struct pxs_store *s, const struct pxs_seg_slot *sl,
 		return -EPROTO;
 	}
 	*data = s->base + (off ? off : s->g.heap_off);
-	*size = sz;
 	return 0;
+}
+
+int
+pxs__slot_payload(struct pxs_store *s, const struct pxs_seg_slot *sl,
+		  const void **data, uint64_t *size)
+{
+	*size = sl->size;
+	return payload_at(s, sl->off, *size, data);
 }
 
 /* ---- pins ------------------------------------------------------------- */
@@ -62,6 +89,19 @@ pxs__my_pins(struct pxs_store *s)
 	return a;
 }
 
+/* A pinned value: fill the view. */
+static void
+fill_view(struct pxs_store *s, uint32_t idx, uint32_t gen, const void *data,
+	  uint64_t size, pxs_view *v)
+{
+	v->data = data;
+	v->size = (size_t)size;
+	v->priv[0] = idx | (uint64_t)gen << 32;
+	v->priv[1] = (uintptr_t)s;
+	v->priv[2] = s->token;
+	pxs__count(s, PXS_CTR_GETS);
+}
+
 int
 pxs__view_pin(struct pxs_store *s, uint32_t idx, pxs_view *v)
 {
@@ -74,18 +114,56 @@ pxs__view_pin(struct pxs_store *s, uint32_t idx, pxs_view *v)
 	uint16_t *mine = pxs__my_pins(s);
 	if (!mine) /* no room for this handle's pin records */
 		return -ENOSPC;
-	if (sl->pins == UINT32_MAX || mine[idx] == UINT16_MAX)
+	if (__atomic_load_n(&mine[idx], __ATOMIC_RELAXED) == UINT16_MAX)
 		return -EOVERFLOW;
-	mine[idx]++;
-	PXS_FAILPOINT(FP_PIN_BETWEEN_COUNTS);
-	sl->pins++;
-	v->data = data;
-	v->size = (size_t)size;
-	v->priv[0] = idx | (uint64_t)sl->gen << 32;
-	v->priv[1] = (uintptr_t)s;
-	v->priv[2] = s->token;
-	pxs__count(s, PXS_CTR_GETS);
+	/* Under the slot lock, so no evicter is between its state store and
+	 * its count of the pins. */
+	__atomic_fetch_add(&mine[idx], 1, __ATOMIC_SEQ_CST);
+	fill_view(s, idx, sl->gen, data, size, v);
 	return 0;
+}
+
+int
+pxs__unpin(struct pxs_store *s, uint32_t idx, uint32_t gen)
+{
+	__atomic_fetch_sub(&s->pins[idx], 1, __ATOMIC_SEQ_CST);
+	PXS_FAILPOINT(FP_RELEASE_BETWEEN_COUNTS);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&s->slots[idx].state, __ATOMIC_RELAXED) !=
+	    PXS_SLOT_EVICTED)
+		return 0;
+	return pxs__free_if_unheld(s, idx, gen);
+}
+
+/* pxs_get() without the slot lock, for a READY value (see PINS above):
+ * -EAGAIN sends the caller to the locked path, which handles the rest. */
+static int
+get_unlocked(struct pxs_store *s, pxs_key key, pxs_view *v)
+{
+	uint32_t idx;
+	uint16_t *mine;
+	if (pxs__table_find(s, key, &idx) < 0 || !(mine = pxs__my_pins(s)) ||
+	    __atomic_load_n(&mine[idx], __ATOMIC_RELAXED) == UINT16_MAX)
+		return -EAGAIN;
+	struct pxs_seg_slot *sl = &s->slots[idx];
+	uint32_t gen = __atomic_load_n(&sl->gen, __ATOMIC_ACQUIRE);
+	__atomic_fetch_add(&mine[idx], 1, __ATOMIC_SEQ_CST);
+	PXS_FAILPOINT(FP_PIN_BETWEEN_COUNTS);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	uint32_t st = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE);
+	bool ok = st == PXS_SLOT_READY && pxs__slot_has_key(sl, key);
+	uint64_t off = __atomic_load_n(&sl->off, __ATOMIC_RELAXED),
+		 size = __atomic_load_n(&sl->size, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	ok = ok && __atomic_load_n(&sl->gen, __ATOMIC_RELAXED) == gen &&
+	     __atomic_load_n(&sl->state, __ATOMIC_RELAXED) == PXS_SLOT_READY;
+	const void *data;
+	if (ok && payload_at(s, off, size, &data) == 0) {
+		fill_view(s, idx, gen, data, size, v);
+		return 0;
+	}
+	pxs__unpin(s, idx, gen);
+	return -EAGAIN;
 }
 
 int
@@ -266,6 +344,8 @@ pxs_get(pxs_store *s, pxs_key key, pxs_view *v)
 		return rc;
 	if (!v)
 		return -EINVAL;
+	if ((rc = get_unlocked(s, key, v)) != -EAGAIN)
+		goto out;
 	if ((rc = pxs__lock_key(s, key, NULL, &idx)) < 0)
 		return rc;
 	bool changed = false;
@@ -275,6 +355,7 @@ pxs_get(pxs_store *s, pxs_key key, pxs_view *v)
 		pxs__slot_unlock_wake(s, idx);
 	else
 		pxs__slot_unlock(s, idx);
+out:
 	if (rc == 0)
 		PXS_FAILPOINT(FP_GET_PINNED_BEFORE_RETURN);
 	return rc;
@@ -302,28 +383,17 @@ pxs_release(pxs_store *s, pxs_view *v)
 	uint32_t idx = (uint32_t)v->priv[0], gen = (uint32_t)(v->priv[0] >> 32);
 	if (idx >= s->g.nslots)
 		return -EINVAL;
-	if ((rc = pxs__slot_lock(s, idx, NULL)) < 0)
-		return rc;
-	struct pxs_seg_slot *sl = &s->slots[idx];
-	uint64_t off = 0;
-	bool freed = false;
+	/* A view's pin keeps its slot's generation and holds the value
+	 * (READY, or EVICTED until the last release). */
+	const struct pxs_seg_slot *sl = &s->slots[idx];
 	uint16_t *mine = s->pins;
-	if (sl->gen != gen || sl->pins == 0 || !mine || mine[idx] == 0 ||
-	    (sl->state != PXS_SLOT_READY && sl->state != PXS_SLOT_EVICTED)) {
-		pxs__slot_unlock(s, idx);
+	uint32_t st = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE);
+	if (!mine || __atomic_load_n(&sl->gen, __ATOMIC_RELAXED) != gen ||
+	    (st != PXS_SLOT_READY && st != PXS_SLOT_EVICTED) ||
+	    __atomic_load_n(&mine[idx], __ATOMIC_RELAXED) == 0)
 		return -EINVAL;
-	}
-	mine[idx]--;
-	PXS_FAILPOINT(FP_RELEASE_BETWEEN_COUNTS);
-	if (--sl->pins == 0 && sl->state == PXS_SLOT_EVICTED &&
-	    sl->owner == 0) {
-		off = pxs__slot_free(s, idx);
-		freed = true;
-		PXS_FAILPOINT(FP_RELEASE_AFTER_UNPUBLISH);
-	}
-	pxs__slot_unlock(s, idx);
 	memset(v, 0, sizeof *v);
-	return freed ? pxs__slot_reclaim(s, idx, off) : 0;
+	return pxs__unpin(s, idx, gen);
 }
 
 int
@@ -355,12 +425,14 @@ pxs_evict(pxs_store *s, pxs_key key)
 	struct pxs_seg_slot *sl = &s->slots[idx];
 	uint64_t off = 0;
 	bool freed = false;
-	if (sl->pins > 0 || sl->state == PXS_SLOT_RESERVED) {
-		/* Keep the block for the pinned views, or for the producer
-		 * writing into it (its token stays in `owner`; a READY slot
-		 * has none); the last release or that commit frees it. */
-		pxs__slot_set_state(sl, PXS_SLOT_EVICTED);
-	} else {
+	bool reserved = sl->state == PXS_SLOT_RESERVED;
+	/* Evicted first, then the pins counted (store.c, PINS). A pinned
+	 * value stays for its views, a reserved one for the producer writing
+	 * into it (its token stays in `owner`; a READY slot has none): the
+	 * last release, or that commit, frees it. */
+	pxs__slot_set_state(sl, PXS_SLOT_EVICTED);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (!reserved && pxs__pins_on(s, idx) == 0) {
 		/* Gone at once; a pending future's waiters see the new gen. */
 		off = pxs__slot_free(s, idx);
 		freed = true;
@@ -401,9 +473,10 @@ pxs_stat(pxs_store *s, pxs_stats *st)
 			state == PXS_SLOT_PENDING || state == PXS_SLOT_RESERVED;
 		st->abandoned += state == PXS_SLOT_ABANDONED;
 		st->evicted_pinned += state == PXS_SLOT_EVICTED;
-		st->pins += __atomic_load_n(&sl->pins, __ATOMIC_RELAXED);
 		st->waiters += __atomic_load_n(&sl->waiters, __ATOMIC_RELAXED);
 	}
+	uint64_t pins = pxs__pins_total(s);
+	st->pins = pins > UINT32_MAX ? UINT32_MAX : (uint32_t)pins;
 	uint64_t c[PXS_CTR_N];
 	pxs__counters(s, c, &st->processes);
 	st->puts = c[PXS_CTR_PUTS];

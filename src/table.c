@@ -64,10 +64,9 @@ pxs__table_find_evicted(struct pxs_store *s, pxs_key k, uint32_t owner,
  * effect with a single store of the state word, after the fields it
  * covers, and frees a block only after unpublishing it, so the slot is
  * always either before or after the dead operation. What can be left is an
- * invalid state word (a corruptor, not a crash), a pin count that disagrees
- * with the pin arrays (recomputed from them), or a block allocated for a
- * publication that never happened (the reaper frees it). Wake waiters so
- * that they recheck. */
+ * invalid state word (a corruptor, not a crash), a block allocated for a
+ * publication that never happened, or an evicted value not yet freed (the
+ * reaper frees both). Wake waiters so that they recheck. */
 static int
 repair_slot(struct pxs_store *s, void *arg)
 {
@@ -79,10 +78,9 @@ repair_slot(struct pxs_store *s, void *arg)
 	/* It may have died between a slot change and the live count: the
 	 * next insertion recounts (insert.c). */
 	__atomic_store_n(&s->hdr->live_suspect, 1, __ATOMIC_RELEASE);
-	/* The holder may have died between its pin array and the slot's count. */
-	sl->pins = pxs__pins_on(s, (uint32_t)(sl - s->slots));
-	/* ... or after giving a future a block, before publishing it: the
-	 * block (tagged with the dead process) goes to its reaper. */
+	/* It may have died after giving a future a block, before publishing
+	 * it: the block (tagged with the dead process) goes to its reaper.
+	 * (Evicted values it left unfreed, the reaper frees too.) */
 	if (st == PXS_SLOT_PENDING || st == PXS_SLOT_ABANDONED) {
 		sl->off = 0;
 		sl->size = 0;
@@ -195,9 +193,10 @@ pxs__slot_free(struct pxs_store *s, uint32_t idx)
 	uint64_t off = sl->off;
 	if (off) /* if we die between unpublishing and freeing, our reaper frees it */
 		pxs__block_claim(s, off);
-	sl->gen++;
-	sl->off = 0;
-	sl->owner = 0;
+	/* Atomic: lock-free pins read gen and off (store.c, PINS). */
+	__atomic_store_n(&sl->gen, sl->gen + 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&sl->off, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&sl->owner, 0, __ATOMIC_RELAXED);
 	pxs__slot_set_state(sl, PXS_SLOT_TOMB);
 	__atomic_fetch_sub(&s->hdr->live, 1, __ATOMIC_RELAXED);
 	return off;

@@ -79,6 +79,9 @@ assert_exact(pxs_store *s)
 	ck_assert_uint_eq(r.dead_pins, 0);
 	ck_assert_uint_eq(r.dead_processes, 0);
 	ck_assert_uint_eq(r.leaked_blocks, 0);
+	/* Nobody pins anything now: an evicted value the victim was the
+	 * last to release (killed between its unpin and the free) is gone. */
+	ck_assert_uint_eq(pxs_test_stat(s).evicted_pinned, 0);
 }
 
 /* Keys the victim works on. */

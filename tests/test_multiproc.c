@@ -8,6 +8,7 @@
 #include "internal.h"
 #include "pxs_test.h"
 
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -496,6 +497,100 @@ START_TEST(crowded_table_inserts_stay_unique_and_findable)
 }
 END_TEST
 
+/* Pins without the slot lock (store.c, PINS): readers in two processes
+ * pin the same few values over and over while a third evicts and replaces
+ * them and churns the heap with same-sized blocks, so that a block freed
+ * too early would soon hold someone else's bytes. A view must verify
+ * before and after the reader yields; at the end nothing is pinned or
+ * kept for a pin. */
+#define PIN_KEYS 8
+#define PIN_SIZE 2000
+
+static pxs_key
+pin_key(int i)
+{
+	int id[2] = {0x70696e73, i};
+	return pxs_key_from_name(id, sizeof id);
+}
+
+static int
+pin_writer(void *arg)
+{
+	(void)arg;
+	pxs_store *s = child_open();
+	if (!s)
+		return 70;
+	static char buf[PIN_SIZE];
+	double end = pxs_test_ms() + 2000;
+	for (uint64_t n = 1; pxs_test_ms() < end; n++) {
+		int i = (int)(n % PIN_KEYS);
+		pxs_key k = pin_key(i), f;
+		int rc = pxs_evict(s, k);
+		if (rc != 0 && rc != -ENOENT)
+			return 71;
+		pxs_test_fill(buf, PIN_SIZE, k, n);
+		if ((rc = pxs_put_at(s, k, buf, PIN_SIZE)) != 0 &&
+		    rc != -ENOSPC)
+			return 72;
+		memset(buf, (int)n, sizeof buf);
+		if (pxs_put(s, buf, PIN_SIZE, &f) == 0 && pxs_evict(s, f) != 0)
+			return 73;
+	}
+	pxs_close(s);
+	return 0;
+}
+
+static int
+pin_reader(void *arg)
+{
+	(void)arg;
+	pxs_store *s = child_open();
+	if (!s)
+		return 80;
+	long views = 0;
+	double end = pxs_test_ms() + 2000;
+	for (int n = 0; pxs_test_ms() < end; n++) {
+		pxs_key k = pin_key(n % PIN_KEYS);
+		pxs_view v;
+		int rc = pxs_get(s, k, &v);
+		if (rc == -ENOENT)
+			continue;
+		if (rc != 0)
+			return 81;
+		if (pxs_test_verify(v.data, v.size, k) != 0)
+			return 82;
+		sched_yield();
+		if (pxs_test_verify(v.data, v.size, k) != 0)
+			return 83;
+		if (pxs_release(s, &v) != 0)
+			return 84;
+		views++;
+	}
+	printf("pin reader: %ld views verified\n", views);
+	fflush(stdout);
+	pxs_close(s);
+	return views > 0 ? 0 : 85;
+}
+
+START_TEST(lock_free_pins_hold_values_through_evictions)
+{
+	pxs_store *s = fresh(1 * MiB, 64);
+	pid_t w = pxs_test_spawn(pin_writer, NULL), r[2];
+	for (int i = 0; i < 2; i++)
+		r[i] = pxs_test_spawn(pin_reader, NULL);
+	ck_assert_int_eq(pxs_test_reap(w, 60), 0);
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(pxs_test_reap(r[i], 60), 0);
+	pxs_stats st = pxs_test_stat(s);
+	ck_assert_uint_eq(st.pins, 0);
+	ck_assert_uint_eq(st.evicted_pinned, 0);
+	pxs_check_report rep;
+	ck_assert_int_eq(pxs_check(s, &rep), 0);
+	ck_assert_uint_eq(rep.leaked_blocks, 0);
+	pxs_test_done(s, seg);
+}
+END_TEST
+
 struct pinner {
 	pxs_key *keys;
 	int n;
@@ -677,6 +772,7 @@ main(int argc, char **argv)
 	tcase_add_test(tc, exec_consumer_resolves_proxy_string);
 	tcase_add_test(tc, concurrent_put_get_evict_verified);
 	tcase_add_test(tc, crowded_table_inserts_stay_unique_and_findable);
+	tcase_add_test(tc, lock_free_pins_hold_values_through_evictions);
 	tcase_add_test(tc, dead_readers_pins_are_reclaimed);
 	tcase_add_test(tc, producer_killed_between_reserve_and_commit);
 	suite_add_tcase(s, tc);

@@ -279,7 +279,6 @@ hx_snap_take(pxs_store *s, struct hx_snap *out)
 				PXS_SLOT_EMPTY; /* a swept tomb is no change */
 			continue;
 		}
-		o->pins = sl->pins;
 		o->owner = sl->owner;
 		o->gen = sl->gen;
 		o->key_hi = sl->key_hi;
@@ -334,10 +333,9 @@ hx_snap_cmp(const struct hx_snap *a, const struct hx_snap *b, char *why,
 	for (uint32_t i = 0; i < a->nslots; i++) {
 		if (memcmp(&a->slots[i], &b->slots[i], sizeof a->slots[i])) {
 			snprintf(why, len,
-				 "slot %u changed: state %u->%u pins %u->%u "
+				 "slot %u changed: state %u->%u "
 				 "size %llu->%llu",
 				 i, a->slots[i].state, b->slots[i].state,
-				 a->slots[i].pins, b->slots[i].pins,
 				 (unsigned long long)a->slots[i].size,
 				 (unsigned long long)b->slots[i].size);
 			return -1;

@@ -96,7 +96,7 @@ struct hx_snap {
 	pxs_stats st;
 	uint32_t nslots;
 	struct hx_slot {
-		uint32_t state, pins, owner, gen;
+		uint32_t state, owner, gen;
 		uint64_t key_hi, key_lo, off, size, hash;
 	} * slots;
 };

@@ -17,6 +17,7 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -282,7 +283,7 @@ START_TEST(e1_forged_block_header)
 }
 END_TEST
 
-/* ---- E2: slot state, key, pins, waiters, owner --------------------------- */
+/* ---- E2: slot state, key, pin records, waiters, owner -------------------- */
 
 enum field { F_STATE, F_KEY, F_PINS, F_WAITERS, F_OWNER, F_GEN, F_SEQ };
 
@@ -298,8 +299,9 @@ poke(uint32_t idx, enum field f, uint64_t v)
 		sl->key_hi = v;
 		sl->key_lo = v;
 		break;
-	case F_PINS:
-		sl->pins = (uint32_t)v;
+	case F_PINS: /* the fixture handle's pin record for the slot */
+		__atomic_store_n(&pxs__my_pins(F.s)[idx], (uint16_t)v,
+				 __ATOMIC_RELAXED);
 		break;
 	case F_WAITERS:
 		sl->waiters = (uint32_t)v;
@@ -343,10 +345,12 @@ START_TEST(e2_slot_fields)
 		 DAMAGED},
 		{"key 0", F_KEY, 0, false, U_VERIFY, DAMAGED},
 		{"key all ones", F_KEY, UINT64_MAX, false, U_VERIFY, DAMAGED},
-		{"pins UINT32_MAX", F_PINS, UINT32_MAX, true, U_VERIFY,
+		/* Pins are the processes' own records: a bogus count
+		 * looks like real pins (the value is kept until the
+		 * process leaves), so pxs_check cannot tell. */
+		{"pin record 65535", F_PINS, UINT16_MAX, false, U_VERIFY,
 		 DAMAGED},
-		{"pins 2^31", F_PINS, 1u << 31, true, U_VERIFY, DAMAGED},
-		{"pins 0 while pinned", F_PINS, 0, true, U_VERIFY, 0},
+		{"pin record 0 while pinned", F_PINS, 0, false, U_VERIFY, 0},
 		{"waiters UINT32_MAX", F_WAITERS, UINT32_MAX, false, U_VERIFY,
 		 DAMAGED},
 		{"owner garbage (object)", F_OWNER, 0xa5a5a5a5, false, U_VERIFY,
@@ -358,7 +362,8 @@ START_TEST(e2_slot_fields)
 		{"owner 0 (reserved)", F_OWNER, 0, false, U_VERIFY, NK + 1},
 		{"gen changed under a pin", F_GEN, 12345, false, U_VERIFY, 0},
 		{"seq garbage", F_SEQ, UINT32_MAX, false, U_VERIFY, DAMAGED},
-		{"pins 1 on a pending future", F_PINS, 1, true, U_VERIFY, NK},
+		{"pin record 1 on a pending future", F_PINS, 1, false,
+		 U_VERIFY, NK},
 		{"state READY on a pending future", F_STATE, PXS_SLOT_READY,
 		 false, U_VERIFY, NK},
 	};
@@ -789,11 +794,16 @@ START_TEST(e6_racing_corruptor)
 				    0)
 				verified++;
 			/* Release needs a valid state: while the corruptor
-			 * shows garbage it is -EPROTO or -EINVAL: retry. */
+			 * shows garbage it is -EPROTO or -EINVAL: retry, for
+			 * up to 10 s (the corruptor may be descheduled). */
 			int r = -EPROTO;
-			for (int t = 0;
-			     t < 1000000 && (r == -EPROTO || r == -EINVAL); t++)
+			double until = pxs_test_ms() + 10000;
+			while ((r == -EPROTO || r == -EINVAL) &&
+			       pxs_test_ms() < until) {
 				r = pxs_release(s, &v);
+				if (r == -EPROTO || r == -EINVAL)
+					sched_yield();
+			}
 			ck_assert_int_eq(r, 0);
 		} else if (rc == -EPROTO) {
 			proto++;
