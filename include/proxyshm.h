@@ -276,17 +276,22 @@ PXS_API int pxs_put_at(pxs_store *s, pxs_key key, const void *data,
  * @param[out] v the view; written only on success
  * @return 0, or -EINVAL (NULL argument, zero key), -ENOENT (no such key),
  *   -EAGAIN (a future not set yet), -EOWNERDEAD (an abandoned future),
- *   -EOVERFLOW (the value has 2^32-1 pins, or this handle 65535),
+ *   -EOVERFLOW (this handle already holds 65535 pins on the value),
  *   -ENOSPC (no room in the heap for this handle's pin records, which
  *   are allocated when it attaches, or at its first pin if the heap was
  *   full then), -EPROTO, -ENOTRECOVERABLE.
- * @note Takes only the slot's lock; never blocks on other slots.
+ * @note A value (set or put) is pinned without any lock: the pin is a
+ *   count in this handle's own records, so readers of one value in many
+ *   processes do not slow each other down. A future that is not set yet
+ *   takes the slot's lock (never other slots').
  */
 PXS_API int pxs_get(pxs_store *s, pxs_key key, pxs_view *v);
 
 /**
  * @brief Unpin a view from pxs_get(), pxs_future_wait() or the like. Once
  * the last pin of an evicted value goes, its memory returns to the heap.
+ * Takes no lock, unless the value was evicted (then the slot's, to free
+ * it).
  * @param[in,out] v the view; cleared on success. NULL, or an already
  *   released (zeroed) view, is a no-op returning 0. A view pinned by an
  *   ancestor process before fork() is only forgotten (the pin is theirs).
