@@ -9,6 +9,10 @@
  *             a time). Every batch after the first (a warm-up that also
  *             touches the memory) is one sample: ops/s = the batch's ops
  *             (all workers) / the slowest worker's time for its share.
+ *             The one-process and two-process runs take turns batch by
+ *             batch, and the single process moves between the two CPUs
+ *             from batch to batch, so that the ratio between them compares
+ *             the same minutes of this shared machine on the same CPUs.
  *   get-size  latency of one pxs_get (and get+release) of a 64 B .. 1 GiB
  *             object: flat if reads are really zero-copy.
  *   reserve   pxs_future_reserve + commit against pxs_future_set, for
@@ -43,6 +47,7 @@ struct objrun {
 	uint32_t nworkers;
 	int worker;
 	struct bench_barrier *bar;
+	uint32_t *turn; /* 2b: the single process's batch b; 2b+1: the pair's */
 	uint64_t *t;    /* [batch][phase][worker][2]: start, end */
 	const char *table; /* "fitted" or "default-1GiB" (see objects_store) */
 };
@@ -143,7 +148,9 @@ obj_worker(void *arg)
 	unsigned char *dst = NULL;
 	void *redis = NULL;
 
-	if (r->nworkers > 1 || bench_ncpus() > 1)
+	uint32_t pair = r->nworkers > 1;
+
+	if (pair)
 		bench_pin(0, bench_cpu(r->worker));
 	fill(src, r->size, (uint64_t)r->worker);
 	if (r->mech == M_MEMCPY)
@@ -153,6 +160,12 @@ obj_worker(void *arg)
 		redis = bench_redis(r->o);
 #endif
 	for (size_t b = 0; b < r->batches; b++) {
+		uint32_t mine = (uint32_t)(2 * b) + pair;
+
+		if (r->turn && bench_wait_ge(r->turn, mine, TIMEOUT_MS) < 0)
+			bench_die("objects: turn %u timed out", mine);
+		if (!pair && bench_ncpus() > 1)
+			bench_pin(0, bench_cpu((int)(b % 2)));
 		for (int ph = 0; ph < PH_N; ph++) {
 			uint64_t *t = tslot(r, b, ph, r->worker);
 
@@ -162,6 +175,11 @@ obj_worker(void *arg)
 			run_phase(r, ph, src, dst, keys, redis);
 			t[1] = bench_now_ns();
 		}
+		/* The whole batch done (both of a pair): the other's turn. */
+		if (bench_barrier_wait(r->bar, TIMEOUT_MS) < 0)
+			bench_die("barrier timed out");
+		if (r->turn && r->worker == 0)
+			bench_post(r->turn, mine + 1);
 	}
 #ifdef PXS_BENCH_HIREDIS
 	if (redis)
@@ -234,32 +252,47 @@ objects_store(size_t size, size_t n, int big)
 	return s;
 }
 
+/* One process, and (with two CPUs) two at once, taking turns batch by
+ * batch on one store. bar[w - 1] and t[w - 1] belong to the run of w. */
 static void
 objects_one(const struct bench_opts *o, int m, size_t size, size_t n,
-	    size_t batches, int big, struct bench_barrier *bar, uint64_t *t)
+	    size_t batches, int big, struct bench_barrier *bar, uint64_t **t,
+	    uint32_t *turn)
 {
-	int maxw = bench_ncpus() >= 2 ? 2 : 1;
-	pxs_store *s = m == M_PXS ? objects_store(size, n, big) : NULL;
+	uint32_t maxw = bench_ncpus() >= 2 ? 2 : 1;
+	pxs_store *s[MAX_WORKERS] = {NULL, NULL};
+	struct objrun r[MAX_WORKERS];
+	pid_t pids[MAX_WORKERS * MAX_WORKERS];
+	uint32_t np = 0;
 
-	for (uint32_t w = 1; w <= (uint32_t)maxw; w++) {
-		struct objrun r = {
-			.o = o, .s = s, .mech = m, .size = size, .n = n,
-			.batches = batches, .nworkers = w, .bar = bar, .t = t,
+	/* A lone process has no pair to wait for: count its turns as if
+	 * the pair's were done at once. */
+	*turn = 0;
+	for (uint32_t w = 1; w <= maxw; w++) {
+		if (m == M_PXS)
+			s[w - 1] = objects_store(size, n, big);
+		r[w - 1] = (struct objrun){
+			.o = o, .s = s[w - 1], .mech = m, .size = size, .n = n,
+			.batches = batches, .nworkers = w, .bar = &bar[w - 1],
+			.turn = turn, .t = t[w - 1],
 			.table = big ? "default-1GiB" : "fitted",
 		};
-		pid_t pids[MAX_WORKERS];
-
-		bench_barrier_init(bar, w);
-		for (uint32_t j = 0; j < w; j++) {
-			r.worker = (int)j;
-			pids[j] = bench_spawn(obj_worker, &r);
-		}
-		for (uint32_t j = 0; j < w; j++)
-			if (bench_reap(pids[j], 600) != 0)
-				bench_die("objects worker failed");
-		obj_report(&r);
+		bench_barrier_init(&bar[w - 1], w);
 	}
-	pxs_close(s);
+	if (maxw == 1)
+		r[0].turn = NULL;
+	for (uint32_t w = 1; w <= maxw; w++)
+		for (uint32_t j = 0; j < w; j++) {
+			r[w - 1].worker = (int)j;
+			pids[np++] = bench_spawn(obj_worker, &r[w - 1]);
+		}
+	for (uint32_t j = 0; j < np; j++)
+		if (bench_reap(pids[j], 600) != 0)
+			bench_die("objects worker failed");
+	for (uint32_t w = 1; w <= maxw; w++) {
+		obj_report(&r[w - 1]);
+		pxs_close(s[w - 1]);
+	}
 }
 
 static void
@@ -269,9 +302,10 @@ case_objects(const struct bench_opts *o)
 	static const size_t full_n[] = {8192, 2048, 256, 32, 2};
 	static const size_t full_b[] = {40, 30, 30, 30, 12};
 	size_t nsizes = o->quick ? 4 : 5;
-	struct bench_barrier *bar = bench_shared(sizeof(*bar));
+	struct bench_barrier *bar = bench_shared(MAX_WORKERS * sizeof(*bar));
 	size_t tlen = 64 * PH_N * MAX_WORKERS * 2 * sizeof(uint64_t);
-	uint64_t *t = bench_shared(tlen);
+	uint64_t *t[MAX_WORKERS] = {bench_shared(tlen), bench_shared(tlen)};
+	uint32_t *turn = bench_shared(sizeof(*turn));
 
 	if (bench_ncpus() < 2)
 		bench_skip("objects procs=2", "fewer than 2 CPUs allowed");
@@ -291,16 +325,19 @@ case_objects(const struct bench_opts *o)
 			if (m == M_REDIS) /* Redis moves 64 MiB in ~1 s */
 				objects_one(o, m, sizes[i], n > 512 ? 512 : n,
 					    sizes[i] >= (64 << 20) ? 3 :
-					    b > 8 ? 8 : b, 0, bar, t);
+					    b > 8 ? 8 : b, 0, bar, t, turn);
 			else
-				objects_one(o, m, sizes[i], n, b, 0, bar, t);
+				objects_one(o, m, sizes[i], n, b, 0, bar, t,
+					    turn);
 		}
 		/* The same small objects in a big store: a 16 MiB table. */
 		if (i == 0)
-			objects_one(o, M_PXS, sizes[i], n, b, 1, bar, t);
+			objects_one(o, M_PXS, sizes[i], n, b, 1, bar, t, turn);
 	}
-	bench_unshare(t, tlen);
-	bench_unshare(bar, sizeof(*bar));
+	bench_unshare(turn, sizeof(*turn));
+	for (int w = 0; w < MAX_WORKERS; w++)
+		bench_unshare(t[w], tlen);
+	bench_unshare(bar, MAX_WORKERS * sizeof(*bar));
 }
 
 /* ---- zero copy: get latency by size --------------------------------- */
