@@ -9,10 +9,10 @@
  *             a time). Every batch after the first (a warm-up that also
  *             touches the memory) is one sample: ops/s = the batch's ops
  *             (all workers) / the slowest worker's time for its share.
- *             The one-process and two-process runs take turns batch by
- *             batch, and the single process moves between the two CPUs
- *             from batch to batch, so that the ratio between them compares
- *             the same minutes of this shared machine on the same CPUs.
+ *             The one-process and two-process runs take turns of TURN
+ *             batches, and the single process spends half its batches on
+ *             each CPU, so that the ratio between them compares the same
+ *             minutes of this shared machine on the same CPUs.
  *   get-size  latency of one pxs_get (and get+release) of a 64 B .. 1 GiB
  *             object: flat if reads are really zero-copy.
  *   reserve   pxs_future_reserve + commit against pxs_future_set, for
@@ -21,6 +21,7 @@
 #include "bench.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@
 
 #define TIMEOUT_MS 120000L
 #define MAX_WORKERS 2
+#define TURN 4 /* batches per turn (objects: one process, then two) */
 
 enum mech { M_PXS, M_MEMCPY, M_REDIS, M_N };
 enum phase { PH_PUT, PH_GET, PH_EVICT, PH_N };
@@ -47,7 +49,8 @@ struct objrun {
 	uint32_t nworkers;
 	int worker;
 	struct bench_barrier *bar;
-	uint32_t *turn; /* 2b: the single process's batch b; 2b+1: the pair's */
+	uint32_t *turn; /* 2k: the single process's k-th turn of TURN batches;
+			   2k+1: the pair's */
 	uint64_t *t;    /* [batch][phase][worker][2]: start, end */
 	const char *table; /* "fitted" or "default-1GiB" (see objects_store) */
 };
@@ -160,12 +163,18 @@ obj_worker(void *arg)
 		redis = bench_redis(r->o);
 #endif
 	for (size_t b = 0; b < r->batches; b++) {
-		uint32_t mine = (uint32_t)(2 * b) + pair;
+		uint32_t mine = (uint32_t)(2 * (b / TURN)) + pair;
+		bool last = b % TURN == TURN - 1 || b + 1 == r->batches;
 
-		if (r->turn && bench_wait_ge(r->turn, mine, TIMEOUT_MS) < 0)
+		if (r->turn && b % TURN == 0 &&
+		    bench_wait_ge(r->turn, mine, TIMEOUT_MS) < 0)
 			bench_die("objects: turn %u timed out", mine);
-		if (!pair && bench_ncpus() > 1)
-			bench_pin(0, bench_cpu((int)(b % 2)));
+		/* Alone: the first half of the batches on one CPU, the
+		 * second on the other. The first batch of a turn starts with
+		 * caches the other run used; the median looks past it. */
+		if (!pair && bench_ncpus() > 1 &&
+		    (b == 0 || b == r->batches / 2))
+			bench_pin(0, bench_cpu(b == 0 ? 0 : 1));
 		for (int ph = 0; ph < PH_N; ph++) {
 			uint64_t *t = tslot(r, b, ph, r->worker);
 
@@ -175,7 +184,9 @@ obj_worker(void *arg)
 			run_phase(r, ph, src, dst, keys, redis);
 			t[1] = bench_now_ns();
 		}
-		/* The whole batch done (both of a pair): the other's turn. */
+		/* A turn done (by both of a pair): the other run's turn. */
+		if (!last)
+			continue;
 		if (bench_barrier_wait(r->bar, TIMEOUT_MS) < 0)
 			bench_die("barrier timed out");
 		if (r->turn && r->worker == 0)
