@@ -32,9 +32,10 @@
  * it holds.
  *
  * DEADLOCK. An inserter holds at most two slot locks, home and target,
- * and takes them in index order: when t wrapped around the end of the
- * table (t < home) it lets go of home, locks t, locks home and starts over.
- * The sweep only try-locks; every other path holds one slot lock at a time.
+ * and waits for them only in index order: a target that wrapped around the
+ * end of the table (t < home) is only try-locked, and if it is busy the
+ * inserter lets go of home, yields and starts over. The sweep only
+ * try-locks; every other path holds one slot lock at a time.
  *
  * CAPACITY. `hdr->live` counts occupied slots plus reservations: an
  * inserter reserves with a compare-and-swap that refuses to pass the
