@@ -849,6 +849,16 @@ pxs__heap_free(struct pxs_heap *hp, uint64_t off)
 		return rc;
 	if (hi == top) {
 		h->top = lo;
+		/* Swallowed by the wilderness: no header there may still pass
+		 * for a block. User data written later over part of one (a
+		 * size byte) could make it read as a live block at top, which
+		 * carve() takes for corruption. Top moved first: a holder that
+		 * dies here leaves nothing below top wiped. */
+		wipe(hp, b.off);
+		if (merge_prev)
+			wipe(hp, p.off);
+		if (merge_next)
+			wipe(hp, next.off);
 	} else {
 		make_free(hp, lo, hi - lo);
 		set_prev(hp, &after, hi - lo);
@@ -954,7 +964,11 @@ pxs__heap_rebuild(struct pxs_heap *hp)
 		while (cur < top && free_load(hp, cur, top, &x))
 			cur += x.size;
 		if (cur == top) {
+			/* Into the wilderness, headers wiped as in free. */
 			h->top = top = run;
+			for (uint64_t y = run; y < cur && free_load(hp, y, cur, &x);
+			     y += x.size)
+				wipe(hp, y);
 			break;
 		}
 		make_free(hp, run, cur - run);
