@@ -178,9 +178,10 @@ void pxs__reap_entry(struct pxs_store *s, uint32_t i);
 uint32_t pxs__pins_on(struct pxs_store *s, uint32_t idx);
 /** Pins of all processes on all slots (for pxs_stat). */
 uint64_t pxs__pins_total(struct pxs_store *s);
-/** Lock slot @p idx and, if it still has generation @p gen, is EVICTED and
- *  nobody pins or produces it, free it (then sweep). */
-int pxs__free_if_unheld(struct pxs_store *s, uint32_t idx, uint32_t gen);
+/** Lock slot @p idx and, if it is EVICTED and nobody pins or produces it,
+ *  free it (then sweep). Whatever value it holds by then: an evicted value
+ *  nobody holds is garbage, whoever notices. */
+int pxs__free_if_unheld(struct pxs_store *s, uint32_t idx);
 /** Validated pin array of process entry @p p, or NULL. */
 uint16_t *pxs__pin_array(struct pxs_store *s, const struct pxs_seg_proc *p);
 
@@ -317,9 +318,9 @@ void pxs__block_cache_drop(struct pxs_store *s);
 uint16_t *pxs__my_pins(struct pxs_store *s);
 /** Under the slot lock: pin a READY slot and fill the view. */
 int pxs__view_pin(struct pxs_store *s, uint32_t idx, pxs_view *v);
-/** Drop one of this handle's pins on slot @p idx (generation @p gen); free
- *  the value if it was evicted and this was the last hold on it. */
-int pxs__unpin(struct pxs_store *s, uint32_t idx, uint32_t gen);
+/** Drop one of this handle's pins on slot @p idx; free the value if it was
+ *  evicted and this was the last hold on it. */
+int pxs__unpin(struct pxs_store *s, uint32_t idx);
 /** Under the slot lock, if PENDING/RESERVED and the owner is dead: mark
  *  ABANDONED (returns 1) and free a reserved block; else 0. */
 int pxs__slot_check_owner(struct pxs_store *s, uint32_t idx);

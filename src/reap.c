@@ -101,15 +101,13 @@ release_if_unheld(struct pxs_store *s, uint32_t idx, uint64_t *off)
 }
 
 int
-pxs__free_if_unheld(struct pxs_store *s, uint32_t idx, uint32_t gen)
+pxs__free_if_unheld(struct pxs_store *s, uint32_t idx)
 {
 	int rc = pxs__slot_lock(s, idx, NULL);
 	if (rc < 0)
 		return rc;
 	uint64_t off = 0;
-	bool freed = __atomic_load_n(&s->slots[idx].gen, __ATOMIC_RELAXED) ==
-			     gen &&
-		     release_if_unheld(s, idx, &off);
+	bool freed = release_if_unheld(s, idx, &off);
 	if (freed)
 		PXS_FAILPOINT(FP_RELEASE_AFTER_UNPUBLISH);
 	pxs__slot_unlock(s, idx);

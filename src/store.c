@@ -124,7 +124,7 @@ pxs__view_pin(struct pxs_store *s, uint32_t idx, pxs_view *v)
 }
 
 int
-pxs__unpin(struct pxs_store *s, uint32_t idx, uint32_t gen)
+pxs__unpin(struct pxs_store *s, uint32_t idx)
 {
 	__atomic_fetch_sub(&s->pins[idx], 1, __ATOMIC_SEQ_CST);
 	PXS_FAILPOINT(FP_RELEASE_BETWEEN_COUNTS);
@@ -132,7 +132,10 @@ pxs__unpin(struct pxs_store *s, uint32_t idx, uint32_t gen)
 	if (__atomic_load_n(&s->slots[idx].state, __ATOMIC_RELAXED) !=
 	    PXS_SLOT_EVICTED)
 		return 0;
-	return pxs__free_if_unheld(s, idx, gen);
+	/* Not only the value we pinned: a reader backing off may have
+	 * pinned, for a moment, a slot that was freed and reused since its
+	 * lookup, and made that value's evicter keep it. */
+	return pxs__free_if_unheld(s, idx);
 }
 
 /* pxs_get() without the slot lock, for a READY value (see PINS above):
@@ -162,7 +165,7 @@ get_unlocked(struct pxs_store *s, pxs_key key, pxs_view *v)
 		fill_view(s, idx, gen, data, size, v);
 		return 0;
 	}
-	pxs__unpin(s, idx, gen);
+	pxs__unpin(s, idx);
 	return -EAGAIN;
 }
 
@@ -393,7 +396,7 @@ pxs_release(pxs_store *s, pxs_view *v)
 	    __atomic_load_n(&mine[idx], __ATOMIC_RELAXED) == 0)
 		return -EINVAL;
 	memset(v, 0, sizeof *v);
-	return pxs__unpin(s, idx, gen);
+	return pxs__unpin(s, idx);
 }
 
 int
