@@ -528,7 +528,7 @@ typedef struct pxs_check_report {
 	uint64_t blocks_used;    /**< allocated blocks */
 	uint64_t blocks_free;    /**< free blocks */
 	uint32_t slots_live;     /**< slots holding an object or future */
-	uint32_t pins;           /**< pins, summed over slots */
+	uint32_t pins;           /**< pins on live slots, from the pin records */
 	uint32_t dead_pins;      /**< pins held by processes that died */
 	uint32_t processes;      /**< attached processes alive */
 	uint32_t
