@@ -139,13 +139,16 @@ pxs__unpin(struct pxs_store *s, uint32_t idx)
 }
 
 /* pxs_get() without the slot lock, for a READY value (see PINS above):
- * -EAGAIN sends the caller to the locked path, which handles the rest. */
+ * -ENOENT if the key is not there, -EAGAIN sends the caller to the locked
+ * path, which handles the rest. */
 static int
 get_unlocked(struct pxs_store *s, pxs_key key, pxs_view *v)
 {
 	uint32_t idx;
 	uint16_t *mine;
-	if (pxs__table_find(s, key, &idx) < 0 || !(mine = pxs__my_pins(s)) ||
+	if (pxs__table_find(s, key, &idx) < 0)
+		return -ENOENT; /* the locked path would probe again for that */
+	if (!(mine = pxs__my_pins(s)) ||
 	    __atomic_load_n(&mine[idx], __ATOMIC_RELAXED) == UINT16_MAX)
 		return -EAGAIN;
 	struct pxs_seg_slot *sl = &s->slots[idx];
