@@ -380,6 +380,29 @@ PXS_API int pxs_future_commit(pxs_store *s, pxs_key key);
 PXS_API int pxs_future_claim(pxs_store *s, pxs_key key);
 
 /**
+ * @brief Stop owning a pending future, so that it outlives its creator.
+ *
+ * An ownerless future is never abandoned: it stays pending until some
+ * process sets it, an evict cancels it, or (later) a process claims it with
+ * pxs_future_claim() and so makes its own death reportable again. This is
+ * ProxyStore's model, in which the client that creates a future hands it to a
+ * producer and a consumer and may then exit. Disowning an ownerless future
+ * does nothing and returns 0.
+ * @param[in] s   store from pxs_open()
+ * @param[in] key the future's key
+ * @return 0, or -EINVAL (NULL store, zero key), -ENOENT (no such key),
+ *   -EALREADY (already set, or a plain object), -EBUSY (reserved by
+ *   pxs_future_reserve() and not committed: the reservation is its
+ *   producer's), -EPERM (owned by another live process or handle),
+ *   -EOWNERDEAD (abandoned: its owner died before this call), -EPROTO,
+ *   -ENOTRECOVERABLE.
+ * @note Thread-safe. Any process may disown a future it owns; after fork()
+ *   the child is a different owner from its parent, so a child cannot
+ *   disown its parent's futures (-EPERM) unless it claims them first.
+ */
+PXS_API int pxs_future_disown(pxs_store *s, pxs_key key);
+
+/**
  * @brief Wait until the future @p key is set, then pin its value.
  * Sleeps in the kernel on the slot's futex (CLOCK_MONOTONIC), waking every
  * 250 ms at most to check that the owner is alive. Plain objects are
