@@ -174,6 +174,11 @@ typedef struct pxs_options {
                             default) sleeps at once. Applies to this handle
                             whether it creates or attaches. See
                             pxs_future_wait_spin(). */
+	long wait_ms;      /**< attaching (no #PXS_CREATE): how long to wait for
+                            the segment to be created, in milliseconds; 0
+                            (the default) does not wait, < 0 waits without
+                            limit. The wait sleeps on an inotify watch of
+                            /dev/shm, it does not poll. */
 } pxs_options;
 
 /**
@@ -204,7 +209,12 @@ typedef struct pxs_options {
  *   -EMFILE, -ENFILE, -ENOMEM (out of descriptors or memory);
  *   -EUSERS (the segment's table of attached processes is full);
  *   -EAGAIN (creation kept racing with other creators and removers: retry).
- * @note Thread-safe. The handle survives fork().
+ *   With #pxs_options.wait_ms, -ENOENT comes only once that long has
+ *   passed without the segment appearing, and the wait can also fail with
+ *   -EMFILE, -ENFILE or -ENOMEM (no inotify instance or watch to be had).
+ * @note Thread-safe. The handle survives fork(). A wait for the segment
+ *   sleeps in the calling thread only; a creator needs no cooperation (it
+ *   publishes with a rename, which the watch sees).
  */
 PXS_API int pxs_open(const char *name, const pxs_options *opts,
 		     pxs_store **out);
@@ -264,9 +274,19 @@ PXS_API int pxs_put(pxs_store *s, const void *data, size_t size,
 		    pxs_key *key_out);
 
 /**
- * @brief As pxs_put() under a chosen key.
+ * @brief As pxs_put() under a chosen key. A key that holds an abandoned
+ * future (its owner died before setting it) is taken over: the value
+ * replaces the future, as when a restarted producer puts its results again.
+ * An expired key (pxs_expire()) is absent and so free to use.
+ * @param[in] s    store
+ * @param[in] key  the key (not zero)
+ * @param[in] data bytes (may be NULL only when @p size is 0)
+ * @param[in] size value bytes
  * @return 0, or -EINVAL (NULL argument, zero key), -EEXIST (the key holds an
- *   object or future; nothing changed), -ENOSPC, -EPROTO, -ENOTRECOVERABLE.
+ *   object or a future that is not abandoned; nothing changed), -ENOSPC,
+ *   -EPROTO, -ENOTRECOVERABLE.
+ * @note Thread-safe. A put wakes the waiters of pxs_future_wait() on this
+ *   key, also those that began waiting before the key existed.
  */
 PXS_API int pxs_put_at(pxs_store *s, pxs_key key, const void *data,
 		       size_t size);
@@ -319,6 +339,26 @@ PXS_API int pxs_exists(pxs_store *s, pxs_key key);
  *   -ENOTRECOVERABLE.
  */
 PXS_API int pxs_evict(pxs_store *s, pxs_key key);
+
+/**
+ * @brief Give @p key a lifetime: @p ttl_ms milliseconds from now it is
+ * evicted as if by pxs_evict(). From its deadline on it is absent to every
+ * lookup (pxs_get(), pxs_exists(), the futures' calls, pxs_list()); views
+ * pinned before stay valid; the waiters of a pending future return
+ * -ECANCELED. No thread runs at the deadline: the memory comes back when
+ * the next insertion meets the key, when a lookup or a waiter finds it
+ * expired, or when pxs_reap() (or the library's own reap, before -ENOSPC)
+ * runs. The deadline is on CLOCK_MONOTONIC, which all processes share.
+ * @param[in] s      store
+ * @param[in] key    an object or a future (in any state but expired)
+ * @param[in] ttl_ms milliseconds from now; 0 evicts at once; < 0 removes
+ *                   the key's expiry. A later call replaces the deadline.
+ * @return 0, or -EINVAL (NULL store, zero key), -ENOENT (absent or already
+ *   expired), -EPROTO, -ENOTRECOVERABLE.
+ * @note Thread-safe; takes the key's slot lock. #pxs_entry.ttl_ms shows the
+ *   time left.
+ */
+PXS_API int pxs_expire(pxs_store *s, pxs_key key, long ttl_ms);
 /** @} */
 
 /** @defgroup futures Futures
@@ -332,9 +372,18 @@ PXS_API int pxs_evict(pxs_store *s, pxs_key key);
 PXS_API int pxs_future_new(pxs_store *s, pxs_key *key_out);
 
 /**
- * @brief Create a pending future under @p key.
- * @return 0, or -EINVAL (zero key), -EEXIST (key in use), -ENOSPC, -EPROTO,
+ * @brief Create a pending future under @p key, owned by the calling
+ * process. A key that holds an abandoned future (its owner died before
+ * setting it) is taken over, so a restarted producer can create its
+ * futures again under the same names; the old future's waiters have
+ * returned -EOWNERDEAD already. An expired key is absent and free to use.
+ * @param[in] s   store
+ * @param[in] key the key (not zero)
+ * @return 0, or -EINVAL (NULL store, zero key), -EEXIST (the key holds an
+ *   object or a future that is not abandoned), -ENOSPC, -EPROTO,
  *   -ENOTRECOVERABLE.
+ * @note Thread-safe. It wakes the waiters of pxs_future_wait() that began
+ *   waiting before the key existed: they go on to wait for its value.
  */
 PXS_API int pxs_future_new_at(pxs_store *s, pxs_key key);
 
@@ -406,15 +455,27 @@ PXS_API int pxs_future_disown(pxs_store *s, pxs_key key);
  * @brief Wait until the future @p key is set, then pin its value.
  * Sleeps in the kernel on the slot's futex (CLOCK_MONOTONIC), waking every
  * 250 ms at most to check that the owner is alive. Plain objects are
- * returned at once.
- * @param[in]  timeout_ms <0 waits forever, 0 only checks
+ * returned at once. A key that does not exist yet is waited for too: the
+ * call sleeps until some process creates it (pxs_future_new_at(),
+ * pxs_put_at(), pxs_put()) and then waits for its value, all within
+ * @p timeout_ms; so a consumer may start before its producer.
+ * @param[in]  s          store
+ * @param[in]  key        the key (not zero)
+ * @param[in]  timeout_ms <0 waits forever, 0 only checks (an absent key is
+ *                        then -ENOENT)
  * @param[out] v          pinned view, valid until #pxs_release()
- * @return 0, or -EINVAL (NULL argument, zero key), -ENOENT (no such key),
- *   -ETIMEDOUT (not set in time, including at once for 0), -ECANCELED
- *   (evicted while waiting), -EOWNERDEAD (owner died before setting it),
+ * @return 0, or -EINVAL (NULL argument, zero key), -ENOENT (no such key,
+ *   with @p timeout_ms 0 only), -ETIMEDOUT (not created or not set in time;
+ *   at once for 0 and a pending future), -ECANCELED (evicted, or expired,
+ *   while waiting), -EOWNERDEAD (owner died before setting it),
  *   -EOVERFLOW (too many pins), -ENOSPC (no room for this handle's pin
  *   records, as for pxs_get()), -EPROTO, -ENOTRECOVERABLE.
- * @note Thread-safe; never returns EINTR.
+ * @note Thread-safe; never returns EINTR. A waiter is counted in
+ *   #pxs_stats.waiters and #pxs_entry.waiters while it sleeps; one killed
+ *   in its sleep is taken off by the next reap (pxs_reap(), or any attach).
+ *   A process's threads may sleep counted on up to 24 distinct futures at
+ *   once; more poll every millisecond instead. Safe in a forked child: it
+ *   waits as a process of its own.
  */
 PXS_API int pxs_future_wait(pxs_store *s, pxs_key key, long timeout_ms,
 			    pxs_view *v);
@@ -510,6 +571,8 @@ typedef struct pxs_entry {
 	int32_t owner_pid;   /**< pid of the owning process (futures), else 0 */
 	int owner_alive;     /**< 1 if that owner is attached and alive */
 	uint64_t created_ns; /**< creation time, ns since the Epoch */
+	int64_t ttl_ms;      /**< milliseconds until it expires (pxs_expire()),
+                                rounded up; -1 when it has no expiry */
 } pxs_entry;
 
 /**
@@ -558,6 +621,10 @@ typedef struct pxs_check_report {
 		dead_processes; /**< entries of dead processes not yet reaped */
 	uint32_t
 		leaked_blocks; /**< blocks of dead processes that nothing references */
+	uint32_t waiters;      /**< threads asleep in waits, from the processes'
+                                  wait records (absent keys included) */
+	uint32_t dead_waiters; /**< of which registered by processes that died
+                                  (pxs_reap() takes them off) */
 } pxs_check_report;
 
 /**
@@ -585,6 +652,8 @@ PXS_API int pxs_check(pxs_store *s, pxs_check_report *r);
  * abandon the futures they owned, and free their process entries. The
  * library also does this by itself when a process attaches and before an
  * allocation would fail with -ENOSPC.
+ * It also takes off the waiter counts of dead processes' waiters, and
+ * evicts every key whose expiry (pxs_expire()) has passed.
  * @return the number of dead processes reaped (>= 0), or -EINVAL,
  *   -ENOTRECOVERABLE.
  */
@@ -630,8 +699,12 @@ PXS_API pxs_key pxs_proxy_key(const pxs_proxy *p);
 /**
  * @brief Resolve: the first call attaches the store (one attachment per
  * process per name, shared by every proxy and thread) and waits for the
- * value as pxs_future_wait() does; later calls return the same bytes at
- * once without a lock.
+ * value as pxs_future_wait() does (also for a key not created yet, when
+ * @p timeout_ms is not 0); later calls return the same bytes at once
+ * without a lock.
+ * @param[in]  p          the proxy
+ * @param[in]  timeout_ms as for pxs_future_wait(): <0 forever, 0 only
+ *                        checks (an absent key is then -ENOENT)
  * @param[out] data, size the value, pinned until pxs_proxy_free()
  * @return 0, or -EINVAL, any error of pxs_open() (attach only) or of
  *   pxs_future_wait().

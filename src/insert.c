@@ -223,9 +223,11 @@ reserve(struct pxs_store *s)
 /* ---- insertion ---------------------------------------------------------- */
 
 /* Walk k's probe sequence from home h: -EEXIST if k is live, else the
- * first free slot in *t (-ENOSPC if none). */
+ * first free slot in *t (-ENOSPC if none). An expired slot is absent (of k
+ * too: the new one goes beside it); the first met goes in *stale for the
+ * caller to reclaim once it holds no lock (expire.c). */
 static int
-scan(struct pxs_store *s, pxs_key k, uint32_t h, uint32_t *t)
+scan(struct pxs_store *s, pxs_key k, uint32_t h, uint32_t *t, uint32_t *stale)
 {
 	uint32_t target = UINT32_MAX;
 	for (uint32_t i = 0; i < s->g.nslots; i++) {
@@ -237,6 +239,9 @@ scan(struct pxs_store *s, pxs_key k, uint32_t h, uint32_t *t)
 				target = j;
 			if (st == PXS_SLOT_EMPTY)
 				break;
+		} else if (pxs__state_live(st) && pxs__slot_expired(sl)) {
+			if (*stale == UINT32_MAX)
+				*stale = j;
 		} else if (pxs__state_live(st) && pxs__slot_has_key(sl, k)) {
 			return -EEXIST;
 		}
@@ -268,10 +273,11 @@ claimable(struct pxs_store *s, uint32_t h, uint32_t t)
  * is busy, h is let go of and -EAGAIN asks the caller to start over. On
  * any other return h is still held. */
 static int
-lock_target(struct pxs_store *s, pxs_key k, uint32_t h, uint32_t *t)
+lock_target(struct pxs_store *s, pxs_key k, uint32_t h, uint32_t *t,
+	    uint32_t *stale)
 {
 	for (;;) {
-		int rc = scan(s, k, h, t);
+		int rc = scan(s, k, h, t, stale);
 		if (rc < 0 || *t == h)
 			return rc;
 		PXS_FAILPOINT(FP_INSERT_SCANNED);
@@ -292,15 +298,16 @@ lock_target(struct pxs_store *s, pxs_key k, uint32_t h, uint32_t *t)
 /* One insertion, with a reservation and the gate entered. */
 static int
 insert(struct pxs_store *s, pxs_key k, uint32_t state, uint64_t off,
-       uint64_t size, uint32_t owner, uint32_t *idx)
+       uint64_t size, uint32_t owner, uint32_t *idx, uint32_t *stale)
 {
 	uint32_t h = pxs__home(s, k), t;
+	bool ring = false;
 	int rc;
 	do {
 		if ((rc = pxs__slot_lock(s, h, NULL)) < 0)
 			return rc;
 		PXS_FAILPOINT(FP_INSERT_HOME_LOCKED);
-		rc = lock_target(s, k, h, &t);
+		rc = lock_target(s, k, h, &t, stale);
 		if (rc == -EAGAIN)
 			sched_yield();
 	} while (rc == -EAGAIN);
@@ -313,15 +320,21 @@ insert(struct pxs_store *s, pxs_key k, uint32_t state, uint64_t off,
 		__atomic_store_n(&sl->size, size, __ATOMIC_RELAXED);
 		__atomic_store_n(&sl->waiters, 0, __ATOMIC_RELAXED);
 		__atomic_store_n(&sl->owner, owner, __ATOMIC_RELAXED);
+		__atomic_store_n(&sl->expires_ns, 0, __ATOMIC_RELAXED);
 		sl->created_ns = pxs__now_ns(CLOCK_REALTIME);
 		PXS_FAILPOINT(FP_INSERT_SLOT_LOCKED);
 		pxs__slot_set_state(sl, state);
 		PXS_FAILPOINT(FP_INSERT_AFTER_PUBLISH);
+		/* Still holding the home: waiters for k count themselves in
+		 * its bell under this lock (bell.c). */
+		ring = pxs__bell_note(s, k);
 		if (t != h)
 			pxs__slot_unlock(s, t);
 		*idx = t;
 	}
 	pxs__slot_unlock(s, h);
+	if (ring)
+		pxs__bell_ring(s, k);
 	return rc;
 }
 
@@ -330,6 +343,7 @@ static int
 try_insert(struct pxs_store *s, pxs_key k, uint32_t state, uint64_t off,
 	   uint64_t size, uint32_t owner, uint32_t *idx)
 {
+	uint32_t stale = UINT32_MAX;
 	int rc = gate_enter(s);
 	if (rc < 0)
 		return rc;
@@ -337,10 +351,12 @@ try_insert(struct pxs_store *s, pxs_key k, uint32_t state, uint64_t off,
 		gate_leave(s);
 		return -ENOSPC;
 	}
-	rc = insert(s, k, state, off, size, owner, idx);
+	rc = insert(s, k, state, off, size, owner, idx, &stale);
 	if (rc < 0)
 		__atomic_fetch_sub(&s->hdr->live, 1, __ATOMIC_RELAXED);
 	gate_leave(s);
+	if (stale != UINT32_MAX) /* an expired slot on the way: reclaim it */
+		pxs__reclaim_if_expired(s, stale);
 	return rc;
 }
 
