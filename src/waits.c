@@ -91,6 +91,14 @@ procs_hi(const struct pxs_store *s)
 	return n < PXS_MAX_PROCS ? n : PXS_MAX_PROCS;
 }
 
+/* Is the process of (LIVE) entry i dead? */
+static bool
+entry_dead(struct pxs_store *s, uint32_t i)
+{
+	uint32_t gen = __atomic_load_n(&s->procs[i].gen, __ATOMIC_ACQUIRE);
+	return !pxs__proc_alive(s, pxs__token(gen, i));
+}
+
 uint32_t
 pxs__waits_on_slot(struct pxs_store *s, uint32_t idx, uint32_t *dead)
 {
@@ -112,11 +120,7 @@ pxs__waits_on_slot(struct pxs_store *s, uint32_t idx, uint32_t *dead)
 				mine_n += n;
 		}
 		sum += mine_n;
-		if (dead && mine_n &&
-		    !pxs__proc_alive(s, pxs__token(__atomic_load_n(
-							   &p->gen,
-							   __ATOMIC_ACQUIRE),
-						   i)))
+		if (dead && mine_n && entry_dead(s, i))
 			*dead += mine_n;
 	}
 	return sum;
@@ -143,11 +147,7 @@ pxs__waits_on_bell(struct pxs_store *s, uint32_t b, uint32_t *dead)
 		uint32_t n = __atomic_load_n(&p->bell_waits[b],
 					     __ATOMIC_RELAXED);
 		sum += n;
-		if (dead && n &&
-		    !pxs__proc_alive(s, pxs__token(__atomic_load_n(
-							   &p->gen,
-							   __ATOMIC_ACQUIRE),
-						   i)))
+		if (dead && n && entry_dead(s, i))
 			*dead += n;
 	}
 	return sum;
