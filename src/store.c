@@ -256,10 +256,15 @@ pxs__insert_or_replace(struct pxs_store *s, pxs_key k, uint32_t state,
 	for (;;) {
 		uint32_t idx;
 		int rc = pxs__table_insert(s, k, state, off, size, owner, &idx);
-		if (rc != -EEXIST ||
-		    (rc = replace_abandoned(s, k, state, off, size, owner)) !=
-			    -ENOENT)
+		/* A full table refuses before it looks for the key; taking a
+		 * slot over needs no room. */
+		if (rc != -EEXIST && rc != -ENOSPC)
 			return rc;
+		int r = replace_abandoned(s, k, state, off, size, owner);
+		if (r == 0 || rc == -ENOSPC)
+			return r == 0 ? 0 : rc;
+		if (r != -ENOENT) /* -ENOENT: gone meanwhile, insert again */
+			return r;
 	}
 }
 
