@@ -33,12 +33,15 @@
  */
 #include "internal.h"
 
-_Static_assert((PXS_BELLS & (PXS_BELLS - 1)) == 0, "bells: a power of two");
+_Static_assert(PXS_BELLS == 64, "bells: the top 6 bits of key.hi");
 
+/* The home slot (pxs__home) uses key.lo and bits 29..55 of key.hi at most
+ * (PXS_MAX_CAPACITY): the top bits pick the bell, so that keys of one home
+ * do not all share a bell. */
 static uint32_t
 bell_of(pxs_key k)
 {
-	return (uint32_t)(k.hi >> 32) & (PXS_BELLS - 1);
+	return (uint32_t)(k.hi >> 58);
 }
 
 /* A dead holder may have died between its process's count and the bell's. */
