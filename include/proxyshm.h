@@ -375,8 +375,8 @@ PXS_API int pxs_future_new(pxs_store *s, pxs_key *key_out);
  * @brief Create a pending future under @p key, owned by the calling
  * process. A key that holds an abandoned future (its owner died before
  * setting it) is taken over, so a restarted producer can create its
- * futures again under the same names; the old future's waiters have
- * returned -EOWNERDEAD already. An expired key is absent and free to use.
+ * futures again under the same names; the old future's waiters have been
+ * told it was abandoned already. An expired key is absent and free to use.
  * @param[in] s   store
  * @param[in] key the key (not zero)
  * @return 0, or -EINVAL (NULL store, zero key), -EEXIST (the key holds an
