@@ -346,7 +346,7 @@ PXS_API int pxs_evict(pxs_store *s, pxs_key key);
  * lookup (pxs_get(), pxs_exists(), the futures' calls, pxs_list()); views
  * pinned before stay valid; the waiters of a pending future return
  * -ECANCELED. No thread runs at the deadline: the memory comes back when
- * the next insertion meets the key, when a lookup or a waiter finds it
+ * the next insertion meets the key, when a waiter of the future finds it
  * expired, or when pxs_reap() (or the library's own reap, before -ENOSPC)
  * runs. The deadline is on CLOCK_MONOTONIC, which all processes share.
  * @param[in] s      store

@@ -13,10 +13,11 @@
  * with -EEXIST. Nothing happens at the deadline itself; the slot is
  * evicted, exactly as pxs_evict() does (pinned views stay valid, a pending
  * future's waiters get -ECANCELED), by whoever meets it first afterwards:
- * a locked lookup of its key, a waiter of its future (who sleeps no later
- * than the deadline), an insertion whose probe passes it, the reaper, and
- * pxs_reap(). Reading the clock costs a lookup only for slots that have a
- * deadline: the field sits in the line the probe reads anyway.
+ * a waiter of its future (who sleeps no later than the deadline), an
+ * insertion whose probe passes it (its caller reclaims it, once it holds
+ * no lock), the reaper, and pxs_reap(). Reading the clock costs a lookup
+ * only for slots that have a deadline: the field sits in the line the
+ * probe reads anyway.
  *
  * A deadline once passed is final: the key is absent, so nothing can find
  * the slot to change it; only eviction takes it out.

@@ -341,9 +341,8 @@ insert(struct pxs_store *s, pxs_key k, uint32_t state, uint64_t off,
 /* Reserve, insert, or give the reservation back. */
 static int
 try_insert(struct pxs_store *s, pxs_key k, uint32_t state, uint64_t off,
-	   uint64_t size, uint32_t owner, uint32_t *idx)
+	   uint64_t size, uint32_t owner, uint32_t *idx, uint32_t *stale)
 {
-	uint32_t stale = UINT32_MAX;
 	int rc = gate_enter(s);
 	if (rc < 0)
 		return rc;
@@ -351,32 +350,31 @@ try_insert(struct pxs_store *s, pxs_key k, uint32_t state, uint64_t off,
 		gate_leave(s);
 		return -ENOSPC;
 	}
-	rc = insert(s, k, state, off, size, owner, idx, &stale);
+	rc = insert(s, k, state, off, size, owner, idx, stale);
 	if (rc < 0)
 		__atomic_fetch_sub(&s->hdr->live, 1, __ATOMIC_RELAXED);
 	gate_leave(s);
-	if (stale != UINT32_MAX) /* an expired slot on the way: reclaim it */
-		pxs__reclaim_if_expired(s, stale);
 	return rc;
 }
 
 int
 pxs__table_insert(struct pxs_store *s, pxs_key k, uint32_t state, uint64_t off,
-		  uint64_t size, uint32_t owner, uint32_t *idx)
+		  uint64_t size, uint32_t owner, uint32_t *idx, uint32_t *stale)
 {
 	int rc = 0;
+	*stale = UINT32_MAX;
 	if (PXS_UNLIKELY(__atomic_load_n(&s->hdr->live_suspect,
 					 __ATOMIC_ACQUIRE)))
 		rc = recount(s);
 	if (rc == 0)
-		rc = try_insert(s, k, state, off, size, owner, idx);
+		rc = try_insert(s, k, state, off, size, owner, idx, stale);
 	/* The count may be high after a crash that nobody has noticed yet:
 	 * make it exact before refusing, then see whether dead processes
 	 * held slots. */
 	if (rc == -ENOSPC && (rc = recount(s)) == 0)
-		rc = try_insert(s, k, state, off, size, owner, idx);
+		rc = try_insert(s, k, state, off, size, owner, idx, stale);
 	if (rc == -ENOSPC && pxs__reap(s) > 0)
-		rc = try_insert(s, k, state, off, size, owner, idx);
+		rc = try_insert(s, k, state, off, size, owner, idx, stale);
 	return rc;
 }
 

@@ -252,9 +252,8 @@ int pxs__table_find_evicted(struct pxs_store *s, pxs_key k, uint32_t owner,
  *  than at its next use: a slot nobody looks up again (an evicted key)
  *  would otherwise keep a dead process's half-done change for ever. */
 void pxs__repair_orphans(struct pxs_store *s);
-/** Look @p key up and lock its live slot; -ENOENT if there is none (a
- *  slot found expired under the lock is evicted first: call with no lock
- *  held). */
+/** Look @p key up and lock its live slot; -ENOENT if there is none (or
+ *  if it has expired: expire.c reclaims it). */
 int pxs__lock_key(struct pxs_store *s, pxs_key key,
 		  const struct timespec *deadline, uint32_t *idx);
 /** Lock slot @p idx (repairing it after a dead holder); -EPROTO (not
@@ -349,10 +348,11 @@ void pxs__bell_check(struct pxs_store *s, uint32_t *counted,
 
 /** Insert @p k in @p state with payload (off, size) and @p owner; returns
  *  the slot index. -EEXIST, -ENOSPC, or a lock error. Call with no lock
- *  held (it may recount and reap). */
+ *  held (it may recount and reap). An expired slot met on the way is left
+ *  in *@p stale (UINT32_MAX: none) for the caller to reclaim (expire.c). */
 int pxs__table_insert(struct pxs_store *s, pxs_key k, uint32_t state,
 		      uint64_t off, uint64_t size, uint32_t owner,
-		      uint32_t *idx);
+		      uint32_t *idx, uint32_t *stale);
 /** Lock the table (repairing it after a dead holder). */
 int pxs__table_lock(struct pxs_store *s, const struct timespec *deadline);
 /** If the table lock's holder died, repair it now (and recount if asked). */

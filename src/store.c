@@ -254,8 +254,11 @@ pxs__insert_or_replace(struct pxs_store *s, pxs_key k, uint32_t state,
 		       uint64_t off, uint64_t size, uint32_t owner)
 {
 	for (;;) {
-		uint32_t idx;
-		int rc = pxs__table_insert(s, k, state, off, size, owner, &idx);
+		uint32_t idx, stale;
+		int rc = pxs__table_insert(s, k, state, off, size, owner, &idx,
+					   &stale);
+		if (stale != UINT32_MAX) /* an expired slot on the way */
+			pxs__reclaim_if_expired(s, stale);
 		/* A full table refuses before it looks for the key; taking a
 		 * slot over needs no room. */
 		if (rc != -EEXIST && rc != -ENOSPC)

@@ -149,7 +149,7 @@ pxs__lock_key(struct pxs_store *s, pxs_key key,
 		return -ENOENT;
 	}
 	if (pxs__slot_expired(&s->slots[*idx])) {
-		pxs__expire_locked(s, *idx); /* absent from its deadline on */
+		pxs__slot_unlock(s, *idx); /* absent from its deadline on */
 		return -ENOENT;
 	}
 	return 0;
