@@ -147,7 +147,16 @@ void pxs__proc_track(struct pxs_store *s);
 void pxs__proc_untrack(struct pxs_store *s);
 /** Re-register after fork; called by pxs__enter. */
 int pxs__proc_refork(struct pxs_store *s);
-void pxs__count(struct pxs_store *s, enum pxs_ctr c);
+/** Count one event @p c for this process (the segment's totals once it
+ *  has no entry). An inline over the handle, so that every layer counts. */
+static inline void
+pxs__count(struct pxs_store *s, enum pxs_ctr c)
+{
+	uint32_t tok = __atomic_load_n(&s->token, __ATOMIC_RELAXED);
+	uint64_t *ctr = tok ? &s->procs[pxs__token_idx(tok)].ctr[c]
+			    : &s->hdr->ctr_gone[c];
+	__atomic_fetch_add(ctr, 1, __ATOMIC_RELAXED);
+}
 void pxs__counters(struct pxs_store *s, uint64_t out[PXS_CTR_N],
 		   uint32_t *alive);
 

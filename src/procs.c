@@ -276,15 +276,6 @@ pxs__proc_refork(struct pxs_store *s)
 }
 
 void
-pxs__count(struct pxs_store *s, enum pxs_ctr c)
-{
-	uint32_t tok = __atomic_load_n(&s->token, __ATOMIC_RELAXED);
-	uint64_t *ctr = tok ? &s->procs[pxs__token_idx(tok)].ctr[c]
-			    : &s->hdr->ctr_gone[c];
-	__atomic_fetch_add(ctr, 1, __ATOMIC_RELAXED);
-}
-
-void
 pxs__counters(struct pxs_store *s, uint64_t out[PXS_CTR_N], uint32_t *alive)
 {
 	uint32_t n = 0;
