@@ -61,7 +61,7 @@ pxs_future_new_at(pxs_store *s, pxs_key key)
 	uint32_t idx;
 	if (rc < 0)
 		return rc;
-	return pxs__table_insert(s, key, PXS_SLOT_PENDING, 0, 0, s->token,
+	return pxs__insert_reaping(s, key, PXS_SLOT_PENDING, 0, 0, s->token,
 				 &idx);
 }
 
