@@ -12,7 +12,7 @@
  * again if it is still absent.
  *
  * NO LOST WAKE-UP, NO COST WHEN NOBODY WAITS. An insertion of key k holds
- * k's home slot lock for its whole duration (insert.c). A waiter for k
+ * k's home slot lock for its whole duration (table.c). A waiter for k
  * takes the same lock, counts itself in the bell (under the bell's lock),
  * reads the bell's `seq`, looks k up and, finding it absent, unlocks and
  * sleeps while `seq` is unchanged. The inserter, still holding the home

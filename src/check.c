@@ -213,7 +213,7 @@ check_slot(struct pxs_store *s, pxs_check_report *r, struct blocks *l,
 		problem(r, "slot %u: %llu bytes but no block", i,
 			(unsigned long long)size);
 	}
-	/* Pins are the pin records (store.c, PINS). A live reader may count
+	/* Pins are the pin records (pins.c). A live reader may count
 	 * one for a moment on a slot in any state before it backs off, so a
 	 * pin on a future is not held against it here. */
 	for (size_t p = 0; p < npr; p++) {

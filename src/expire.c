@@ -9,7 +9,7 @@
  * From that moment on every lookup treats the slot as absent: the
  * lock-free probe (table.c) skips a slot whose deadline has passed, so
  * pxs_get, pxs_exists and the locked paths all miss it, and an insertion
- * of the same key puts a new slot beside it (insert.c) rather than fail
+ * of the same key puts a new slot beside it (table.c) rather than fail
  * with -EEXIST. Nothing happens at the deadline itself; the slot is
  * evicted, exactly as pxs_evict() does (pinned views stay valid, a pending
  * future's waiters get -ECANCELED), by whoever meets it first afterwards:
@@ -29,7 +29,7 @@ pxs__slot_evict(struct pxs_store *s, uint32_t idx, uint64_t *off)
 {
 	struct pxs_seg_slot *sl = &s->slots[idx];
 	bool reserved = sl->state == PXS_SLOT_RESERVED;
-	/* Evicted first, then the pins counted (store.c, PINS). A pinned
+	/* Evicted first, then the pins counted (pins.c, PINS). A pinned
 	 * value stays for its views, a reserved one for the producer writing
 	 * into it (its token stays in `owner`; a READY slot has none): the
 	 * last release, or that commit, frees it. */
@@ -80,35 +80,4 @@ pxs__reclaim_expired(struct pxs_store *s)
 			n++;
 	}
 	return n;
-}
-
-int
-pxs_expire(pxs_store *s, pxs_key key, long ttl_ms)
-{
-	int rc = pxs__enter_key(s, key);
-	uint32_t idx;
-	if (rc < 0)
-		return rc;
-	if ((rc = pxs__lock_key(s, key, NULL, &idx)) < 0)
-		return rc;
-	PXS_FAILPOINT(FP_EXPIRE_LOCKED);
-	struct pxs_seg_slot *sl = &s->slots[idx];
-	if (ttl_ms == 0) {
-		pxs__expire_locked(s, idx);
-		return 0;
-	}
-	uint64_t at = 0;
-	if (ttl_ms > 0) {
-		uint64_t now = pxs__now_ns(CLOCK_MONOTONIC),
-			 ns = (uint64_t)ttl_ms > (UINT64_MAX - now) / 1000000u
-				      ? UINT64_MAX - now
-				      : (uint64_t)ttl_ms * 1000000u;
-		at = now + ns;
-	}
-	__atomic_store_n(&sl->expires_ns, at, __ATOMIC_RELEASE);
-	/* Waiters of a pending future sleep no later than its deadline:
-	 * make them look at the new one. */
-	__atomic_fetch_add(&sl->seq, 1, __ATOMIC_RELEASE);
-	pxs__slot_unlock_wake(s, idx);
-	return 0;
 }

@@ -61,8 +61,9 @@ pxs_future_new_at(pxs_store *s, pxs_key key)
 	int rc = pxs__enter_key(s, key);
 	if (rc < 0)
 		return rc;
-	return pxs__insert_or_replace(s, key, PXS_SLOT_PENDING, 0, 0,
-				      s->token);
+	uint32_t idx;
+	return pxs__insert_reaping(s, key, PXS_SLOT_PENDING, 0, 0, s->token,
+				   &idx);
 }
 
 int

@@ -143,17 +143,35 @@ pxs__token(uint32_t gen, uint32_t idx)
 
 extern volatile unsigned long
 	pxs__fork_gen; /**< bumped in every forked child */
-/** Claim a process entry and its liveness lock for @p s. */
-int pxs__proc_register(struct pxs_store *s);
-void pxs__proc_unregister(struct pxs_store *s);
+/** Claim a free process entry and its liveness lock for @p s; -EUSERS if
+ *  none is free (reap first: pxs__attach). */
+int pxs__proc_claim(struct pxs_store *s);
+/** Under proc_lock: 1 if entry @p i is attached, not ours and dead, and
+ *  its liveness lock is now ours; the caller reaps, then frees it. */
+int pxs__proc_take_dead(struct pxs_store *s, uint32_t i);
+/** Under proc_lock: fold entry @p i's counters into the totals, mark it free. */
+void pxs__proc_free(struct pxs_store *s, uint32_t i);
+/** Drop this handle's liveness lock on entry @p i. */
+void pxs__proc_let_go(struct pxs_store *s, uint32_t i);
+/** 1 if @p token still names a live entry (its generation unchanged). */
+int pxs__proc_is_mine(struct pxs_store *s, uint32_t token);
 /** 1 if the process behind owner token @p token is attached and alive. */
 int pxs__proc_alive(struct pxs_store *s, uint32_t token);
 /** Track/untrack @p s for the fork handler. */
 void pxs__proc_track(struct pxs_store *s);
 void pxs__proc_untrack(struct pxs_store *s);
-/** Re-register after fork; called by pxs__enter. */
-int pxs__proc_refork(struct pxs_store *s);
-void pxs__count(struct pxs_store *s, enum pxs_ctr c);
+/** Attach after fork (reap.c); called by pxs__enter. */
+int pxs__refork(struct pxs_store *s);
+/** Count one event @p c for this process (the segment's totals once it
+ *  has no entry). An inline over the handle, so that every layer counts. */
+static inline void
+pxs__count(struct pxs_store *s, enum pxs_ctr c)
+{
+	uint32_t tok = __atomic_load_n(&s->token, __ATOMIC_RELAXED);
+	uint64_t *ctr = tok ? &s->procs[pxs__token_idx(tok)].ctr[c]
+			    : &s->hdr->ctr_gone[c];
+	__atomic_fetch_add(ctr, 1, __ATOMIC_RELAXED);
+}
 void pxs__counters(struct pxs_store *s, uint64_t out[PXS_CTR_N],
 		   uint32_t *alive);
 
@@ -162,7 +180,7 @@ static inline int
 pxs__enter(struct pxs_store *s)
 {
 	if (PXS_UNLIKELY(s->fork_gen != pxs__fork_gen)) {
-		int rc = pxs__proc_refork(s);
+		int rc = pxs__refork(s);
 		if (rc < 0)
 			return rc;
 	}
@@ -179,20 +197,20 @@ int pxs__reap_procs(struct pxs_store *s);
 /** pxs__reap_procs(), then evict the expired slots (expire.c): returns how
  *  many processes and slots, so > 0 means memory may have come back. */
 int pxs__reap(struct pxs_store *s);
+/** Reap, claim a process entry for @p s, allocate its pin array. */
+int pxs__attach(struct pxs_store *s);
+/** Reap this handle's own entry, free it, drop its liveness lock. */
+void pxs__detach(struct pxs_store *s);
+/** pxs__table_insert; on -ENOSPC reap dead processes and, if that freed
+ *  any, insert once more; then reclaim an expired slot the insertion met.
+ *  A key that holds an abandoned future is taken over (pxs__table_replace):
+ *  -EEXIST only for a live key. Call with no lock held. */
+int pxs__insert_reaping(struct pxs_store *s, pxs_key k, uint32_t state,
+			uint64_t off, uint64_t size, uint32_t owner,
+			uint32_t *idx);
 /** Reap entry @p i, whose liveness lock the caller has just taken, under
  *  proc_lock. Leaves the entry LIVE: the caller frees or reuses it. */
 void pxs__reap_entry(struct pxs_store *s, uint32_t i);
-/** Pins on slot @p idx: the sum of every live entry's pin array at idx.
- *  Before deciding on it, a freer fences (store.c, PINS). */
-uint32_t pxs__pins_on(struct pxs_store *s, uint32_t idx);
-/** Pins of all processes on all slots (for pxs_stat). */
-uint64_t pxs__pins_total(struct pxs_store *s);
-/** Lock slot @p idx and, if it is EVICTED and nobody pins or produces it,
- *  free it (then sweep). Whatever value it holds by then: an evicted value
- *  nobody holds is garbage, whoever notices. */
-int pxs__free_if_unheld(struct pxs_store *s, uint32_t idx);
-/** Validated pin array of process entry @p p, or NULL. */
-uint16_t *pxs__pin_array(struct pxs_store *s, const struct pxs_seg_proc *p);
 
 /** Entry check of the calls that take a store and a key. */
 static inline int
@@ -203,7 +221,7 @@ pxs__enter_key(struct pxs_store *s, pxs_key key)
 	return pxs__enter(s);
 }
 
-/* ---- table.c: the slot hash table --------------------------------------- */
+/* ---- slot.c: probing, lookup, slot locks and their repair ------------- */
 
 /** The first slot of @p k's probe sequence. */
 static inline uint32_t
@@ -248,10 +266,10 @@ int pxs__table_find(struct pxs_store *s, pxs_key k, uint32_t *idx);
 /** Find an EVICTED slot holding @p k whose producer is @p owner. */
 int pxs__table_find_evicted(struct pxs_store *s, pxs_key k, uint32_t owner,
 			    uint32_t *idx);
-/** Repair every lock (table, heap, slots) whose holder died, now rather
- *  than at its next use: a slot nobody looks up again (an evicted key)
- *  would otherwise keep a dead process's half-done change for ever. */
-void pxs__repair_orphans(struct pxs_store *s);
+/** Repair every slot lock whose holder died, now rather than at its next
+ *  use: a slot nobody looks up again (an evicted key) would otherwise keep
+ *  a dead process's half-done change for ever. */
+void pxs__slot_locks_repair(struct pxs_store *s);
 /** Look @p key up and lock its live slot; -ENOENT if there is none (or
  *  if it has expired: expire.c reclaims it). */
 int pxs__lock_key(struct pxs_store *s, pxs_key key,
@@ -276,17 +294,121 @@ pxs__state_holds_block(uint32_t st)
 }
 /** Under the slot lock: 1 if it holds @p k in a live state. */
 int pxs__slot_is(const struct pxs_seg_slot *sl, pxs_key k);
-/** Under the slot lock: the slot's state, validated (-EPROTO if not). */
-int pxs__slot_state(const struct pxs_seg_slot *sl);
+/** Under the slot lock: publish a state change, wake waiters after unlock. */
+void pxs__slot_set_state(struct pxs_seg_slot *sl, uint32_t state);
+/** Unlock, then wake the slot's waiters if it has any. */
+void pxs__slot_unlock_wake(struct pxs_store *s, uint32_t idx);
+
+/* ---- table.c: insertion, live count, gate, sweep, freeing slots ------ */
+
+/** Insert @p k in @p state with payload (off, size) and @p owner; returns
+ *  the slot index. -EEXIST, -ENOSPC, or a lock error. Call with no lock
+ *  held (it may recount). It never reaps: pxs__insert_reaping does. An
+ *  expired slot met on the way is left in *@p stale (UINT32_MAX: none)
+ *  for the caller to reclaim (expire.c). */
+int pxs__table_insert(struct pxs_store *s, pxs_key k, uint32_t state,
+		      uint64_t off, uint64_t size, uint32_t owner,
+		      uint32_t *idx, uint32_t *stale);
+/** Key @p k is in use: if it holds an abandoned future (or one whose
+ *  owner is found dead now), take its slot over in place with @p state,
+ *  payload and @p owner (*@p idx). -EEXIST for a live key, -ENOENT if it
+ *  went away meanwhile. Call with no lock held. */
+int pxs__table_replace(struct pxs_store *s, pxs_key k, uint32_t state,
+		       uint64_t off, uint64_t size, uint32_t owner,
+		       uint32_t *idx);
+/** Lock the table (repairing it after a dead holder). */
+int pxs__table_lock(struct pxs_store *s, const struct timespec *deadline);
+/** If the table lock's holder died, repair it now (and recount if asked). */
+void pxs__table_lock_repair(struct pxs_store *s);
+/** Under the table lock: stop new insertions and wait for those under way
+ *  (false: some live process did not finish within a second). */
+bool pxs__gate_close(struct pxs_store *s);
+void pxs__gate_open(struct pxs_store *s);
+/** With no slot lock held: turn the run of tombstones ending at @p idx into
+ *  EMPTY slots if an EMPTY slot follows it. */
+void pxs__table_sweep(struct pxs_store *s, uint32_t idx);
 /** Under the slot lock: make the slot free (TOMB), bump gen; returns the
  *  payload offset the caller must free with pxs__heap_release (0 = none). */
 uint64_t pxs__slot_free(struct pxs_store *s, uint32_t idx);
 /** After pxs__slot_free and the slot unlock: free the block, sweep tombs. */
 int pxs__slot_reclaim(struct pxs_store *s, uint32_t idx, uint64_t off);
-/** Under the slot lock: publish a state change, wake waiters after unlock. */
-void pxs__slot_set_state(struct pxs_seg_slot *sl, uint32_t state);
-/** Unlock, then wake the slot's waiters if it has any. */
-void pxs__slot_unlock_wake(struct pxs_store *s, uint32_t idx);
+/** Under the slot lock, if PENDING/RESERVED and the owner is dead: mark
+ *  ABANDONED (returns 1) and free a reserved block; else 0. */
+int pxs__slot_check_owner(struct pxs_store *s, uint32_t idx);
+/** Under the lock of a live slot: 1 if it holds a value, 0 if it is a
+ *  pending future, -EOWNERDEAD if abandoned (found so now, if its owner has
+ *  died: *changed is then set, and the waiters must be woken). */
+int pxs__slot_status(struct pxs_store *s, uint32_t idx, bool *changed);
+/** Under the slot lock of a PENDING/RESERVED future: mark it ABANDONED and
+ *  free its reserved block (unpublished first). */
+void pxs__slot_abandon(struct pxs_store *s, uint32_t idx);
+
+/* ---- block.c: payload blocks ------------------------------------------ */
+
+/** Repair of the heap lock: rebuild the free lists from the tags. */
+int pxs__repair_heap(struct pxs_store *s, void *arg);
+/** Lock the heap (repairing it after a dead holder). */
+int pxs__heap_lock(struct pxs_store *s);
+/** Allocate a block of @p size tagged with this process (heap lock inside).
+ *  It never reaps (callers may hold a slot lock, which the reaper takes):
+ *  on -ENOSPC a caller that holds no lock may pxs__reap() and retry. */
+int pxs__block_alloc(struct pxs_store *s, uint64_t size, uint64_t *off);
+/** Free a block (heap lock inside). */
+int pxs__block_free(struct pxs_store *s, uint64_t off);
+/** Tag a published block with this process before unpublishing it, so that
+ *  if we die before freeing it, our reaper finds it (heap lock inside). */
+void pxs__block_claim(struct pxs_store *s, uint64_t off);
+/** For a put: a block for @p size bytes from this handle's cache
+ *  (*cached = true) or from the heap, as pxs__block_alloc(). */
+int pxs__block_take(struct pxs_store *s, uint64_t size, uint64_t *off,
+		    bool *cached);
+/** A put failed: give its block back to where pxs__block_take() got it. */
+void pxs__block_give_back(struct pxs_store *s, uint64_t off, bool cached);
+/** A put of @p size succeeded: refill the cache if puts of its class keep
+ *  coming (heap lock inside). */
+void pxs__block_cache_fill(struct pxs_store *s, uint64_t size);
+/** Give the blocks this handle allocated ahead back to the heap. */
+void pxs__block_cache_drop(struct pxs_store *s);
+
+/* ---- pins.c: pin arrays, pinning, unpinning ---------------------------- */
+/** Pins on slot @p idx: the sum of every live entry's pin array at idx.
+ *  Before deciding on it, a freer fences (pins.c, PINS). */
+uint32_t pxs__pins_on(struct pxs_store *s, uint32_t idx);
+/** Pins of all processes on all slots (for pxs_stat). */
+uint64_t pxs__pins_total(struct pxs_store *s);
+/** Lock slot @p idx and, if it is EVICTED and nobody pins or produces it,
+ *  free it (then sweep). Whatever value it holds by then: an evicted value
+ *  nobody holds is garbage, whoever notices. */
+int pxs__free_if_unheld(struct pxs_store *s, uint32_t idx);
+/** Under slot @p idx's lock: if it is EVICTED and nobody pins or produces
+ *  it, make it a tombstone and return true, with *off the block to
+ *  reclaim (pxs__slot_reclaim) after unlocking. */
+bool pxs__release_if_unheld(struct pxs_store *s, uint32_t idx, uint64_t *off);
+/** Validated pin array of process entry @p p, or NULL. */
+uint16_t *pxs__pin_array(struct pxs_store *s, const struct pxs_seg_proc *p);
+/** Validate a slot's payload (off, size) against the heap. */
+int pxs__slot_payload(struct pxs_store *s, const struct pxs_seg_slot *sl,
+		      const void **data, uint64_t *size);
+
+/** This handle's pin array, allocated on first use; NULL if the heap has
+ *  no room for it. */
+uint16_t *pxs__my_pins(struct pxs_store *s);
+/** Under the slot lock: pin a READY slot and fill the view. */
+int pxs__view_pin(struct pxs_store *s, uint32_t idx, pxs_view *v);
+/** Drop one of this handle's pins on slot @p idx; free the value if it was
+ *  evicted and this was the last hold on it. */
+int pxs__unpin(struct pxs_store *s, uint32_t idx);
+/** pxs_get() without the slot lock, for a READY value: 0 (pinned, @p v
+ *  filled), -ENOENT if the key is not there, -EAGAIN to take the locked
+ *  path. */
+int pxs__pin_lockless(struct pxs_store *s, pxs_key key, pxs_view *v);
+
+
+/* ---- proxy.c: the attachment registry ------------------------------ */
+
+/** Number of stores the proxy registry holds attached in this process
+ *  (one per name with at least one resolved proxy). For tests. */
+int pxs__proxy_registry_count(void);
 
 /* ---- expire.c: deadlines on keys -------------------------------------- */
 
@@ -344,88 +466,5 @@ uint32_t pxs__bell_waiters(struct pxs_store *s);
 void pxs__bell_check(struct pxs_store *s, uint32_t *counted,
 		     uint32_t *recorded, uint32_t *dead);
 
-/* ---- insert.c: insertion, the live count, the gate, the sweep --------- */
-
-/** Insert @p k in @p state with payload (off, size) and @p owner; returns
- *  the slot index. -EEXIST, -ENOSPC, or a lock error. Call with no lock
- *  held (it may recount and reap). An expired slot met on the way is left
- *  in *@p stale (UINT32_MAX: none) for the caller to reclaim (expire.c). */
-int pxs__table_insert(struct pxs_store *s, pxs_key k, uint32_t state,
-		      uint64_t off, uint64_t size, uint32_t owner,
-		      uint32_t *idx, uint32_t *stale);
-/** Lock the table (repairing it after a dead holder). */
-int pxs__table_lock(struct pxs_store *s, const struct timespec *deadline);
-/** If the table lock's holder died, repair it now (and recount if asked). */
-void pxs__table_repair_orphan(struct pxs_store *s);
-/** Under the table lock: stop new insertions and wait for those under way
- *  (false: some live process did not finish within a second). */
-bool pxs__gate_close(struct pxs_store *s);
-void pxs__gate_open(struct pxs_store *s);
-/** With no slot lock held: turn the run of tombstones ending at @p idx into
- *  EMPTY slots if an EMPTY slot follows it. */
-void pxs__table_sweep(struct pxs_store *s, uint32_t idx);
-/** Validate a slot's payload (off, size) against the heap. */
-int pxs__slot_payload(struct pxs_store *s, const struct pxs_seg_slot *sl,
-		      const void **data, uint64_t *size);
-
-/* ---- block.c: payload blocks ------------------------------------------ */
-
-/** Repair of the heap lock: rebuild the free lists from the tags. */
-int pxs__repair_heap(struct pxs_store *s, void *arg);
-/** Lock the heap (repairing it after a dead holder). */
-int pxs__heap_lock(struct pxs_store *s);
-/** Allocate a block of @p size tagged with this process (heap lock inside).
- *  It never reaps (callers may hold a slot lock, which the reaper takes):
- *  on -ENOSPC a caller that holds no lock may pxs__reap() and retry. */
-int pxs__block_alloc(struct pxs_store *s, uint64_t size, uint64_t *off);
-/** Free a block (heap lock inside). */
-int pxs__block_free(struct pxs_store *s, uint64_t off);
-/** Tag a published block with this process before unpublishing it, so that
- *  if we die before freeing it, our reaper finds it (heap lock inside). */
-void pxs__block_claim(struct pxs_store *s, uint64_t off);
-/** For a put: a block for @p size bytes from this handle's cache
- *  (*cached = true) or from the heap, as pxs__block_alloc(). */
-int pxs__block_take(struct pxs_store *s, uint64_t size, uint64_t *off,
-		    bool *cached);
-/** A put failed: give its block back to where pxs__block_take() got it. */
-void pxs__block_give_back(struct pxs_store *s, uint64_t off, bool cached);
-/** A put of @p size succeeded: refill the cache if puts of its class keep
- *  coming (heap lock inside). */
-void pxs__block_cache_fill(struct pxs_store *s, uint64_t size);
-/** Give the blocks this handle allocated ahead back to the heap. */
-void pxs__block_cache_drop(struct pxs_store *s);
-
-/* ---- store.c: payloads and pins ----------------------------------------- */
-
-/** This handle's pin array, allocated on first use; NULL if the heap has
- *  no room for it. */
-uint16_t *pxs__my_pins(struct pxs_store *s);
-/** Under the slot lock: pin a READY slot and fill the view. */
-int pxs__view_pin(struct pxs_store *s, uint32_t idx, pxs_view *v);
-/** Drop one of this handle's pins on slot @p idx; free the value if it was
- *  evicted and this was the last hold on it. */
-int pxs__unpin(struct pxs_store *s, uint32_t idx);
-/** Under the slot lock, if PENDING/RESERVED and the owner is dead: mark
- *  ABANDONED (returns 1) and free a reserved block; else 0. */
-int pxs__slot_check_owner(struct pxs_store *s, uint32_t idx);
-/** Under the lock of a live slot: 1 if it holds a value, 0 if it is a
- *  pending future, -EOWNERDEAD if abandoned (found so now, if its owner has
- *  died: *changed is then set, and the waiters must be woken). */
-int pxs__slot_status(struct pxs_store *s, uint32_t idx, bool *changed);
-/** Under the slot lock of a PENDING/RESERVED future: mark it ABANDONED and
- *  free its reserved block (unpublished first). */
-void pxs__slot_abandon(struct pxs_store *s, uint32_t idx);
-
-/** Insert @p k (as pxs__table_insert), or, if it holds an abandoned
- *  future, take that slot over in place. -EEXIST only for a live key.
- *  Call with no lock held. */
-int pxs__insert_or_replace(struct pxs_store *s, pxs_key k, uint32_t state,
-			   uint64_t off, uint64_t size, uint32_t owner);
-
-/* ---- proxy.c: the attachment registry ------------------------------ */
-
-/** Number of stores the proxy registry holds attached in this process
- *  (one per name with at least one resolved proxy). For tests. */
-int pxs__proxy_registry_count(void);
 
 #endif

@@ -1,7 +1,10 @@
 /* procs.c - attached processes: liveness tokens, counters and fork.
  *
- * Owns: the segment's process table, the per-process liveness lock, the
- * owner tokens stored in slots, and the fork handler.
+ * Owns: the segment's process table (claiming a free entry, taking a dead
+ * one's liveness lock, freeing an entry), the per-process liveness lock,
+ * the owner tokens stored in slots, the counters, and the fork handler.
+ * It reaps nothing: reap.c reaps a dead entry between pxs__proc_take_dead
+ * and pxs__proc_free, and attaches a handle (reap, then claim).
  *
  * HOW LIVENESS WORKS. Each handle claims an entry i of the process table
  * and takes an OFD write lock (F_OFD_SETLK) on byte PXS_LIVENESS_LOCK_BASE+i
@@ -21,7 +24,8 @@
  * shares with its parent: if the child kept it, a dead parent would look
  * alive. The atfork child handler therefore gives every open store a fresh
  * description (reopening /proc/self/fd/N) in place of the inherited one and
- * bumps pxs__fork_gen; the child's first call then claims its own entry.
+ * bumps pxs__fork_gen; the child's first call then claims its own entry
+ * (pxs__refork, reap.c).
  * The lock lives on a description of its own (lockfd) that is never
  * mapped: a mapping references the description it was made from, so a
  * child that inherits the mapping would otherwise keep the parent's lock,
@@ -152,59 +156,50 @@ claim(struct pxs_store *s, uint32_t i)
 	s->pins = NULL;
 }
 
-/* Under proc_lock: reap every dead entry and free it; returns how many. */
-static int
-reap_dead(struct pxs_store *s)
+/* Under proc_lock: if entry i is attached, not ours and dead, take its
+ * liveness lock and return 1: the caller reaps it, then frees it
+ * (pxs__proc_free). */
+int
+pxs__proc_take_dead(struct pxs_store *s, uint32_t i)
 {
 	struct flock fl;
-	int n = 0;
-	for (uint32_t i = 0; i < PXS_MAX_PROCS; i++) {
-		struct pxs_seg_proc *p = &s->procs[i];
-		if (__atomic_load_n(&p->state, __ATOMIC_ACQUIRE) !=
-			    PXS_PROC_LIVE ||
-		    (s->token && i == pxs__token_idx(s->token)))
-			continue;
-		if (liveness_lock(s->lockfd, i, F_OFD_SETLK, F_WRLCK, &fl) < 0)
-			continue; /* alive: its lock is held */
-		if (n == 0) /* it may have died holding locks */
-			pxs__repair_orphans(s);
-		pxs__reap_entry(s, i);
-		fold_counters(s, p);
-		__atomic_store_n(&p->state, PXS_PROC_FREE, __ATOMIC_RELEASE);
-		liveness_lock(s->lockfd, i, F_OFD_SETLK, F_UNLCK, &fl);
-		n++;
-	}
-	return n;
+	if (__atomic_load_n(&s->procs[i].state, __ATOMIC_ACQUIRE) !=
+		    PXS_PROC_LIVE ||
+	    (s->token && i == pxs__token_idx(s->token)))
+		return 0;
+	/* alive when its lock is held */
+	return liveness_lock(s->lockfd, i, F_OFD_SETLK, F_WRLCK, &fl) == 0;
 }
 
-int
-pxs__reap_procs(struct pxs_store *s)
+void
+pxs__proc_free(struct pxs_store *s, uint32_t i)
 {
-	int rc = pxs__lock(s, &s->hdr->proc_lock, NULL, NULL, NULL);
-	if (rc < 0)
-		return rc;
-	rc = reap_dead(s);
-	pxs__unlock(&s->hdr->proc_lock);
-	return rc;
+	fold_counters(s, &s->procs[i]);
+	__atomic_store_n(&s->procs[i].state, PXS_PROC_FREE, __ATOMIC_RELEASE);
 }
 
-int
-pxs__reap(struct pxs_store *s)
+void
+pxs__proc_let_go(struct pxs_store *s, uint32_t i)
 {
-	int rc = pxs__reap_procs(s);
-	/* And what expired (expire.c): a reap is how memory comes back. */
-	return rc < 0 ? rc : rc + pxs__reclaim_expired(s);
+	struct flock fl;
+	liveness_lock(s->lockfd, i, F_OFD_SETLK, F_UNLCK, &fl);
 }
 
 int
-pxs__proc_register(struct pxs_store *s)
+pxs__proc_is_mine(struct pxs_store *s, uint32_t token)
+{
+	struct pxs_seg_proc *p = &s->procs[pxs__token_idx(token)];
+	return p->gen == pxs__token_gen(token) && p->state == PXS_PROC_LIVE;
+}
+
+int
+pxs__proc_claim(struct pxs_store *s)
 {
 	struct flock fl;
 	int rc = pxs__lock(s, &s->hdr->proc_lock, NULL, NULL, NULL);
 	if (rc < 0)
 		return rc;
 	PXS_FAILPOINT(FP_PROC_REGISTER_LOCKED);
-	reap_dead(s); /* so that dead processes' entries are free to claim */
 	rc = -EUSERS;
 	for (uint32_t i = 0; i < PXS_MAX_PROCS; i++) {
 		if (__atomic_load_n(&s->procs[i].state, __ATOMIC_ACQUIRE) !=
@@ -224,29 +219,6 @@ pxs__proc_register(struct pxs_store *s)
 	return rc;
 }
 
-void
-pxs__proc_unregister(struct pxs_store *s)
-{
-	struct flock fl;
-	uint32_t tok = s->token;
-	if (!tok)
-		return;
-	struct pxs_seg_proc *p = &s->procs[pxs__token_idx(tok)];
-	if (pxs__lock(s, &s->hdr->proc_lock, NULL, NULL, NULL) == 0) {
-		if (p->gen == pxs__token_gen(tok) &&
-		    p->state == PXS_PROC_LIVE) {
-			/* Our views die with the mapping, our futures with our entry. */
-			pxs__reap_entry(s, pxs__token_idx(tok));
-			fold_counters(s, p);
-			__atomic_store_n(&p->state, PXS_PROC_FREE,
-					 __ATOMIC_RELEASE);
-		}
-		pxs__unlock(&s->hdr->proc_lock);
-	}
-	liveness_lock(s->lockfd, pxs__token_idx(tok), F_OFD_SETLK, F_UNLCK, &fl);
-	s->token = 0;
-}
-
 int
 pxs__proc_alive(struct pxs_store *s, uint32_t token)
 {
@@ -264,37 +236,6 @@ pxs__proc_alive(struct pxs_store *s, uint32_t token)
 		return 0;
 	/* Locked: alive, unless the entry changed hands meanwhile. */
 	return __atomic_load_n(&p->gen, __ATOMIC_ACQUIRE) == gen;
-}
-
-int
-pxs__proc_refork(struct pxs_store *s)
-{
-	pthread_mutex_lock(&s->local);
-	int rc = 0;
-	if (s->fork_gen != pxs__fork_gen) {
-		/* The parent's token is not ours: remember it (views it pinned
-		 * may be released here), forget it without touching the
-		 * parent's entry, then claim our own. */
-		memmove(s->past + 1, s->past, sizeof s->past - sizeof *s->past);
-		s->past[0] = s->token;
-		__atomic_store_n(&s->token, 0, __ATOMIC_RELEASE);
-		rc = pxs__proc_register(s);
-		if (rc == 0)
-			s->fork_gen = pxs__fork_gen;
-	}
-	pthread_mutex_unlock(&s->local);
-	if (rc == 0)
-		pxs__my_pins(s); /* outside s->local, which it takes */
-	return rc;
-}
-
-void
-pxs__count(struct pxs_store *s, enum pxs_ctr c)
-{
-	uint32_t tok = __atomic_load_n(&s->token, __ATOMIC_RELAXED);
-	uint64_t *ctr = tok ? &s->procs[pxs__token_idx(tok)].ctr[c]
-			    : &s->hdr->ctr_gone[c];
-	__atomic_fetch_add(ctr, 1, __ATOMIC_RELAXED);
 }
 
 void

@@ -1,23 +1,18 @@
 /* reap.c - recovering what a dead (or departed) process left behind.
  *
- * Owns: pin arrays (who pins what), and the reaper that undoes a dead
- * process's pins, abandons its futures, frees its reservations and the
- * blocks it allocated but never published, and frees its process entry.
- *
- * PIN ARRAYS. Each process entry has a uint16_t[nslots] array in the heap,
- * allocated when it attaches (or at its first pin): element i counts the
- * pins it holds on slot i, and is written by that process only, with
- * atomic operations. There is no count in the slot: a slot's pins are the
- * sum of the arrays' i-th elements (pxs__pins_on), read by whoever must
- * decide whether a value may be freed (store.c says why that is safe
- * without the slot lock on the pinning side). A process that dies leaves
- * its array as it was; the reaper drops those pins.
+ * Owns: the reaper, which repairs orphaned locks, drops a dead process's
+ * pins, abandons its futures, frees its reservations and the blocks it
+ * allocated but never published, and frees its process entry; and, since
+ * they reap, attaching a handle, detaching it, re-attaching after fork,
+ * and the insertion that reaps and retries when the table is full. It is
+ * the only file that holds the process-table lock over other locks.
  *
  * WHO REAPS. A process entry is dead when its liveness lock can be taken
  * (procs.c). Reaping runs under the process-table lock, with the dead
  * entry's liveness lock held by the reaper, so two reapers never work on
- * one entry: when a process attaches (before it reuses a dead entry),
- * whenever an allocation or insertion would fail with -ENOSPC, and from
+ * one entry: when a process attaches (before it claims an entry),
+ * whenever an allocation or insertion would fail with -ENOSPC (the callers,
+ * holding no lock, reap: never the allocator or the inserter), and from
  * pxs_close() for the closing handle's own entry. Every step is idempotent
  * and done under the lock of what it changes, so a reaper that dies
  * half-way leaves work that the next reaper finishes.
@@ -35,85 +30,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-uint16_t *
-pxs__pin_array(struct pxs_store *s, const struct pxs_seg_proc *p)
-{
-	uint64_t off = __atomic_load_n(&p->pins_off, __ATOMIC_ACQUIRE), cap;
-	uint32_t owner;
-	if (!off || pxs__heap_block(&s->heap, off, &cap, &owner) < 0 ||
-	    cap < (uint64_t)s->g.nslots * sizeof(uint16_t))
-		return NULL;
-	return (uint16_t *)(s->base + off);
-}
-
-/* Entries at or above this were never claimed: scans stop there. */
-static uint32_t
-procs_hi(const struct pxs_store *s)
-{
-	uint32_t n = __atomic_load_n(&s->hdr->procs_hi, __ATOMIC_ACQUIRE);
-	return n < PXS_MAX_PROCS ? n : PXS_MAX_PROCS;
-}
-
-uint32_t
-pxs__pins_on(struct pxs_store *s, uint32_t idx)
-{
-	uint64_t sum = 0;
-	for (uint32_t i = 0, n = procs_hi(s); i < n; i++) {
-		const struct pxs_seg_proc *p = &s->procs[i];
-		if (__atomic_load_n(&p->state, __ATOMIC_ACQUIRE) !=
-		    PXS_PROC_LIVE)
-			continue;
-		const uint16_t *a = pxs__pin_array(s, p);
-		if (a)
-			sum += __atomic_load_n(&a[idx], __ATOMIC_RELAXED);
-	}
-	return sum > UINT32_MAX ? UINT32_MAX : (uint32_t)sum;
-}
-
-uint64_t
-pxs__pins_total(struct pxs_store *s)
-{
-	uint64_t sum = 0;
-	for (uint32_t i = 0, n = procs_hi(s); i < n; i++) {
-		const struct pxs_seg_proc *p = &s->procs[i];
-		const uint16_t *a;
-		if (__atomic_load_n(&p->state, __ATOMIC_ACQUIRE) !=
-			    PXS_PROC_LIVE ||
-		    !(a = pxs__pin_array(s, p)))
-			continue;
-		for (uint32_t j = 0; j < s->g.nslots; j++)
-			sum += __atomic_load_n(&a[j], __ATOMIC_RELAXED);
-	}
-	return sum;
-}
-
-/* Under slot idx's lock: if the slot is evicted and nothing holds it any
- * more, free it; returns the block to reclaim after unlocking. */
-static bool
-release_if_unheld(struct pxs_store *s, uint32_t idx, uint64_t *off)
-{
-	struct pxs_seg_slot *sl = &s->slots[idx];
-	if (sl->state != PXS_SLOT_EVICTED || sl->owner ||
-	    pxs__pins_on(s, idx))
-		return false;
-	*off = pxs__slot_free(s, idx);
-	return true;
-}
-
-int
-pxs__free_if_unheld(struct pxs_store *s, uint32_t idx)
-{
-	int rc = pxs__slot_lock(s, idx, NULL);
-	if (rc < 0)
-		return rc;
-	uint64_t off = 0;
-	bool freed = release_if_unheld(s, idx, &off);
-	if (freed)
-		PXS_FAILPOINT(FP_RELEASE_AFTER_UNPUBLISH);
-	pxs__slot_unlock(s, idx);
-	return freed ? pxs__slot_reclaim(s, idx, off) : 0;
-}
-
 /* Drop every pin recorded in array a, slot by slot. */
 static void
 drop_pins(struct pxs_store *s, uint16_t *a)
@@ -124,7 +40,7 @@ drop_pins(struct pxs_store *s, uint16_t *a)
 		uint64_t off = 0;
 		__atomic_store_n(&a[i], 0, __ATOMIC_RELAXED);
 		PXS_FAILPOINT(FP_REAP_MID_PINS);
-		bool freed = release_if_unheld(s, i, &off);
+		bool freed = pxs__release_if_unheld(s, i, &off);
 		pxs__slot_unlock(s, i);
 		if (freed)
 			pxs__slot_reclaim(s, i, off);
@@ -149,7 +65,7 @@ drop_ownership(struct pxs_store *s, uint32_t token)
 		uint64_t off = 0;
 		bool freed = false;
 		if (sl->owner == 0) {
-			freed = release_if_unheld(s, i, &off);
+			freed = pxs__release_if_unheld(s, i, &off);
 		} else if (sl->owner == token) {
 			if (sl->state == PXS_SLOT_PENDING ||
 			    sl->state == PXS_SLOT_RESERVED) {
@@ -157,7 +73,7 @@ drop_ownership(struct pxs_store *s, uint32_t token)
 				pxs__slot_abandon(s, i);
 			} else if (sl->state == PXS_SLOT_EVICTED) {
 				sl->owner = 0;
-				freed = release_if_unheld(s, i, &off);
+				freed = pxs__release_if_unheld(s, i, &off);
 			}
 		}
 		pxs__slot_unlock_wake(s, i);
@@ -276,4 +192,136 @@ pxs__reap_entry(struct pxs_store *s, uint32_t i)
 	}
 	drop_ownership(s, token);
 	free_leaked(s, token);
+}
+
+/* ---- attaching, leaving, reaping ---------------------------------------- */
+
+/* Repair every lock whose holder died: the heap's, the slots', the table's. */
+static void
+repair_orphans(struct pxs_store *s)
+{
+	if (pxs__trylock(s, &s->hdr->heap_lock, pxs__repair_heap, NULL) == 0)
+		pxs__unlock(&s->hdr->heap_lock);
+	pxs__slot_locks_repair(s);
+	/* Last: a repaired slot asks for a recount under the table lock. */
+	pxs__table_lock_repair(s);
+}
+
+/* Under proc_lock: reap every dead entry and free it; returns how many. */
+static int
+reap_dead(struct pxs_store *s)
+{
+	int n = 0;
+	for (uint32_t i = 0; i < PXS_MAX_PROCS; i++) {
+		if (!pxs__proc_take_dead(s, i))
+			continue;
+		if (n == 0) /* it may have died holding locks */
+			repair_orphans(s);
+		pxs__reap_entry(s, i);
+		pxs__proc_free(s, i);
+		pxs__proc_let_go(s, i);
+		n++;
+	}
+	return n;
+}
+
+int
+pxs__reap_procs(struct pxs_store *s)
+{
+	int rc = pxs__lock(s, &s->hdr->proc_lock, NULL, NULL, NULL);
+	if (rc < 0)
+		return rc;
+	rc = reap_dead(s);
+	pxs__unlock(&s->hdr->proc_lock);
+	return rc;
+}
+
+int
+pxs__reap(struct pxs_store *s)
+{
+	int rc = pxs__reap_procs(s);
+	/* And what expired (expire.c): a reap is how memory comes back. */
+	return rc < 0 ? rc : rc + pxs__reclaim_expired(s);
+}
+
+/* Reap, so that dead processes' entries are free to claim, then claim one. */
+static int
+reap_and_claim(struct pxs_store *s)
+{
+	int rc = pxs__reap_procs(s);
+	return rc < 0 ? rc : pxs__proc_claim(s);
+}
+
+int
+pxs__attach(struct pxs_store *s)
+{
+	int rc = reap_and_claim(s);
+	if (rc == 0)
+		pxs__my_pins(s); /* early, so that it sits low in the heap */
+	return rc;
+}
+
+void
+pxs__detach(struct pxs_store *s)
+{
+	uint32_t tok = s->token;
+	if (!tok)
+		return;
+	uint32_t i = pxs__token_idx(tok);
+	if (pxs__lock(s, &s->hdr->proc_lock, NULL, NULL, NULL) == 0) {
+		if (pxs__proc_is_mine(s, tok)) {
+			/* Our views die with the mapping, our futures with our entry. */
+			pxs__reap_entry(s, i);
+			pxs__proc_free(s, i);
+		}
+		pxs__unlock(&s->hdr->proc_lock);
+	}
+	pxs__proc_let_go(s, i);
+	s->token = 0;
+}
+
+int
+pxs__refork(struct pxs_store *s)
+{
+	pthread_mutex_lock(&s->local);
+	int rc = 0;
+	if (s->fork_gen != pxs__fork_gen) {
+		/* The parent's token is not ours: remember it (views it pinned
+		 * may be released here), forget it without touching the
+		 * parent's entry, then claim our own. */
+		memmove(s->past + 1, s->past, sizeof s->past - sizeof *s->past);
+		s->past[0] = s->token;
+		__atomic_store_n(&s->token, 0, __ATOMIC_RELEASE);
+		if ((rc = reap_and_claim(s)) == 0)
+			s->fork_gen = pxs__fork_gen;
+	}
+	pthread_mutex_unlock(&s->local);
+	if (rc == 0)
+		pxs__my_pins(s); /* outside s->local, which it takes */
+	return rc;
+}
+
+int
+pxs__insert_reaping(struct pxs_store *s, pxs_key k, uint32_t state,
+		    uint64_t off, uint64_t size, uint32_t owner, uint32_t *idx)
+{
+	for (;;) {
+		uint32_t stale;
+		int rc = pxs__table_insert(s, k, state, off, size, owner, idx,
+					   &stale);
+		if (rc == -ENOSPC && pxs__reap(s) > 0) /* dead processes' slots */
+			rc = pxs__table_insert(s, k, state, off, size, owner,
+					       idx, &stale);
+		if (stale != UINT32_MAX) /* an expired slot on the way */
+			pxs__reclaim_if_expired(s, stale);
+		if (rc != -EEXIST && rc != -ENOSPC)
+			return rc;
+		/* A restart: an abandoned key is taken over, which needs no
+		 * room (a full table refuses before it looks for the key). */
+		int r = pxs__table_replace(s, k, state, off, size, owner, idx);
+		if (r == 0 || rc == -ENOSPC)
+			return r == 0 ? 0 : rc;
+		if (r != -ENOENT) /* -ENOENT: gone meanwhile, insert again */
+			return r;
+	}
 }

@@ -33,7 +33,7 @@
  * the pin until the process exits, instead of -EINVAL. Cause:
  * store.c:pxs_release() treats *any* token other than the current one as
  * "pinned by the parent before a fork". Fix: remember the tokens this handle
- * held before a fork (pxs__proc_refork saves the previous s->token in
+ * held before a fork (pxs__refork saves the previous s->token in
  * s->parent_tokens, a short list) and return 0 only for those; -EINVAL
  * otherwise. */
 START_TEST(forged_token)
