@@ -526,7 +526,9 @@ typedef struct pxs_stats {
 	uint32_t abandoned;        /**< futures whose owner died */
 	uint32_t evicted_pinned;   /**< evicted values kept alive by pins */
 	uint32_t pins;             /**< pinned views, all processes */
-	uint32_t waiters;          /**< threads asleep in a wait */
+	uint32_t waiters;          /**< threads asleep in a wait (also on keys
+                                    not created yet); one killed asleep
+                                    counts until the next reap */
 	uint32_t processes;        /**< attached processes alive */
 	uint64_t puts;             /**< objects stored and futures set */
 	uint64_t gets;             /**< views pinned */
@@ -567,7 +569,8 @@ typedef struct pxs_entry {
 	pxs_state state;     /**< what it holds */
 	uint64_t size;       /**< value bytes (reserved bytes for RESERVED) */
 	uint32_t pins;       /**< pinned views */
-	uint32_t waiters;    /**< threads asleep waiting on it */
+	uint32_t waiters;    /**< threads asleep waiting on it (one killed
+                                asleep counts until the next reap) */
 	int32_t owner_pid;   /**< pid of the owning process (futures), else 0 */
 	int owner_alive;     /**< 1 if that owner is attached and alive */
 	uint64_t created_ns; /**< creation time, ns since the Epoch */

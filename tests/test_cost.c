@@ -7,6 +7,8 @@
 #include "pxs_test.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 
 #define MiB ((uint64_t)1 << 20)
@@ -51,6 +53,54 @@ START_TEST(a_large_store_costs_its_metadata_and_a_pin_array_per_attach)
 }
 END_TEST
 
+/* A default store filled with 64 B objects: what refuses first. The
+ * fraction of the segment in use when -ENOSPC comes is printed; today it
+ * is the table (capacity size / 16 KiB), long before the heap. */
+START_TEST(a_default_store_filled_with_small_objects)
+{
+	char name[64];
+	pxs_store *s = pxs_test_store(name, 0, 0);
+	static const char obj[64];
+	uint32_t n = 0;
+	int rc;
+	pxs_key k;
+	while ((rc = pxs_put(s, obj, sizeof obj, &k)) == 0)
+		n++;
+	ck_assert_int_eq(rc, -ENOSPC);
+	pxs_stats st = pxs_test_stat(s);
+	printf("default store (%.0f MiB): -ENOSPC after %u objects of 64 B, "
+	       "heap %.2f%% used, segment %.2f%% in objects' blocks\n",
+	       (double)st.segment_size / MiB, n,
+	       100.0 * (double)st.heap_used / (double)st.heap_size,
+	       100.0 * (double)st.heap_used / (double)st.segment_size);
+	ck_assert_uint_eq(n, st.capacity); /* the table refused, not the heap */
+	ck_assert_uint_gt(st.heap_free, st.heap_size / 2);
+	pxs_test_done(s, name);
+}
+END_TEST
+
+/* One value of 90% of the segment. */
+START_TEST(a_store_holds_one_value_of_ninety_percent)
+{
+	char name[64];
+	const size_t size = 64 * MiB, big = size / 10 * 9;
+	pxs_store *s = pxs_test_store(name, size, 0);
+	char *buf = malloc(big);
+	ck_assert_ptr_nonnull(buf);
+	memset(buf, 0x5a, big);
+	pxs_key k;
+	ck_assert_int_eq(pxs_put(s, buf, big, &k), 0);
+	pxs_view v;
+	ck_assert_int_eq(pxs_get(s, k, &v), 0);
+	ck_assert_int_eq(memcmp(v.data, buf, big), 0);
+	ck_assert_int_eq(pxs_release(s, &v), 0);
+	printf("64 MiB store: one value of %.1f MiB stored; metadata %.1f MiB\n",
+	       (double)big / MiB, (double)s->g.heap_off / MiB);
+	free(buf);
+	pxs_test_done(s, name);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -58,6 +108,8 @@ main(void)
 	TCase *tc = tcase_create("cost");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, a_large_store_costs_its_metadata_and_a_pin_array_per_attach);
+	tcase_add_test(tc, a_default_store_filled_with_small_objects);
+	tcase_add_test(tc, a_store_holds_one_value_of_ninety_percent);
 	suite_add_tcase(su, tc);
 	return pxs_test_run(su);
 }
