@@ -120,6 +120,16 @@ man_page() {
 		{ not_ok "man -M .../share/man pxs_open ($where)"; sed 's/^/#   /' "$d/man" | head -n 20; }
 }
 man_page "$d/moved/share/man" "the moved tree"
+if command -v groff >/dev/null; then
+	: >"$d/groff"
+	for f in "$d"/moved/share/man/man3/pxs_*.3; do
+		LC_ALL=C groff -man -ww -z "$f" >>"$d/groff" 2>&1
+	done
+	[ ! -s "$d/groff" ] && ok "the per-function pages format without warnings" ||
+		{ not_ok "the per-function pages format without warnings"; sed 's/^/#   /' "$d/groff" | head -n 20; }
+else
+	skip "groff is not installed: per-function pages not formatted"
+fi
 
 # ---- a fresh build under its own --prefix, without tests or benchmarks ----
 prefix=$d/prefix
