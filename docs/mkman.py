@@ -27,6 +27,15 @@ DECL = re.compile(r"/\*\*(?P<doc>(?:(?!\*/).)*?)\*/\s*"
 TAG = re.compile(r"^@(brief|param|return|note)(\[[a-z,]+\])?\s*(.*)$")
 
 
+# What a code means wherever a list names it without a reason (the
+# header's Errors section).
+GENERAL = {
+    "-ENOTRECOVERABLE": "a lock holder died leaving state that could not be "
+                        "repaired; recreate the segment",
+    "-EPROTO": "the segment failed validation",
+}
+
+
 def parse_decl(decl):
     """'int pxs_open(const char *name, ...)' -> (rettype, name, params)."""
     decl = " ".join(decl.split())
@@ -143,17 +152,49 @@ def lines(text):
 
 
 def return_items(text):
-    """'0, or: -EINVAL (...); -ENOENT (...)' -> ('0, or:', [items])."""
-    parts = re.split(r"(?:[;,:]\s+|^)(?=-E[A-Z]+\b)", text)
-    items, codes = [], []
-    for p in parts[1:]:
-        p = p.strip().rstrip(".;,")
-        code = re.match(r"(-E[A-Z]+)\s*(.*)$", p, re.S)
-        codes.append(code.group(1))
-        if code.group(2) or p is parts[-1]:
-            items.append((", ".join(codes), code.group(2).strip()))
+    """'0, or -EINVAL (why), -ENOENT; ...' -> ('0, or', [(codes, why)]).
+
+    Only a plain list of codes, each with an optional reason in
+    parentheses, becomes a list; anything else (prose between the codes)
+    stays one paragraph: (text, None)."""
+    m = re.search(r"-E[A-Z]+\b", text)
+    if not m:
+        return text, None
+    lead, rest = text[:m.start()].strip(), text[m.start():]
+    items, codes, i = [], [], 0
+    while i < len(rest):
+        c = re.match(r"-E[A-Z]+", rest[i:])
+        if not c:
+            return text, None
+        codes.append(c.group(0))
+        i += c.end()
+        why = ""
+        j = i
+        while j < len(rest) and rest[j] == " ":
+            j += 1
+        if j < len(rest) and rest[j] == "(":
+            depth, k = 0, j
+            for k in range(j, len(rest)):
+                depth += {"(": 1, ")": -1}.get(rest[k], 0)
+                if depth == 0:
+                    break
+            if depth:
+                return text, None
+            why, i = rest[j + 1:k], k + 1
+        sep = re.match(r"\s*(?:[,;]\s*(?:or\s+)?|\.?\s*$)", rest[i:])
+        if not sep:
+            return text, None
+        i += sep.end()
+        if why or i >= len(rest):
+            items.append((", ".join(codes), why))
             codes = []
-    return parts[0].strip(), items
+    return lead, items
+
+
+def first_sentence(text):
+    """The brief up to its first full stop, for the NAME line."""
+    m = re.match(r"(.+?\.)(\s|$)", text)
+    return (m.group(1) if m else text).rstrip(".")
 
 
 def page(name, ret, params, doc, decl, version):
@@ -168,7 +209,7 @@ def page(name, ret, params, doc, decl, version):
         '.TH %s 3 "" "proxyshm %s" "Library Functions Manual"' %
         (name.upper().replace("_", "\\_"), version),
         ".SH NAME",
-        "%s \\- %s" % (name.replace("_", "_"), lines(doc["brief"])),
+        "%s \\- %s" % (name, lines(first_sentence(doc["brief"]))),
         ".SH LIBRARY",
         "proxyshm",
         '.RI ( "pkg-config \\-\\-cflags \\-\\-libs proxyshm" )',
@@ -192,10 +233,9 @@ def page(name, ret, params, doc, decl, version):
         out.append(".SH RETURN VALUE")
         lead, items = return_items(doc["return"])
         out.append(lines(lead))
-        for codes, why in items:
+        for codes, why in items or []:
             out += [".TP", ".B " + roff(codes)]
-            if why.startswith("(") and why.endswith(")"):
-                why = why[1:-1]
+            why = why or GENERAL.get(codes, "")
             out.append(lines(why) if why else "\\&")
     if doc["note"]:
         out.append(".SH NOTES")

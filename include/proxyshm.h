@@ -347,7 +347,8 @@ PXS_API int pxs_put_at(pxs_store *s, pxs_key key, const void *data,
  *   pin is a count in this handle's own records, so readers of one value
  *   in many processes do not slow each other down. A future that is not
  *   set yet takes the slot's lock (never other slots'). The pin belongs to
- *   the calling process: a child after fork() cannot release it.
+ *   the calling process: a child after fork() that releases the view only
+ *   forgets it.
  */
 PXS_API int pxs_get(pxs_store *s, pxs_key key, pxs_view *v);
 
@@ -546,8 +547,8 @@ PXS_API int pxs_future_disown(pxs_store *s, pxs_key key);
  *   -EUSERS (first call in a forked child: process table full),
  *   -ENOTRECOVERABLE.
  * @note Thread-safe: any number of threads and processes may wait on one
- *   future; one set wakes them all. Never returns -EINTR: signals are
- *   handled and the wait goes on. A waiter holds no lock while it sleeps.
+ *   future; one set wakes them all. Never returns -EINTR: a signal does
+ *   not end the wait. A waiter holds no lock while it sleeps.
  */
 PXS_API int pxs_future_wait(pxs_store *s, pxs_key key, long timeout_ms,
 			    pxs_view *v);
@@ -761,8 +762,7 @@ PXS_API int pxs_check(pxs_store *s, pxs_check_report *r);
  *   @p s), -EUSERS (first call in a forked child: process table full),
  *   -ENOTRECOVERABLE.
  * @note Thread-safe; any process may reap for all. A process stopped by a
- *   signal is alive and is not reaped; a parent's entry is not reaped by
- *   its child.
+ *   signal is alive and is not reaped.
  */
 PXS_API int pxs_reap(pxs_store *s);
 /** @} */
