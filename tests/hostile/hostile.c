@@ -92,6 +92,19 @@ hx_fn_name(enum hx_fn fn)
 }
 
 bool
+hx_doc_lists(enum hx_fn fn, int err)
+{
+	if (fn >= HX_NFN)
+		return false;
+	const struct doc *d = &docs[fn];
+	for (size_t i = 0; i < sizeof d->errs / sizeof *d->errs && d->errs[i];
+	     i++)
+		if (d->errs[i] == err)
+			return true;
+	return false;
+}
+
+bool
 hx_documented(enum hx_fn fn, int rc)
 {
 	if (fn >= HX_NFN)
@@ -103,11 +116,7 @@ hx_documented(enum hx_fn fn, int rc)
 	 * every function that takes a store returns it." */
 	if (rc == -ENOTRECOVERABLE && takes_store(fn))
 		return true;
-	for (size_t i = 0; i < sizeof d->errs / sizeof *d->errs && d->errs[i];
-	     i++)
-		if (d->errs[i] == -rc)
-			return true;
-	return false;
+	return hx_doc_lists(fn, -rc);
 }
 
 bool hx_strict;
