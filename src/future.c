@@ -1,6 +1,7 @@
 /* future.c - futures: new, set, reserve/commit, claim, wait, done.
  *
- * Owns: the future half of the slot state machine and the wait loop.
+ * Owns: the future half of the slot state machine (ownership: claim and
+ * disown) and the wait loop.
  *
  *            new               set / commit
  *   (none) -------> PENDING ---------------------> READY --evict--> (gone or
@@ -231,6 +232,38 @@ pxs_future_claim(pxs_store *s, pxs_key key)
 	else if (!(sl->state == PXS_SLOT_RESERVED && sl->owner == s->token))
 		rc = not_pending(s, idx);
 	pxs__slot_unlock(s, idx);
+	return rc;
+}
+
+/* Give up ownership of a pending future: from now on no process's death
+ * abandons it (an ownerless future is set by whoever sets it, cancelled by
+ * evict). The owner word is 0, as for a published value, which the liveness
+ * check already reads as "nobody to watch". A future whose owner is found
+ * dead here is abandoned first, as any look at it would. */
+int
+pxs_future_disown(pxs_store *s, pxs_key key)
+{
+	int rc = pxs__enter_key(s, key);
+	uint32_t idx;
+	if (rc < 0)
+		return rc;
+	if ((rc = pxs__lock_key(s, key, NULL, &idx)) < 0)
+		return rc;
+	struct pxs_seg_slot *sl = &s->slots[idx];
+	bool changed = false;
+	rc = pxs__slot_status(s, idx, &changed);
+	if (rc == 1)
+		rc = -EALREADY;
+	else if (rc == 0 && sl->state == PXS_SLOT_RESERVED)
+		rc = -EBUSY; /* a reservation is its producer's until commit */
+	else if (rc == 0 && sl->owner != 0 && sl->owner != s->token)
+		rc = -EPERM;
+	else if (rc == 0)
+		sl->owner = 0;
+	if (changed)
+		pxs__slot_unlock_wake(s, idx);
+	else
+		pxs__slot_unlock(s, idx);
 	return rc;
 }
 

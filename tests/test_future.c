@@ -420,6 +420,64 @@ START_TEST(abandoned_reservation_returns_memory)
 }
 END_TEST
 
+START_TEST(disown_outlives_the_creator)
+{
+	char name[64];
+	pxs_store *s = pxs_test_store(name, 8 * MiB, 64);
+	pxs_store *creator, *other;
+	ck_assert_int_eq(pxs_open(name, NULL, &creator), 0);
+	ck_assert_int_eq(pxs_open(name, NULL, &other), 0);
+	pxs_key zero = {0, 0}, none = pxs_key_from_name("none", 4);
+	pxs_key k, obj, res, dead, later;
+	pxs_view v;
+	void *buf;
+	/* Bad input and wrong states: an error, and nothing changes. */
+	ck_assert_int_eq(pxs_future_new(creator, &k), 0);
+	ck_assert_int_eq(pxs_put(s, "o", 1, &obj), 0);
+	ck_assert_int_eq(pxs_future_new(s, &res), 0);
+	ck_assert_int_eq(pxs_future_reserve(s, res, 64, &buf), 0);
+	pxs_stats a = pxs_test_stat(s);
+	ck_assert_int_eq(pxs_future_disown(NULL, k), -EINVAL);
+	ck_assert_int_eq(pxs_future_disown(s, zero), -EINVAL);
+	ck_assert_int_eq(pxs_future_disown(s, none), -ENOENT);
+	ck_assert_int_eq(pxs_future_disown(other, k), -EPERM);
+	ck_assert_int_eq(pxs_future_disown(s, obj), -EALREADY);
+	ck_assert_int_eq(pxs_future_disown(s, res), -EBUSY);
+	ck_assert_int_eq(pxs_future_disown(other, res), -EBUSY);
+	pxs_stats b = pxs_test_stat(s);
+	ck_assert_uint_eq(a.pending, b.pending);
+	ck_assert_uint_eq(a.objects, b.objects);
+	ck_assert_uint_eq(a.heap_used, b.heap_used);
+	ck_assert_uint_eq(a.abandoned, b.abandoned);
+	ck_assert_int_eq(pxs_future_commit(s, res), 0);
+	ck_assert_int_eq(pxs_future_disown(s, res), -EALREADY);
+	/* Disowned, the creator's handle can go: the future stays pending,
+	 * and disowning it again (by anyone) is a no-op. */
+	ck_assert_int_eq(pxs_future_disown(creator, k), 0);
+	ck_assert_int_eq(pxs_future_disown(creator, k), 0);
+	ck_assert_int_eq(pxs_future_disown(other, k), 0);
+	ck_assert_int_eq(pxs_future_new(creator, &dead), 0);
+	pxs_close(creator);
+	ck_assert_int_eq(pxs_future_done(s, k), 0);
+	ck_assert_int_eq(pxs_future_disown(s, dead), -EOWNERDEAD);
+	ck_assert_int_eq(pxs_future_set(other, k, "late", 4), 0);
+	ck_assert_int_eq(pxs_future_wait(s, k, 1000, &v), 0);
+	ck_assert_mem_eq(v.data, "late", 4);
+	ck_assert_int_eq(pxs_release(s, &v), 0);
+	ck_assert_int_eq(pxs_future_disown(s, k), -EALREADY);
+	/* Claiming an ownerless future makes its claimer's death count again. */
+	ck_assert_int_eq(pxs_future_new(s, &later), 0);
+	ck_assert_int_eq(pxs_future_disown(s, later), 0);
+	ck_assert_int_eq(pxs_future_claim(other, later), 0);
+	ck_assert_int_eq(pxs_future_disown(s, later), -EPERM);
+	pxs_close(other);
+	ck_assert_int_eq(pxs_future_done(s, later), -EOWNERDEAD);
+	pxs_stats c = pxs_test_stat(s);
+	ck_assert_uint_eq(c.abandoned, 2); /* dead and later, not k */
+	pxs_test_done(s, name);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -437,6 +495,7 @@ main(void)
 	tcase_add_test(tc, late_waiter_leaves_new_future_alone);
 	tcase_add_test(tc, closing_the_owner_abandons);
 	tcase_add_test(tc, abandoned_reservation_returns_memory);
+	tcase_add_test(tc, disown_outlives_the_creator);
 	suite_add_tcase(s, tc);
 	return pxs_test_run(s);
 }

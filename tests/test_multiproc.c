@@ -253,6 +253,60 @@ START_TEST(dead_owner_is_reported_not_hung)
 }
 END_TEST
 
+/* Create j->k, disown it, say so on j->fd, then leave: by pxs_close and
+ * exit when j->expect is 0, else by waiting for the parent's SIGKILL. */
+static int
+child_creates_and_disowns(void *arg)
+{
+	struct job *j = arg;
+	pxs_store *s = child_open();
+	if (!s || pxs_future_new_at(s, j->k) != 0 ||
+	    pxs_future_disown(s, j->k) != 0)
+		return 50;
+	if (write(j->fd, "d", 1) != 1)
+		return 51;
+	if (j->expect == 0) {
+		pxs_close(s);
+		return 0;
+	}
+	pause();
+	return 52;
+}
+
+/* ProxyStore's model: a client creates a future, hands it on and goes
+ * away, by exit and by SIGKILL; a second process sets it and a third,
+ * asleep since before the creator left, reads it. */
+START_TEST(disowned_future_outlives_its_creator)
+{
+	pxs_store *s = fresh(8 * MiB, 64);
+	for (int killed = 0; killed < 2; killed++) {
+		struct job c = {.k = pxs_key_from_name(killed ? "k1" : "k0", 2),
+				.expect = killed};
+		struct job w = {.k = c.k, .timeout = -1, .size = 4096};
+		int p[2];
+		ck_assert_int_eq(pipe(p), 0);
+		c.fd = p[1];
+		pid_t creator = pxs_test_spawn(child_creates_and_disowns, &c);
+		char ch;
+		ck_assert_int_eq(read(p[0], &ch, 1), 1);
+		close(p[0]);
+		close(p[1]);
+		pid_t waiter = pxs_test_spawn(child_wait, &w);
+		ck_assert_int_eq(pxs_test_wait_blocked(waiter, 10000), 0);
+		if (killed)
+			kill(creator, SIGKILL);
+		ck_assert_int_eq(pxs_test_reap(creator, 30), killed ? 128 + SIGKILL : 0);
+		ck_assert_int_ge(pxs_reap(s), 0);
+		ck_assert_int_eq(pxs_future_done(s, c.k), 0); /* not abandoned */
+		ck_assert_int_eq(pxs_test_reap(pxs_test_spawn(child_set, &w), 30), 0);
+		ck_assert_int_eq(pxs_test_reap(waiter, 30), 0);
+		ck_assert_int_eq(pxs_future_done(s, c.k), 1);
+	}
+	ck_assert_uint_eq(pxs_test_stat(s).abandoned, 0);
+	pxs_test_done(s, seg);
+}
+END_TEST
+
 START_TEST(exec_consumer_resolves_proxy_string)
 {
 	pxs_store *s = fresh(8 * MiB, 64);
@@ -769,6 +823,7 @@ main(int argc, char **argv)
 	tcase_add_test(tc, view_survives_remote_evict);
 	tcase_add_test(tc, killed_waiters_do_not_wedge_the_slot);
 	tcase_add_test(tc, dead_owner_is_reported_not_hung);
+	tcase_add_test(tc, disowned_future_outlives_its_creator);
 	tcase_add_test(tc, exec_consumer_resolves_proxy_string);
 	tcase_add_test(tc, concurrent_put_get_evict_verified);
 	tcase_add_test(tc, crowded_table_inserts_stay_unique_and_findable);
