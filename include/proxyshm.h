@@ -159,6 +159,14 @@ typedef struct pxs_store pxs_store;
 #define PXS_MAX_SPIN_US 1000000u
 /** Longest segment name accepted, without the leading '/'. */
 #define PXS_NAME_MAX 200
+/** Longest store name of either kind: "redis://" + a host of up to 253
+ *  characters (or a bracketed IPv6 address) + ":" + a port + "/" + a name
+ *  of up to #PXS_NAME_MAX characters. */
+#define PXS_STORE_NAME_MAX (8 + 255 + 1 + 5 + 1 + PXS_NAME_MAX)
+/** Default #pxs_options.connect_timeout_ms of a Redis store. */
+#define PXS_REDIS_CONNECT_TIMEOUT_MS 2000u
+/** Default #pxs_options.command_timeout_ms of a Redis store. */
+#define PXS_REDIS_COMMAND_TIMEOUT_MS 5000u
 
 /** Options for #pxs_open(). Zero-initialise, then set what you need. */
 typedef struct pxs_options {
@@ -174,6 +182,12 @@ typedef struct pxs_options {
                             default) sleeps at once. Applies to this handle
                             whether it creates or attaches. See
                             pxs_future_wait_spin(). */
+	uint32_t connect_timeout_ms; /**< Redis stores only: how long pxs_open()
+                            and a reconnection may take to connect; 0 =
+                            #PXS_REDIS_CONNECT_TIMEOUT_MS */
+	uint32_t command_timeout_ms; /**< Redis stores only: how long a reply
+                            may take (a wait adds its own timeout to it);
+                            0 = #PXS_REDIS_COMMAND_TIMEOUT_MS */
 } pxs_options;
 
 /**
@@ -597,8 +611,9 @@ PXS_API int pxs_reap(pxs_store *s);
 /** Opaque lazy reference to a value in a named store. */
 typedef struct pxs_proxy pxs_proxy;
 
-/** Longest proxy string: "pxs://" + name + "/" + 32 hex digits + NUL. */
-#define PXS_PROXY_STRLEN (6 + PXS_NAME_MAX + 1 + 32 + 1)
+/** Longest proxy string: "pxs://" + name, or a Redis store name, then
+ *  "/" + 32 hex digits + NUL. */
+#define PXS_PROXY_STRLEN (PXS_STORE_NAME_MAX + 1 + 32 + 1)
 
 /**
  * @brief Make a proxy for @p key in the store named @p store_name.

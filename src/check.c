@@ -271,7 +271,7 @@ check_slots(struct pxs_store *s, pxs_check_report *r, struct blocks *l,
 }
 
 int
-pxs_check(pxs_store *s, pxs_check_report *r)
+pxs__shm_check(pxs_store *s, pxs_check_report *r)
 {
 	if (!s || !r)
 		return -EINVAL;
@@ -362,7 +362,7 @@ out:
 }
 
 int
-pxs_reap(pxs_store *s)
+pxs__shm_reap(pxs_store *s)
 {
 	if (!s)
 		return -EINVAL;

@@ -56,7 +56,7 @@ not_pending(struct pxs_store *s, uint32_t idx)
 }
 
 int
-pxs_future_new_at(pxs_store *s, pxs_key key)
+pxs__shm_future_new_at(pxs_store *s, pxs_key key)
 {
 	int rc = pxs__enter_key(s, key);
 	uint32_t idx;
@@ -67,7 +67,7 @@ pxs_future_new_at(pxs_store *s, pxs_key key)
 }
 
 int
-pxs_future_new(pxs_store *s, pxs_key *key_out)
+pxs__shm_future_new(pxs_store *s, pxs_key *key_out)
 {
 	if (!s || !key_out)
 		return -EINVAL;
@@ -116,7 +116,7 @@ lock_pending_with_block(struct pxs_store *s, pxs_key key, size_t size,
 }
 
 int
-pxs_future_set(pxs_store *s, pxs_key key, const void *data, size_t size)
+pxs__shm_future_set(pxs_store *s, pxs_key key, const void *data, size_t size)
 {
 	int rc = pxs__enter_key(s, key);
 	uint32_t idx;
@@ -139,7 +139,7 @@ pxs_future_set(pxs_store *s, pxs_key key, const void *data, size_t size)
 }
 
 int
-pxs_future_reserve(pxs_store *s, pxs_key key, size_t size, void **buf)
+pxs__shm_future_reserve(pxs_store *s, pxs_key key, size_t size, void **buf)
 {
 	int rc = pxs__enter_key(s, key);
 	uint32_t idx;
@@ -191,7 +191,7 @@ commit_evicted(struct pxs_store *s, pxs_key key)
 }
 
 int
-pxs_future_commit(pxs_store *s, pxs_key key)
+pxs__shm_future_commit(pxs_store *s, pxs_key key)
 {
 	int rc = pxs__enter_key(s, key);
 	uint32_t idx;
@@ -218,7 +218,7 @@ pxs_future_commit(pxs_store *s, pxs_key key)
 }
 
 int
-pxs_future_claim(pxs_store *s, pxs_key key)
+pxs__shm_future_claim(pxs_store *s, pxs_key key)
 {
 	int rc = pxs__enter_key(s, key);
 	uint32_t idx;
@@ -241,7 +241,7 @@ pxs_future_claim(pxs_store *s, pxs_key key)
  * check already reads as "nobody to watch". A future whose owner is found
  * dead here is abandoned first, as any look at it would. */
 int
-pxs_future_disown(pxs_store *s, pxs_key key)
+pxs__shm_future_disown(pxs_store *s, pxs_key key)
 {
 	int rc = pxs__enter_key(s, key);
 	uint32_t idx;
@@ -268,7 +268,7 @@ pxs_future_disown(pxs_store *s, pxs_key key)
 }
 
 int
-pxs_future_done(pxs_store *s, pxs_key key)
+pxs__shm_future_done(pxs_store *s, pxs_key key)
 {
 	int rc = pxs__enter_key(s, key);
 	uint32_t idx;
@@ -286,13 +286,7 @@ pxs_future_done(pxs_store *s, pxs_key key)
 }
 
 int
-pxs_future_wait(pxs_store *s, pxs_key key, long timeout_ms, pxs_view *v)
-{
-	return pxs_future_wait_spin(s, key, timeout_ms, -1, v);
-}
-
-int
-pxs_future_wait_spin(pxs_store *s, pxs_key key, long timeout_ms, long spin_us,
+pxs__shm_future_wait_spin(pxs_store *s, pxs_key key, long timeout_ms, long spin_us,
 		     pxs_view *v)
 {
 	int rc = pxs__enter_key(s, key);

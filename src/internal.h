@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "backend.h"
 #include "failpoint.h"
 #include "layout.h"
 
@@ -48,6 +49,7 @@ struct pxs_block_cache {
 };
 
 struct pxs_store {
+	struct pxs__handle h; /**< first: the backend seam (backend.h) */
 	unsigned char *base; /**< mapping of the whole segment */
 	struct pxs_seg_hdr *hdr;
 	struct pxs_seg_proc *procs;

@@ -219,7 +219,7 @@ pxs__slot_abandon(struct pxs_store *s, uint32_t idx)
 /* ---- stores ----------------------------------------------------------- */
 
 int
-pxs_open(const char *name, const pxs_options *o, pxs_store **out)
+pxs__shm_open(const char *name, const pxs_options *o, pxs_store **out)
 {
 	if (!out)
 		return -EINVAL;
@@ -260,7 +260,7 @@ pxs_open(const char *name, const pxs_options *o, pxs_store **out)
 }
 
 int
-pxs_close(pxs_store *s)
+pxs__shm_close(pxs_store *s)
 {
 	if (!s)
 		return 0;
@@ -277,7 +277,7 @@ pxs_close(pxs_store *s)
 }
 
 int
-pxs_unlink(const char *name)
+pxs__shm_unlink(const char *name)
 {
 	if (pxs__name_check(name) < 0)
 		return -EINVAL;
@@ -287,7 +287,7 @@ pxs_unlink(const char *name)
 }
 
 const char *
-pxs_store_name(const pxs_store *s)
+pxs__shm_store_name(const pxs_store *s)
 {
 	return s ? s->name : NULL;
 }
@@ -295,7 +295,7 @@ pxs_store_name(const pxs_store *s)
 /* ---- objects ---------------------------------------------------------- */
 
 int
-pxs_put_at(pxs_store *s, pxs_key key, const void *data, size_t size)
+pxs__shm_put_at(pxs_store *s, pxs_key key, const void *data, size_t size)
 {
 	int rc = pxs__enter_key(s, key);
 	if (rc < 0)
@@ -325,7 +325,7 @@ pxs_put_at(pxs_store *s, pxs_key key, const void *data, size_t size)
 }
 
 int
-pxs_put(pxs_store *s, const void *data, size_t size, pxs_key *key_out)
+pxs__shm_put(pxs_store *s, const void *data, size_t size, pxs_key *key_out)
 {
 	if (!key_out)
 		return -EINVAL;
@@ -342,7 +342,7 @@ pxs_put(pxs_store *s, const void *data, size_t size, pxs_key *key_out)
 }
 
 int
-pxs_get(pxs_store *s, pxs_key key, pxs_view *v)
+pxs__shm_get(pxs_store *s, pxs_key key, pxs_view *v)
 {
 	int rc = pxs__enter_key(s, key);
 	uint32_t idx;
@@ -368,7 +368,7 @@ out:
 }
 
 int
-pxs_release(pxs_store *s, pxs_view *v)
+pxs__shm_release(pxs_store *s, pxs_view *v)
 {
 	if (!v || (!v->data && !v->priv[0] && !v->priv[1]))
 		return 0;
@@ -403,7 +403,7 @@ pxs_release(pxs_store *s, pxs_view *v)
 }
 
 int
-pxs_exists(pxs_store *s, pxs_key key)
+pxs__shm_exists(pxs_store *s, pxs_key key)
 {
 	int rc = pxs__enter_key(s, key);
 	uint32_t idx;
@@ -419,7 +419,7 @@ pxs_exists(pxs_store *s, pxs_key key)
 }
 
 int
-pxs_evict(pxs_store *s, pxs_key key)
+pxs__shm_evict(pxs_store *s, pxs_key key)
 {
 	int rc = pxs__enter_key(s, key);
 	uint32_t idx;
@@ -452,7 +452,7 @@ pxs_evict(pxs_store *s, pxs_key key)
 /* ---- statistics ------------------------------------------------------- */
 
 int
-pxs_stat(pxs_store *s, pxs_stats *st)
+pxs__shm_stat(pxs_store *s, pxs_stats *st)
 {
 	if (!s || !st)
 		return -EINVAL;
