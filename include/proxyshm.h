@@ -160,9 +160,9 @@ typedef struct pxs_store pxs_store;
 /** Longest segment name accepted, without the leading '/'. */
 #define PXS_NAME_MAX 200
 /** Longest store name of either kind: "redis://" + a host of up to 253
- *  characters (or a bracketed IPv6 address) + ":" + a port + "/" + a name
+ *  characters (or a bracketed IPv6 address, shorter) + ":" + a port + "/" + a name
  *  of up to #PXS_NAME_MAX characters. */
-#define PXS_STORE_NAME_MAX (8 + 255 + 1 + 5 + 1 + PXS_NAME_MAX)
+#define PXS_STORE_NAME_MAX (8 + 253 + 1 + 5 + 1 + PXS_NAME_MAX)
 /** Default #pxs_options.connect_timeout_ms of a Redis store. */
 #define PXS_REDIS_CONNECT_TIMEOUT_MS 2000u
 /** Default #pxs_options.command_timeout_ms of a Redis store. */

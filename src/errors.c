@@ -19,7 +19,7 @@
 static const char *const error_texts[] = {
 	[0] = "success",
 
-	[EPROTO] = "not a proxyshm segment of this layout version, "
+	[EPROTO] = "not a proxyshm store of this layout version, "
 		   "or its contents failed validation",
 	[EOWNERDEAD] = "future abandoned: its owner died or closed its "
 		       "handle before setting it",
@@ -29,7 +29,13 @@ static const char *const error_texts[] = {
 	[ENOTRECOVERABLE] = "a lock holder died leaving state that cannot be "
 			    "repaired; recreate the segment",
 
-	[ETIMEDOUT] = "timed out waiting for the future",
+	[ETIMEDOUT] = "timed out waiting for the future, or for a Redis "
+		      "server's answer",
+	[EPROTONOSUPPORT] = "Redis stores are not supported by this build "
+			    "(built without hiredis)",
+	[ECONNREFUSED] = "connection refused by the Redis server",
+	[EHOSTUNREACH] = "Redis server unreachable (or its host unknown)",
+	[ECONNRESET] = "connection to the Redis server lost",
 	[ENOSPC] = "out of space: segment heap or slot table full, "
 		   "or /dev/shm too small",
 	[EEXIST] = "already exists: key in use, or segment exists "
