@@ -19,8 +19,8 @@
 static const char *const error_texts[] = {
 	[0] = "success",
 
-	[EPROTO] = "not a proxyshm store of this layout version, "
-		   "or its contents failed validation",
+	[EPROTO] = "not a proxyshm segment (or Redis store) of this layout "
+		   "version, or its contents failed validation",
 	[EOWNERDEAD] = "future abandoned: its owner died or closed its "
 		       "handle before setting it",
 	[ECANCELED] = "future evicted while waiting for it",
