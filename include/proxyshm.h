@@ -41,6 +41,32 @@
  * by the parent before the fork belong to the parent: releasing them in the
  * child only forgets them locally.
  *
+ * @section redis_sec Redis stores
+ * A name "redis://HOST:PORT/NAME" (see pxs_open()) opens the store NAME
+ * kept in the Redis server at HOST:PORT, over hiredis; every function takes
+ * such a handle and keeps its meaning, except where its documentation says
+ * otherwise. On a Redis handle:
+ * - a view (pxs_get(), pxs_future_wait()) is a private copy held until
+ *   pxs_release(), not zero-copy; a reservation is client memory until
+ *   pxs_future_commit();
+ * - every function that talks to the server may also return -ECONNREFUSED,
+ *   -EHOSTUNREACH (unreachable, or an unknown host), -ETIMEDOUT (no answer
+ *   within #pxs_options.command_timeout_ms, or no connection within
+ *   connect_timeout_ms), -ECONNRESET (the connection was lost during the
+ *   call; the next call reconnects), -EIO, -ENOMEM, -EAGAIN (the server is
+ *   loading or busy), -EROFS (a read-only replica), and -EPROTO for a reply
+ *   or a key of the store's namespace that is not of this layout (a key
+ *   overwritten by another client);
+ * - a future's owner is the handle: its death, pxs_close(), or the loss of
+ *   its connection to the server abandons its pending futures, and waiters
+ *   learn it within about 0.4 s;
+ * - pxs_stat() counts objects, pending and abandoned futures (a scan of the
+ *   store); its other fields are 0; pxs_proc_list() lists nothing;
+ *   pxs_check() validates every object's fields; pxs_reap() abandons the
+ *   pending futures of dead owners and returns how many;
+ * - without persistence on the server, a server restart loses the store.
+ * In a build without hiredis, a redis:// name is -EPROTONOSUPPORT.
+ *
  * @section caveats_sec Caveats
  * - Segments and their contents persist after every process exits, until
  *   #pxs_unlink() (or a reboot). They live in /dev/shm, which is often
@@ -201,7 +227,12 @@ typedef struct pxs_options {
  *
  * @param[in]  name '/' followed by 1..#PXS_NAME_MAX characters from
  *                  [A-Za-z0-9._-], not "/." or "/..", not beginning with
- *                  "/.pxs-" (reserved for unfinished segments)
+ *                  "/.pxs-" (reserved for unfinished segments); or a Redis
+ *                  store "redis://HOST:PORT/NAME": HOST 1..253 characters
+ *                  of [A-Za-z0-9.-] or a bracketed IPv6 address, PORT
+ *                  1..65535 without leading zeros, NAME as a segment name
+ *                  without its '/' (see @ref redis_sec; size, capacity and
+ *                  mode are ignored there)
  * @param[in]  opts NULL to attach to an existing segment only
  * @param[out] out  the handle; set to NULL on failure
  * @return 0, or:
@@ -217,8 +248,13 @@ typedef struct pxs_options {
  *   -ENOSPC (/dev/shm cannot hold the segment's metadata);
  *   -EMFILE, -ENFILE, -ENOMEM (out of descriptors or memory);
  *   -EUSERS (the segment's table of attached processes is full);
- *   -EAGAIN (creation kept racing with other creators and removers: retry).
- * @note Thread-safe. The handle survives fork().
+ *   -EAGAIN (creation kept racing with other creators and removers: retry);
+ *   for a Redis store also -EPROTONOSUPPORT (built without hiredis) and the
+ *   connection errors of @ref redis_sec (-ECONNREFUSED, -EHOSTUNREACH,
+ *   -ETIMEDOUT, -ECONNRESET, -EIO), -EPROTO (NAME's keys are not a store of
+ *   this layout), -EROFS.
+ * @note Thread-safe. The handle survives fork(); on a Redis store the child
+ *   opens connections of its own at its first call.
  */
 PXS_API int pxs_open(const char *name, const pxs_options *opts,
 		     pxs_store **out);
@@ -237,8 +273,11 @@ PXS_API int pxs_close(pxs_store *s);
  * @brief Remove segment @p name. Attached processes keep working on it;
  * new pxs_open() calls get -ENOENT (or create a new one).
  * It also removes the private objects of creators of @p name that died
- * before publishing their segment.
- * @return 0, or -EINVAL (bad name), -ENOENT (none), -EACCES/-EPERM.
+ * before publishing their segment. For a Redis store it deletes every key
+ * of the store at once: handles still open find their keys gone.
+ * @return 0, or -EINVAL (bad name), -ENOENT (none), -EACCES/-EPERM; for a
+ *   Redis store -EPROTONOSUPPORT and the connection errors of
+ *   @ref redis_sec instead of -EACCES/-EPERM.
  */
 PXS_API int pxs_unlink(const char *name);
 
@@ -420,7 +459,10 @@ PXS_API int pxs_future_disown(pxs_store *s, pxs_key key);
  * @brief Wait until the future @p key is set, then pin its value.
  * Sleeps in the kernel on the slot's futex (CLOCK_MONOTONIC), waking every
  * 250 ms at most to check that the owner is alive. Plain objects are
- * returned at once.
+ * returned at once. On a Redis store it blocks in the server (BLMOVE on the
+ * future's wake list), sending two commands every 0.4 s to check the owner;
+ * the view is a private copy; a server that goes away during the wait is
+ * -ECONNRESET (or -ETIMEDOUT) within the timeout plus the command timeout.
  * @param[in]  timeout_ms <0 waits forever, 0 only checks
  * @param[out] v          pinned view, valid until #pxs_release()
  * @return 0, or -EINVAL (NULL argument, zero key), -ENOENT (no such key),
