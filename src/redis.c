@@ -397,6 +397,18 @@ make_keys(const struct rstore *r, pxs_key k, struct keys *ks)
 					"%s{%s}:w", r->ns, hex);
 }
 
+/* The start of every call on one key: check it, name its Redis keys, take
+ * a connection. */
+static int
+begin(struct rstore *r, pxs_key key, struct keys *ks, struct conn **n,
+      char id[24])
+{
+	if (pxs__key_is_zero(key))
+		return -EINVAL;
+	make_keys(r, key, ks);
+	return conn_get(r, n, id);
+}
+
 /* ---- scripts ------------------------------------------------------------ */
 
 /*
@@ -654,7 +666,7 @@ owned_script(struct conn *n, enum script sc, const struct keys *ks,
 	const char *a[MAX_ARGS];
 	size_t l[MAX_ARGS];
 	char owner[24], alive[24] = "";
-	int rc = -EAGAIN;
+	int rc;
 
 	a[0] = me;
 	l[0] = strlen(me);
@@ -899,33 +911,24 @@ fmt_u64(char buf[24], uint64_t x, size_t *len)
 	*len = (size_t)snprintf(buf, 24, "%llu", (unsigned long long)x);
 }
 
+static int simple(pxs_store *s, pxs_key key, enum script sc, int nargs,
+		  const char **args, const size_t *alen);
+
 static int
 r_put_at(pxs_store *s, pxs_key key, const void *data, size_t size)
 {
-	struct rstore *r = R(s);
-	struct conn *n;
-	struct keys ks;
-	char id[24], ct[24], unused[24];
+	char ct[24];
 	size_t ctl;
-	int rc;
 
-	if (pxs__key_is_zero(key) || (data == NULL && size > 0))
+	if (data == NULL && size > 0)
 		return -EINVAL;
-	make_keys(r, key, &ks);
 	fmt_u64(ct, pxs__now_ns(CLOCK_REALTIME), &ctl);
-	rc = conn_get(r, &n, id);
-	if (rc < 0)
-		return rc;
 	{
 		const char *args[] = {size ? data : "", ct};
 		size_t alen[] = {size, ctl};
 
-		rc = script(n, S_PUT_AT, &ks, 2, args, alen, unused);
+		return simple(s, key, S_PUT_AT, 2, args, alen);
 	}
-	if (rc > 0)
-		rc = -EPROTO;
-	conn_put(r, n);
-	return rc;
 }
 
 /* A fresh random key cannot be in use: the store is one HSET, without a
@@ -1105,10 +1108,7 @@ r_exists(pxs_store *s, pxs_key key)
 	char id[24];
 	int rc;
 
-	if (pxs__key_is_zero(key))
-		return -EINVAL;
-	make_keys(r, key, &ks);
-	rc = conn_get(r, &n, id);
+	rc = begin(r, key, &ks, &n, id);
 	if (rc < 0)
 		return rc;
 	{
@@ -1144,10 +1144,7 @@ simple(pxs_store *s, pxs_key key, enum script sc, int nargs,
 	char id[24], unused[24];
 	int rc;
 
-	if (pxs__key_is_zero(key))
-		return -EINVAL;
-	make_keys(r, key, &ks);
-	rc = conn_get(r, &n, id);
+	rc = begin(r, key, &ks, &n, id);
 	if (rc < 0)
 		return rc;
 	rc = script(n, sc, &ks, nargs, args, alen, unused);
@@ -1176,10 +1173,7 @@ owned(pxs_store *s, pxs_key key, enum script sc, int nargs,
 	char id[24];
 	int rc;
 
-	if (pxs__key_is_zero(key))
-		return -EINVAL;
-	make_keys(r, key, &ks);
-	rc = conn_get(r, &n, id);
+	rc = begin(r, key, &ks, &n, id);
 	if (rc < 0)
 		return rc;
 	rc = owned_script(n, sc, &ks, id, nargs, args, alen);
@@ -1507,10 +1501,7 @@ r_future_done(pxs_store *s, pxs_key key)
 	char id[24];
 	int rc;
 
-	if (pxs__key_is_zero(key))
-		return -EINVAL;
-	make_keys(r, key, &ks);
-	rc = conn_get(r, &n, id);
+	rc = begin(r, key, &ks, &n, id);
 	if (rc < 0)
 		return rc;
 	rc = read_fields(n, &ks, &f);
@@ -1763,8 +1754,10 @@ r_list(pxs_store *s, uint64_t *cursor, pxs_entry *e)
 	return rc;
 }
 
-/* A Redis store has no process table: clients are not registered. */
+/* A Redis store has no process table: clients are not registered. The
+ * signature is the backend table's. */
 static int
+/* cppcheck-suppress constParameter ; the signature of pxs__backend.proc_list */
 r_proc_list(pxs_store *s, uint64_t *cursor, pxs_proc_info *p)
 {
 	return cursor == NULL || p == NULL ? -EINVAL : 0;
