@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -561,6 +563,88 @@ START_TEST(fork_and_threads)
 }
 END_TEST
 
+/* A "node": a process in a mount namespace of its own with a private,
+ * empty /dev/shm, so that it shares no memory with the other. 0 when in
+ * place, -1 when not permitted (not root). */
+static int
+private_node(void)
+{
+	if (unshare(CLONE_NEWNS) < 0 ||
+	    mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount("tmpfs", "/dev/shm", "tmpfs", 0, "size=16m") < 0)
+		return -1;
+	return 0;
+}
+
+struct node_arg {
+	char proxy[PXS_PROXY_STRLEN];
+	const char *name;
+	pxs_key k;
+};
+
+static int
+producer_node(void *p)
+{
+	struct node_arg *a = p;
+	pxs_store *s;
+
+	if (private_node() < 0)
+		return 77;
+	if (pxs_open(a->name, NULL, &s) < 0 || pxs_future_new_at(s, a->k) < 0)
+		return 10;
+	usleep(300000);
+	return pxs_future_set(s, a->k, "yes", 3) == 0 ? 0 : 11;
+}
+
+static int
+consumer_node(void *p)
+{
+	struct node_arg *a = p;
+	pxs_proxy *px;
+	const void *d;
+	size_t n;
+
+	if (private_node() < 0)
+		return 77;
+	if (pxs_proxy_parse(a->proxy, &px) < 0)
+		return 10;
+	/* the future may not exist yet: retry until the producer made it */
+	int rc;
+	for (int i = 0; i < 100; i++) {
+		rc = pxs_proxy_resolve(px, 5000, &d, &n);
+		if (rc != -ENOENT)
+			break;
+		usleep(20000);
+	}
+	rc = rc == 0 && n == 3 && memcmp(d, "yes", 3) == 0 ? 0 : 12;
+	pxs_proxy_free(px);
+	return rc;
+}
+
+START_TEST(two_nodes)
+{
+	char name[128];
+	pxs_store *s = rstore(name);
+	struct node_arg a = {.name = name, .k = pxs_key_from_name("n", 1)};
+	pxs_proxy *p;
+
+	ck_assert_int_eq(pxs_proxy_new(name, a.k, &p), 0);
+	ck_assert_int_gt(pxs_proxy_format(p, a.proxy, sizeof a.proxy), 0);
+	pxs_proxy_free(p);
+	pid_t c = pxs_test_spawn(consumer_node, &a);
+	pid_t w = pxs_test_spawn(producer_node, &a);
+	int rw = pxs_test_reap(w, 20), rc = pxs_test_reap(c, 20);
+	if (rw == 77 || rc == 77) {
+		puts("SKIP two_nodes: unshare/mount not permitted (needs root)");
+	} else {
+		ck_assert_int_eq(rw, 0);
+		ck_assert_int_eq(rc, 0);
+	}
+	pxs_close(s);
+	pxs_unlink(name);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -596,6 +680,7 @@ main(void)
 	tcase_add_test(tc, bad_names_and_servers);
 	tcase_add_test(tc, proxies);
 	tcase_add_test(tc, fork_and_threads);
+	tcase_add_test(tc, two_nodes);
 	tcase_add_test(tc, server_restart); /* last: it restarts the server */
 	suite_add_tcase(su, tc);
 	rc = pxs_test_run(su);
