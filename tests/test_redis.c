@@ -645,12 +645,46 @@ START_TEST(two_nodes)
 }
 END_TEST
 
+static const char *consumer_path;
+
+START_TEST(exec_consumer)
+{
+	char name[128], str[PXS_PROXY_STRLEN];
+	pxs_store *s = rstore(name);
+	pxs_key k = pxs_key_from_name("exec", 4);
+	pxs_proxy *p;
+	char buf[4096];
+
+	if (consumer_path == NULL) {
+		puts("SKIP exec_consumer: no consumer path in argv");
+		pxs_close(s);
+		return;
+	}
+	ck_assert_int_eq(pxs_future_new_at(s, k), 0);
+	ck_assert_int_eq(pxs_proxy_new(name, k, &p), 0);
+	ck_assert_int_gt(pxs_proxy_format(p, str, sizeof str), 0);
+	pxs_proxy_free(p);
+	pid_t c = fork();
+	if (c == 0) {
+		execl(consumer_path, consumer_path, str, "10000", (char *)NULL);
+		_exit(127);
+	}
+	usleep(200000);
+	pxs_test_fill(buf, sizeof buf, k, 7);
+	ck_assert_int_eq(pxs_future_set(s, k, buf, sizeof buf), 0);
+	ck_assert_int_eq(pxs_test_reap(c, 20), 0);
+	pxs_close(s);
+	pxs_unlink(name);
+}
+END_TEST
+
 int
-main(void)
+main(int argc, char **argv)
 {
 	pxs_store *s;
 	int rc;
 
+	consumer_path = argc > 1 ? argv[1] : NULL;
 	if (pxs_open("redis://127.0.0.1:1/x", NULL, &s) == -EPROTONOSUPPORT) {
 		puts("SKIP: built without hiredis");
 		return 77;
@@ -681,6 +715,7 @@ main(void)
 	tcase_add_test(tc, proxies);
 	tcase_add_test(tc, fork_and_threads);
 	tcase_add_test(tc, two_nodes);
+	tcase_add_test(tc, exec_consumer);
 	tcase_add_test(tc, server_restart); /* last: it restarts the server */
 	suite_add_tcase(su, tc);
 	rc = pxs_test_run(su);
