@@ -318,8 +318,8 @@ PXS_API int pxs_close(pxs_store *s);
  * @return 0, or -EINVAL (NULL or bad name), -ENOENT (no such segment),
  *   -EACCES (no write permission on /dev/shm), -EPERM (/dev/shm is sticky
  *   and the segment belongs to another user); for a Redis store
- *   -EPROTONOSUPPORT and the connection errors of @ref redis_sec instead of
- *   -EACCES/-EPERM.
+ *   -EPROTONOSUPPORT, -ECONNREFUSED, -EHOSTUNREACH, -ETIMEDOUT, -ECONNRESET,
+ *   -EIO, -EPROTO (see @ref redis_sec) instead of -EACCES/-EPERM.
  * @note Thread-safe; takes no handle and no lock. The memory is freed
  *   when the last process attached to the segment closes or exits.
  */
