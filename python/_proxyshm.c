@@ -607,11 +607,11 @@ static int timeout_arg(PyObject *t, long *ms)
 	return 0;
 }
 
-static int64_t now_ms(void)
+static int64_t now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /*
@@ -625,22 +625,22 @@ static int64_t now_ms(void)
 static PyObject *store_wait(StoreObject *s, pxs_key k, long timeout_ms)
 {
 	module_state *st = state_of_type(Py_TYPE(s));
-	int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+	int64_t deadline = timeout_ms < 0 ? -1 : now_ns() + (int64_t)timeout_ms * 1000000;
 	pxs_view v;
 	int rc;
 	for (;;) {
 		long slice = WAIT_SLICE_MS;
 		if (deadline >= 0) {
-			int64_t left = deadline - now_ms();
-			slice = left < 0 ? 0 : (left < slice ? (long)left : slice);
+			int64_t left = deadline - now_ns();
+			left = left <= 0 ? 0 : (left + 999999) / 1000000;
+			slice = left < slice ? (long)left : slice;
 		}
 		s->uses++;
 		Py_BEGIN_ALLOW_THREADS
 		rc = pxs_future_wait(s->h, k, slice, &v);
 		Py_END_ALLOW_THREADS
 		s->uses--;
-		if (rc != -ETIMEDOUT || (deadline >= 0 && slice == 0) ||
-		    (deadline >= 0 && now_ms() >= deadline))
+		if (rc != -ETIMEDOUT || (deadline >= 0 && (slice == 0 || now_ns() >= deadline)))
 			break;
 		if (PyErr_CheckSignals() < 0) {
 			store_detach_if_idle(s);
