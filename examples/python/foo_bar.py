@@ -19,7 +19,9 @@ T0 = time.monotonic()
 
 
 def log(who, what):
-    print("%7.3f s  %-6s %s" % (time.monotonic() - T0, who, what), flush=True)
+    # one write per line: the processes share stdout
+    sys.stdout.write("%7.3f s  %-6s %s\n" % (time.monotonic() - T0, who, what))
+    sys.stdout.flush()
 
 
 def foo(future, t0):
