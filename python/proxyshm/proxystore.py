@@ -20,6 +20,7 @@ Switching a ProxyStore program to shared memory is a change of connector:
 from __future__ import annotations
 
 import errno
+import threading
 from collections.abc import Sequence
 from typing import Any, Generic, NamedTuple, TypeVar
 
@@ -104,9 +105,9 @@ class ShmConnector:
         self.capacity = capacity
         self.create = create
         self.clear = clear
-        self._store = proxyshm.Store(name, size=size, capacity=capacity,
-                                     create=create)
-        self._closed = False
+        self._lock = threading.Lock()
+        self._handle: Any = None
+        self._attach()
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(name={self.name!r}, '
@@ -119,6 +120,19 @@ class ShmConnector:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
+    def _attach(self) -> Any:
+        with self._lock:
+            if self._handle is None:
+                self._handle = proxyshm.Store(self.name, size=self.size,
+                                              capacity=self.capacity,
+                                              create=self.create)
+            return self._handle
+
+    @property
+    def _store(self) -> Any:
+        handle = self._handle
+        return handle if handle is not None else self._attach()
+
     @property
     def store(self) -> Any:
         """The proxyshm.Store under this connector (for native calls)."""
@@ -127,17 +141,23 @@ class ShmConnector:
     def close(self, clear: bool | None = None) -> None:
         """Detach from the segment; with clear, also unlink its name.
 
-        Idempotent: later calls do nothing. Unlinking removes the name at
-        once; processes still attached keep working on the segment.
+        Idempotent: a second close() does nothing. Unlinking removes the
+        name at once; processes still attached keep working on the segment.
+        A call after close() attaches again with the connector's arguments
+        (as a RedisConnector reconnects), so code that closes a store and
+        then looks a key up gets an answer, not an error: with create=True
+        and a cleared segment, a new empty segment, which the next close()
+        clears in turn.
 
         Args:
             clear: unlink the segment; None uses the clear given to
                 __init__.
         """
-        if self._closed:
+        with self._lock:
+            handle, self._handle = self._handle, None
+        if handle is None:
             return
-        self._closed = True
-        self._store.close()
+        handle.close()
         if self.clear if clear is None else clear:
             try:
                 proxyshm.unlink(self.name)
