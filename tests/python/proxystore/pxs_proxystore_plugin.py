@@ -114,7 +114,7 @@ def _shm_everywhere(request: pytest.FixtureRequest,
                                                                    None, None]:
     """Stand-ins for the connectors a test module builds itself."""
     module = request.node.module if hasattr(request.node, 'module') else None
-    if module is not None:
+    if module is not None and module.__name__.startswith('tests.'):
         for name, stand_in in _STAND_INS.items():
             if name in vars(module):
                 monkeypatch.setattr(module, name, stand_in)
