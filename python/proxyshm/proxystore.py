@@ -179,7 +179,7 @@ class ShmConnector:
         return proxyshm.Key(key.id)
 
     def _future(self, key: ShmKey) -> Any:
-        return self._store.future_at(self._key(key))
+        return proxyshm.Future(self._store, self._key(key))
 
     def put(self, obj: Any) -> ShmKey:
         """Copy a bytes-like object into the segment under a fresh key.
