@@ -162,7 +162,7 @@ def main() -> int:
         rc = 0
         if args.only != 'proxystore' and not args.baseline:
             rc |= run('our connector tests', HERE, env,
-                      ['shm_connector_checks.py'],
+                      ['shm_connector_checks.py', 'examples_checks.py'],
                       args.pytest_args, tmp)
         if args.only != 'ours':
             rc |= run('ProxyStore suite', args.proxystore, env,
