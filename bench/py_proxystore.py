@@ -25,18 +25,12 @@ import sys
 import tempfile
 import time
 
+from py_wake import asleep, stats  # the same protocol as py_wake.py
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 SETTLE = 50e-6
 TIMEOUT = 30.0
-
-
-def stats(v):
-    v = sorted(v)
-    n = len(v)
-    p50 = v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
-    k = min(n, max(1, int(0.99 * n + 0.999999)))
-    return p50, v[k - 1], sum(v) / n, v[0]
 
 
 def skip(what, reason):
@@ -60,17 +54,6 @@ def set_paths(build_dir, tmp):
         if os.path.isdir(debian):
             os.symlink(debian, os.path.join(tmp, mod))
     os.environ["PYTHONPATH"] = os.pathsep.join(sys.path)
-
-
-def asleep(pid, deadline):
-    path = "/proc/%d/stat" % pid
-    while time.monotonic() < deadline:
-        with open(path, "rb") as f:
-            s = f.read()
-        if s[s.rindex(b")") + 2:s.rindex(b")") + 3] == b"S":
-            return True
-        time.sleep(10e-6)
-    return False
 
 
 def consumer(make_store, ready, futures, out):
