@@ -37,8 +37,6 @@
 
 #include <string.h>
 
-#define PXS_LIVENESS_SLICE_MS 250
-
 /* The error for a future in a state where a value cannot be written. */
 static int
 not_pending(struct pxs_store *s, uint32_t idx)
