@@ -22,7 +22,9 @@
  * `seq` under the lock and unlocks. After the last one it sleeps on all
  * the words until one changes, its deadline, or the end of a liveness
  * slice (the kernel wakes nobody when an owner dies, so we look, as
- * pxs_future_wait() does). A set that happens between a slot's unlock and
+ * pxs_future_wait() does). Woken within a slice, it looks again only at
+ * the futures whose word moved: checking an owner's liveness is a system
+ * call, and 63 of them after every wake would cost ten times the wake. A set that happens between a slot's unlock and
  * the sleep has changed `seq`, and the kernel returns at once: no lost
  * wake-up. On the way out every registration is withdrawn under the slot
  * lock, and only while the slot holds the same generation (a freed slot's
@@ -132,23 +134,33 @@ pxs_future_wait_any(pxs_store *s, const pxs_key *keys, size_t n,
 			 (uint64_t)deadline.tv_nsec;
 	}
 	size_t i = 0;
+	bool full = true; /* look at every future, owners' liveness included */
+	uint64_t slice_end = 0;
 	for (;;) {
-		for (i = 0; i < n; i++)
+		for (i = 0; i < n; i++) {
+			if (!full &&
+			    __atomic_load_n(&s->slots[w[i].idx].seq,
+					    __ATOMIC_ACQUIRE) == seq[i])
+				continue;
 			if (look(s, keys[i], &w[i], timeout_ms != 0, dl,
 				 &seq[i], v, &rc))
 				goto done;
+		}
 		uint64_t now = pxs__now_ns(CLOCK_MONOTONIC);
 		if (timeout_ms == 0 || now >= end_ns) {
 			rc = -ETIMEDOUT;
 			break;
 		}
-		uint64_t wake =
-			now + (uint64_t)PXS_LIVENESS_SLICE_MS * 1000000u;
-		pxs__ts_from_ns(&slice, wake < end_ns ? wake : end_ns);
+		if (full)
+			slice_end = now +
+				    (uint64_t)PXS_LIVENESS_SLICE_MS * 1000000u;
+		pxs__ts_from_ns(&slice,
+				slice_end < end_ns ? slice_end : end_ns);
 		for (size_t j = 0; j < n; j++)
 			words[j] = &s->slots[w[j].idx].seq;
 		if ((rc = pxs__futex_waitv(words, seq, n, &slice)) == -ENOSYS)
 			break;
+		full = pxs__now_ns(CLOCK_MONOTONIC) >= slice_end;
 	}
 done:
 	for (size_t j = 0; j < n; j++)
