@@ -303,14 +303,8 @@ pxs_future_wait_spin(pxs_store *s, pxs_key key, long timeout_ms, long spin_us,
 			   1000u;
 	pxs__count(s, PXS_CTR_WAITS);
 	struct timespec deadline, slice;
-	const struct timespec *dl = NULL;
-	uint64_t end_ns = UINT64_MAX;
-	if (timeout_ms > 0) {
-		pxs__deadline(&deadline, timeout_ms);
-		dl = &deadline;
-		end_ns = (uint64_t)deadline.tv_sec * 1000000000u +
-			 (uint64_t)deadline.tv_nsec;
-	}
+	const struct timespec *dl;
+	uint64_t end_ns = pxs__wait_deadline(timeout_ms, &deadline, &dl);
 	if ((rc = pxs__lock_key(s, key, dl, &idx)) < 0)
 		goto out;
 	struct pxs_seg_slot *sl = &s->slots[idx];

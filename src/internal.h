@@ -124,6 +124,10 @@ uint64_t pxs__now_ns(clockid_t clk);
 /** Absolute CLOCK_MONOTONIC deadline @p ms from now (ms >= 0). */
 void pxs__deadline(struct timespec *ts, long ms);
 void pxs__ts_from_ns(struct timespec *ts, uint64_t ns);
+/** The deadline of a wait of @p timeout_ms (<= 0: none): in @p ts with
+ *  *dl = ts, and returned in ns; or *dl = NULL and UINT64_MAX. */
+uint64_t pxs__wait_deadline(long timeout_ms, struct timespec *ts,
+			    const struct timespec **dl);
 
 /* ---- procs.c: attached processes, liveness, counters, fork ------------ */
 

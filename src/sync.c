@@ -247,3 +247,15 @@ pxs__deadline(struct timespec *ts, long ms)
 		add = (uint64_t)1 << 42;
 	pxs__ts_from_ns(ts, pxs__now_ns(CLOCK_MONOTONIC) + add * 1000000u);
 }
+
+uint64_t
+pxs__wait_deadline(long timeout_ms, struct timespec *ts,
+		   const struct timespec **dl)
+{
+	*dl = NULL;
+	if (timeout_ms <= 0)
+		return UINT64_MAX;
+	pxs__deadline(ts, timeout_ms);
+	*dl = ts;
+	return (uint64_t)ts->tv_sec * 1000000000u + (uint64_t)ts->tv_nsec;
+}

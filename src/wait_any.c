@@ -125,14 +125,8 @@ pxs_future_wait_any(pxs_store *s, const pxs_key *keys, size_t n,
 	uint32_t seq[PXS_WAIT_ANY_MAX];
 	uint32_t *words[PXS_WAIT_ANY_MAX];
 	struct timespec deadline, slice;
-	const struct timespec *dl = NULL;
-	uint64_t end_ns = UINT64_MAX;
-	if (timeout_ms > 0) {
-		pxs__deadline(&deadline, timeout_ms);
-		dl = &deadline;
-		end_ns = (uint64_t)deadline.tv_sec * 1000000000u +
-			 (uint64_t)deadline.tv_nsec;
-	}
+	const struct timespec *dl;
+	uint64_t end_ns = pxs__wait_deadline(timeout_ms, &deadline, &dl);
 	size_t i = 0;
 	bool full = true; /* look at every future, owners' liveness included */
 	uint64_t slice_end = 0;
