@@ -34,6 +34,12 @@
  *   repaired; the segment must be recreated. Once a segment is in that
  *   state, every function that takes a store returns it.
  *
+ * Two codes can come from any function that takes a store, and each
+ * @return list names them: -ENOTRECOVERABLE as above, and -EUSERS from the
+ * first call in a child after fork(), which registers the child in the
+ * segment's table of attached processes and fails when that table is
+ * full (#pxs_open() says the same when attaching).
+ *
  * @section process_sec Processes, threads and fork
  * A #pxs_store handle may be used by many threads at once. A handle opened
  * before fork() keeps working in the child; the child is a new process for
@@ -78,7 +84,13 @@ extern "C" {
 #define PXS_VERSION_MINOR 1 /**< compatible additions */
 #define PXS_VERSION_PATCH 0 /**< fixes */
 
-/** @brief The library's version as "MAJOR.MINOR.PATCH"; never NULL. */
+/**
+ * @brief The library's version, as "MAJOR.MINOR.PATCH".
+ * @return a static string, never NULL, never to be freed; the version of
+ *   the library loaded at run time, which may differ from the
+ *   #PXS_VERSION_MAJOR and friends the program was compiled with.
+ * @note Thread-safe; no state.
+ */
 PXS_API const char *pxs_version(void);
 /** @} */
 
@@ -88,8 +100,10 @@ PXS_API const char *pxs_version(void);
  * @brief Describe an error code returned by any pxs_ function.
  * @param[in] err a negative errno value as returned (0 and positive values
  *                are accepted too)
- * @return static English text, never NULL, never to be freed.
- * @note Thread-safe.
+ * @return static English text, one short line without a trailing period,
+ *   never NULL, never to be freed; "unknown error" for codes no function
+ *   of the library returns.
+ * @note Thread-safe; no state.
  */
 PXS_API const char *pxs_strerror(int err);
 /** @} */
@@ -112,6 +126,7 @@ typedef struct pxs_key {
  * @param[in] name bytes of the name (may be NULL when @p len is 0)
  * @param[in] len  length in bytes
  * @return the key; never the all-zero key (that one hash value is remapped).
+ *   The same name gives the same key in every process and on every machine.
  * @note Pure function; thread-safe.
  */
 PXS_API pxs_key pxs_key_from_name(const void *name, size_t len);
@@ -120,7 +135,8 @@ PXS_API pxs_key pxs_key_from_name(const void *name, size_t len);
  * @brief Write @p k as 32 lowercase hex digits and a NUL.
  * @param[in]  k   the key (the zero key is formatted too)
  * @param[out] buf at least #PXS_KEY_STRLEN bytes
- * @return 0, or -EINVAL if @p buf is NULL.
+ * @return 0, or -EINVAL (@p buf is NULL).
+ * @note Pure function; thread-safe.
  */
 PXS_API int pxs_key_format(pxs_key k, char buf[PXS_KEY_STRLEN]);
 
@@ -128,12 +144,19 @@ PXS_API int pxs_key_format(pxs_key k, char buf[PXS_KEY_STRLEN]);
  * @brief Parse exactly 32 lowercase hex digits (and nothing else) into @p k.
  * @param[in]  s the string, NUL-terminated
  * @param[out] k the key; written only on success
- * @return 0, or -EINVAL if @p s or @p k is NULL, if @p s is not exactly 32
- *         lowercase hex digits, or if it encodes the all-zero key.
+ * @return 0, or -EINVAL (@p s or @p k is NULL, @p s is not exactly 32
+ *   lowercase hex digits, or it encodes the all-zero key).
+ * @note Pure function; thread-safe.
  */
 PXS_API int pxs_key_parse(const char *s, pxs_key *k);
 
-/** @brief 1 if @p a and @p b are equal, else 0. */
+/**
+ * @brief Compare two keys.
+ * @param[in] a a key
+ * @param[in] b another key
+ * @return 1 if @p a and @p b are equal, else 0; never an error.
+ * @note Pure function; thread-safe.
+ */
 PXS_API int pxs_key_equal(pxs_key a, pxs_key b);
 /** @} */
 
@@ -162,18 +185,23 @@ typedef struct pxs_store pxs_store;
 
 /** Options for #pxs_open(). Zero-initialise, then set what you need. */
 typedef struct pxs_options {
-	size_t size; /**< segment bytes when creating; 0 = #PXS_DEFAULT_SIZE */
-	uint32_t capacity; /**< max live objects + futures; 0 = size / 16 KiB,
-                            at least 64 */
-	mode_t mode;       /**< permission bits when creating; 0 = 0600; applied
-                            exactly, whatever the umask */
-	unsigned flags;    /**< #PXS_CREATE, #PXS_EXCL */
-	uint32_t spin_us;  /**< how long pxs_future_wait() on this handle polls
-                            the future before it sleeps in the kernel, in
-                            microseconds, at most #PXS_MAX_SPIN_US; 0 (the
-                            default) sleeps at once. Applies to this handle
-                            whether it creates or attaches. See
-                            pxs_future_wait_spin(). */
+	/** Segment bytes when creating, at least #PXS_MIN_SIZE;
+	 *  0 = #PXS_DEFAULT_SIZE. */
+	size_t size;
+	/** Most live objects and futures at once, at most #PXS_MAX_CAPACITY;
+	 *  0 = size / 16 KiB, at least 64. */
+	uint32_t capacity;
+	/** Permission bits when creating, within 0777; 0 = 0600. Applied
+	 *  exactly, whatever the umask. */
+	mode_t mode;
+	/** 0 (attach only), #PXS_CREATE, or #PXS_CREATE | #PXS_EXCL. */
+	unsigned flags;
+	/** How long pxs_future_wait() on this handle polls the future before
+	 *  it sleeps in the kernel, in microseconds, at most
+	 *  #PXS_MAX_SPIN_US; 0 (the default) sleeps at once. Applies to this
+	 *  handle whether it creates or attaches. See
+	 *  pxs_future_wait_spin(). */
+	uint32_t spin_us;
 } pxs_options;
 
 /**
@@ -203,8 +231,13 @@ typedef struct pxs_options {
  *   -ENOSPC (/dev/shm cannot hold the segment's metadata);
  *   -EMFILE, -ENFILE, -ENOMEM (out of descriptors or memory);
  *   -EUSERS (the segment's table of attached processes is full);
- *   -EAGAIN (creation kept racing with other creators and removers: retry).
- * @note Thread-safe. The handle survives fork().
+ *   -EAGAIN (creation kept racing with other creators and removers: retry);
+ *   -ENOTRECOVERABLE (the segment's process-table lock cannot be repaired).
+ * @note Thread-safe: any number of threads may open the same or different
+ *   segments at once, and use one handle together. The handle survives
+ *   fork(): the child's first call on it registers the child as a process
+ *   of its own. Opening one segment twice in a process gives two handles,
+ *   each a separate owner of futures.
  */
 PXS_API int pxs_open(const char *name, const pxs_options *opts,
 		     pxs_store **out);
@@ -214,23 +247,34 @@ PXS_API int pxs_open(const char *name, const pxs_options *opts,
  * become abandoned. Views from it must be released first; views still
  * pinned stay pinned in the segment until the process exits and its pins
  * are reclaimed.
- * @param[in] s the handle, or NULL (a no-op)
- * @return 0 (also for NULL).
+ * @param[in] s the handle, or NULL (a no-op); freed, not to be used again
+ * @return 0 (also for NULL); never an error.
+ * @note No other thread may use @p s during or after the call. A child
+ *   after fork() may close its copy of the handle: that only unmaps it and
+ *   leaves the parent's futures and pins alone.
  */
 PXS_API int pxs_close(pxs_store *s);
 
 /**
- * @brief Remove segment @p name. Attached processes keep working on it;
- * new pxs_open() calls get -ENOENT (or create a new one).
- * It also removes the private objects of creators of @p name that died
- * before publishing their segment.
- * @return 0, or -EINVAL (bad name), -ENOENT (none), -EACCES/-EPERM.
+ * @brief Remove segment @p name.
+ *
+ * Attached processes keep working on it; new pxs_open() calls get -ENOENT
+ * (or create a new one). It also removes the private objects of creators
+ * of @p name that died before publishing their segment.
+ * @param[in] name a segment name, as for pxs_open()
+ * @return 0, or -EINVAL (NULL or bad name), -ENOENT (no such segment),
+ *   -EACCES (no write permission on /dev/shm), -EPERM (/dev/shm is sticky
+ *   and the segment belongs to another user).
+ * @note Thread-safe; takes no handle and no lock. The memory is freed
+ *   when the last process attached to the segment closes or exits.
  */
 PXS_API int pxs_unlink(const char *name);
 
 /**
  * @brief The name @p s was opened with (with its leading '/').
+ * @param[in] s the handle, or NULL
  * @return the name, valid until pxs_close(); NULL if @p s is NULL.
+ * @note Thread-safe; the name never changes. Valid in a child after fork().
  */
 PXS_API const char *pxs_store_name(const pxs_store *s);
 /** @} */
@@ -244,46 +288,67 @@ PXS_API const char *pxs_store_name(const pxs_store *s);
  * if the key is evicted meanwhile.
  */
 typedef struct pxs_view {
-	const void *
-		data; /**< first byte of the value (non-NULL, even for size 0) */
-	size_t size;  /**< value size in bytes */
-	uint64_t priv[3]; /**< private to the library; do not touch */
+	/** First byte of the value; non-NULL, even for size 0. */
+	const void *data;
+	/** Value size in bytes. */
+	size_t size;
+	/** Private to the library; do not touch. */
+	uint64_t priv[3];
 } pxs_view;
 
 /**
  * @brief Copy @p size bytes into the segment under a fresh random key.
- * @param[in]  s       store
+ * @param[in]  s       store from pxs_open()
  * @param[in]  data    bytes (may be NULL only when @p size is 0)
  * @param[in]  size    0 is a valid object
  * @param[out] key_out the new key; written only on success
- * @return 0, or -EINVAL (NULL argument), -ENOSPC (heap or table full;
- *   nothing changed), -EPROTO (segment corrupt), -ENOTRECOVERABLE.
- * @note Thread-safe.
+ * @return 0, or -EINVAL (NULL @p s or @p key_out, NULL @p data with a
+ *   non-zero @p size), -ENOSPC (heap or slot table full, even after
+ *   reclaiming what dead processes held; nothing changed), -EPROTO (the
+ *   heap or table failed validation), -EUSERS (first call in a forked
+ *   child: process table full), -ENOTRECOVERABLE.
+ * @note Thread-safe; any process of the store may call it. The object
+ *   belongs to no process: it stays until evicted, whoever exits.
  */
 PXS_API int pxs_put(pxs_store *s, const void *data, size_t size,
 		    pxs_key *key_out);
 
 /**
  * @brief As pxs_put() under a chosen key.
- * @return 0, or -EINVAL (NULL argument, zero key), -EEXIST (the key holds an
- *   object or future; nothing changed), -ENOSPC, -EPROTO, -ENOTRECOVERABLE.
+ * @param[in] s    store from pxs_open()
+ * @param[in] key  the key, not the all-zero one
+ * @param[in] data bytes (may be NULL only when @p size is 0)
+ * @param[in] size 0 is a valid object
+ * @return 0, or -EINVAL (NULL @p s, zero key, NULL @p data with a non-zero
+ *   @p size), -EEXIST (the key holds an object or future; nothing
+ *   changed), -ENOSPC (heap or slot table full; nothing changed), -EPROTO
+ *   (the heap or table failed validation), -EUSERS (first call in a forked
+ *   child: process table full), -ENOTRECOVERABLE.
+ * @note Thread-safe: of two processes putting one key at once, one
+ *   succeeds and the other gets -EEXIST.
  */
 PXS_API int pxs_put_at(pxs_store *s, pxs_key key, const void *data,
 		       size_t size);
 
 /**
  * @brief Pin the value under @p key and return a zero-copy view of it.
- * @param[out] v the view; written only on success
- * @return 0, or -EINVAL (NULL argument, zero key), -ENOENT (no such key),
+ * @param[in]  s   store from pxs_open()
+ * @param[in]  key the key, not the all-zero one
+ * @param[out] v   the view; written only on success
+ * @return 0, or -EINVAL (NULL @p s or @p v, zero key), -ENOENT (no such key),
  *   -EAGAIN (a future not set yet), -EOWNERDEAD (an abandoned future),
  *   -EOVERFLOW (this handle already holds 65535 pins on the value),
  *   -ENOSPC (no room in the heap for this handle's pin records, which
  *   are allocated when it attaches, or at its first pin if the heap was
- *   full then), -EPROTO, -ENOTRECOVERABLE.
- * @note A value (set or put) is pinned without any lock: the pin is a
- *   count in this handle's own records, so readers of one value in many
- *   processes do not slow each other down. A future that is not set yet
- *   takes the slot's lock (never other slots').
+ *   full then), -EPROTO (the slot or its payload failed validation),
+ *   -EUSERS (first call in a forked child: process table full),
+ *   -ENOTRECOVERABLE.
+ * @note Thread-safe. A value (set or put) is pinned without any lock: the
+ *   pin is a count in this handle's own records, so readers of one value
+ *   in many processes do not slow each other down. A future that is not
+ *   set yet takes the slot's lock (never other slots'). The pin belongs to
+ *   the calling process: a child after fork() that releases the view only
+ *   forgets it.
  */
 PXS_API int pxs_get(pxs_store *s, pxs_key key, pxs_view *v);
 
@@ -292,22 +357,32 @@ PXS_API int pxs_get(pxs_store *s, pxs_key key, pxs_view *v);
  * the last pin of an evicted value goes, its memory returns to the heap.
  * Takes no lock, unless the value was evicted (then the slot's, to free
  * it).
+ * @param[in]     s the store the view came from
  * @param[in,out] v the view; cleared on success. NULL, or an already
  *   released (zeroed) view, is a no-op returning 0. A view pinned by an
  *   ancestor process before fork() is only forgotten (the pin is theirs).
  * @return 0, or -EINVAL (a view that this store did not pin: forged, from
  *   another store, or a copy of a view already released while no other
- *   view of this handle pins the same value), -EPROTO, -ENOTRECOVERABLE.
- * @note Pins are counted per handle and value, not per view: releasing a
- *   stale copy of a released view while the handle holds another view of
- *   the same value releases that other pin. Release each view once.
+ *   view of this handle pins the same value; or NULL @p s with a view),
+ *   -EPROTO (freeing an evicted value found the slot or heap invalid),
+ *   -EUSERS (first call in a forked child: process table full),
+ *   -ENOTRECOVERABLE.
+ * @note Thread-safe, for different views; release each view once, from
+ *   one thread. Pins are counted per handle and value, not per view:
+ *   releasing a stale copy of a released view while the handle holds
+ *   another view of the same value releases that other pin.
  */
 PXS_API int pxs_release(pxs_store *s, pxs_view *v);
 
 /**
  * @brief Is a value present under @p key?
- * @return 1 when a value is present, 0 when not (absent, pending or
- *   abandoned future), or -EINVAL (NULL store, zero key), -EPROTO.
+ * @param[in] s   store from pxs_open()
+ * @param[in] key the key, not the all-zero one
+ * @return 1 when a value is present, 0 when not (absent, pending, reserved,
+ *   abandoned or evicted), or -EINVAL (NULL @p s, zero key), -EUSERS
+ *   (first call in a forked child: process table full), -ENOTRECOVERABLE.
+ * @note Thread-safe; takes no lock and writes nothing, so the answer may
+ *   be out of date as soon as it returns.
  */
 PXS_API int pxs_exists(pxs_store *s, pxs_key key);
 
@@ -315,8 +390,12 @@ PXS_API int pxs_exists(pxs_store *s, pxs_key key);
  * @brief Remove @p key for everyone, at once. Pinned views stay valid; the
  * memory is freed when the last one is released. Evicting a pending future
  * cancels it: its waiters return -ECANCELED.
- * @return 0, or -EINVAL (NULL store, zero key), -ENOENT (absent), -EPROTO,
- *   -ENOTRECOVERABLE.
+ * @param[in] s   store from pxs_open()
+ * @param[in] key the key, not the all-zero one
+ * @return 0, or -EINVAL (NULL @p s, zero key), -ENOENT (absent), -EPROTO
+ *   (the slot or heap failed validation), -EUSERS (first call in a forked
+ *   child: process table full), -ENOTRECOVERABLE.
+ * @note Thread-safe; any process may evict any key, whoever created it.
  */
 PXS_API int pxs_evict(pxs_store *s, pxs_key key);
 /** @} */
@@ -326,26 +405,49 @@ PXS_API int pxs_evict(pxs_store *s, pxs_key key);
 
 /**
  * @brief Create a pending future under a fresh random key, owned by the
- * calling process.
- * @return 0, or -EINVAL, -ENOSPC (table full), -EPROTO, -ENOTRECOVERABLE.
+ * calling handle.
+ * @param[in]  s       store from pxs_open()
+ * @param[out] key_out the new key; written only on success
+ * @return 0, or -EINVAL (NULL @p s or @p key_out), -ENOSPC (slot table
+ *   full), -EPROTO (the table failed validation), -EUSERS (first call in a
+ *   forked child: process table full), -ENOTRECOVERABLE.
+ * @note Thread-safe. The future is abandoned if the owning process exits
+ *   or closes the handle before setting it, unless pxs_future_disown()
+ *   gives it up. A future created in a child after fork() is the child's.
  */
 PXS_API int pxs_future_new(pxs_store *s, pxs_key *key_out);
 
 /**
- * @brief Create a pending future under @p key.
- * @return 0, or -EINVAL (zero key), -EEXIST (key in use), -ENOSPC, -EPROTO,
- *   -ENOTRECOVERABLE.
+ * @brief Create a pending future under @p key, owned by the calling
+ * handle.
+ * @param[in] s   store from pxs_open()
+ * @param[in] key the key, not the all-zero one
+ * @return 0, or -EINVAL (NULL @p s, zero key), -EEXIST (the key holds an
+ *   object or future), -ENOSPC (slot table full), -EPROTO (the table failed
+ *   validation), -EUSERS (first call in a forked child: process table
+ *   full), -ENOTRECOVERABLE.
+ * @note Thread-safe: of two processes creating one key at once, one
+ *   succeeds and the other gets -EEXIST. Ownership as for
+ *   pxs_future_new().
  */
 PXS_API int pxs_future_new_at(pxs_store *s, pxs_key key);
 
 /**
  * @brief Copy the value in, publish it and wake every waiter.
  * Any process may set a future; the value is visible whole or not at all.
- * @return 0, or -EINVAL (NULL argument, zero key), -ENOENT (no such key),
- *   -EALREADY (already set, or a plain object: the value is unchanged),
- *   -EBUSY (reserved by pxs_future_reserve() and not committed),
- *   -EOWNERDEAD (abandoned), -ENOSPC (heap full; still pending), -EPROTO,
- *   -ENOTRECOVERABLE.
+ * @param[in] s    store from pxs_open()
+ * @param[in] key  the future's key
+ * @param[in] data bytes (may be NULL only when @p size is 0)
+ * @param[in] size value size in bytes
+ * @return 0, or -EINVAL (NULL @p s, zero key, NULL @p data with a non-zero
+ *   @p size), -ENOENT (no such key), -EALREADY (already set, or a plain
+ *   object: the value is unchanged), -EBUSY (reserved by
+ *   pxs_future_reserve() and not committed), -EOWNERDEAD (abandoned),
+ *   -ENOSPC (heap full; still pending), -EPROTO (the slot or heap failed
+ *   validation), -EUSERS (first call in a forked child: process table
+ *   full), -ENOTRECOVERABLE.
+ * @note Thread-safe: of two setters, one succeeds and the other gets
+ *   -EALREADY. Any process may set a future it does not own.
  */
 PXS_API int pxs_future_set(pxs_store *s, pxs_key key, const void *data,
 			   size_t size);
@@ -354,28 +456,51 @@ PXS_API int pxs_future_set(pxs_store *s, pxs_key key, const void *data,
  * @brief Reserve @p size bytes for the value of a pending future and make
  * the caller its owner. The producer writes into @p *buf, then calls
  * pxs_future_commit(). Waiters see nothing until the commit.
- * @param[out] buf writable memory inside the segment, valid until commit
- * @return 0, or -EINVAL, -ENOENT, -EALREADY (set), -EBUSY (already
- *   reserved), -EOWNERDEAD, -ENOSPC (still pending), -EPROTO,
- *   -ENOTRECOVERABLE.
+ * @param[in]  s    store from pxs_open()
+ * @param[in]  key  the future's key
+ * @param[in]  size value size in bytes (0 is valid)
+ * @param[out] buf  writable memory inside the segment, valid until commit;
+ *                  written only on success
+ * @return 0, or -EINVAL (NULL @p s or @p buf, zero key), -ENOENT (no such
+ *   key), -EALREADY (already set, or a plain object), -EBUSY (already
+ *   reserved), -EOWNERDEAD (abandoned), -ENOSPC (heap full; still
+ *   pending), -EPROTO (the slot or heap failed validation), -EUSERS (first
+ *   call in a forked child: process table full), -ENOTRECOVERABLE.
+ * @note Thread-safe. The reservation belongs to this handle: only it can
+ *   commit, and if its process dies before the commit the future is
+ *   abandoned and the memory returns to the heap. A child after fork() is
+ *   another owner and cannot commit its parent's reservation.
  */
 PXS_API int pxs_future_reserve(pxs_store *s, pxs_key key, size_t size,
 			       void **buf);
 
 /**
  * @brief Publish the reserved value and wake every waiter.
- * @return 0, or -EINVAL, -ENOENT (no such key, or evicted since the
- *   reservation: the reserved memory is freed), -EPERM (reserved by another
- *   process or handle), -EALREADY (already set), -EAGAIN (not reserved),
- *   -EOWNERDEAD, -EPROTO, -ENOTRECOVERABLE.
+ * @param[in] s   store from pxs_open(): the handle that reserved
+ * @param[in] key the future's key
+ * @return 0, or -EINVAL (NULL @p s, zero key), -ENOENT (no such key, or
+ *   evicted since the reservation: the reserved memory is freed), -EPERM
+ *   (reserved by another process or handle), -EALREADY (already set, or a
+ *   plain object), -EAGAIN (pending, not reserved), -EOWNERDEAD
+ *   (abandoned), -EPROTO (the slot failed validation), -EUSERS (first call
+ *   in a forked child: process table full), -ENOTRECOVERABLE.
+ * @note Thread-safe; any thread of the reserving handle may commit.
  */
 PXS_API int pxs_future_commit(pxs_store *s, pxs_key key);
 
 /**
  * @brief Make the caller the owner of a pending future, so that its death
  * (not the creator's) abandons the future.
- * @return 0, or -EINVAL, -ENOENT, -EALREADY (set), -EBUSY (reserved by
- *   another), -EOWNERDEAD, -EPROTO, -ENOTRECOVERABLE.
+ * @param[in] s   store from pxs_open()
+ * @param[in] key the future's key
+ * @return 0 (also when this handle already owns it or holds its
+ *   reservation), or -EINVAL (NULL @p s, zero key), -ENOENT (no such key),
+ *   -EALREADY (already set, or a plain object), -EBUSY (reserved by
+ *   another handle), -EOWNERDEAD (abandoned), -EPROTO (the slot failed
+ *   validation), -EUSERS (first call in a forked child: process table
+ *   full), -ENOTRECOVERABLE.
+ * @note Thread-safe; the last claim wins. A child after fork() may claim
+ *   its parent's future, and then owns it.
  */
 PXS_API int pxs_future_claim(pxs_store *s, pxs_key key);
 
@@ -394,8 +519,9 @@ PXS_API int pxs_future_claim(pxs_store *s, pxs_key key);
  *   -EALREADY (already set, or a plain object), -EBUSY (reserved by
  *   pxs_future_reserve() and not committed: the reservation is its
  *   producer's), -EPERM (owned by another live process or handle),
- *   -EOWNERDEAD (abandoned: its owner died before this call), -EPROTO,
- *   -ENOTRECOVERABLE.
+ *   -EOWNERDEAD (abandoned: its owner died before this call), -EPROTO (the
+ *   slot failed validation), -EUSERS (first call in a forked child:
+ *   process table full), -ENOTRECOVERABLE.
  * @note Thread-safe. Any process may disown a future it owns; after fork()
  *   the child is a different owner from its parent, so a child cannot
  *   disown its parent's futures (-EPERM) unless it claims them first.
@@ -407,14 +533,22 @@ PXS_API int pxs_future_disown(pxs_store *s, pxs_key key);
  * Sleeps in the kernel on the slot's futex (CLOCK_MONOTONIC), waking every
  * 250 ms at most to check that the owner is alive. Plain objects are
  * returned at once.
+ * @param[in]  s          store from pxs_open()
+ * @param[in]  key        the future's key
  * @param[in]  timeout_ms <0 waits forever, 0 only checks
- * @param[out] v          pinned view, valid until #pxs_release()
- * @return 0, or -EINVAL (NULL argument, zero key), -ENOENT (no such key),
- *   -ETIMEDOUT (not set in time, including at once for 0), -ECANCELED
- *   (evicted while waiting), -EOWNERDEAD (owner died before setting it),
- *   -EOVERFLOW (too many pins), -ENOSPC (no room for this handle's pin
- *   records, as for pxs_get()), -EPROTO, -ENOTRECOVERABLE.
- * @note Thread-safe; never returns EINTR.
+ * @param[out] v          pinned view, valid until #pxs_release(); written
+ *                        only on success
+ * @return 0, or -EINVAL (NULL @p s or @p v, zero key), -ENOENT (no such
+ *   key), -ETIMEDOUT (not set in time, including at once for 0),
+ *   -ECANCELED (evicted while waiting), -EOWNERDEAD (owner died before
+ *   setting it), -EOVERFLOW (this handle already holds 65535 pins on the
+ *   value), -ENOSPC (no room for this handle's pin records, as for
+ *   pxs_get()), -EPROTO (the slot or its payload failed validation),
+ *   -EUSERS (first call in a forked child: process table full),
+ *   -ENOTRECOVERABLE.
+ * @note Thread-safe: any number of threads and processes may wait on one
+ *   future; one set wakes them all. Never returns -EINTR: a signal does
+ *   not end the wait. A waiter holds no lock while it sleeps.
  */
 PXS_API int pxs_future_wait(pxs_store *s, pxs_key key, long timeout_ms,
 			    pxs_view *v);
@@ -429,13 +563,17 @@ PXS_API int pxs_future_wait(pxs_store *s, pxs_key key, long timeout_ms,
  * within a microsecond or so, at the price of a busy CPU while it spins.
  * Spin only when the waiter has a CPU of its own: on the setter's CPU it
  * just delays the set. After the spin it sleeps as pxs_future_wait() does.
+ * @param[in]  s          store from pxs_open()
+ * @param[in]  key        the future's key
  * @param[in]  timeout_ms as for pxs_future_wait(); the spin counts in it
  * @param[in]  spin_us    microseconds to poll, at most #PXS_MAX_SPIN_US;
  *                        <0 uses the handle's #pxs_options.spin_us
  * @param[out] v          pinned view, valid until #pxs_release()
- * @return as pxs_future_wait(); also -EINVAL for @p spin_us above
- *   #PXS_MAX_SPIN_US.
- * @note Thread-safe; never returns EINTR.
+ * @return 0, or the errors of pxs_future_wait(): -EINVAL (also for
+ *   @p spin_us above #PXS_MAX_SPIN_US), -ENOENT, -ETIMEDOUT, -ECANCELED,
+ *   -EOWNERDEAD, -EOVERFLOW, -ENOSPC, -EPROTO, -EUSERS, -ENOTRECOVERABLE.
+ * @note As pxs_future_wait(): thread-safe, not cut short by signals. The
+ *   spin holds no lock.
  */
 PXS_API int pxs_future_wait_spin(pxs_store *s, pxs_key key, long timeout_ms,
 				 long spin_us, pxs_view *v);
@@ -478,8 +616,15 @@ PXS_API int pxs_future_wait_any(pxs_store *s, const pxs_key *keys, size_t n,
 
 /**
  * @brief Is the future set?
- * @return 1 when set (or a plain object), 0 when pending, or -EINVAL,
- *   -ENOENT, -EOWNERDEAD (abandoned), -EPROTO.
+ * @param[in] s   store from pxs_open()
+ * @param[in] key the future's key
+ * @return 1 when set (or a plain object), 0 when pending or reserved, or
+ *   -EINVAL (NULL @p s, zero key), -ENOENT (no such key), -EOWNERDEAD
+ *   (abandoned; a future whose owner is found dead is abandoned by this
+ *   call), -EPROTO (the slot failed validation), -EUSERS (first call in a
+ *   forked child: process table full), -ENOTRECOVERABLE.
+ * @note Thread-safe; takes the slot's lock for a moment, never waits for
+ *   the future.
  */
 PXS_API int pxs_future_done(pxs_store *s, pxs_key key);
 /** @} */
@@ -489,32 +634,43 @@ PXS_API int pxs_future_done(pxs_store *s, pxs_key key);
 
 /** A snapshot of a store, from #pxs_stat(). */
 typedef struct pxs_stats {
-	uint64_t segment_size; /**< bytes mapped */
-	uint64_t heap_size;    /**< bytes managed by the payload heap */
-	uint64_t heap_used; /**< bytes in allocated blocks, headers included */
-	uint64_t heap_free; /**< bytes in free blocks */
-	uint64_t
-		heap_largest_free; /**< largest single allocation possible now */
-	uint32_t capacity;         /**< max live objects + futures */
-	uint32_t objects;          /**< values present (set futures included) */
-	uint32_t pending;          /**< futures pending or reserved */
-	uint32_t abandoned;        /**< futures whose owner died */
-	uint32_t evicted_pinned;   /**< evicted values kept alive by pins */
-	uint32_t pins;             /**< pinned views, all processes */
-	uint32_t waiters;          /**< threads asleep in a wait */
-	uint32_t processes;        /**< attached processes alive */
-	uint64_t puts;             /**< objects stored and futures set */
-	uint64_t gets;             /**< views pinned */
-	uint64_t evictions;        /**< successful evicts */
-	uint64_t waits;            /**< calls to pxs_future_wait */
-	uint64_t timeouts;         /**< waits that returned -ETIMEDOUT */
-	uint64_t recoveries;       /**< locks repaired after an owner died */
+	/** Bytes mapped. */
+	uint64_t segment_size;
+	/** Bytes managed by the payload heap. */
+	uint64_t heap_size;
+	/** Bytes in allocated blocks, headers included. */
+	uint64_t heap_used;
+	/** Bytes in free blocks. */
+	uint64_t heap_free;
+	/** Largest single allocation possible now. */
+	uint64_t heap_largest_free;
+	uint32_t capacity;       /**< max live objects + futures */
+	uint32_t objects;        /**< values present (set futures included) */
+	uint32_t pending;        /**< futures pending or reserved */
+	uint32_t abandoned;      /**< futures whose owner died */
+	uint32_t evicted_pinned; /**< evicted values kept alive by pins */
+	uint32_t pins;           /**< pinned views, all processes */
+	uint32_t waiters;        /**< threads asleep in a wait */
+	uint32_t processes;      /**< attached processes alive */
+	uint64_t puts;           /**< objects stored and futures set */
+	uint64_t gets;           /**< views pinned */
+	uint64_t evictions;      /**< successful evicts */
+	uint64_t waits;          /**< calls to pxs_future_wait */
+	uint64_t timeouts;       /**< waits that returned -ETIMEDOUT */
+	uint64_t recoveries;     /**< locks repaired after an owner died */
 } pxs_stats;
 
 /**
  * @brief Fill @p st with the store's current sizes and counters.
  * Tests and tools use it to prove that a failed call changed nothing.
- * @return 0, or -EINVAL (NULL argument), -EPROTO.
+ * @param[in]  s  store from pxs_open()
+ * @param[out] st the snapshot; written only on success
+ * @return 0, or -EINVAL (NULL @p s or @p st), -EUSERS (first call in a
+ *   forked child: process table full), -ENOTRECOVERABLE (poisoned, or the
+ *   heap lock could not be repaired).
+ * @note Thread-safe. Takes the heap lock for a moment; the slot counts are
+ *   read without locks, so under concurrent use they are a snapshot, not an
+ *   atomic one. Counters are summed over every attached process.
  */
 PXS_API int pxs_stat(pxs_store *s, pxs_stats *st);
 /** @} */
@@ -525,15 +681,16 @@ PXS_API int pxs_stat(pxs_store *s, pxs_stats *st);
 
 /** What a slot holds, from #pxs_list(). */
 typedef enum pxs_state {
-	PXS_STATE_VALUE =
-		1, /**< a value: an object, or a future that was set */
-	PXS_STATE_PENDING = 2, /**< a future not set yet */
-	PXS_STATE_RESERVED =
-		3, /**< a future whose producer is writing its value */
-	PXS_STATE_ABANDONED =
-		4, /**< a future whose owner died before setting it */
-	PXS_STATE_EVICTED =
-		5 /**< evicted, kept alive by pins or its producer */
+	/** A value: an object, or a future that was set. */
+	PXS_STATE_VALUE = 1,
+	/** A future not set yet. */
+	PXS_STATE_PENDING = 2,
+	/** A future whose producer is writing its value. */
+	PXS_STATE_RESERVED = 3,
+	/** A future whose owner died before setting it. */
+	PXS_STATE_ABANDONED = 4,
+	/** Evicted, kept alive by pins or its producer. */
+	PXS_STATE_EVICTED = 5
 } pxs_state;
 
 /** One object or future, from #pxs_list(). */
@@ -553,9 +710,14 @@ typedef struct pxs_entry {
  * Start with *@p cursor = 0 and call until it returns 0. The iteration takes
  * no lock: it sees each slot as it was when visited, and entries inserted or
  * evicted meanwhile may or may not appear.
+ * @param[in]     s      store from pxs_open()
  * @param[in,out] cursor position; advanced on each call
  * @param[out]    e      the next entry; written only when 1 is returned
- * @return 1 (an entry), 0 (no more), or -EINVAL (NULL argument).
+ * @return 1 (an entry), 0 (no more), or -EINVAL (NULL @p s, @p cursor or
+ *   @p e), -EUSERS (first call in a forked child: process table full),
+ *   -ENOTRECOVERABLE.
+ * @note Thread-safe; a cursor belongs to one caller. Writes nothing to the
+ *   segment; a slot whose state word is invalid is skipped.
  */
 PXS_API int pxs_list(pxs_store *s, uint64_t *cursor, pxs_entry *e);
 
@@ -571,7 +733,14 @@ typedef struct pxs_proc_info {
  * @brief Iterate over the processes attached to a store (one entry per
  * handle), including dead ones whose entries were not reclaimed yet.
  * Use like #pxs_list().
- * @return 1 (an entry), 0 (no more), or -EINVAL (NULL argument).
+ * @param[in]     s      store from pxs_open()
+ * @param[in,out] cursor position; start at 0, advanced on each call
+ * @param[out]    p      the next process; written only when 1 is returned
+ * @return 1 (an entry), 0 (no more), or -EINVAL (NULL @p s, @p cursor or
+ *   @p p), -EUSERS (first call in a forked child: process table full),
+ *   -ENOTRECOVERABLE.
+ * @note Thread-safe; takes no lock and writes nothing to the segment. The
+ *   caller's own handle is listed too.
  */
 PXS_API int pxs_proc_list(pxs_store *s, uint64_t *cursor, pxs_proc_info *p);
 
@@ -587,13 +756,13 @@ typedef struct pxs_check_report {
 	uint64_t blocks_used;    /**< allocated blocks */
 	uint64_t blocks_free;    /**< free blocks */
 	uint32_t slots_live;     /**< slots holding an object or future */
-	uint32_t pins;           /**< pins on live slots, from the pin records */
-	uint32_t dead_pins;      /**< pins held by processes that died */
-	uint32_t processes;      /**< attached processes alive */
-	uint32_t
-		dead_processes; /**< entries of dead processes not yet reaped */
-	uint32_t
-		leaked_blocks; /**< blocks of dead processes that nothing references */
+	uint32_t pins;      /**< pins on live slots, from the pin records */
+	uint32_t dead_pins; /**< pins held by processes that died */
+	uint32_t processes; /**< attached processes alive */
+	/** Entries of dead processes not yet reaped. */
+	uint32_t dead_processes;
+	/** Blocks of dead processes that nothing references. */
+	uint32_t leaked_blocks;
 } pxs_check_report;
 
 /**
@@ -603,15 +772,18 @@ typedef struct pxs_check_report {
  * pin records. Usable from a fresh process. Resources of dead processes are
  * counted (dead_pins, leaked_blocks) but are not errors: #pxs_reap()
  * reclaims them.
+ * @param[in]  s store from pxs_open()
  * @param[out] r the findings (required)
- * @return 0 when consistent, -EPROTO when not (see @p r), -EINVAL (NULL
- *   argument), -ENOMEM, -ENOTRECOVERABLE.
- * @note Takes the heap lock for the heap walk, then the table lock and
- *   holds new insertions back for the slot scan (each slot under its own
- *   lock in turn), so the verdict is exact even while other processes
- *   work; a slot whose lock is held by a stopped process for over a second
- *   is skipped, and if a stopped process is inside an insertion the live
- *   count is a snapshot, not compared with the capacity.
+ * @return 0 when consistent, -EPROTO when not (see @p r), or -EINVAL (NULL
+ *   @p s or @p r), -ENOMEM (no memory for the walk), -EUSERS (first call
+ *   in a forked child: process table full), -ENOTRECOVERABLE.
+ * @note Thread-safe. Takes the heap lock for the heap walk, then the table
+ *   lock and holds new insertions back for the slot scan (each slot under
+ *   its own lock in turn), so the verdict is exact even while other
+ *   processes work; a slot whose lock is held by a stopped process for
+ *   over a second is skipped, and if a stopped process is inside an
+ *   insertion the live count is a snapshot, not compared with the
+ *   capacity.
  */
 PXS_API int pxs_check(pxs_store *s, pxs_check_report *r);
 
@@ -621,8 +793,12 @@ PXS_API int pxs_check(pxs_store *s, pxs_check_report *r);
  * abandon the futures they owned, and free their process entries. The
  * library also does this by itself when a process attaches and before an
  * allocation would fail with -ENOSPC.
- * @return the number of dead processes reaped (>= 0), or -EINVAL,
+ * @param[in] s store from pxs_open()
+ * @return the number of dead processes reaped (>= 0), or -EINVAL (NULL
+ *   @p s), -EUSERS (first call in a forked child: process table full),
  *   -ENOTRECOVERABLE.
+ * @note Thread-safe; any process may reap for all. A process stopped by a
+ *   signal is alive and is not reaped.
  */
 PXS_API int pxs_reap(pxs_store *s);
 /** @} */
@@ -639,28 +815,46 @@ typedef struct pxs_proxy pxs_proxy;
 /**
  * @brief Make a proxy for @p key in the store named @p store_name.
  * Nothing is attached until pxs_proxy_resolve().
- * @param[out] out set to NULL on failure
- * @return 0, or -EINVAL (bad name, zero key, NULL), -ENOMEM.
+ * @param[in]  store_name a segment name, as for pxs_open()
+ * @param[in]  key        the key, not the all-zero one
+ * @param[out] out        the proxy, freed with pxs_proxy_free(); set to
+ *                        NULL on failure
+ * @return 0, or -EINVAL (NULL or bad @p store_name, zero key, NULL
+ *   @p out), -ENOMEM.
+ * @note Thread-safe; touches no segment. A proxy is a value to hand to
+ *   other processes as a string (pxs_proxy_format()).
  */
 PXS_API int pxs_proxy_new(const char *store_name, pxs_key key, pxs_proxy **out);
 
 /**
  * @brief Write `pxs://<name without its leading '/'>/<32 hex key>`.
- * @param[out] buf at least len bytes; #PXS_PROXY_STRLEN always suffices
- * @return the string length (without the NUL), or -EINVAL (NULL proxy or
- *   buffer), -ENOSPC (@p len too small: @p buf is set to "" if len > 0).
+ * @param[in]  p   the proxy
+ * @param[out] buf at least @p len bytes; #PXS_PROXY_STRLEN always suffices
+ * @param[in]  len size of @p buf in bytes
+ * @return the string length (without the NUL), or -EINVAL (NULL @p p or
+ *   @p buf), -ENOSPC (@p len too small: @p buf is set to "" if @p len > 0).
+ * @note Thread-safe, also on one proxy from many threads.
  */
 PXS_API int pxs_proxy_format(const pxs_proxy *p, char *buf, size_t len);
 
 /**
  * @brief Parse a proxy string strictly (exactly the form that
  * pxs_proxy_format() writes).
- * @param[out] out set to NULL on failure
- * @return 0, or -EINVAL (anything else), -ENOMEM.
+ * @param[in]  str the string, NUL-terminated
+ * @param[out] out the proxy, freed with pxs_proxy_free(); set to NULL on
+ *                 failure
+ * @return 0, or -EINVAL (NULL @p str or @p out, or a string of any other
+ *   form), -ENOMEM.
+ * @note Thread-safe; touches no segment (the store need not exist yet).
  */
 PXS_API int pxs_proxy_parse(const char *str, pxs_proxy **out);
 
-/** @brief The proxy's key (the zero key for NULL). */
+/**
+ * @brief The key a proxy refers to.
+ * @param[in] p the proxy, or NULL
+ * @return its key; the all-zero key for NULL; never an error.
+ * @note Thread-safe; the key never changes.
+ */
 PXS_API pxs_key pxs_proxy_key(const pxs_proxy *p);
 
 /**
@@ -668,15 +862,30 @@ PXS_API pxs_key pxs_proxy_key(const pxs_proxy *p);
  * process per name, shared by every proxy and thread) and waits for the
  * value as pxs_future_wait() does; later calls return the same bytes at
  * once without a lock.
- * @param[out] data, size the value, pinned until pxs_proxy_free()
- * @return 0, or -EINVAL, any error of pxs_open() (attach only) or of
- *   pxs_future_wait().
- * @note Thread-safe, also on one proxy from many threads.
+ * @param[in]  p          the proxy
+ * @param[in]  timeout_ms as for pxs_future_wait(), for the first call
+ * @param[out] data       the value, pinned until pxs_proxy_free(); written
+ *                        only on success
+ * @param[out] size       its size in bytes; written only on success
+ * @return 0, or -EINVAL (NULL @p p, @p data or @p size), -ENOMEM, any
+ *   error of pxs_open() without #PXS_CREATE (-ENOENT when the store does
+ *   not exist, -EPROTO, -EPERM, -EACCES, ...), or of pxs_future_wait()
+ *   (-ENOENT, -ETIMEDOUT, -ECANCELED, -EOWNERDEAD, ...). A failed call may
+ *   be retried.
+ * @note Thread-safe, also on one proxy from many threads. The process's
+ *   attachment to the store lives until the last proxy of it is freed; in
+ *   a child after fork() the first resolve registers the child, as any
+ *   first call on a handle does.
  */
 PXS_API int pxs_proxy_resolve(pxs_proxy *p, long timeout_ms, const void **data,
 			      size_t *size);
 
-/** @brief Release the proxy's pin and free it. NULL is a no-op. */
+/**
+ * @brief Release the proxy's pin and free it.
+ * @param[in] p the proxy, or NULL (a no-op); not to be used again
+ * @note No other thread may use @p p during or after the call; other
+ *   proxies of the same store are unaffected.
+ */
 PXS_API void pxs_proxy_free(pxs_proxy *p);
 /** @} */
 

@@ -11,7 +11,9 @@
 /*
  * One entry per errno value a pxs_ function can return, worded for what it
  * means here rather than what it means to the kernel (-EPROTO is "not a
- * proxyshm segment", not "protocol error"). Indexed by the positive errno
+ * proxyshm segment", not "protocol error"), in the words of someone who
+ * uses a store, not of its code: one short line, no flag or function names
+ * (the CLI prints them as they are). Indexed by the positive errno
  * value; gaps are NULL. The first block is the library's own meanings (see
  * the header's Errors section), the second the ordinary ones from the
  * @return lists, the third what a syscall underneath could still pass up.
@@ -19,29 +21,23 @@
 static const char *const error_texts[] = {
 	[0] = "success",
 
-	[EPROTO] = "not a proxyshm segment of this layout version, "
-		   "or its contents failed validation",
-	[EOWNERDEAD] = "future abandoned: its owner died or closed its "
-		       "handle before setting it",
+	[EPROTO] = "not a proxyshm segment, a different version, or damaged",
+	[EOWNERDEAD] = "future abandoned: its owner went away before setting it",
 	[ECANCELED] = "future evicted while waiting for it",
 	[EALREADY] = "future already set",
 	[EAGAIN] = "future still pending",
-	[ENOTRECOVERABLE] = "a lock holder died leaving state that cannot be "
-			    "repaired; recreate the segment",
+	[ENOTRECOVERABLE] = "segment damaged beyond repair by a crashed process; "
+			    "recreate it",
 
-	[ETIMEDOUT] = "timed out waiting for the future",
-	[ENOSPC] = "out of space: segment heap or slot table full, "
-		   "or /dev/shm too small",
-	[EEXIST] = "already exists: key in use, or segment exists "
-		   "with PXS_EXCL",
-	[ENOENT] = "no such key or segment",
-	[EINVAL] = "invalid argument: NULL pointer, zero key, bad name, "
-		   "bad option or malformed string",
-	[EBUSY] = "future reserved and not yet committed",
-	[EPERM] = "not permitted: segment owned by another user, or future "
-		  "reserved by another process or handle",
-	[EACCES] = "permission denied by the segment's mode",
-	[EOVERFLOW] = "too many pins on one value",
+	[ETIMEDOUT] = "timed out",
+	[ENOSPC] = "store full, or no room left in /dev/shm",
+	[EEXIST] = "already exists",
+	[ENOENT] = "no such segment or key",
+	[EINVAL] = "invalid argument",
+	[EBUSY] = "future is being written and not yet committed",
+	[EPERM] = "not permitted: the segment or future belongs to someone else",
+	[EACCES] = "permission denied",
+	[EOVERFLOW] = "too many views of one value held at once",
 	[EUSERS] = "too many processes attached to the segment",
 	[EMFILE] = "too many open files in this process",
 	[ENFILE] = "too many open files in the system",

@@ -38,14 +38,20 @@
  *  of a slot is written before the state that makes it meaningful (release
  *  store) and read after it (acquire load). */
 enum pxs_slot_state {
-	PXS_SLOT_EMPTY = 0, /**< never used since the last sweep: ends probes */
-	PXS_SLOT_TOMB = 1,  /**< free, but probes continue past it */
-	PXS_SLOT_READY = 2, /**< holds a value (object or set future) */
-	PXS_SLOT_PENDING = 3,   /**< future without value */
-	PXS_SLOT_RESERVED = 4,  /**< future whose owner is writing its value */
-	PXS_SLOT_ABANDONED = 5, /**< future whose owner died: terminal */
-	PXS_SLOT_EVICTED =
-		6, /**< key gone; block kept for pins or a producer */
+	/** Never used since the last sweep: ends probes. */
+	PXS_SLOT_EMPTY = 0,
+	/** Free, but probes continue past it. */
+	PXS_SLOT_TOMB = 1,
+	/** Holds a value (object or set future). */
+	PXS_SLOT_READY = 2,
+	/** Future without value. */
+	PXS_SLOT_PENDING = 3,
+	/** Future whose owner is writing its value. */
+	PXS_SLOT_RESERVED = 4,
+	/** Future whose owner died: terminal. */
+	PXS_SLOT_ABANDONED = 5,
+	/** Key gone; block kept for pins or a producer. */
+	PXS_SLOT_EVICTED = 6,
 	PXS_SLOT_NSTATES
 };
 
@@ -67,65 +73,84 @@ enum pxs_ctr {
  *  that readers of a value write no line they share (store.c). */
 struct pxs_seg_slot {
 	/* -- read by lookups; written on insert, state change and free -- */
-	uint32_t
-		state; /**< enum pxs_slot_state; written under lock, release store */
-	uint32_t
-		gen; /**< bumped whenever the slot is freed: views and waiters check it */
-	uint64_t key_hi; /**< key, valid when state is not EMPTY/TOMB */
+	/** enum pxs_slot_state; written under lock, release store. */
+	uint32_t state;
+	/** Bumped whenever the slot is freed: views and waiters check it. */
+	uint32_t gen;
+	/** The key (high, low), valid when state is not EMPTY/TOMB. */
+	uint64_t key_hi;
 	uint64_t key_lo;
-	uint64_t off;  /**< payload offset in the heap, 0 when none */
-	uint64_t size; /**< payload bytes */
-	uint64_t created_ns; /**< CLOCK_REALTIME of creation, for tools */
-	uint32_t
-		owner; /**< owner token of the producing process (futures), 0 = none */
+	/** Payload offset in the heap, 0 when none. */
+	uint64_t off;
+	/** Payload bytes. */
+	uint64_t size;
+	/** CLOCK_REALTIME of creation, for tools. */
+	uint64_t created_ns;
+	/** Owner token of the producing process (futures), 0 = none. */
+	uint32_t owner;
 	/* -- written by changes and waits -- */
-	pthread_mutex_t lock PXS_LINE; /**< robust, process-shared; guards every
-					    change (lookups and pins read without it) */
-	uint32_t
-		seq; /**< futex word: bumped (under lock) on every change waiters care about */
-	uint32_t
-		waiters; /**< threads asleep on seq (advisory: a dead waiter leaves it high) */
+	/** Robust, process-shared; guards every change (lookups and pins read
+	 *  without it). */
+	pthread_mutex_t lock PXS_LINE;
+	/** Futex word: bumped (under lock) on every change waiters care
+	 *  about. */
+	uint32_t seq;
+	/** Threads asleep on seq (advisory: a dead waiter leaves it high). */
+	uint32_t waiters;
 } __attribute__((aligned(64)));
 
 enum pxs_proc_state { PXS_PROC_FREE = 0, PXS_PROC_LIVE = 1 };
 
 /** One attached process (one pxs_store handle). 128 bytes. */
 struct pxs_seg_proc {
-	uint32_t
-		state; /**< enum pxs_proc_state; changed under hdr->proc_lock */
-	uint32_t gen;  /**< bumped on each claim; part of the owner token */
-	int32_t pid; /**< for display only: liveness is the lock, not the pid */
+	/** enum pxs_proc_state; changed under hdr->proc_lock. */
+	uint32_t state;
+	/** Bumped on each claim; part of the owner token. */
+	uint32_t gen;
+	/** For display only: liveness is the lock, not the pid. */
+	int32_t pid;
 	uint32_t pad0_;
-	uint64_t attach_ns; /**< CLOCK_REALTIME of attach */
-	uint64_t
-		pins_off; /**< heap offset of its pin array: uint16_t[nslots], the
-                             pins this process holds on each slot (0 = none yet);
-                             written by this process only, atomically (store.c) */
-	uint64_t ctr
-		[PXS_CTR_N]; /**< counters, relaxed atomic adds by the owner */
-	uint32_t inserting; /**< its insertions under way (insert.c's gate);
-			       atomic, changed by the owner only */
+	/** CLOCK_REALTIME of attach. */
+	uint64_t attach_ns;
+	/** Heap offset of its pin array: uint16_t[nslots], the pins this
+	 *  process holds on each slot (0 = none yet); written by this process
+	 *  only, atomically. */
+	uint64_t pins_off;
+	/** Counters, relaxed atomic adds by the owner. */
+	uint64_t ctr[PXS_CTR_N];
+	/** Its insertions under way (the insertion gate); atomic, changed by
+	 *  the owner only. */
+	uint32_t inserting;
 	uint8_t pad_[128 - 36 - 8 * PXS_CTR_N];
 };
 
 /** Segment header: geometry, global locks, heap control block. */
 struct pxs_seg_hdr {
-	uint64_t magic;   /**< PXS_MAGIC, written last by the creator */
-	uint32_t version; /**< PXS_LAYOUT_VERSION */
-	uint32_t
-		fingerprint; /**< pxs__layout_fingerprint(): ABI of this build */
-	uint64_t size;       /**< total bytes */
-	uint32_t capacity;   /**< max live slots */
-	uint32_t nslots; /**< hash table size, power of two >= 2 * capacity */
-	uint64_t procs_off, table_off, heap_off, heap_end; /**< geometry */
-	uint64_t created_ns; /**< CLOCK_REALTIME of creation */
+	/** PXS_MAGIC, written last by the creator. */
+	uint64_t magic;
+	/** PXS_LAYOUT_VERSION. */
+	uint32_t version;
+	/** pxs__layout_fingerprint(): ABI of this build. */
+	uint32_t fingerprint;
+	/** Total bytes. */
+	uint64_t size;
+	/** Max live slots. */
+	uint32_t capacity;
+	/** Hash table size, power of two >= 2 * capacity. */
+	uint32_t nslots;
+	/** Geometry: offsets of the process table, slot table and heap. */
+	uint64_t procs_off, table_off, heap_off, heap_end;
+	/** CLOCK_REALTIME of creation. */
+	uint64_t created_ns;
 	int32_t creator_pid;
-	uint32_t
-		poisoned; /**< nonzero: unrepairable, every call -ENOTRECOVERABLE */
-	uint32_t insert_gate; /**< nonzero: insertions wait for the table lock
-				 (insert.c); set and cleared under it */
-	uint32_t procs_hi; /**< 1 + the highest process entry ever claimed
-			      (grows under proc_lock): pin scans stop there */
+	/** Nonzero: unrepairable, every call -ENOTRECOVERABLE. */
+	uint32_t poisoned;
+	/** Nonzero: insertions wait for the table lock (the insertion gate);
+	 *  set and cleared under it. */
+	uint32_t insert_gate;
+	/** 1 + the highest process entry ever claimed (grows under
+	 *  proc_lock): pin scans stop there. */
+	uint32_t procs_hi;
 	/* Every call reads the line above; each lock below starts a line of
 	 * its own, shared only with what it guards, so that taking one does
 	 * not steal the others' lines, nor this one, from other CPUs. */
@@ -141,8 +166,10 @@ struct pxs_seg_hdr {
 	pthread_mutex_t proc_lock PXS_LINE;
 	/** Counters of processes that left; atomic. */
 	uint64_t ctr_gone[PXS_CTR_N];
-	pthread_mutex_t heap_lock PXS_LINE; /**< everything in heap */
-	struct pxs_seg_heap heap;           /**< allocator control block */
+	/** Guards everything in heap. */
+	pthread_mutex_t heap_lock PXS_LINE;
+	/** Allocator control block. */
+	struct pxs_seg_heap heap;
 };
 
 _Static_assert(sizeof(struct pxs_seg_slot) == 128, "slot is two cache lines");

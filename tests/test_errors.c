@@ -41,6 +41,13 @@ START_TEST(library_codes_have_own_texts)
 		/* One sentence fragment, no trailing period or newline. */
 		ck_assert(strchr(t, '\n') == NULL);
 		ck_assert(t[strlen(t) - 1] != '.');
+		/* For people: short, and no flag or function names. */
+		ck_assert_msg(strlen(t) <= 72, "text for %d too long: \"%s\"",
+			      library_codes[i], t);
+		ck_assert_msg(strstr(t, "PXS_") == NULL &&
+				      strstr(t, "pxs_") == NULL,
+			      "text for %d names the API: \"%s\"",
+			      library_codes[i], t);
 	}
 }
 END_TEST

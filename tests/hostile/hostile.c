@@ -1,11 +1,12 @@
 /* hostile.c - the helpers declared in hostile.h: documented errors,
  * snapshots, the victim script, raw images.
  *
- * The error table below is include/proxyshm.h's @return lists, copied by
- * hand: when the header changes, this table must change with it (a test
- * that sees an undocumented code names the function and the code).
+ * The error table below is include/proxyshm.h's @return lists, read from
+ * the header at build time (pxs_doc_errs.h, written by docs/mkman.py): a
+ * test that sees an undocumented code names the function and the code.
  */
 #include "hostile.h"
+#include "pxs_doc_errs.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -23,74 +24,47 @@
 struct doc {
 	const char *name;
 	int max_nonneg;
-	int errs[24];
+	int errs[48];
 };
 
-#define OPEN_ERRS                                                              \
-	EINVAL, ENOENT, EEXIST, EPROTO, EPERM, EACCES, ENOSPC, EMFILE, ENFILE, \
-		ENOMEM, EUSERS, EAGAIN
-#define WAIT_ERRS                                                              \
-	EINVAL, ENOENT, ETIMEDOUT, ECANCELED, EOWNERDEAD, EOVERFLOW, ENOSPC,   \
-		EPROTO, ENOTRECOVERABLE
+/* A function's entry: its name, largest non-negative result, errors. */
+#define DOC(fn, max) {#fn, max, {PXS_DOC_ERRS_##fn, 0}}
 
 static const struct doc docs[HX_NFN] = {
-	[HX_OPEN] = {"pxs_open", 0, {OPEN_ERRS}},
+	[HX_OPEN] = DOC(pxs_open, 0),
 	[HX_CLOSE] = {"pxs_close", 0, {0}},
-	[HX_UNLINK] = {"pxs_unlink", 0, {EINVAL, ENOENT, EACCES, EPERM}},
-	[HX_PUT] = {"pxs_put", 0, {EINVAL, ENOSPC, EPROTO, ENOTRECOVERABLE}},
-	[HX_PUT_AT] = {"pxs_put_at",
-		       0,
-		       {EINVAL, EEXIST, ENOSPC, EPROTO, ENOTRECOVERABLE}},
-	[HX_GET] = {"pxs_get",
-		    0,
-		    {EINVAL, ENOENT, EAGAIN, EOWNERDEAD, EOVERFLOW, ENOSPC,
-		     EPROTO, ENOTRECOVERABLE}},
-	[HX_RELEASE] = {"pxs_release", 0, {EINVAL, EPROTO}},
-	[HX_EXISTS] = {"pxs_exists", 1, {EINVAL, EPROTO}},
-	[HX_EVICT] = {"pxs_evict",
-		      0,
-		      {EINVAL, ENOENT, EPROTO, ENOTRECOVERABLE}},
-	[HX_FNEW] = {"pxs_future_new",
-		     0,
-		     {EINVAL, ENOSPC, EPROTO, ENOTRECOVERABLE}},
-	[HX_FNEW_AT] = {"pxs_future_new_at",
-			0,
-			{EINVAL, EEXIST, ENOSPC, EPROTO, ENOTRECOVERABLE}},
-	[HX_FSET] = {"pxs_future_set",
-		     0,
-		     {EINVAL, ENOENT, EALREADY, EBUSY, EOWNERDEAD, ENOSPC,
-		      EPROTO, ENOTRECOVERABLE}},
-	[HX_FRESERVE] = {"pxs_future_reserve",
-			 0,
-			 {EINVAL, ENOENT, EALREADY, EBUSY, EOWNERDEAD, ENOSPC,
-			  EPROTO, ENOTRECOVERABLE}},
-	[HX_FCOMMIT] = {"pxs_future_commit",
-			0,
-			{EINVAL, ENOENT, EPERM, EALREADY, EAGAIN, EOWNERDEAD,
-			 EPROTO, ENOTRECOVERABLE}},
-	[HX_FCLAIM] = {"pxs_future_claim",
-		       0,
-		       {EINVAL, ENOENT, EALREADY, EBUSY, EOWNERDEAD, EPROTO,
-			ENOTRECOVERABLE}},
-	[HX_FWAIT] = {"pxs_future_wait", 0, {WAIT_ERRS}},
-	[HX_FDONE] = {"pxs_future_done",
-		      1,
-		      {EINVAL, ENOENT, EOWNERDEAD, EPROTO}},
-	[HX_STAT] = {"pxs_stat", 0, {EINVAL, EPROTO}},
-	[HX_LIST] = {"pxs_list", 1, {EINVAL}},
-	[HX_PROC_LIST] = {"pxs_proc_list", 1, {EINVAL}},
-	[HX_CHECK] = {"pxs_check",
-		      0,
-		      {EPROTO, EINVAL, ENOMEM, ENOTRECOVERABLE}},
-	[HX_REAP] = {"pxs_reap", INT_MAX, {EINVAL, ENOTRECOVERABLE}},
-	[HX_KEY_FORMAT] = {"pxs_key_format", 0, {EINVAL}},
-	[HX_KEY_PARSE] = {"pxs_key_parse", 0, {EINVAL}},
-	[HX_PROXY_NEW] = {"pxs_proxy_new", 0, {EINVAL, ENOMEM}},
-	[HX_PROXY_FORMAT] = {"pxs_proxy_format", INT_MAX, {EINVAL, ENOSPC}},
-	[HX_PROXY_PARSE] = {"pxs_proxy_parse", 0, {EINVAL, ENOMEM}},
-	/* "-EINVAL, any error of pxs_open() (attach only) or of
+	[HX_UNLINK] = DOC(pxs_unlink, 0),
+	[HX_PUT] = DOC(pxs_put, 0),
+	[HX_PUT_AT] = DOC(pxs_put_at, 0),
+	[HX_GET] = DOC(pxs_get, 0),
+	[HX_RELEASE] = DOC(pxs_release, 0),
+	[HX_EXISTS] = DOC(pxs_exists, 1),
+	[HX_EVICT] = DOC(pxs_evict, 0),
+	[HX_FNEW] = DOC(pxs_future_new, 0),
+	[HX_FNEW_AT] = DOC(pxs_future_new_at, 0),
+	[HX_FSET] = DOC(pxs_future_set, 0),
+	[HX_FRESERVE] = DOC(pxs_future_reserve, 0),
+	[HX_FCOMMIT] = DOC(pxs_future_commit, 0),
+	[HX_FCLAIM] = DOC(pxs_future_claim, 0),
+	[HX_FWAIT] = DOC(pxs_future_wait, 0),
+	[HX_FDONE] = DOC(pxs_future_done, 1),
+	[HX_STAT] = DOC(pxs_stat, 0),
+	[HX_LIST] = DOC(pxs_list, 1),
+	[HX_PROC_LIST] = DOC(pxs_proc_list, 1),
+	[HX_CHECK] = DOC(pxs_check, 0),
+	[HX_REAP] = DOC(pxs_reap, INT_MAX),
+	[HX_KEY_FORMAT] = DOC(pxs_key_format, 0),
+	[HX_KEY_PARSE] = DOC(pxs_key_parse, 0),
+	[HX_PROXY_NEW] = DOC(pxs_proxy_new, 0),
+	[HX_PROXY_FORMAT] = DOC(pxs_proxy_format, INT_MAX),
+	[HX_PROXY_PARSE] = DOC(pxs_proxy_parse, 0),
+	/* "any error of pxs_open() without PXS_CREATE, or of
 	 * pxs_future_wait()" */
-	[HX_PROXY_RESOLVE] = {"pxs_proxy_resolve", 0, {OPEN_ERRS, WAIT_ERRS}},
+	[HX_PROXY_RESOLVE] = {"pxs_proxy_resolve",
+			      0,
+			      {PXS_DOC_ERRS_pxs_proxy_resolve,
+			       PXS_DOC_ERRS_pxs_open,
+			       PXS_DOC_ERRS_pxs_future_wait, 0}},
 };
 
 static bool
@@ -118,6 +92,19 @@ hx_fn_name(enum hx_fn fn)
 }
 
 bool
+hx_doc_lists(enum hx_fn fn, int err)
+{
+	if (fn >= HX_NFN)
+		return false;
+	const struct doc *d = &docs[fn];
+	for (size_t i = 0; i < sizeof d->errs / sizeof *d->errs && d->errs[i];
+	     i++)
+		if (d->errs[i] == err)
+			return true;
+	return false;
+}
+
+bool
 hx_documented(enum hx_fn fn, int rc)
 {
 	if (fn >= HX_NFN)
@@ -129,11 +116,7 @@ hx_documented(enum hx_fn fn, int rc)
 	 * every function that takes a store returns it." */
 	if (rc == -ENOTRECOVERABLE && takes_store(fn))
 		return true;
-	for (size_t i = 0; i < sizeof d->errs / sizeof *d->errs && d->errs[i];
-	     i++)
-		if (d->errs[i] == -rc)
-			return true;
-	return false;
+	return hx_doc_lists(fn, -rc);
 }
 
 bool hx_strict;

@@ -68,6 +68,8 @@ const char *hx_fn_name(enum hx_fn fn);
 /** 1 if @p rc is a result that the header documents for @p fn: 0, the
  *  documented non-negative results, or a listed negative errno. */
 bool hx_documented(enum hx_fn fn, int rc);
+/** Does @p fn's own @return list name errno value @p err (positive)? */
+bool hx_doc_lists(enum hx_fn fn, int err);
 
 /** Write a fresh segment name with @p tag, unique to this process. */
 void hx_name(char *buf, size_t len, const char *tag);

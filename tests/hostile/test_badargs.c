@@ -90,12 +90,25 @@ fx_teardown(struct fx *f)
 	pxs_test_done(f->t, f->name2);
 }
 
+/* The store is as snapshot @p before shows it (which is freed): @p call
+ * changed nothing. */
+static void
+assert_unchanged(pxs_store *s, struct hx_snap *before, const char *call)
+{
+	struct hx_snap after;
+	char why[256];
+	ck_assert_int_eq(hx_snap_take(s, &after), 0);
+	ck_assert_msg(hx_snap_cmp(before, &after, why, sizeof why) == 0,
+		      "%s changed the store: %s", call, why);
+	hx_snap_free(before);
+	hx_snap_free(&after);
+}
+
 /* Run CALL on fixture f: it must return EXPECT, which the header must
  * document for FN, and leave every slot and stat figure as it was. */
 #define BAD(f, FN, EXPECT, CALL)                                               \
 	do {                                                                   \
-		struct hx_snap a_, b_;                                         \
-		char why_[256];                                                \
+		struct hx_snap a_;                                             \
 		ck_assert_int_eq(hx_snap_take((f)->s, &a_), 0);                \
 		int rc_ = (CALL);                                              \
 		ck_assert_msg(rc_ == (EXPECT), "%s: got %d (%s), want %d",     \
@@ -103,11 +116,7 @@ fx_teardown(struct fx *f)
 		ck_assert_msg(hx_documented(FN, rc_),                          \
 			      "%s: %d is not documented for %s", #CALL, rc_,   \
 			      hx_fn_name(FN));                                 \
-		ck_assert_int_eq(hx_snap_take((f)->s, &b_), 0);                \
-		ck_assert_msg(hx_snap_cmp(&a_, &b_, why_, sizeof why_) == 0,   \
-			      "%s changed the store: %s", #CALL, why_);        \
-		hx_snap_free(&a_);                                             \
-		hx_snap_free(&b_);                                             \
+		assert_unchanged((f)->s, &a_, #CALL);                          \
 	} while (0)
 
 static const char data[] = "0123456789abcdef";
@@ -514,6 +523,64 @@ START_TEST(f1_release_after_close)
 	ck_assert_uint_eq(st.pins, 0); /* dropped with the handle */
 	ck_assert_int_eq(pxs_release(s, &v), -EINVAL);
 	pxs_test_done(s, name);
+}
+END_TEST
+
+/* A poisoned segment (a lock's repair failed): every function that takes a
+ * store returns exactly -ENOTRECOVERABLE, which its @return lists, and
+ * changes nothing. The snapshots are taken unpoisoned (pxs_stat is one of
+ * the calls that refuse). */
+#define POISONED(f, FN, CALL)                                                  \
+	do {                                                                   \
+		struct hx_snap a_;                                             \
+		ck_assert_int_eq(hx_snap_take((f)->s, &a_), 0);                \
+		__atomic_store_n(&(f)->s->hdr->poisoned, 1, __ATOMIC_RELEASE); \
+		int rc_ = (CALL);                                              \
+		__atomic_store_n(&(f)->s->hdr->poisoned, 0, __ATOMIC_RELEASE); \
+		ck_assert_msg(rc_ == -ENOTRECOVERABLE, "%s: got %d (%s)",      \
+			      #CALL, rc_, pxs_strerror(rc_));                  \
+		ck_assert_msg(hx_doc_lists(FN, ENOTRECOVERABLE),               \
+			      "%s does not list -ENOTRECOVERABLE",             \
+			      hx_fn_name(FN));                                 \
+		assert_unchanged((f)->s, &a_, #CALL);                          \
+	} while (0)
+
+START_TEST(f1_poisoned)
+{
+	struct fx f;
+	fx_setup(&f);
+	pxs_store *s = f.s;
+	pxs_key k = {0x77, 0x77};
+	pxs_view v, pinned = f.pin_obj;
+	void *buf;
+	pxs_stats st;
+	uint64_t cur = 0;
+	pxs_entry e;
+	pxs_proc_info pi;
+	pxs_check_report r;
+
+	POISONED(&f, HX_PUT, pxs_put(s, data, 1, &k));
+	POISONED(&f, HX_PUT_AT, pxs_put_at(s, f.absent, data, 1));
+	POISONED(&f, HX_GET, pxs_get(s, f.obj, &v));
+	POISONED(&f, HX_RELEASE, pxs_release(s, &pinned));
+	POISONED(&f, HX_EXISTS, pxs_exists(s, f.obj));
+	POISONED(&f, HX_EVICT, pxs_evict(s, f.obj));
+	POISONED(&f, HX_FNEW, pxs_future_new(s, &k));
+	POISONED(&f, HX_FNEW_AT, pxs_future_new_at(s, f.absent));
+	POISONED(&f, HX_FSET, pxs_future_set(s, f.pend, data, 1));
+	POISONED(&f, HX_FRESERVE, pxs_future_reserve(s, f.pend, 1, &buf));
+	POISONED(&f, HX_FCOMMIT, pxs_future_commit(s, f.res));
+	POISONED(&f, HX_FCLAIM, pxs_future_claim(s, f.pend));
+	POISONED(&f, HX_FWAIT, pxs_future_wait(s, f.pend, 0, &v));
+	POISONED(&f, HX_FWAIT, pxs_future_wait_spin(s, f.pend, 0, 0, &v));
+	POISONED(&f, HX_FDONE, pxs_future_done(s, f.pend));
+	POISONED(&f, HX_STAT, pxs_stat(s, &st));
+	POISONED(&f, HX_LIST, pxs_list(s, &cur, &e));
+	POISONED(&f, HX_PROC_LIST, pxs_proc_list(s, &cur, &pi));
+	POISONED(&f, HX_CHECK, pxs_check(s, &r));
+	POISONED(&f, HX_REAP, pxs_reap(s));
+	ck_assert_mem_eq(&pinned, &f.pin_obj, sizeof pinned); /* not cleared */
+	fx_teardown(&f);
 }
 END_TEST
 
@@ -1159,6 +1226,7 @@ main(int argc, char **argv)
 	tcase_add_test(tc, f1_open_options);
 	tcase_add_test(tc, f1_release_views);
 	tcase_add_test(tc, f1_release_after_close);
+	tcase_add_test(tc, f1_poisoned);
 	tcase_add_test(tc, f1_keys_and_names);
 	tcase_add_test(tc, f1_resolve_extreme_timeouts);
 	tcase_add_test(tc, parsers_stop_at_the_nul);
