@@ -660,7 +660,7 @@ typedef struct pxs_stats {
 	uint64_t puts;           /**< objects stored and futures set */
 	uint64_t gets;           /**< views pinned */
 	uint64_t evictions;      /**< successful evicts */
-	uint64_t waits;          /**< calls to pxs_future_wait */
+	uint64_t waits;          /**< calls to pxs_future_wait, _spin, _any */
 	uint64_t timeouts;       /**< waits that returned -ETIMEDOUT */
 	uint64_t recoveries;     /**< locks repaired after an owner died */
 } pxs_stats;
