@@ -636,6 +636,47 @@ PXS_API int pxs_future_wait(pxs_store *s, pxs_key key, long timeout_ms,
 PXS_API int pxs_future_wait_spin(pxs_store *s, pxs_key key, long timeout_ms,
 				 long spin_us, pxs_view *v);
 
+/** Most futures one pxs_future_wait_any() call watches (Linux's
+ *  futex_waitv limit). */
+#define PXS_WAIT_ANY_MAX 128
+
+/**
+ * @brief Wait until the first of @p n futures is set, then pin its value.
+ *
+ * One kernel sleep on all their futex words at once (futex_waitv, Linux
+ * 5.16 or later), no polling; like pxs_future_wait() it wakes every 250 ms
+ * at most to check that the owners are alive. The futures are looked at in
+ * order, so when several are ready the lowest index wins. A future that
+ * cannot be waited on any more (abandoned, evicted, unknown) ends the call
+ * with its error and its index, whether or not others are pending.
+ * @param[in]  s          store from pxs_open()
+ * @param[in]  keys       @p n keys of futures (or plain objects, which are
+ *                        ready at once); a key may appear more than once
+ * @param[in]  n          1..#PXS_WAIT_ANY_MAX
+ * @param[in]  timeout_ms <0 waits forever, 0 only checks
+ * @param[out] which      index in @p keys of the future that ended the
+ *                        call; @p n on -ETIMEDOUT, -ENOSYS and errors
+ *                        found on entry; untouched on -EINVAL
+ * @param[out] v          pinned view of keys[*which], valid until
+ *                        #pxs_release(); written only on success
+ * @return 0, or -EINVAL (NULL @p s, @p keys, @p which or @p v, @p n 0 or
+ *   above #PXS_WAIT_ANY_MAX, a zero key), -ETIMEDOUT (none set in time,
+ *   including at once for 0), -ENOSYS (the kernel has no futex_waitv),
+ *   -ENOTSUP (a Redis store: not supported there yet), -EUSERS (first call in a forked child: process table full), and for
+ *   keys[*which]: -ENOENT (no such key), -ECANCELED (evicted while
+ *   waiting), -EOWNERDEAD (owner died before setting it), -EOVERFLOW (this
+ *   handle already holds 65535 pins on the value), -ENOSPC (no room for
+ *   this handle's pin records, as for pxs_get()), -EPROTO (the slot or its
+ *   payload failed validation), -ENOTRECOVERABLE.
+ * @note Thread-safe: any number of threads and processes may wait on the
+ *   same futures, alone or in wait-any sets; one set wakes them all. Never
+ *   returns -EINTR: a signal does not end the wait. A waiter holds no lock
+ *   while it sleeps. A forked child waits with its own process entry, as
+ *   every call does.
+ */
+PXS_API int pxs_future_wait_any(pxs_store *s, const pxs_key *keys, size_t n,
+				long timeout_ms, size_t *which, pxs_view *v);
+
 /**
  * @brief Is the future set?
  * @param[in] s   store from pxs_open()
@@ -677,7 +718,7 @@ typedef struct pxs_stats {
 	uint64_t puts;           /**< objects stored and futures set */
 	uint64_t gets;           /**< views pinned */
 	uint64_t evictions;      /**< successful evicts */
-	uint64_t waits;          /**< calls to pxs_future_wait */
+	uint64_t waits;          /**< calls to pxs_future_wait, _spin, _any */
 	uint64_t timeouts;       /**< waits that returned -ETIMEDOUT */
 	uint64_t recoveries;     /**< locks repaired after an owner died */
 } pxs_stats;

@@ -41,6 +41,8 @@ struct pxs__backend {
 	int (*future_wait_spin)(pxs_store *s, pxs_key key, long timeout_ms,
 				long spin_us, pxs_view *v);
 	int (*future_done)(pxs_store *s, pxs_key key);
+	int (*future_wait_any)(pxs_store *s, const pxs_key *keys, size_t n,
+			       long timeout_ms, size_t *which, pxs_view *v);
 	int (*stat)(pxs_store *s, pxs_stats *st);
 	int (*list)(pxs_store *s, uint64_t *cursor, pxs_entry *e);
 	int (*proc_list)(pxs_store *s, uint64_t *cursor, pxs_proc_info *p);
@@ -73,6 +75,8 @@ int pxs__shm_future_disown(pxs_store *s, pxs_key key);
 int pxs__shm_future_wait_spin(pxs_store *s, pxs_key key, long timeout_ms,
 			      long spin_us, pxs_view *v);
 int pxs__shm_future_done(pxs_store *s, pxs_key key);
+int pxs__shm_future_wait_any(pxs_store *s, const pxs_key *keys, size_t n,
+			     long timeout_ms, size_t *which, pxs_view *v);
 int pxs__shm_stat(pxs_store *s, pxs_stats *st);
 int pxs__shm_list(pxs_store *s, uint64_t *cursor, pxs_entry *e);
 int pxs__shm_proc_list(pxs_store *s, uint64_t *cursor, pxs_proc_info *p);

@@ -27,6 +27,7 @@ static const struct pxs__backend shm_backend = {
 	.future_disown = pxs__shm_future_disown,
 	.future_wait_spin = pxs__shm_future_wait_spin,
 	.future_done = pxs__shm_future_done,
+	.future_wait_any = pxs__shm_future_wait_any,
 	.stat = pxs__shm_stat,
 	.list = pxs__shm_list,
 	.proc_list = pxs__shm_proc_list,
@@ -178,6 +179,13 @@ pxs_future_wait_spin(pxs_store *s, pxs_key key, long timeout_ms, long spin_us,
 		     pxs_view *v)
 {
 	return be(s)->future_wait_spin(s, key, timeout_ms, spin_us, v);
+}
+
+int
+pxs_future_wait_any(pxs_store *s, const pxs_key *keys, size_t n,
+		    long timeout_ms, size_t *which, pxs_view *v)
+{
+	return be(s)->future_wait_any(s, keys, n, timeout_ms, which, v);
 }
 
 int

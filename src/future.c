@@ -37,8 +37,6 @@
 
 #include <string.h>
 
-#define PXS_LIVENESS_SLICE_MS 250
-
 /* The error for a future in a state where a value cannot be written. */
 static int
 not_pending(struct pxs_store *s, uint32_t idx)
@@ -299,14 +297,8 @@ pxs__shm_future_wait_spin(pxs_store *s, pxs_key key, long timeout_ms, long spin_
 			   1000u;
 	pxs__count(s, PXS_CTR_WAITS);
 	struct timespec deadline, slice;
-	const struct timespec *dl = NULL;
-	uint64_t end_ns = UINT64_MAX;
-	if (timeout_ms > 0) {
-		pxs__deadline(&deadline, timeout_ms);
-		dl = &deadline;
-		end_ns = (uint64_t)deadline.tv_sec * 1000000000u +
-			 (uint64_t)deadline.tv_nsec;
-	}
+	const struct timespec *dl;
+	uint64_t end_ns = pxs__wait_deadline(timeout_ms, &deadline, &dl);
 	if ((rc = pxs__lock_key(s, key, dl, &idx)) < 0)
 		goto out;
 	struct pxs_seg_slot *sl = &s->slots[idx];

@@ -1491,6 +1491,20 @@ out:
 	return rc;
 }
 
+/* One sleep over many futures needs one blocking command over many wake
+ * lists, which BLMOVE is not; until that exists a Redis handle refuses. */
+static int
+r_future_wait_any(pxs_store *s, const pxs_key *keys, size_t n,
+		  long timeout_ms, size_t *which, pxs_view *v)
+{
+	(void)s;
+	(void)timeout_ms;
+	if (!keys || !which || !v || n == 0 || n > PXS_WAIT_ANY_MAX)
+		return -EINVAL;
+	*which = n;
+	return -ENOTSUP;
+}
+
 static int
 r_future_done(pxs_store *s, pxs_key key)
 {
@@ -1926,6 +1940,7 @@ static const struct pxs__backend redis_backend = {
 	.future_disown = r_future_disown,
 	.future_wait_spin = r_future_wait_spin,
 	.future_done = r_future_done,
+	.future_wait_any = r_future_wait_any,
 	.stat = r_stat,
 	.list = r_list,
 	.proc_list = r_proc_list,
