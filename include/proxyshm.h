@@ -243,6 +243,11 @@ typedef struct pxs_options {
 	 *  wait adds its own timeout to it); 0 =
 	 *  #PXS_REDIS_COMMAND_TIMEOUT_MS. */
 	uint32_t command_timeout_ms;
+	/** Attaching (no #PXS_CREATE): how long to wait for the segment to
+	 *  be created, in milliseconds; 0 (the default) does not wait, < 0
+	 *  waits without limit. The wait sleeps on an inotify watch of
+	 *  /dev/shm, it does not poll. Shared-memory stores only. */
+	long wait_ms;
 } pxs_options;
 
 /**
@@ -283,12 +288,17 @@ typedef struct pxs_options {
  *   connection errors of @ref redis_sec (-ECONNREFUSED, -EHOSTUNREACH,
  *   -ETIMEDOUT, -ECONNRESET, -EIO), -EPROTO (NAME's keys are not a store of
  *   this layout), -EROFS.
+ *   With #pxs_options.wait_ms, -ENOENT comes only once that long has
+ *   passed without the segment appearing, and the wait can also fail with
+ *   -EMFILE, -ENFILE or -ENOMEM (no inotify instance or watch to be had).
  * @note Thread-safe: any number of threads may open the same or different
  *   segments at once, and use one handle together. The handle survives
  *   fork(): the child's first call on it registers the child as a process
  *   of its own (on a Redis store it opens connections of its own). Opening
  *   one segment twice in a process gives two handles, each a separate
  *   owner of futures.
+ *   A wait for the segment sleeps in the calling thread only; a creator
+ *   needs no cooperation (it publishes with a rename, which the watch sees).
  */
 PXS_API int pxs_open(const char *name, const pxs_options *opts,
 		     pxs_store **out);
@@ -369,18 +379,23 @@ PXS_API int pxs_put(pxs_store *s, const void *data, size_t size,
 		    pxs_key *key_out);
 
 /**
- * @brief As pxs_put() under a chosen key.
+ * @brief As pxs_put() under a chosen key. A key that holds an abandoned
+ * future (its owner died before setting it) is taken over: the value
+ * replaces the future, as when a restarted producer puts its results again.
+ * An expired key (pxs_expire()) is absent and so free to use.
  * @param[in] s    store from pxs_open()
  * @param[in] key  the key, not the all-zero one
  * @param[in] data bytes (may be NULL only when @p size is 0)
  * @param[in] size 0 is a valid object
  * @return 0, or -EINVAL (NULL @p s, zero key, NULL @p data with a non-zero
- *   @p size), -EEXIST (the key holds an object or future; nothing
- *   changed), -ENOSPC (heap or slot table full; nothing changed), -EPROTO
- *   (the heap or table failed validation), -EUSERS (first call in a forked
- *   child: process table full), -ENOTRECOVERABLE.
+ *   @p size), -EEXIST (the key holds an object or a future that is not
+ *   abandoned; nothing changed), -ENOSPC (heap or slot table full; nothing
+ *   changed), -EPROTO (the heap or table failed validation), -EUSERS
+ *   (first call in a forked child: process table full), -ENOTRECOVERABLE.
  * @note Thread-safe: of two processes putting one key at once, one
- *   succeeds and the other gets -EEXIST.
+ *   succeeds and the other gets -EEXIST. A put wakes the waiters of
+ *   pxs_future_wait() on this key, also those that began waiting before
+ *   the key existed.
  */
 PXS_API int pxs_put_at(pxs_store *s, pxs_key key, const void *data,
 		       size_t size);
@@ -453,6 +468,30 @@ PXS_API int pxs_exists(pxs_store *s, pxs_key key);
  * @note Thread-safe; any process may evict any key, whoever created it.
  */
 PXS_API int pxs_evict(pxs_store *s, pxs_key key);
+
+/**
+ * @brief Give @p key a lifetime: @p ttl_ms milliseconds from now it is
+ * evicted as if by pxs_evict(). From its deadline on it is absent to every
+ * lookup (pxs_get(), pxs_exists(), the futures' calls, pxs_list()); views
+ * pinned before stay valid; the waiters of a pending future return
+ * -ECANCELED. No thread runs at the deadline: the memory comes back when
+ * the next insertion meets the key, when a waiter of the future finds it
+ * expired, or when pxs_reap() (or the library's own reap, before -ENOSPC)
+ * runs. The deadline is on CLOCK_MONOTONIC, which all processes share.
+ * @param[in] s      store from pxs_open()
+ * @param[in] key    an object or a future (in any state but expired), not
+ *                   the all-zero key
+ * @param[in] ttl_ms milliseconds from now; 0 evicts at once; < 0 removes
+ *                   the key's expiry. A later call replaces the deadline.
+ * @return 0, or -EINVAL (NULL @p s, zero key), -ENOENT (absent or already
+ *   expired), -EPROTO (the slot failed validation), -EUSERS (first call in
+ *   a forked child: process table full), -ENOTSUP (a Redis store: not
+ *   supported there yet), -ENOTRECOVERABLE.
+ * @note Thread-safe; any process may give any key a lifetime; it takes the
+ *   key's slot lock. #pxs_entry.ttl_ms shows the time left. Safe after
+ *   fork(), as every call on a handle.
+ */
+PXS_API int pxs_expire(pxs_store *s, pxs_key key, long ttl_ms);
 /** @} */
 
 /** @defgroup futures Futures
@@ -474,16 +513,20 @@ PXS_API int pxs_future_new(pxs_store *s, pxs_key *key_out);
 
 /**
  * @brief Create a pending future under @p key, owned by the calling
- * handle.
+ * handle. A key that holds an abandoned future (its owner died before
+ * setting it) is taken over, so a restarted producer can create its
+ * futures again under the same names; the old future's waiters have been
+ * told it was abandoned already. An expired key is absent and free to use.
  * @param[in] s   store from pxs_open()
  * @param[in] key the key, not the all-zero one
  * @return 0, or -EINVAL (NULL @p s, zero key), -EEXIST (the key holds an
- *   object or future), -ENOSPC (slot table full), -EPROTO (the table failed
- *   validation), -EUSERS (first call in a forked child: process table
- *   full), -ENOTRECOVERABLE.
+ *   object or a future that is not abandoned), -ENOSPC (slot table full),
+ *   -EPROTO (the table failed validation), -EUSERS (first call in a forked
+ *   child: process table full), -ENOTRECOVERABLE.
  * @note Thread-safe: of two processes creating one key at once, one
  *   succeeds and the other gets -EEXIST. Ownership as for
- *   pxs_future_new().
+ *   pxs_future_new(). It wakes the waiters of pxs_future_wait() that began
+ *   waiting before the key existed: they go on to wait for its value.
  */
 PXS_API int pxs_future_new_at(pxs_store *s, pxs_key key);
 
@@ -587,26 +630,36 @@ PXS_API int pxs_future_disown(pxs_store *s, pxs_key key);
  * @brief Wait until the future @p key is set, then pin its value.
  * Sleeps in the kernel on the slot's futex (CLOCK_MONOTONIC), waking every
  * 250 ms at most to check that the owner is alive. Plain objects are
- * returned at once. On a Redis store it blocks in the server (BLMOVE on the
- * future's wake list), sending two commands every 0.4 s to check the owner;
- * the view is a private copy; a server that goes away during the wait is
- * -ECONNRESET (or -ETIMEDOUT) within the timeout plus the command timeout.
+ * returned at once. A key that does not exist yet is waited for too: the
+ * call sleeps until some process creates it (pxs_future_new_at(),
+ * pxs_put_at(), pxs_put()) and then waits for its value, all within
+ * @p timeout_ms; so a consumer may start before its producer.
+ * On a Redis store it blocks in the server (BLMOVE on the future's wake
+ * list), sending two commands every 0.4 s to check the owner; the view is a
+ * private copy; a server that goes away during the wait is -ECONNRESET (or
+ * -ETIMEDOUT) within the timeout plus the command timeout; a key absent on
+ * a Redis store is -ENOENT at once.
  * @param[in]  s          store from pxs_open()
- * @param[in]  key        the future's key
- * @param[in]  timeout_ms <0 waits forever, 0 only checks
+ * @param[in]  key        the future's key (it need not exist yet)
+ * @param[in]  timeout_ms <0 waits forever, 0 only checks (an absent key is
+ *                        then -ENOENT)
  * @param[out] v          pinned view, valid until #pxs_release(); written
  *                        only on success
  * @return 0, or -EINVAL (NULL @p s or @p v, zero key), -ENOENT (no such
- *   key), -ETIMEDOUT (not set in time, including at once for 0),
- *   -ECANCELED (evicted while waiting), -EOWNERDEAD (owner died before
- *   setting it), -EOVERFLOW (this handle already holds 65535 pins on the
- *   value), -ENOSPC (no room for this handle's pin records, as for
- *   pxs_get()), -EPROTO (the slot or its payload failed validation),
- *   -EUSERS (first call in a forked child: process table full),
- *   -ENOTRECOVERABLE.
+ *   key, with @p timeout_ms 0 only), -ETIMEDOUT (not created or not set in
+ *   time; at once for 0 and a pending future), -ECANCELED (evicted, or
+ *   expired, while waiting), -EOWNERDEAD (owner died before setting it),
+ *   -EOVERFLOW (this handle already holds 65535 pins on the value),
+ *   -ENOSPC (no room for this handle's pin records, as for pxs_get()),
+ *   -EPROTO (the slot or its payload failed validation), -EUSERS (first
+ *   call in a forked child: process table full), -ENOTRECOVERABLE.
  * @note Thread-safe: any number of threads and processes may wait on one
  *   future; one set wakes them all. Never returns -EINTR: a signal does
- *   not end the wait. A waiter holds no lock while it sleeps.
+ *   not end the wait. A waiter holds no lock while it sleeps. It is counted
+ *   in #pxs_stats.waiters and #pxs_entry.waiters while it sleeps; one
+ *   killed in its sleep is taken off by the next reap (pxs_reap(), or any
+ *   attach). A process's threads may sleep counted on up to 24 distinct
+ *   futures at once; more poll every millisecond instead.
  */
 PXS_API int pxs_future_wait(pxs_store *s, pxs_key key, long timeout_ms,
 			    pxs_view *v);
@@ -713,7 +766,9 @@ typedef struct pxs_stats {
 	uint32_t abandoned;      /**< futures whose owner died */
 	uint32_t evicted_pinned; /**< evicted values kept alive by pins */
 	uint32_t pins;           /**< pinned views, all processes */
-	uint32_t waiters;        /**< threads asleep in a wait */
+	/** Threads asleep in a wait (also on keys not created yet); one
+	 *  killed asleep counts until the next reap. */
+	uint32_t waiters;
 	uint32_t processes;      /**< attached processes alive */
 	uint64_t puts;           /**< objects stored and futures set */
 	uint64_t gets;           /**< views pinned */
@@ -762,10 +817,13 @@ typedef struct pxs_entry {
 	pxs_state state;     /**< what it holds */
 	uint64_t size;       /**< value bytes (reserved bytes for RESERVED) */
 	uint32_t pins;       /**< pinned views */
-	uint32_t waiters;    /**< threads asleep waiting on it */
+	uint32_t waiters;    /**< threads asleep waiting on it (one killed
+                                asleep counts until the next reap) */
 	int32_t owner_pid;   /**< pid of the owning process (futures), else 0 */
 	int owner_alive;     /**< 1 if that owner is attached and alive */
 	uint64_t created_ns; /**< creation time, ns since the Epoch */
+	int64_t ttl_ms;      /**< milliseconds until it expires (pxs_expire()),
+                                rounded up; -1 when it has no expiry */
 } pxs_entry;
 
 /**
@@ -826,6 +884,12 @@ typedef struct pxs_check_report {
 	uint32_t dead_processes;
 	/** Blocks of dead processes that nothing references. */
 	uint32_t leaked_blocks;
+	/** Threads asleep in waits, from the processes' wait records (absent
+	 *  keys included). */
+	uint32_t waiters;
+	/** Of which registered by processes that died (pxs_reap() takes them
+	 *  off). */
+	uint32_t dead_waiters;
 } pxs_check_report;
 
 /**
@@ -856,6 +920,8 @@ PXS_API int pxs_check(pxs_store *s, pxs_check_report *r);
  * abandon the futures they owned, and free their process entries. The
  * library also does this by itself when a process attaches and before an
  * allocation would fail with -ENOSPC.
+ * It also takes off the waiter counts of dead processes' waiters, and
+ * evicts every key whose expiry (pxs_expire()) has passed.
  * @param[in] s store from pxs_open()
  * @return the number of dead processes reaped (>= 0), or -EINVAL (NULL
  *   @p s), -EUSERS (first call in a forked child: process table full),
@@ -924,8 +990,9 @@ PXS_API pxs_key pxs_proxy_key(const pxs_proxy *p);
 /**
  * @brief Resolve: the first call attaches the store (one attachment per
  * process per name, shared by every proxy and thread) and waits for the
- * value as pxs_future_wait() does; later calls return the same bytes at
- * once without a lock.
+ * value as pxs_future_wait() does (also for a key not created yet, when
+ * @p timeout_ms is not 0); later calls return the same bytes at once
+ * without a lock.
  * @param[in]  p          the proxy
  * @param[in]  timeout_ms as for pxs_future_wait(), for the first call
  * @param[out] data       the value, pinned until pxs_proxy_free(); written

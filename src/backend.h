@@ -41,6 +41,7 @@ struct pxs__backend {
 	int (*future_wait_spin)(pxs_store *s, pxs_key key, long timeout_ms,
 				long spin_us, pxs_view *v);
 	int (*future_done)(pxs_store *s, pxs_key key);
+	int (*expire)(pxs_store *s, pxs_key key, long ttl_ms);
 	int (*future_wait_any)(pxs_store *s, const pxs_key *keys, size_t n,
 			       long timeout_ms, size_t *which, pxs_view *v);
 	int (*stat)(pxs_store *s, pxs_stats *st);
@@ -75,6 +76,7 @@ int pxs__shm_future_disown(pxs_store *s, pxs_key key);
 int pxs__shm_future_wait_spin(pxs_store *s, pxs_key key, long timeout_ms,
 			      long spin_us, pxs_view *v);
 int pxs__shm_future_done(pxs_store *s, pxs_key key);
+int pxs__shm_expire(pxs_store *s, pxs_key key, long ttl_ms);
 int pxs__shm_future_wait_any(pxs_store *s, const pxs_key *keys, size_t n,
 			     long timeout_ms, size_t *which, pxs_view *v);
 int pxs__shm_stat(pxs_store *s, pxs_stats *st);

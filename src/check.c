@@ -224,6 +224,15 @@ check_slot(struct pxs_store *s, pxs_check_report *r, struct blocks *l,
 	}
 	r->pins += pins;
 	r->dead_pins += dead_pins;
+	/* The waiter count is what the attached processes' wait records
+	 * hold for this generation (waits.c); a dead waiter's share stays
+	 * until its reaper, and is reported, not an error. */
+	uint32_t dead_waiters, waiters = pxs__waits_on_slot(s, i, &dead_waiters);
+	if (sl->waiters != waiters)
+		problem(r, "slot %u: %u waiters counted, %u registered", i,
+			sl->waiters, waiters);
+	r->waiters += waiters;
+	r->dead_waiters += dead_waiters;
 	return 1;
 }
 
@@ -342,6 +351,13 @@ pxs__shm_check(pxs_store *s, pxs_check_report *r)
 			pr[npr++] = (struct pinrec){a, dead[p]};
 	}
 	check_slots(s, r, &l, &q, pr, npr);
+	uint32_t bell_counted, bell_recorded, bell_dead;
+	pxs__bell_check(s, &bell_counted, &bell_recorded, &bell_dead);
+	if (bell_counted != bell_recorded)
+		problem(r, "doorbells: %u waiters counted, %u registered",
+			bell_counted, bell_recorded);
+	r->waiters += bell_recorded;
+	r->dead_waiters += bell_dead;
 	rc = -ENOMEM;
 	if (q.oom || (q.n && confirm(s, r, &q) == -ENOMEM))
 		goto out;
@@ -367,5 +383,8 @@ pxs__shm_reap(pxs_store *s)
 	if (!s)
 		return -EINVAL;
 	int rc = pxs__enter(s);
-	return rc < 0 ? rc : pxs__reap(s);
+	if (rc < 0 || (rc = pxs__reap_procs(s)) < 0)
+		return rc;
+	pxs__reclaim_expired(s);
+	return rc;
 }

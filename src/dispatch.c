@@ -28,6 +28,7 @@ static const struct pxs__backend shm_backend = {
 	.future_wait_spin = pxs__shm_future_wait_spin,
 	.future_done = pxs__shm_future_done,
 	.future_wait_any = pxs__shm_future_wait_any,
+	.expire = pxs__shm_expire,
 	.stat = pxs__shm_stat,
 	.list = pxs__shm_list,
 	.proc_list = pxs__shm_proc_list,
@@ -179,6 +180,12 @@ pxs_future_wait_spin(pxs_store *s, pxs_key key, long timeout_ms, long spin_us,
 		     pxs_view *v)
 {
 	return be(s)->future_wait_spin(s, key, timeout_ms, spin_us, v);
+}
+
+int
+pxs_expire(pxs_store *s, pxs_key key, long ttl_ms)
+{
+	return be(s)->expire(s, key, ttl_ms);
 }
 
 int

@@ -39,6 +39,12 @@
 	X(FP_WAIT_REGISTERED, "wait.registered")                               \
 	X(FP_WAIT_WOKEN_BEFORE_PIN, "wait.woken_before_pin")                   \
 	X(FP_WAIT_PINNED_BEFORE_RETURN, "wait.pinned_before_return")           \
+	X(FP_WAIT_RECORDED, "wait.recorded")                                   \
+	X(FP_BELL_RECORDED, "bell.recorded")                                   \
+	X(FP_BELL_ASLEEP, "bell.asleep")                                       \
+	X(FP_RECOVER_BELL, "recover.bell")                                     \
+	X(FP_REPLACE_LOCKED, "replace.slot_locked")                            \
+	X(FP_EXPIRE_LOCKED, "expire.slot_locked")                              \
 	X(FP_HEAP_LOCKED, "heap.locked")                                       \
 	X(FP_ALLOC_SPLIT, "alloc.split")                                       \
 	X(FP_ALLOC_CARVE, "alloc.carve")                                       \
@@ -51,7 +57,8 @@
 	X(FP_GATE_CLOSED, "table.gate_closed")                                 \
 	X(FP_REAP_MID_PINS, "reap.mid_pins")                                   \
 	X(FP_REAP_MID_OWNERSHIP, "reap.mid_ownership")                         \
-	X(FP_REAP_MID_LEAKS, "reap.mid_leaks")
+	X(FP_REAP_MID_LEAKS, "reap.mid_leaks")                                 \
+	X(FP_REAP_MID_WAITS, "reap.mid_waits")
 
 enum pxs_failpoint {
 #define PXS_FP_ENUM(id, name) id,

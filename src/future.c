@@ -57,11 +57,10 @@ int
 pxs__shm_future_new_at(pxs_store *s, pxs_key key)
 {
 	int rc = pxs__enter_key(s, key);
-	uint32_t idx;
 	if (rc < 0)
 		return rc;
-	return pxs__table_insert(s, key, PXS_SLOT_PENDING, 0, 0, s->token,
-				 &idx);
+	return pxs__insert_or_replace(s, key, PXS_SLOT_PENDING, 0, 0,
+				      s->token);
 }
 
 int
@@ -283,42 +282,41 @@ pxs__shm_future_done(pxs_store *s, pxs_key key)
 	return rc;
 }
 
-int
-pxs__shm_future_wait_spin(pxs_store *s, pxs_key key, long timeout_ms, long spin_us,
-		     pxs_view *v)
+/* The part of a wait on key's slot, which is locked (idx). An eviction or
+ * expiry while we sleep cancels the wait (-ECANCELED). */
+static int
+wait_slot(struct pxs_store *s, pxs_key key, uint32_t idx, long timeout_ms,
+	  uint64_t spin_ns, uint64_t end_ns, const struct timespec *dl,
+	  pxs_view *v)
 {
-	int rc = pxs__enter_key(s, key);
-	uint32_t idx;
-	if (rc < 0)
-		return rc;
-	if (!v || spin_us > (long)PXS_MAX_SPIN_US)
-		return -EINVAL;
-	uint64_t spin_ns = (uint64_t)(spin_us < 0 ? s->spin_us : spin_us) *
-			   1000u;
-	pxs__count(s, PXS_CTR_WAITS);
-	struct timespec deadline, slice;
-	const struct timespec *dl;
-	uint64_t end_ns = pxs__wait_deadline(timeout_ms, &deadline, &dl);
-	if ((rc = pxs__lock_key(s, key, dl, &idx)) < 0)
-		goto out;
 	struct pxs_seg_slot *sl = &s->slots[idx];
 	const uint32_t gen = sl->gen;
 	bool changed = false;
+	struct timespec slice;
+	int rc;
 	for (;;) {
 		if (sl->gen != gen || !pxs__slot_is(sl, key)) {
 			rc = -ECANCELED; /* evicted while we slept */
 			break;
+		}
+		uint64_t now = pxs__now_ns(CLOCK_MONOTONIC);
+		if (pxs__slot_expired_at(sl, now)) {
+			/* Expired while we slept: it goes now, as if evicted. */
+			pxs__expire_locked(s, idx);
+			return -ECANCELED;
 		}
 		if ((rc = pxs__slot_status(s, idx, &changed)) != 0) {
 			if (rc == 1)
 				rc = pxs__view_pin(s, idx, v);
 			break;
 		}
-		uint64_t now = pxs__now_ns(CLOCK_MONOTONIC);
 		if (timeout_ms == 0 || now >= end_ns) {
 			rc = -ETIMEDOUT;
 			break;
 		}
+		uint64_t exp = __atomic_load_n(&sl->expires_ns,
+					       __ATOMIC_RELAXED),
+			 end = exp && exp < end_ns ? exp : end_ns;
 		if (spin_ns) {
 			/* Poll once, unregistered (a setter that sees no
 			 * waiters makes no wake-up call), then look again. */
@@ -327,29 +325,28 @@ pxs__shm_future_wait_spin(pxs_store *s, pxs_key key, long timeout_ms, long spin_
 			uint64_t until = now + spin_ns;
 			spin_ns = 0;
 			pxs__slot_unlock(s, idx);
-			pxs__futex_spin(&sl->seq, seq,
-					until < end_ns ? until : end_ns);
+			pxs__futex_spin(&sl->seq, seq, until < end ? until : end);
 			if ((rc = pxs__slot_lock(s, idx, dl)) < 0)
-				goto out;
+				return rc;
 			continue;
 		}
-		uint64_t wake =
-			now + (uint64_t)PXS_LIVENESS_SLICE_MS * 1000000u;
-		pxs__ts_from_ns(&slice, wake < end_ns ? wake : end_ns);
-		__atomic_fetch_add(&sl->waiters, 1, __ATOMIC_RELAXED);
+		int r = pxs__wait_register(s, idx);
+		/* Uncounted (all this process's records taken), nobody wakes
+		 * us: sleep briefly and look again. */
+		uint64_t wake = now + (r >= 0 ? (uint64_t)PXS_LIVENESS_SLICE_MS
+					      : 1u) * 1000000u;
+		pxs__ts_from_ns(&slice, wake < end ? wake : end);
 		uint32_t seq = __atomic_load_n(&sl->seq, __ATOMIC_ACQUIRE);
 		PXS_FAILPOINT(FP_WAIT_REGISTERED);
 		pxs__slot_unlock(s, idx);
 		pxs__futex_wait(&sl->seq, seq, &slice);
 		rc = pxs__slot_lock(s, idx, dl);
-		/* Deregister under the lock when we can, and only while the
-		 * slot still holds the future we registered with: once it is
-		 * freed, insert() zeroes the count for the next occupant,
-		 * and our decrement would wrap theirs. */
-		if (rc < 0 || sl->gen == gen)
-			__atomic_fetch_sub(&sl->waiters, 1, __ATOMIC_RELAXED);
+		/* Under the lock when we can (waits.c); without it if the
+		 * lock timed out, so as not to leave a count behind. */
+		if (r >= 0)
+			pxs__wait_unregister(s, idx, gen, r);
 		if (rc < 0)
-			goto out;
+			return rc;
 		PXS_FAILPOINT(FP_WAIT_WOKEN_BEFORE_PIN);
 	}
 	/* Wake the others only if we changed the state (abandoned it):
@@ -361,7 +358,34 @@ pxs__shm_future_wait_spin(pxs_store *s, pxs_key key, long timeout_ms, long spin_
 		pxs__slot_unlock(s, idx);
 	if (rc == 0)
 		PXS_FAILPOINT(FP_WAIT_PINNED_BEFORE_RETURN);
-out:
+	return rc;
+}
+
+int
+pxs__shm_future_wait_spin(pxs_store *s, pxs_key key, long timeout_ms,
+			  long spin_us, pxs_view *v)
+{
+	int rc = pxs__enter_key(s, key);
+	uint32_t idx;
+	if (rc < 0)
+		return rc;
+	if (!v || spin_us > (long)PXS_MAX_SPIN_US)
+		return -EINVAL;
+	uint64_t spin_ns = (uint64_t)(spin_us < 0 ? s->spin_us : spin_us) *
+			   1000u;
+	pxs__count(s, PXS_CTR_WAITS);
+	struct timespec deadline;
+	const struct timespec *dl;
+	uint64_t end_ns = pxs__wait_deadline(timeout_ms, &deadline, &dl);
+	/* An absent key: with a timeout, sleep on its doorbell until it is
+	 * created (bell.c), then wait on its slot. */
+	while ((rc = pxs__lock_key(s, key, dl, &idx)) == -ENOENT &&
+	       timeout_ms != 0) {
+		if ((rc = pxs__bell_wait(s, key, end_ns)) < 0)
+			break;
+	}
+	if (rc == 0)
+		rc = wait_slot(s, key, idx, timeout_ms, spin_ns, end_ns, dl, v);
 	if (rc == -ETIMEDOUT)
 		pxs__count(s, PXS_CTR_TIMEOUTS);
 	return rc;

@@ -223,9 +223,11 @@ reserve(struct pxs_store *s)
 /* ---- insertion ---------------------------------------------------------- */
 
 /* Walk k's probe sequence from home h: -EEXIST if k is live, else the
- * first free slot in *t (-ENOSPC if none). */
+ * first free slot in *t (-ENOSPC if none). An expired slot is absent (of k
+ * too: the new one goes beside it); the first met goes in *stale for the
+ * caller to reclaim once it holds no lock (expire.c). */
 static int
-scan(struct pxs_store *s, pxs_key k, uint32_t h, uint32_t *t)
+scan(struct pxs_store *s, pxs_key k, uint32_t h, uint32_t *t, uint32_t *stale)
 {
 	uint32_t target = UINT32_MAX;
 	for (uint32_t i = 0; i < s->g.nslots; i++) {
@@ -237,6 +239,9 @@ scan(struct pxs_store *s, pxs_key k, uint32_t h, uint32_t *t)
 				target = j;
 			if (st == PXS_SLOT_EMPTY)
 				break;
+		} else if (pxs__state_live(st) && pxs__slot_expired(sl)) {
+			if (*stale == UINT32_MAX)
+				*stale = j;
 		} else if (pxs__state_live(st) && pxs__slot_has_key(sl, k)) {
 			return -EEXIST;
 		}
@@ -268,10 +273,11 @@ claimable(struct pxs_store *s, uint32_t h, uint32_t t)
  * is busy, h is let go of and -EAGAIN asks the caller to start over. On
  * any other return h is still held. */
 static int
-lock_target(struct pxs_store *s, pxs_key k, uint32_t h, uint32_t *t)
+lock_target(struct pxs_store *s, pxs_key k, uint32_t h, uint32_t *t,
+	    uint32_t *stale)
 {
 	for (;;) {
-		int rc = scan(s, k, h, t);
+		int rc = scan(s, k, h, t, stale);
 		if (rc < 0 || *t == h)
 			return rc;
 		PXS_FAILPOINT(FP_INSERT_SCANNED);
@@ -292,15 +298,16 @@ lock_target(struct pxs_store *s, pxs_key k, uint32_t h, uint32_t *t)
 /* One insertion, with a reservation and the gate entered. */
 static int
 insert(struct pxs_store *s, pxs_key k, uint32_t state, uint64_t off,
-       uint64_t size, uint32_t owner, uint32_t *idx)
+       uint64_t size, uint32_t owner, uint32_t *idx, uint32_t *stale)
 {
 	uint32_t h = pxs__home(s, k), t;
+	bool ring = false;
 	int rc;
 	do {
 		if ((rc = pxs__slot_lock(s, h, NULL)) < 0)
 			return rc;
 		PXS_FAILPOINT(FP_INSERT_HOME_LOCKED);
-		rc = lock_target(s, k, h, &t);
+		rc = lock_target(s, k, h, &t, stale);
 		if (rc == -EAGAIN)
 			sched_yield();
 	} while (rc == -EAGAIN);
@@ -313,22 +320,28 @@ insert(struct pxs_store *s, pxs_key k, uint32_t state, uint64_t off,
 		__atomic_store_n(&sl->size, size, __ATOMIC_RELAXED);
 		__atomic_store_n(&sl->waiters, 0, __ATOMIC_RELAXED);
 		__atomic_store_n(&sl->owner, owner, __ATOMIC_RELAXED);
+		__atomic_store_n(&sl->expires_ns, 0, __ATOMIC_RELAXED);
 		sl->created_ns = pxs__now_ns(CLOCK_REALTIME);
 		PXS_FAILPOINT(FP_INSERT_SLOT_LOCKED);
 		pxs__slot_set_state(sl, state);
 		PXS_FAILPOINT(FP_INSERT_AFTER_PUBLISH);
+		/* Still holding the home: waiters for k count themselves in
+		 * its bell under this lock (bell.c). */
+		ring = pxs__bell_note(s, k);
 		if (t != h)
 			pxs__slot_unlock(s, t);
 		*idx = t;
 	}
 	pxs__slot_unlock(s, h);
+	if (ring)
+		pxs__bell_ring(s, k);
 	return rc;
 }
 
 /* Reserve, insert, or give the reservation back. */
 static int
 try_insert(struct pxs_store *s, pxs_key k, uint32_t state, uint64_t off,
-	   uint64_t size, uint32_t owner, uint32_t *idx)
+	   uint64_t size, uint32_t owner, uint32_t *idx, uint32_t *stale)
 {
 	int rc = gate_enter(s);
 	if (rc < 0)
@@ -337,7 +350,7 @@ try_insert(struct pxs_store *s, pxs_key k, uint32_t state, uint64_t off,
 		gate_leave(s);
 		return -ENOSPC;
 	}
-	rc = insert(s, k, state, off, size, owner, idx);
+	rc = insert(s, k, state, off, size, owner, idx, stale);
 	if (rc < 0)
 		__atomic_fetch_sub(&s->hdr->live, 1, __ATOMIC_RELAXED);
 	gate_leave(s);
@@ -346,21 +359,22 @@ try_insert(struct pxs_store *s, pxs_key k, uint32_t state, uint64_t off,
 
 int
 pxs__table_insert(struct pxs_store *s, pxs_key k, uint32_t state, uint64_t off,
-		  uint64_t size, uint32_t owner, uint32_t *idx)
+		  uint64_t size, uint32_t owner, uint32_t *idx, uint32_t *stale)
 {
 	int rc = 0;
+	*stale = UINT32_MAX;
 	if (PXS_UNLIKELY(__atomic_load_n(&s->hdr->live_suspect,
 					 __ATOMIC_ACQUIRE)))
 		rc = recount(s);
 	if (rc == 0)
-		rc = try_insert(s, k, state, off, size, owner, idx);
+		rc = try_insert(s, k, state, off, size, owner, idx, stale);
 	/* The count may be high after a crash that nobody has noticed yet:
 	 * make it exact before refusing, then see whether dead processes
 	 * held slots. */
 	if (rc == -ENOSPC && (rc = recount(s)) == 0)
-		rc = try_insert(s, k, state, off, size, owner, idx);
+		rc = try_insert(s, k, state, off, size, owner, idx, stale);
 	if (rc == -ENOSPC && pxs__reap(s) > 0)
-		rc = try_insert(s, k, state, off, size, owner, idx);
+		rc = try_insert(s, k, state, off, size, owner, idx, stale);
 	return rc;
 }
 

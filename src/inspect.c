@@ -34,11 +34,15 @@ pxs__shm_list(pxs_store *s, uint64_t *cursor, pxs_entry *e)
 	int rc = pxs__enter(s);
 	if (rc < 0)
 		return rc;
+	uint64_t now = pxs__now_ns(CLOCK_MONOTONIC);
 	for (uint64_t i = *cursor; i < s->g.nslots; i++) {
 		const struct pxs_seg_slot *sl = &s->slots[i];
 		uint32_t st = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE);
-		if (st < PXS_SLOT_READY || st >= PXS_SLOT_NSTATES)
-			continue;
+		uint64_t at = __atomic_load_n(&sl->expires_ns,
+					      __ATOMIC_RELAXED);
+		if (st < PXS_SLOT_READY || st >= PXS_SLOT_NSTATES ||
+		    (at && now >= at && st != PXS_SLOT_EVICTED))
+			continue; /* free, or expired: absent */
 		uint32_t owner = __atomic_load_n(&sl->owner, __ATOMIC_RELAXED);
 		memset(e, 0, sizeof *e);
 		e->key.hi = __atomic_load_n(&sl->key_hi, __ATOMIC_RELAXED);
@@ -49,6 +53,9 @@ pxs__shm_list(pxs_store *s, uint64_t *cursor, pxs_entry *e)
 		e->waiters = __atomic_load_n(&sl->waiters, __ATOMIC_RELAXED);
 		e->created_ns =
 			__atomic_load_n(&sl->created_ns, __ATOMIC_RELAXED);
+		e->ttl_ms = at && st != PXS_SLOT_EVICTED
+				    ? (int64_t)((at - now + 999999u) / 1000000u)
+				    : -1;
 		if (owner) {
 			e->owner_pid = owner_pid(s, owner);
 			e->owner_alive = pxs__proc_alive(s, owner);

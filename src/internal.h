@@ -68,6 +68,8 @@ struct pxs_store {
 			     may be released here (forgotten, not unpinned) */
 	unsigned long fork_gen; /**< pxs__fork_gen when token was taken */
 	pthread_mutex_t local;  /**< serialises re-registration after fork */
+	pthread_mutex_t waits_lock; /**< serialises changes to this process's
+				       wait records (waits.c) */
 	struct pxs_block_cache cache;
 	struct pxs_store *next; /**< in the process's list of open stores */
 	char name[PXS_NAME_MAX + 2];
@@ -88,6 +90,10 @@ int pxs__segment_reopen(const struct pxs_store *s);
 /** Remove private objects left by creators of @p name that died before
  *  publishing (their creation lock is free). */
 void pxs__segment_sweep(const char *name);
+/** shmwait.c: sleep until /dev/shm holds @p name (0) or CLOCK_MONOTONIC
+ *  reaches @p end_ns (UINT64_MAX: never): -ENOENT; -EMFILE, -ENFILE,
+ *  -ENOMEM when no inotify watch can be had. */
+int pxs__segment_await(const char *name, uint64_t end_ns);
 /** Make [0, need) of the file backed by memory (heap commit callback). */
 int pxs__segment_commit(void *store, uint64_t need);
 
@@ -181,8 +187,11 @@ pxs__enter(struct pxs_store *s)
 
 /* ---- reap.c: recovering what dead processes left ---------------------- */
 
-/** Reclaim everything of every dead process: pins, reservations, owned
- *  futures (abandoned), leaked blocks, the entry. Returns how many. */
+/** Reclaim everything of every dead process: pins, waits, reservations,
+ *  owned futures (abandoned), leaked blocks, the entry. Returns how many. */
+int pxs__reap_procs(struct pxs_store *s);
+/** pxs__reap_procs(), then evict the expired slots (expire.c): returns how
+ *  many processes and slots, so > 0 means memory may have come back. */
 int pxs__reap(struct pxs_store *s);
 /** Reap entry @p i, whose liveness lock the caller has just taken, under
  *  proc_lock. Leaves the entry LIVE: the caller frees or reuses it. */
@@ -230,7 +239,24 @@ pxs__slot_has_key(const struct pxs_seg_slot *sl, pxs_key k)
 	       __atomic_load_n(&sl->key_hi, __ATOMIC_RELAXED) == k.hi;
 }
 
-/** Find the live slot (READY, PENDING, RESERVED, ABANDONED) holding @p k.
+/** Has slot @p sl's deadline (expire.c) passed at CLOCK_MONOTONIC @p now? */
+static inline bool
+pxs__slot_expired_at(const struct pxs_seg_slot *sl, uint64_t now)
+{
+	uint64_t at = __atomic_load_n(&sl->expires_ns, __ATOMIC_RELAXED);
+	return at != 0 && now >= at;
+}
+/** Has it passed now? Reads the clock only for a slot with a deadline. */
+static inline bool
+pxs__slot_expired(const struct pxs_seg_slot *sl)
+{
+	return PXS_UNLIKELY(__atomic_load_n(&sl->expires_ns,
+					    __ATOMIC_RELAXED) != 0) &&
+	       pxs__slot_expired_at(sl, pxs__now_ns(CLOCK_MONOTONIC));
+}
+
+/** Find the live slot (READY, PENDING, RESERVED, ABANDONED) holding @p k,
+ *  whose deadline has not passed.
  *  Lock-free; the caller locks the slot and rechecks with pxs__slot_is(). */
 int pxs__table_find(struct pxs_store *s, pxs_key k, uint32_t *idx);
 /** Find an EVICTED slot holding @p k whose producer is @p owner. */
@@ -240,7 +266,8 @@ int pxs__table_find_evicted(struct pxs_store *s, pxs_key k, uint32_t owner,
  *  than at its next use: a slot nobody looks up again (an evicted key)
  *  would otherwise keep a dead process's half-done change for ever. */
 void pxs__repair_orphans(struct pxs_store *s);
-/** Look @p key up and lock its live slot; -ENOENT if there is none. */
+/** Look @p key up and lock its live slot; -ENOENT if there is none (or
+ *  if it has expired: expire.c reclaims it). */
 int pxs__lock_key(struct pxs_store *s, pxs_key key,
 		  const struct timespec *deadline, uint32_t *idx);
 /** Lock slot @p idx (repairing it after a dead holder); -EPROTO (not
@@ -275,14 +302,71 @@ void pxs__slot_set_state(struct pxs_seg_slot *sl, uint32_t state);
 /** Unlock, then wake the slot's waiters if it has any. */
 void pxs__slot_unlock_wake(struct pxs_store *s, uint32_t idx);
 
+/* ---- expire.c: deadlines on keys -------------------------------------- */
+
+/** Under slot @p idx's lock: evict it as pxs_evict() does. true if it was
+ *  freed at once (*@p off: the block to give pxs__slot_reclaim() after
+ *  unlocking), false if pins or a producer keep it EVICTED. */
+bool pxs__slot_evict(struct pxs_store *s, uint32_t idx, uint64_t *off);
+/** Under the lock of expired slot @p idx: evict it, unlock (waking its
+ *  waiters) and reclaim it. */
+void pxs__expire_locked(struct pxs_store *s, uint32_t idx);
+/** With no lock held: evict slot @p idx if it is live and expired. */
+bool pxs__reclaim_if_expired(struct pxs_store *s, uint32_t idx);
+/** With no lock held: evict every expired slot; returns how many. */
+int pxs__reclaim_expired(struct pxs_store *s);
+
+/* ---- waits.c: wait records, exact waiter counts ------------------------ */
+
+/** Under slot @p idx's lock: count this thread asleep on it, in the slot
+ *  and in a record of this process. Returns the record (for
+ *  pxs__wait_unregister), or -1 if all are taken (then it is not counted
+ *  and must not sleep long: nobody wakes it). */
+int pxs__wait_register(struct pxs_store *s, uint32_t idx);
+/** Undo pxs__wait_register(@p idx, registered at generation @p gen,
+ *  record @p r); under the slot's lock when the caller could take it. */
+void pxs__wait_unregister(struct pxs_store *s, uint32_t idx, uint32_t gen,
+			  int r);
+/** Under slot @p idx's lock: the waiters its records hold for its current
+ *  generation (attached processes, dead ones not reaped yet included; of
+ *  which *@p dead, if not NULL, belong to dead processes). */
+uint32_t pxs__waits_on_slot(struct pxs_store *s, uint32_t idx,
+			    uint32_t *dead);
+/** Under slot @p idx's lock: set its count to what the records hold. */
+void pxs__waits_recount_slot(struct pxs_store *s, uint32_t idx);
+/** Under bell @p b's lock: the waiters the processes' bell counts hold
+ *  (of which *@p dead, if not NULL, of dead processes). */
+uint32_t pxs__waits_on_bell(struct pxs_store *s, uint32_t b, uint32_t *dead);
+
+/* ---- bell.c: waiting for keys that do not exist yet -------------------- */
+
+/** Under @p k's home slot lock, after publishing @p k: true if somebody
+ *  waits on its bell (the bell's seq is bumped; call pxs__bell_ring()
+ *  after unlocking). One relaxed load when nobody waits. */
+bool pxs__bell_note(struct pxs_store *s, pxs_key k);
+void pxs__bell_ring(struct pxs_store *s, pxs_key k);
+/** With no lock held: sleep until a key of @p key's bell is created, or
+ *  CLOCK_MONOTONIC @p end_ns (UINT64_MAX: no end). 0 if woken or @p key
+ *  is there (look again), -ETIMEDOUT, or a lock error. */
+int pxs__bell_wait(struct pxs_store *s, pxs_key key, uint64_t end_ns);
+/** Reaper: take back the bell counts of process entry @p p. */
+void pxs__bell_drop(struct pxs_store *s, struct pxs_seg_proc *p);
+/** Threads asleep on bells (for pxs_stat). */
+uint32_t pxs__bell_waiters(struct pxs_store *s);
+/** For pxs_check: the bells' counts, what the processes record, and how
+ *  much of that dead processes recorded. */
+void pxs__bell_check(struct pxs_store *s, uint32_t *counted,
+		     uint32_t *recorded, uint32_t *dead);
+
 /* ---- insert.c: insertion, the live count, the gate, the sweep --------- */
 
 /** Insert @p k in @p state with payload (off, size) and @p owner; returns
  *  the slot index. -EEXIST, -ENOSPC, or a lock error. Call with no lock
- *  held (it may recount and reap). */
+ *  held (it may recount and reap). An expired slot met on the way is left
+ *  in *@p stale (UINT32_MAX: none) for the caller to reclaim (expire.c). */
 int pxs__table_insert(struct pxs_store *s, pxs_key k, uint32_t state,
 		      uint64_t off, uint64_t size, uint32_t owner,
-		      uint32_t *idx);
+		      uint32_t *idx, uint32_t *stale);
 /** Lock the table (repairing it after a dead holder). */
 int pxs__table_lock(struct pxs_store *s, const struct timespec *deadline);
 /** If the table lock's holder died, repair it now (and recount if asked). */
@@ -345,6 +429,12 @@ int pxs__slot_status(struct pxs_store *s, uint32_t idx, bool *changed);
 /** Under the slot lock of a PENDING/RESERVED future: mark it ABANDONED and
  *  free its reserved block (unpublished first). */
 void pxs__slot_abandon(struct pxs_store *s, uint32_t idx);
+
+/** Insert @p k (as pxs__table_insert), or, if it holds an abandoned
+ *  future, take that slot over in place. -EEXIST only for a live key.
+ *  Call with no lock held. */
+int pxs__insert_or_replace(struct pxs_store *s, pxs_key k, uint32_t state,
+			   uint64_t off, uint64_t size, uint32_t owner);
 
 /* ---- proxy.c: the attachment registry ------------------------------ */
 

@@ -25,10 +25,12 @@
 #include <stdint.h>
 
 #define PXS_MAGIC 0x314d485358505850ull /**< "PXPXSHM1" little-endian */
-#define PXS_LAYOUT_VERSION 4u
+#define PXS_LAYOUT_VERSION 5u
 #define PXS_MAX_PROCS 1024u /**< attached processes at once */
 #define PXS_PROC_BITS 10u   /**< log2(PXS_MAX_PROCS) */
 #define PXS_PAGE 4096u
+#define PXS_BELLS 64u       /**< doorbells for absent keys (bell.c) */
+#define PXS_PROC_WAITS 24u  /**< slots one process may sleep on at once, counted */
 #define PXS_LINE __attribute__((aligned(64))) /**< a cache line of its own */
 /** Liveness locks: process entry i holds an OFD write lock on this byte + i
  *  of the segment file for as long as it is attached (see procs.c). */
@@ -88,6 +90,10 @@ struct pxs_seg_slot {
 	uint64_t created_ns;
 	/** Owner token of the producing process (futures), 0 = none. */
 	uint32_t owner;
+	uint32_t pad0_;
+	/** CLOCK_MONOTONIC deadline after which the key is absent (expire.c),
+	 *  0 = none; written under the lock, read by lock-free lookups. */
+	uint64_t expires_ns;
 	/* -- written by changes and waits -- */
 	/** Robust, process-shared; guards every change (lookups and pins read
 	 *  without it). */
@@ -95,13 +101,42 @@ struct pxs_seg_slot {
 	/** Futex word: bumped (under lock) on every change waiters care
 	 *  about. */
 	uint32_t seq;
-	/** Threads asleep on seq (advisory: a dead waiter leaves it high). */
+	/** Threads asleep on seq: the sum of the wait records (below) that
+	 *  name this slot and its generation; changed under the lock
+	 *  (waits.c). */
+	uint32_t waiters;
+} __attribute__((aligned(64)));
+
+/** A process's record of its threads asleep on one slot (waits.c):
+ *  written by that process under the slot's lock, read by recounts under
+ *  the same lock. n == 0: the record is free. */
+struct pxs_seg_wait {
+	/** Slot index. */
+	uint32_t slot;
+	/** The slot's generation when they registered. */
+	uint32_t gen;
+	/** Its threads asleep there. */
+	uint32_t n;
+};
+
+/** A doorbell: where waiters for an absent key sleep (bell.c). The key
+ *  picks the bell; a creator of a key rings its bell only if `waiters` is
+ *  non-zero, so a put costs one read of a line nobody writes until
+ *  somebody waits. */
+struct pxs_seg_bell {
+	/** Robust; guards `waiters` and the processes' bell counts for this
+	 *  bell. */
+	pthread_mutex_t lock;
+	/** Futex word: bumped when a key of this bell is created while
+	 *  someone waits. */
+	uint32_t seq;
+	/** Sum of the processes' bell_waits[] here. */
 	uint32_t waiters;
 } __attribute__((aligned(64)));
 
 enum pxs_proc_state { PXS_PROC_FREE = 0, PXS_PROC_LIVE = 1 };
 
-/** One attached process (one pxs_store handle). 128 bytes. */
+/** One attached process (one pxs_store handle). 512 bytes. */
 struct pxs_seg_proc {
 	/** enum pxs_proc_state; changed under hdr->proc_lock. */
 	uint32_t state;
@@ -121,7 +156,12 @@ struct pxs_seg_proc {
 	/** Its insertions under way (the insertion gate); atomic, changed by
 	 *  the owner only. */
 	uint32_t inserting;
-	uint8_t pad_[128 - 36 - 8 * PXS_CTR_N];
+	/** Its threads asleep on each bell; changed under that bell's lock. */
+	uint16_t bell_waits[PXS_BELLS];
+	/** The slots its threads sleep on (waits.c). */
+	struct pxs_seg_wait waits[PXS_PROC_WAITS];
+	uint8_t pad_[512 - 36 - 8 * PXS_CTR_N - 2 * PXS_BELLS -
+		     12 * PXS_PROC_WAITS];
 };
 
 /** Segment header: geometry, global locks, heap control block. */
@@ -170,10 +210,15 @@ struct pxs_seg_hdr {
 	pthread_mutex_t heap_lock PXS_LINE;
 	/** Allocator control block. */
 	struct pxs_seg_heap heap;
+	/** Where waiters for absent keys sleep (bell.c): read by every
+	 *  insertion, written only while somebody waits. */
+	struct pxs_seg_bell bells[PXS_BELLS] PXS_LINE;
 };
 
 _Static_assert(sizeof(struct pxs_seg_slot) == 128, "slot is two cache lines");
-_Static_assert(sizeof(struct pxs_seg_proc) == 128, "proc entry size");
+_Static_assert(sizeof(struct pxs_seg_proc) == 512, "proc entry size");
+_Static_assert(offsetof(struct pxs_seg_slot, lock) == 64,
+	       "a slot's first line holds what lookups read");
 _Static_assert(offsetof(struct pxs_seg_hdr, magic) == 0, "magic first");
 _Static_assert((1u << PXS_PROC_BITS) == PXS_MAX_PROCS, "proc bits");
 
@@ -198,6 +243,8 @@ pxs__layout_fingerprint(void)
 	f = f * 1000003u ^ sizeof(struct pxs_seg_heap);
 	f = f * 1000003u ^ offsetof(struct pxs_seg_slot, seq);
 	f = f * 1000003u ^ offsetof(struct pxs_seg_hdr, heap);
+	f = f * 1000003u ^ offsetof(struct pxs_seg_hdr, bells);
+	f = f * 1000003u ^ sizeof(struct pxs_seg_bell);
 	f = f * 1000003u ^ sizeof(void *);
 	return (uint32_t)(f ^ (f >> 32));
 }

@@ -70,6 +70,7 @@ fork_child(void)
 			s->lockfd = -1;
 		}
 		pthread_mutex_init(&s->local, NULL);
+		pthread_mutex_init(&s->waits_lock, NULL);
 	}
 	pxs__fork_gen++;
 	pthread_mutex_unlock(&list_lock);
@@ -140,6 +141,10 @@ claim(struct pxs_store *s, uint32_t i)
 	p->attach_ns = pxs__now_ns(CLOCK_REALTIME);
 	p->pins_off = 0;
 	__atomic_store_n(&p->inserting, 0, __ATOMIC_RELAXED);
+	/* Free entries hold no waits (the reaper cleared them); an entry is
+	 * counted by recounts only once LIVE, below. */
+	memset(p->bell_waits, 0, sizeof p->bell_waits);
+	memset(p->waits, 0, sizeof p->waits);
 	if (__atomic_load_n(&s->hdr->procs_hi, __ATOMIC_RELAXED) <= i)
 		__atomic_store_n(&s->hdr->procs_hi, i + 1, __ATOMIC_RELEASE);
 	__atomic_store_n(&p->state, PXS_PROC_LIVE, __ATOMIC_RELEASE);
@@ -173,7 +178,7 @@ reap_dead(struct pxs_store *s)
 }
 
 int
-pxs__reap(struct pxs_store *s)
+pxs__reap_procs(struct pxs_store *s)
 {
 	int rc = pxs__lock(s, &s->hdr->proc_lock, NULL, NULL, NULL);
 	if (rc < 0)
@@ -181,6 +186,14 @@ pxs__reap(struct pxs_store *s)
 	rc = reap_dead(s);
 	pxs__unlock(&s->hdr->proc_lock);
 	return rc;
+}
+
+int
+pxs__reap(struct pxs_store *s)
+{
+	int rc = pxs__reap_procs(s);
+	/* And what expired (expire.c): a reap is how memory comes back. */
+	return rc < 0 ? rc : rc + pxs__reclaim_expired(s);
 }
 
 int

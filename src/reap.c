@@ -236,12 +236,38 @@ out:
 	free(l.off);
 }
 
+/* Take back the waits a dead process's threads registered: each record is
+ * cleared under its slot's lock and the slot recounted (waits.c), so a
+ * reaper that dies half-way leaves records the next one finds. */
+static void
+drop_waits(struct pxs_store *s, struct pxs_seg_proc *p)
+{
+	for (uint32_t r = 0; r < PXS_PROC_WAITS; r++) {
+		struct pxs_seg_wait *w = &p->waits[r];
+		uint32_t idx = __atomic_load_n(&w->slot, __ATOMIC_RELAXED);
+		if (!__atomic_load_n(&w->n, __ATOMIC_ACQUIRE))
+			continue;
+		if (idx >= s->g.nslots) { /* not a slot: forget it */
+			__atomic_store_n(&w->n, 0, __ATOMIC_RELEASE);
+			continue;
+		}
+		if (pxs__slot_lock(s, idx, NULL) < 0)
+			continue;
+		__atomic_store_n(&w->n, 0, __ATOMIC_RELEASE);
+		PXS_FAILPOINT(FP_REAP_MID_WAITS);
+		pxs__waits_recount_slot(s, idx);
+		pxs__slot_unlock(s, idx);
+	}
+	pxs__bell_drop(s, p);
+}
+
 void
 pxs__reap_entry(struct pxs_store *s, uint32_t i)
 {
 	struct pxs_seg_proc *p = &s->procs[i];
 	uint32_t token = pxs__token(p->gen, i);
 	uint16_t *a = pxs__pin_array(s, p);
+	drop_waits(s, p);
 	if (a) {
 		drop_pins(s, a);
 		uint64_t off = p->pins_off;

@@ -1491,6 +1491,19 @@ out:
 	return rc;
 }
 
+/* Expiry would map onto PEXPIRE of the object's keys plus a wake of its
+ * waiters at the deadline, which Redis does not give; until a design for
+ * that exists a Redis handle refuses. */
+static int
+r_expire(pxs_store *s, pxs_key key, long ttl_ms)
+{
+	(void)s;
+	(void)ttl_ms;
+	if (key.lo == 0 && key.hi == 0)
+		return -EINVAL;
+	return -ENOTSUP;
+}
+
 /* One sleep over many futures needs one blocking command over many wake
  * lists, which BLMOVE is not; until that exists a Redis handle refuses. */
 static int
@@ -1941,6 +1954,7 @@ static const struct pxs__backend redis_backend = {
 	.future_wait_spin = r_future_wait_spin,
 	.future_done = r_future_done,
 	.future_wait_any = r_future_wait_any,
+	.expire = r_expire,
 	.stat = r_stat,
 	.list = r_list,
 	.proc_list = r_proc_list,

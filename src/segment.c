@@ -169,6 +169,9 @@ format(struct pxs_store *s, const struct pxs_geom *g)
 	    (rc = pxs__mutex_init(&h->heap_lock)) < 0 ||
 	    (rc = pxs__mutex_init(&h->proc_lock)) < 0)
 		return rc;
+	for (uint32_t b = 0; b < PXS_BELLS; b++)
+		if ((rc = pxs__mutex_init(&h->bells[b].lock)) < 0)
+			return rc;
 	for (uint32_t i = 0; i < g->nslots; i++) {
 		if ((rc = pxs__mutex_init(&s->slots[i].lock)) < 0)
 			return rc;

@@ -216,6 +216,61 @@ pxs__slot_abandon(struct pxs_store *s, uint32_t idx)
 		pxs__block_free(s, off);
 }
 
+/* Key k is in use: if it holds an abandoned future (or one whose owner is
+ * found dead now), take its slot over in place, as a restarted producer
+ * does; its waiters have returned -EOWNERDEAD already. -EEXIST for a live
+ * key, -ENOENT if it went away meanwhile (insert it again). */
+static int
+replace_abandoned(struct pxs_store *s, pxs_key k, uint32_t state,
+		  uint64_t off, uint64_t size, uint32_t owner)
+{
+	uint32_t idx;
+	int rc = pxs__lock_key(s, k, NULL, &idx);
+	if (rc < 0)
+		return rc;
+	bool changed = false;
+	if (pxs__slot_status(s, idx, &changed) != -EOWNERDEAD) {
+		if (changed)
+			pxs__slot_unlock_wake(s, idx);
+		else
+			pxs__slot_unlock(s, idx);
+		return -EEXIST;
+	}
+	struct pxs_seg_slot *sl = &s->slots[idx];
+	PXS_FAILPOINT(FP_REPLACE_LOCKED);
+	/* As insert() fills a slot: every field, then the state (release). */
+	__atomic_store_n(&sl->off, off, __ATOMIC_RELAXED);
+	__atomic_store_n(&sl->size, size, __ATOMIC_RELAXED);
+	__atomic_store_n(&sl->owner, owner, __ATOMIC_RELAXED);
+	__atomic_store_n(&sl->expires_ns, 0, __ATOMIC_RELAXED);
+	sl->created_ns = pxs__now_ns(CLOCK_REALTIME);
+	pxs__slot_set_state(sl, state);
+	pxs__slot_unlock_wake(s, idx);
+	return 0;
+}
+
+int
+pxs__insert_or_replace(struct pxs_store *s, pxs_key k, uint32_t state,
+		       uint64_t off, uint64_t size, uint32_t owner)
+{
+	for (;;) {
+		uint32_t idx, stale;
+		int rc = pxs__table_insert(s, k, state, off, size, owner, &idx,
+					   &stale);
+		if (stale != UINT32_MAX) /* an expired slot on the way */
+			pxs__reclaim_if_expired(s, stale);
+		/* A full table refuses before it looks for the key; taking a
+		 * slot over needs no room. */
+		if (rc != -EEXIST && rc != -ENOSPC)
+			return rc;
+		int r = replace_abandoned(s, k, state, off, size, owner);
+		if (r == 0 || rc == -ENOSPC)
+			return r == 0 ? 0 : rc;
+		if (r != -ENOENT) /* -ENOENT: gone meanwhile, insert again */
+			return r;
+	}
+}
+
 /* ---- stores ----------------------------------------------------------- */
 
 int
@@ -240,9 +295,20 @@ pxs__shm_open(const char *name, const pxs_options *o, pxs_store **out)
 	s->spin_us = o ? o->spin_us : 0;
 	strcpy(s->name, name);
 	pthread_mutex_init(&s->local, NULL);
+	pthread_mutex_init(&s->waits_lock, NULL);
 	pthread_mutex_init(&s->cache.lock, NULL);
 	s->fork_gen = pxs__fork_gen;
-	int rc = pxs__segment_open(s, name, o);
+	/* Attaching with wait_ms: wait for a creator (shmwait.c). */
+	bool wait = o && !(o->flags & PXS_CREATE) && o->wait_ms != 0;
+	uint64_t end_ns = !wait || o->wait_ms < 0 ||
+					  o->wait_ms > (long)(INT64_MAX / 2000000)
+				  ? UINT64_MAX
+				  : pxs__now_ns(CLOCK_MONOTONIC) +
+					    (uint64_t)o->wait_ms * 1000000u;
+	int rc;
+	while ((rc = pxs__segment_open(s, name, o)) == -ENOENT && wait &&
+	       (rc = pxs__segment_await(name, end_ns)) == 0)
+		pxs__segment_close(s);
 	if (rc == 0)
 		rc = pxs__proc_register(s);
 	if (rc == 0)
@@ -251,6 +317,7 @@ pxs__shm_open(const char *name, const pxs_options *o, pxs_store **out)
 		pxs__segment_close(s);
 		pthread_mutex_destroy(&s->cache.lock);
 		pthread_mutex_destroy(&s->local);
+		pthread_mutex_destroy(&s->waits_lock);
 		free(s);
 		return rc;
 	}
@@ -272,6 +339,7 @@ pxs__shm_close(pxs_store *s)
 	pxs__segment_close(s);
 	pthread_mutex_destroy(&s->cache.lock);
 	pthread_mutex_destroy(&s->local);
+	pthread_mutex_destroy(&s->waits_lock);
 	free(s);
 	return 0;
 }
@@ -303,7 +371,6 @@ pxs__shm_put_at(pxs_store *s, pxs_key key, const void *data, size_t size)
 	if (!data && size)
 		return -EINVAL;
 	uint64_t off;
-	uint32_t idx;
 	bool cached;
 	rc = pxs__block_take(s, size, &off, &cached);
 	if (rc == -ENOSPC && pxs__reap(s) > 0) /* dead processes held memory */
@@ -313,7 +380,7 @@ pxs__shm_put_at(pxs_store *s, pxs_key key, const void *data, size_t size)
 	if (size)
 		memcpy(s->base + off, data, size);
 	PXS_FAILPOINT(FP_PUT_AFTER_ALLOC);
-	rc = pxs__table_insert(s, key, PXS_SLOT_READY, off, size, 0, &idx);
+	rc = pxs__insert_or_replace(s, key, PXS_SLOT_READY, off, size, 0);
 	if (rc < 0) {
 		if (off)
 			pxs__block_give_back(s, off, cached);
@@ -428,23 +495,8 @@ pxs__shm_evict(pxs_store *s, pxs_key key)
 	if ((rc = pxs__lock_key(s, key, NULL, &idx)) < 0)
 		return rc;
 	PXS_FAILPOINT(FP_EVICT_LOCKED);
-	struct pxs_seg_slot *sl = &s->slots[idx];
 	uint64_t off = 0;
-	bool freed = false;
-	bool reserved = sl->state == PXS_SLOT_RESERVED;
-	/* Evicted first, then the pins counted (store.c, PINS). A pinned
-	 * value stays for its views, a reserved one for the producer writing
-	 * into it (its token stays in `owner`; a READY slot has none): the
-	 * last release, or that commit, frees it. */
-	pxs__slot_set_state(sl, PXS_SLOT_EVICTED);
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (!reserved && pxs__pins_on(s, idx) == 0) {
-		/* Gone at once; a pending future's waiters see the new gen. */
-		off = pxs__slot_free(s, idx);
-		freed = true;
-		PXS_FAILPOINT(FP_EVICT_AFTER_UNPUBLISH);
-	}
-	pxs__count(s, PXS_CTR_EVICTIONS);
+	bool freed = pxs__slot_evict(s, idx, &off);
 	pxs__slot_unlock_wake(s, idx);
 	return freed ? pxs__slot_reclaim(s, idx, off) : 0;
 }
@@ -469,18 +521,22 @@ pxs__shm_stat(pxs_store *s, pxs_stats *st)
 	pxs__heap_usage(&s->heap, &st->heap_used, &st->heap_free,
 			&st->heap_largest_free);
 	pxs__unlock(&s->hdr->heap_lock);
+	uint64_t now = pxs__now_ns(CLOCK_MONOTONIC);
 	for (uint32_t i = 0; i < s->g.nslots; i++) {
 		const struct pxs_seg_slot *sl = &s->slots[i];
 		uint32_t state = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE);
 		if (state < PXS_SLOT_READY)
 			continue;
+		st->waiters += __atomic_load_n(&sl->waiters, __ATOMIC_RELAXED);
+		if (pxs__slot_expired_at(sl, now))
+			continue; /* absent, not reclaimed yet */
 		st->objects += state == PXS_SLOT_READY;
 		st->pending +=
 			state == PXS_SLOT_PENDING || state == PXS_SLOT_RESERVED;
 		st->abandoned += state == PXS_SLOT_ABANDONED;
 		st->evicted_pinned += state == PXS_SLOT_EVICTED;
-		st->waiters += __atomic_load_n(&sl->waiters, __ATOMIC_RELAXED);
 	}
+	st->waiters += pxs__bell_waiters(s);
 	uint64_t pins = pxs__pins_total(s);
 	st->pins = pins > UINT32_MAX ? UINT32_MAX : (uint32_t)pins;
 	uint64_t c[PXS_CTR_N];

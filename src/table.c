@@ -39,7 +39,7 @@ probe(struct pxs_store *s, pxs_key k, uint32_t want_state, uint32_t owner,
 			    ? st == want_state &&
 				      __atomic_load_n(&sl->owner,
 						      __ATOMIC_RELAXED) == owner
-			    : pxs__state_live(st)) {
+			    : pxs__state_live(st) && !pxs__slot_expired(sl)) {
 			*idx = j;
 			return 0;
 		}
@@ -85,6 +85,8 @@ repair_slot(struct pxs_store *s, void *arg)
 		sl->off = 0;
 		sl->size = 0;
 	}
+	/* It may have died between its wait record and the count. */
+	pxs__waits_recount_slot(s, (uint32_t)(sl - s->slots));
 	__atomic_fetch_add(&sl->seq, 1, __ATOMIC_RELEASE);
 	return 0;
 }
@@ -144,6 +146,10 @@ pxs__lock_key(struct pxs_store *s, pxs_key key,
 		return rc;
 	if (!pxs__slot_is(&s->slots[*idx], key)) {
 		pxs__slot_unlock(s, *idx);
+		return -ENOENT;
+	}
+	if (pxs__slot_expired(&s->slots[*idx])) {
+		pxs__slot_unlock(s, *idx); /* absent from its deadline on */
 		return -ENOENT;
 	}
 	return 0;

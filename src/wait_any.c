@@ -24,11 +24,14 @@
  * slice (the kernel wakes nobody when an owner dies, so we look, as
  * pxs_future_wait() does). Woken within a slice, it looks again only at
  * the futures whose word moved: checking an owner's liveness is a system
- * call, and 63 of them after every wake would cost ten times the wake. A set that happens between a slot's unlock and
- * the sleep has changed `seq`, and the kernel returns at once: no lost
- * wake-up. On the way out every registration is withdrawn under the slot
- * lock, and only while the slot holds the same generation (a freed slot's
- * count belongs to its next occupant).
+ * call, and 63 of them after every wake would cost ten times the wake. A
+ * set that happens between a slot's unlock and the sleep has changed
+ * `seq`, and the kernel returns at once: no lost wake-up. Registrations
+ * go through the process's wait records (waits.c), so the counts stay
+ * exact when a waiter dies; on the way out each is withdrawn under the
+ * slot lock. A process has PXS_PROC_WAITS records: the futures beyond
+ * what is free of them are watched uncounted, and since their setters
+ * then make no wake-up call, the sleep is cut to 1 ms while any is.
  */
 #include "internal.h"
 
@@ -39,7 +42,8 @@ struct watch {
 	uint32_t idx; /* slot index, once found */
 	uint32_t gen; /* slot generation when found */
 	bool found;
-	bool registered; /* counted in the slot's waiters */
+	bool registered; /* pxs__wait_register() was called for it */
+	int rec;         /* its wait record, or -1: uncounted (waits.c) */
 };
 
 /* Withdraw registration w from its slot (not locked by us). */
@@ -49,12 +53,12 @@ withdraw(struct pxs_store *s, struct watch *w)
 	if (!w->registered)
 		return;
 	w->registered = false;
-	struct pxs_seg_slot *sl = &s->slots[w->idx];
+	if (w->rec < 0)
+		return;
 	int rc = pxs__slot_lock(s, w->idx, NULL);
-	/* On a lock error the lock is not held: decrement anyway (the slot
-	 * is then not reusable by anyone either), as pxs_future_wait does. */
-	if (rc < 0 || sl->gen == w->gen)
-		__atomic_fetch_sub(&sl->waiters, 1, __ATOMIC_RELAXED);
+	/* On a lock error the lock is not held: unregister anyway, so as not
+	 * to leave a count behind, as pxs_future_wait does. */
+	pxs__wait_unregister(s, w->idx, w->gen, w->rec);
 	if (rc == 0)
 		pxs__slot_unlock(s, w->idx);
 }
@@ -79,7 +83,8 @@ lock_watch(struct pxs_store *s, pxs_key key, struct watch *w,
  * else 0 with *seq read and the slot registered if @p reg. */
 static int
 look(struct pxs_store *s, pxs_key key, struct watch *w, bool reg,
-     const struct timespec *dl, uint32_t *seq, pxs_view *v, int *rc)
+     const struct timespec *dl, uint32_t *seq, pxs_view *v, int *rc,
+     bool *uncounted)
 {
 	if ((*rc = lock_watch(s, key, w, dl)) < 0)
 		return 1;
@@ -91,9 +96,11 @@ look(struct pxs_store *s, pxs_key key, struct watch *w, bool reg,
 		*rc = pxs__view_pin(s, w->idx, v);
 	} else if (*rc == 0) {
 		if (reg && !w->registered) {
-			__atomic_fetch_add(&sl->waiters, 1, __ATOMIC_RELAXED);
+			w->rec = pxs__wait_register(s, w->idx);
 			w->registered = true;
 		}
+		if (w->registered && w->rec < 0)
+			*uncounted = true;
 		*seq = __atomic_load_n(&sl->seq, __ATOMIC_ACQUIRE);
 		pxs__slot_unlock(s, w->idx);
 		return 0;
@@ -128,6 +135,7 @@ pxs__shm_future_wait_any(pxs_store *s, const pxs_key *keys, size_t n,
 	const struct timespec *dl;
 	uint64_t end_ns = pxs__wait_deadline(timeout_ms, &deadline, &dl);
 	size_t i = 0;
+	bool uncounted = false; /* some watch has no record: nobody wakes it */
 	bool full = true; /* look at every future, owners' liveness included */
 	uint64_t slice_end = 0;
 	for (;;) {
@@ -137,7 +145,7 @@ pxs__shm_future_wait_any(pxs_store *s, const pxs_key *keys, size_t n,
 					    __ATOMIC_ACQUIRE) == seq[i])
 				continue;
 			if (look(s, keys[i], &w[i], timeout_ms != 0, dl,
-				 &seq[i], v, &rc))
+				 &seq[i], v, &rc, &uncounted))
 				goto done;
 		}
 		uint64_t now = pxs__now_ns(CLOCK_MONOTONIC);
@@ -148,8 +156,12 @@ pxs__shm_future_wait_any(pxs_store *s, const pxs_key *keys, size_t n,
 		if (full)
 			slice_end = now +
 				    (uint64_t)PXS_LIVENESS_SLICE_MS * 1000000u;
-		pxs__ts_from_ns(&slice,
-				slice_end < end_ns ? slice_end : end_ns);
+		/* A future without a wait record is not counted, so its
+		 * setter makes no wake-up call: look again after 1 ms. */
+		uint64_t until = slice_end < end_ns ? slice_end : end_ns;
+		if (uncounted && now + 1000000u < until)
+			until = now + 1000000u;
+		pxs__ts_from_ns(&slice, until);
 		for (size_t j = 0; j < n; j++)
 			words[j] = &s->slots[w[j].idx].seq;
 		if ((rc = pxs__futex_waitv(words, seq, n, &slice)) == -ENOSYS)

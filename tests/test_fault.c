@@ -79,6 +79,11 @@ assert_exact(pxs_store *s)
 	ck_assert_uint_eq(r.dead_pins, 0);
 	ck_assert_uint_eq(r.dead_processes, 0);
 	ck_assert_uint_eq(r.leaked_blocks, 0);
+	/* Waiter counts are exact: the victim's sleeping threads died with
+	 * it, and nobody else waits. */
+	ck_assert_uint_eq(r.waiters, 0);
+	ck_assert_uint_eq(r.dead_waiters, 0);
+	ck_assert_uint_eq(pxs_test_stat(s).waiters, 0);
 	/* Nobody pins anything now: an evicted value the victim was the
 	 * last to release (killed between its unpin and the free) is gone. */
 	ck_assert_uint_eq(pxs_test_stat(s).evicted_pinned, 0);
@@ -153,6 +158,27 @@ workload_round(pxs_store *s, int r)
 	pthread_join(t, NULL);
 	if (w.rc || pxs_evict(s, f))
 		return 16;
+	/* a waiter for a key that does not exist yet, woken by its put */
+	struct waiter_arg a = {.s = s, .k = vkey(10 * r + 6)};
+	if (pthread_create(&t, NULL, waiter, &a))
+		return 19;
+	while (!__atomic_load_n(&a.tid, __ATOMIC_ACQUIRE))
+		sched_yield();
+	if (pxs_test_wait_blocked(a.tid, 10000) ||
+	    pxs_put_at(s, a.k, buf, 10))
+		return 20;
+	pthread_join(t, NULL);
+	if (a.rc || pxs_expire(s, a.k, 0))
+		return 21;
+	/* a future abandoned (by a second handle's close) and taken over */
+	pxs_store *other;
+	pxs_key ab = vkey(10 * r + 7);
+	if (pxs_open(seg, NULL, &other) || pxs_future_new_at(other, ab))
+		return 22;
+	pxs_close(other);
+	if (pxs_future_new_at(s, ab) || pxs_expire(s, ab, 60000) ||
+	    pxs_evict(s, ab))
+		return 23;
 	/* a run of same-class puts: the block cache takes a run of blocks */
 	for (int i = 0; i < 6; i++)
 		if (pxs_put_at(s, vkey(10 * r + 3 + i % 3), buf, 100) ||
@@ -392,6 +418,11 @@ repairer(void *arg)
 	case 2:
 		pxs_future_new(s, &k); /* the table */
 		break;
+	case 4: { /* the bell of the victim's absent key */
+		pxs_view v;
+		pxs_future_wait(s, vkey(6), 10, &v);
+		break;
+	}
 	default:
 		pxs_reap(s);
 		break;
@@ -410,6 +441,7 @@ START_TEST(repairer_killed_mid_repair)
 		{"set.after_alloc", "recover.slot", 0},
 		{"alloc.carve", "recover.heap", 1},
 		{"table.gate_closed", "recover.table", 2},
+		{"bell.recorded", "recover.bell", 4},
 	};
 	for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
 		pxs_store *s = fixture();
@@ -448,6 +480,18 @@ messy_victim(void *arg)
 	if (pxs_future_new_at(s, vkey(1)) ||
 	    pxs_future_reserve(s, vkey(1), 50000, &p))
 		return 4;
+	/* two threads asleep: on its own future, and on an absent key */
+	static struct waiter_arg w[2];
+	pthread_t t[2];
+	for (int i = 0; i < 2; i++) {
+		w[i] = (struct waiter_arg){.s = s, .k = vkey(1 + 2 * i)};
+		if (pthread_create(&t[i], NULL, waiter, &w[i]))
+			return 7;
+		while (!__atomic_load_n(&w[i].tid, __ATOMIC_ACQUIRE))
+			sched_yield();
+		if (pxs_test_wait_blocked(w[i].tid, 10000))
+			return 8;
+	}
 	if (write(fd, "m", 1) != 1)
 		return 5;
 	setenv("PXS_FAILPOINT", "put.after_alloc:kill", 1);
@@ -471,9 +515,12 @@ START_TEST(reaper_killed_mid_reap)
 	ck_assert_uint_eq(r.dead_pins, 10);
 	ck_assert_uint_eq(r.dead_processes, 1);
 	ck_assert_uint_ge(r.leaked_blocks, 1);
-	const char *points[] = {"reap.mid_pins", "reap.mid_ownership",
-				"reap.mid_leaks"};
-	for (size_t i = 0; i < 3; i++) {
+	ck_assert_uint_eq(r.waiters, 2);
+	ck_assert_uint_eq(r.dead_waiters, 2);
+	ck_assert_uint_eq(pxs_test_stat(s).waiters, 2);
+	const char *points[] = {"reap.mid_waits", "reap.mid_pins",
+				"reap.mid_ownership", "reap.mid_leaks"};
+	for (size_t i = 0; i < 4; i++) {
 		struct repair_job j = {points[i], 3};
 		pid_t p = pxs_test_spawn(repairer, &j);
 		ck_assert_int_eq(pxs_test_reap(p, 30), 128 + SIGKILL);

@@ -325,7 +325,12 @@ expect 0 "wait NAME --name" "$P" wait "$F" --name step/42
 assert "wait NAME --name bytes" [ "$(cat "$T/out")" = v42 ]
 expect 0 "wait NAME KEY" "$P" wait "$F" "${pn##*/}"
 expect 0 "wait on a plain object returns at once" "$P" wait "$S" "$K2"
-expect 2 "wait: no such key" "$P" wait "$F" ffffffffffffffffffffffffffffffff
+expect 2 "wait --timeout 0: no such key" "$P" wait "$F" ffffffffffffffffffffffffffffffff --timeout 0
+expect 3 "wait: a key not created in time" "$P" wait "$F" ffffffffffffffffffffffffffffffff --timeout 0.2
+( sleep 0.3; printf 'late' | "$P" put "$F" --name created/late >/dev/null ) &
+expect 0 "wait: a key created later" "$P" wait "$F" --name created/late --timeout 30
+assert "wait: a key created later, bytes" [ "$(cat "$T/out")" = late ]
+wait
 expect 2 "set: no such key" "$P" set "$F" ffffffffffffffffffffffffffffffff "$T/val"
 expect 2 "future: no such segment" "$P" future "$NONE"
 expect 1 "set: bad proxy" "$P" set "pxs://" "$T/val"

@@ -283,9 +283,13 @@ do_op(struct fz_in *in)
 		return;
 	switch (op) {
 	case 0: /* put_at */
-		want = k->state != M_ABSENT  ? -EEXIST
-		       : live_count() >= CAP ? -ENOSPC
-					     : 0;
+		/* an abandoned key is taken over (a restart) */
+		want = k->state == M_ABANDONED ? 0
+		       : k->state != M_ABSENT  ? -EEXIST
+		       : live_count() >= CAP   ? -ENOSPC
+					       : 0;
+		if (k->state == M_ABANDONED)
+			M.inst[k->inst].used = false; /* holds nothing */
 		rc = pxs_put_at(s, k->k, data, size);
 		expect(name, h, key, rc, want);
 		if (rc == 0) {
@@ -368,9 +372,13 @@ do_op(struct fz_in *in)
 		}
 		break;
 	case 6: /* future_new_at */
-		want = k->state != M_ABSENT  ? -EEXIST
-		       : live_count() >= CAP ? -ENOSPC
-					     : 0;
+		/* an abandoned key is taken over (a restart) */
+		want = k->state == M_ABANDONED ? 0
+		       : k->state != M_ABSENT  ? -EEXIST
+		       : live_count() >= CAP   ? -ENOSPC
+					       : 0;
+		if (k->state == M_ABANDONED)
+			M.inst[k->inst].used = false; /* holds nothing */
 		rc = pxs_future_new_at(s, k->k);
 		expect(name, h, key, rc, want);
 		if (rc == 0) {
