@@ -46,12 +46,22 @@ enum mech {
 	M_REDIS,
 	M_PXS_SPIN,
 	M_FUTEX_SPIN,
+	M_PXS_ANY,
 	M_N
 };
 
 static const char *const mech_name[M_N] = {
-	"pxs", "futex", "pipe", "redis", "pxs-spin", "futex-spin",
+	"pxs", "futex", "pipe", "redis", "pxs-spin", "futex-spin", "pxs-any64",
 };
+
+/* Iterations that wait on a future of ours (one, or one of ANY_N). */
+static int
+is_pxs(int m)
+{
+	return m == M_PXS || m == M_PXS_SPIN || m == M_PXS_ANY;
+}
+
+#define ANY_N 64 /* pxs-any64: the set future is the last of 64 */
 
 static int
 is_spin(int m)
@@ -89,6 +99,7 @@ struct run {
 	int waiter;       /* fan-out: this waiter's index */
 	uint32_t nwaiters;
 	pxs_key warm;     /* a 1 MiB object over the heap the run will use */
+	pxs_key any[ANY_N]; /* pxs-any64: 63 futures never set, then keys[i] */
 	char list[64];    /* Redis list name */
 };
 
@@ -184,6 +195,22 @@ pxs_wait_value(struct run *r, pxs_key k, int spin, uint64_t *t0)
 	pxs_release(r->s, &v);
 }
 
+/* Wait for k as the last of ANY_N futures, the others never set. */
+static void
+pxs_wait_any_value(struct run *r, pxs_key k, uint64_t *t0)
+{
+	pxs_view v;
+	size_t which;
+	int rc;
+
+	r->any[ANY_N - 1] = k;
+	rc = pxs_future_wait_any(r->s, r->any, ANY_N, TIMEOUT_MS, &which, &v);
+	if (rc < 0 || which != ANY_N - 1)
+		bench_die("pxs_future_wait_any: %s", pxs_strerror(rc));
+	memcpy(t0, v.data, sizeof(*t0));
+	pxs_release(r->s, &v);
+}
+
 static void
 pxs_set_value(struct run *r, pxs_key k, uint64_t val)
 {
@@ -206,8 +233,7 @@ prefault(struct run *r, const pxs_key *keys, const uint8_t *sched,
 		pxs_view v;
 		int rc;
 
-		if (sched[i] != want && !(want == M_PXS &&
-					  sched[i] == M_PXS_SPIN))
+		if (sched[i] != want && !(want == M_PXS && is_pxs(sched[i])))
 			continue;
 		rc = pxs_future_wait(r->s, keys[i * stride], 0, &v);
 		if (rc == 0)
@@ -273,6 +299,10 @@ wake_consumer(void *arg)
 		case M_PXS:
 		case M_PXS_SPIN:
 			pxs_wait_value(r, r->keys[i], is_spin(m), &t0);
+			t1 = bench_now_ns();
+			break;
+		case M_PXS_ANY:
+			pxs_wait_any_value(r, r->keys[i], &t0);
 			t1 = bench_now_ns();
 			break;
 		case M_FUTEX:
@@ -345,6 +375,7 @@ wake_producer(struct run *r, pid_t consumer)
 		switch (m) {
 		case M_PXS:
 		case M_PXS_SPIN:
+		case M_PXS_ANY:
 			pxs_set_value(r, r->keys[i], t0);
 			break;
 		case M_FUTEX:
@@ -488,15 +519,23 @@ case_wake(const struct bench_opts *o, pxs_store *s, int place)
 		mechs[k++] = M_PXS_SPIN;
 		mechs[k++] = M_FUTEX_SPIN;
 	}
+	mechs[k++] = M_PXS_ANY;
 	cap = ((per + block - 1) / block + 1) * (size_t)k * block;
 	setup_run(&r, o, s, cap);
 	n = make_sched(r.sched, mechs, k, per, block);
 	r.n = n;
 	placement_cpus(place, &r.pcpu, &r.ccpu);
+	for (size_t i = 0; i + 1 < ANY_N; i++) {
+		int rc;
+
+		r.any[i] = key_of("any", i);
+		if ((rc = pxs_future_new_at(s, r.any[i])) < 0)
+			bench_die("pxs_future_new_at: %s", pxs_strerror(rc));
+	}
 	for (size_t i = 0; i < n; i++) {
 		int rc;
 
-		if (r.sched[i] != M_PXS && r.sched[i] != M_PXS_SPIN)
+		if (!is_pxs(r.sched[i]))
 			continue;
 		r.keys[i] = key_of("wake", i);
 		if ((rc = pxs_future_new_at(s, r.keys[i])) < 0)
@@ -515,8 +554,9 @@ case_wake(const struct bench_opts *o, pxs_store *s, int place)
 		 place_name[place]);
 	report(&r, mechs, k, (size_t)k * block, prefix, "");
 	for (size_t i = 0; i < n; i++)
-		if (r.sched[i] == M_PXS || r.sched[i] == M_PXS_SPIN)
+		if (is_pxs(r.sched[i]))
 			pxs_evict(s, r.keys[i]);
+	evict_all(s, r.any, ANY_N - 1);
 	free_run(&r, cap);
 }
 

@@ -47,6 +47,32 @@
  * by the parent before the fork belong to the parent: releasing them in the
  * child only forgets them locally.
  *
+ * @section redis_sec Redis stores
+ * A name "redis://HOST:PORT/NAME" (see pxs_open()) opens the store NAME
+ * kept in the Redis server at HOST:PORT, over hiredis; every function takes
+ * such a handle and keeps its meaning, except where its documentation says
+ * otherwise. On a Redis handle:
+ * - a view (pxs_get(), pxs_future_wait()) is a private copy held until
+ *   pxs_release(), not zero-copy; a reservation is client memory until
+ *   pxs_future_commit();
+ * - every function that talks to the server may also return -ECONNREFUSED,
+ *   -EHOSTUNREACH (unreachable, or an unknown host), -ETIMEDOUT (no answer
+ *   within #pxs_options.command_timeout_ms, or no connection within
+ *   connect_timeout_ms), -ECONNRESET (the connection was lost during the
+ *   call; the next call reconnects), -EIO, -ENOMEM, -EAGAIN (the server is
+ *   loading or busy), -EROFS (a read-only replica), and -EPROTO for a reply
+ *   or a key of the store's namespace that is not of this layout (a key
+ *   overwritten by another client);
+ * - a future's owner is the handle: its death, pxs_close(), or the loss of
+ *   its connection to the server abandons its pending futures, and waiters
+ *   learn it within about 0.4 s;
+ * - pxs_stat() counts objects, pending and abandoned futures (a scan of the
+ *   store); its other fields are 0; pxs_proc_list() lists nothing;
+ *   pxs_check() validates every object's fields; pxs_reap() abandons the
+ *   pending futures of dead owners and returns how many;
+ * - without persistence on the server, a server restart loses the store.
+ * In a build without hiredis, a redis:// name is -EPROTONOSUPPORT.
+ *
  * @section caveats_sec Caveats
  * - Segments and their contents persist after every process exits, until
  *   #pxs_unlink() (or a reboot). They live in /dev/shm, which is often
@@ -182,6 +208,14 @@ typedef struct pxs_store pxs_store;
 #define PXS_MAX_SPIN_US 1000000u
 /** Longest segment name accepted, without the leading '/'. */
 #define PXS_NAME_MAX 200
+/** Longest store name of either kind: "redis://" + a host of up to 253
+ *  characters (or a bracketed IPv6 address, shorter) + ":" + a port + "/" + a name
+ *  of up to #PXS_NAME_MAX characters. */
+#define PXS_STORE_NAME_MAX (8 + 253 + 1 + 5 + 1 + PXS_NAME_MAX)
+/** Default #pxs_options.connect_timeout_ms of a Redis store. */
+#define PXS_REDIS_CONNECT_TIMEOUT_MS 2000u
+/** Default #pxs_options.command_timeout_ms of a Redis store. */
+#define PXS_REDIS_COMMAND_TIMEOUT_MS 5000u
 
 /** Options for #pxs_open(). Zero-initialise, then set what you need. */
 typedef struct pxs_options {
@@ -202,10 +236,17 @@ typedef struct pxs_options {
 	 *  handle whether it creates or attaches. See
 	 *  pxs_future_wait_spin(). */
 	uint32_t spin_us;
+	/** Redis stores only: how long pxs_open() and a reconnection may take
+	 *  to connect, in milliseconds; 0 = #PXS_REDIS_CONNECT_TIMEOUT_MS. */
+	uint32_t connect_timeout_ms;
+	/** Redis stores only: how long a reply may take, in milliseconds (a
+	 *  wait adds its own timeout to it); 0 =
+	 *  #PXS_REDIS_COMMAND_TIMEOUT_MS. */
+	uint32_t command_timeout_ms;
 	/** Attaching (no #PXS_CREATE): how long to wait for the segment to
 	 *  be created, in milliseconds; 0 (the default) does not wait, < 0
 	 *  waits without limit. The wait sleeps on an inotify watch of
-	 *  /dev/shm, it does not poll. */
+	 *  /dev/shm, it does not poll. Shared-memory stores only. */
 	long wait_ms;
 } pxs_options;
 
@@ -220,7 +261,12 @@ typedef struct pxs_options {
  *
  * @param[in]  name '/' followed by 1..#PXS_NAME_MAX characters from
  *                  [A-Za-z0-9._-], not "/." or "/..", not beginning with
- *                  "/.pxs-" (reserved for unfinished segments)
+ *                  "/.pxs-" (reserved for unfinished segments); or a Redis
+ *                  store "redis://HOST:PORT/NAME": HOST 1..253 characters
+ *                  of [A-Za-z0-9.-] or a bracketed IPv6 address, PORT
+ *                  1..65535 without leading zeros, NAME as a segment name
+ *                  without its '/' (see @ref redis_sec; size, capacity and
+ *                  mode are ignored there)
  * @param[in]  opts NULL to attach to an existing segment only
  * @param[out] out  the handle; set to NULL on failure
  * @return 0, or:
@@ -237,17 +283,22 @@ typedef struct pxs_options {
  *   -EMFILE, -ENFILE, -ENOMEM (out of descriptors or memory);
  *   -EUSERS (the segment's table of attached processes is full);
  *   -EAGAIN (creation kept racing with other creators and removers: retry);
- *   -ENOTRECOVERABLE (the segment's process-table lock cannot be repaired).
+ *   -ENOTRECOVERABLE (the segment's process-table lock cannot be repaired);
+ *   for a Redis store also -EPROTONOSUPPORT (built without hiredis) and the
+ *   connection errors of @ref redis_sec (-ECONNREFUSED, -EHOSTUNREACH,
+ *   -ETIMEDOUT, -ECONNRESET, -EIO), -EPROTO (NAME's keys are not a store of
+ *   this layout), -EROFS.
  *   With #pxs_options.wait_ms, -ENOENT comes only once that long has
  *   passed without the segment appearing, and the wait can also fail with
  *   -EMFILE, -ENFILE or -ENOMEM (no inotify instance or watch to be had).
  * @note Thread-safe: any number of threads may open the same or different
  *   segments at once, and use one handle together. The handle survives
  *   fork(): the child's first call on it registers the child as a process
- *   of its own. Opening one segment twice in a process gives two handles,
- *   each a separate owner of futures. A wait for the segment sleeps in the
- *   calling thread only; a creator needs no cooperation (it publishes with
- *   a rename, which the watch sees).
+ *   of its own (on a Redis store it opens connections of its own). Opening
+ *   one segment twice in a process gives two handles, each a separate
+ *   owner of futures.
+ *   A wait for the segment sleeps in the calling thread only; a creator
+ *   needs no cooperation (it publishes with a rename, which the watch sees).
  */
 PXS_API int pxs_open(const char *name, const pxs_options *opts,
 		     pxs_store **out);
@@ -270,11 +321,15 @@ PXS_API int pxs_close(pxs_store *s);
  *
  * Attached processes keep working on it; new pxs_open() calls get -ENOENT
  * (or create a new one). It also removes the private objects of creators
- * of @p name that died before publishing their segment.
- * @param[in] name a segment name, as for pxs_open()
+ * of @p name that died before publishing their segment. For a Redis store
+ * it deletes every key of the store at once: handles still open find
+ * their keys gone.
+ * @param[in] name a segment name, as for pxs_open(), or a Redis store name
  * @return 0, or -EINVAL (NULL or bad name), -ENOENT (no such segment),
  *   -EACCES (no write permission on /dev/shm), -EPERM (/dev/shm is sticky
- *   and the segment belongs to another user).
+ *   and the segment belongs to another user); for a Redis store
+ *   -EPROTONOSUPPORT, -ECONNREFUSED, -EHOSTUNREACH, -ETIMEDOUT, -ECONNRESET,
+ *   -EIO, -EPROTO (see @ref redis_sec) instead of -EACCES/-EPERM.
  * @note Thread-safe; takes no handle and no lock. The memory is freed
  *   when the last process attached to the segment closes or exits.
  */
@@ -430,7 +485,8 @@ PXS_API int pxs_evict(pxs_store *s, pxs_key key);
  *                   the key's expiry. A later call replaces the deadline.
  * @return 0, or -EINVAL (NULL @p s, zero key), -ENOENT (absent or already
  *   expired), -EPROTO (the slot failed validation), -EUSERS (first call in
- *   a forked child: process table full), -ENOTRECOVERABLE.
+ *   a forked child: process table full), -ENOTSUP (a Redis store: not
+ *   supported there yet), -ENOTRECOVERABLE.
  * @note Thread-safe; any process may give any key a lifetime; it takes the
  *   key's slot lock. #pxs_entry.ttl_ms shows the time left. Safe after
  *   fork(), as every call on a handle.
@@ -578,6 +634,11 @@ PXS_API int pxs_future_disown(pxs_store *s, pxs_key key);
  * call sleeps until some process creates it (pxs_future_new_at(),
  * pxs_put_at(), pxs_put()) and then waits for its value, all within
  * @p timeout_ms; so a consumer may start before its producer.
+ * On a Redis store it blocks in the server (BLMOVE on the future's wake
+ * list), sending two commands every 0.4 s to check the owner; the view is a
+ * private copy; a server that goes away during the wait is -ECONNRESET (or
+ * -ETIMEDOUT) within the timeout plus the command timeout; a key absent on
+ * a Redis store is -ENOENT at once.
  * @param[in]  s          store from pxs_open()
  * @param[in]  key        the future's key (it need not exist yet)
  * @param[in]  timeout_ms <0 waits forever, 0 only checks (an absent key is
@@ -628,6 +689,47 @@ PXS_API int pxs_future_wait(pxs_store *s, pxs_key key, long timeout_ms,
 PXS_API int pxs_future_wait_spin(pxs_store *s, pxs_key key, long timeout_ms,
 				 long spin_us, pxs_view *v);
 
+/** Most futures one pxs_future_wait_any() call watches (Linux's
+ *  futex_waitv limit). */
+#define PXS_WAIT_ANY_MAX 128
+
+/**
+ * @brief Wait until the first of @p n futures is set, then pin its value.
+ *
+ * One kernel sleep on all their futex words at once (futex_waitv, Linux
+ * 5.16 or later), no polling; like pxs_future_wait() it wakes every 250 ms
+ * at most to check that the owners are alive. The futures are looked at in
+ * order, so when several are ready the lowest index wins. A future that
+ * cannot be waited on any more (abandoned, evicted, unknown) ends the call
+ * with its error and its index, whether or not others are pending.
+ * @param[in]  s          store from pxs_open()
+ * @param[in]  keys       @p n keys of futures (or plain objects, which are
+ *                        ready at once); a key may appear more than once
+ * @param[in]  n          1..#PXS_WAIT_ANY_MAX
+ * @param[in]  timeout_ms <0 waits forever, 0 only checks
+ * @param[out] which      index in @p keys of the future that ended the
+ *                        call; @p n on -ETIMEDOUT, -ENOSYS and errors
+ *                        found on entry; untouched on -EINVAL
+ * @param[out] v          pinned view of keys[*which], valid until
+ *                        #pxs_release(); written only on success
+ * @return 0, or -EINVAL (NULL @p s, @p keys, @p which or @p v, @p n 0 or
+ *   above #PXS_WAIT_ANY_MAX, a zero key), -ETIMEDOUT (none set in time,
+ *   including at once for 0), -ENOSYS (the kernel has no futex_waitv),
+ *   -ENOTSUP (a Redis store: not supported there yet), -EUSERS (first call in a forked child: process table full), and for
+ *   keys[*which]: -ENOENT (no such key), -ECANCELED (evicted while
+ *   waiting), -EOWNERDEAD (owner died before setting it), -EOVERFLOW (this
+ *   handle already holds 65535 pins on the value), -ENOSPC (no room for
+ *   this handle's pin records, as for pxs_get()), -EPROTO (the slot or its
+ *   payload failed validation), -ENOTRECOVERABLE.
+ * @note Thread-safe: any number of threads and processes may wait on the
+ *   same futures, alone or in wait-any sets; one set wakes them all. Never
+ *   returns -EINTR: a signal does not end the wait. A waiter holds no lock
+ *   while it sleeps. A forked child waits with its own process entry, as
+ *   every call does.
+ */
+PXS_API int pxs_future_wait_any(pxs_store *s, const pxs_key *keys, size_t n,
+				long timeout_ms, size_t *which, pxs_view *v);
+
 /**
  * @brief Is the future set?
  * @param[in] s   store from pxs_open()
@@ -671,7 +773,7 @@ typedef struct pxs_stats {
 	uint64_t puts;           /**< objects stored and futures set */
 	uint64_t gets;           /**< views pinned */
 	uint64_t evictions;      /**< successful evicts */
-	uint64_t waits;          /**< calls to pxs_future_wait */
+	uint64_t waits;          /**< calls to pxs_future_wait, _spin, _any */
 	uint64_t timeouts;       /**< waits that returned -ETIMEDOUT */
 	uint64_t recoveries;     /**< locks repaired after an owner died */
 } pxs_stats;
@@ -836,8 +938,9 @@ PXS_API int pxs_reap(pxs_store *s);
 /** Opaque lazy reference to a value in a named store. */
 typedef struct pxs_proxy pxs_proxy;
 
-/** Longest proxy string: "pxs://" + name + "/" + 32 hex digits + NUL. */
-#define PXS_PROXY_STRLEN (6 + PXS_NAME_MAX + 1 + 32 + 1)
+/** Longest proxy string: "pxs://" + name, or a Redis store name, then
+ *  "/" + 32 hex digits + NUL. */
+#define PXS_PROXY_STRLEN (PXS_STORE_NAME_MAX + 1 + 32 + 1)
 
 /**
  * @brief Make a proxy for @p key in the store named @p store_name.

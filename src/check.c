@@ -280,7 +280,7 @@ check_slots(struct pxs_store *s, pxs_check_report *r, struct blocks *l,
 }
 
 int
-pxs_check(pxs_store *s, pxs_check_report *r)
+pxs__shm_check(pxs_store *s, pxs_check_report *r)
 {
 	if (!s || !r)
 		return -EINVAL;
@@ -378,7 +378,7 @@ out:
 }
 
 int
-pxs_reap(pxs_store *s)
+pxs__shm_reap(pxs_store *s)
 {
 	if (!s)
 		return -EINVAL;

@@ -30,6 +30,11 @@ static const char *const error_texts[] = {
 			    "recreate it",
 
 	[ETIMEDOUT] = "timed out",
+	[EPROTONOSUPPORT] = "Redis stores are not supported by this build "
+			    "(built without hiredis)",
+	[ECONNREFUSED] = "connection refused by the Redis server",
+	[EHOSTUNREACH] = "Redis server unreachable (or its host unknown)",
+	[ECONNRESET] = "connection to the Redis server lost",
 	[ENOSPC] = "store full, or no room left in /dev/shm",
 	[EEXIST] = "already exists",
 	[ENOENT] = "no such segment or key",

@@ -37,8 +37,6 @@
 
 #include <string.h>
 
-#define PXS_LIVENESS_SLICE_MS 250
-
 /* The error for a future in a state where a value cannot be written. */
 static int
 not_pending(struct pxs_store *s, uint32_t idx)
@@ -56,7 +54,7 @@ not_pending(struct pxs_store *s, uint32_t idx)
 }
 
 int
-pxs_future_new_at(pxs_store *s, pxs_key key)
+pxs__shm_future_new_at(pxs_store *s, pxs_key key)
 {
 	int rc = pxs__enter_key(s, key);
 	if (rc < 0)
@@ -67,13 +65,13 @@ pxs_future_new_at(pxs_store *s, pxs_key key)
 }
 
 int
-pxs_future_new(pxs_store *s, pxs_key *key_out)
+pxs__shm_future_new(pxs_store *s, pxs_key *key_out)
 {
 	if (!s || !key_out)
 		return -EINVAL;
 	for (;;) {
 		pxs_key k = pxs__key_random();
-		int rc = pxs_future_new_at(s, k);
+		int rc = pxs__shm_future_new_at(s, k);
 		if (rc != -EEXIST) {
 			if (rc == 0)
 				*key_out = k;
@@ -116,7 +114,7 @@ lock_pending_with_block(struct pxs_store *s, pxs_key key, size_t size,
 }
 
 int
-pxs_future_set(pxs_store *s, pxs_key key, const void *data, size_t size)
+pxs__shm_future_set(pxs_store *s, pxs_key key, const void *data, size_t size)
 {
 	int rc = pxs__enter_key(s, key);
 	uint32_t idx;
@@ -139,7 +137,7 @@ pxs_future_set(pxs_store *s, pxs_key key, const void *data, size_t size)
 }
 
 int
-pxs_future_reserve(pxs_store *s, pxs_key key, size_t size, void **buf)
+pxs__shm_future_reserve(pxs_store *s, pxs_key key, size_t size, void **buf)
 {
 	int rc = pxs__enter_key(s, key);
 	uint32_t idx;
@@ -191,7 +189,7 @@ commit_evicted(struct pxs_store *s, pxs_key key)
 }
 
 int
-pxs_future_commit(pxs_store *s, pxs_key key)
+pxs__shm_future_commit(pxs_store *s, pxs_key key)
 {
 	int rc = pxs__enter_key(s, key);
 	uint32_t idx;
@@ -218,7 +216,7 @@ pxs_future_commit(pxs_store *s, pxs_key key)
 }
 
 int
-pxs_future_claim(pxs_store *s, pxs_key key)
+pxs__shm_future_claim(pxs_store *s, pxs_key key)
 {
 	int rc = pxs__enter_key(s, key);
 	uint32_t idx;
@@ -241,7 +239,7 @@ pxs_future_claim(pxs_store *s, pxs_key key)
  * check already reads as "nobody to watch". A future whose owner is found
  * dead here is abandoned first, as any look at it would. */
 int
-pxs_future_disown(pxs_store *s, pxs_key key)
+pxs__shm_future_disown(pxs_store *s, pxs_key key)
 {
 	int rc = pxs__enter_key(s, key);
 	uint32_t idx;
@@ -268,7 +266,7 @@ pxs_future_disown(pxs_store *s, pxs_key key)
 }
 
 int
-pxs_future_done(pxs_store *s, pxs_key key)
+pxs__shm_future_done(pxs_store *s, pxs_key key)
 {
 	int rc = pxs__enter_key(s, key);
 	uint32_t idx;
@@ -283,12 +281,6 @@ pxs_future_done(pxs_store *s, pxs_key key)
 	else
 		pxs__slot_unlock(s, idx);
 	return rc;
-}
-
-int
-pxs_future_wait(pxs_store *s, pxs_key key, long timeout_ms, pxs_view *v)
-{
-	return pxs_future_wait_spin(s, key, timeout_ms, -1, v);
 }
 
 /* The part of a wait on key's slot, which is locked (idx). An eviction or
@@ -371,8 +363,8 @@ wait_slot(struct pxs_store *s, pxs_key key, uint32_t idx, long timeout_ms,
 }
 
 int
-pxs_future_wait_spin(pxs_store *s, pxs_key key, long timeout_ms, long spin_us,
-		     pxs_view *v)
+pxs__shm_future_wait_spin(pxs_store *s, pxs_key key, long timeout_ms,
+			  long spin_us, pxs_view *v)
 {
 	int rc = pxs__enter_key(s, key);
 	uint32_t idx;
@@ -384,14 +376,8 @@ pxs_future_wait_spin(pxs_store *s, pxs_key key, long timeout_ms, long spin_us,
 			   1000u;
 	pxs__count(s, PXS_CTR_WAITS);
 	struct timespec deadline;
-	const struct timespec *dl = NULL;
-	uint64_t end_ns = UINT64_MAX;
-	if (timeout_ms > 0) {
-		pxs__deadline(&deadline, timeout_ms);
-		dl = &deadline;
-		end_ns = (uint64_t)deadline.tv_sec * 1000000000u +
-			 (uint64_t)deadline.tv_nsec;
-	}
+	const struct timespec *dl;
+	uint64_t end_ns = pxs__wait_deadline(timeout_ms, &deadline, &dl);
 	/* An absent key: with a timeout, sleep on its doorbell until it is
 	 * created (bell.c), then wait on its slot. */
 	while ((rc = pxs__lock_key(s, key, dl, &idx)) == -ENOENT &&

@@ -27,7 +27,7 @@ owner_pid(struct pxs_store *s, uint32_t token)
 }
 
 int
-pxs_list(pxs_store *s, uint64_t *cursor, pxs_entry *e)
+pxs__shm_list(pxs_store *s, uint64_t *cursor, pxs_entry *e)
 {
 	if (!s || !cursor || !e)
 		return -EINVAL;
@@ -68,7 +68,7 @@ pxs_list(pxs_store *s, uint64_t *cursor, pxs_entry *e)
 }
 
 int
-pxs_proc_list(pxs_store *s, uint64_t *cursor, pxs_proc_info *p)
+pxs__shm_proc_list(pxs_store *s, uint64_t *cursor, pxs_proc_info *p)
 {
 	if (!s || !cursor || !p)
 		return -EINVAL;

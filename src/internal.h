@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "backend.h"
 #include "failpoint.h"
 #include "layout.h"
 
@@ -48,6 +49,7 @@ struct pxs_block_cache {
 };
 
 struct pxs_store {
+	struct pxs__handle h; /**< first: the backend seam (backend.h) */
 	unsigned char *base; /**< mapping of the whole segment */
 	struct pxs_seg_hdr *hdr;
 	struct pxs_seg_proc *procs;
@@ -118,10 +120,22 @@ int pxs__futex_wait(uint32_t *word, uint32_t val,
  *  CLOCK_MONOTONIC reaches @p until_ns (false). */
 bool pxs__futex_spin(const uint32_t *word, uint32_t val, uint64_t until_ns);
 void pxs__futex_wake_all(uint32_t *word);
+/** Sleep until any of the @p n words (n <= FUTEX_WAITV_MAX) differs from
+ *  its value in @p vals, a wake-up or @p deadline (CLOCK_MONOTONIC, never
+ *  NULL). 0 (recheck), -ETIMEDOUT, or -ENOSYS (kernel before 5.16). */
+int pxs__futex_waitv(uint32_t *const *words, const uint32_t *vals, size_t n,
+		     const struct timespec *deadline);
+/** Longest kernel sleep of a waiter before it checks that the producer it
+ *  waits for is alive (the kernel wakes nobody when a process dies). */
+#define PXS_LIVENESS_SLICE_MS 250
 uint64_t pxs__now_ns(clockid_t clk);
 /** Absolute CLOCK_MONOTONIC deadline @p ms from now (ms >= 0). */
 void pxs__deadline(struct timespec *ts, long ms);
 void pxs__ts_from_ns(struct timespec *ts, uint64_t ns);
+/** The deadline of a wait of @p timeout_ms (<= 0: none): in @p ts with
+ *  *dl = ts, and returned in ns; or *dl = NULL and UINT64_MAX. */
+uint64_t pxs__wait_deadline(long timeout_ms, struct timespec *ts,
+			    const struct timespec **dl);
 
 /* ---- procs.c: attached processes, liveness, counters, fork ------------ */
 

@@ -1,4 +1,5 @@
-/* proxy.c - proxies: lazy, serialisable references "pxs://<store>/<key>".
+/* proxy.c - proxies: lazy, serialisable references "pxs://<store>/<key>"
+ * and "redis://HOST:PORT/<store>/<key>".
  *
  * Owns: the proxy object, its strict string form, and the process-wide
  * attachment registry that gives every proxy of one store name the same
@@ -42,7 +43,7 @@ struct attachment {
 	struct attachment *next;
 	pxs_store *store;
 	unsigned long refs; /* resolved proxies using it; under registry_lock */
-	char name[PXS_NAME_MAX + 2];
+	char name[PXS_STORE_NAME_MAX + 1];
 };
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -106,7 +107,7 @@ registry_get(const char *name, struct attachment **out)
 		free(a);
 		return rc;
 	}
-	strcpy(a->name, name); /* fits: name passed pxs__name_check */
+	strcpy(a->name, name); /* fits: it passed pxs__store_name_check */
 	a->refs = 1;
 
 	pthread_mutex_lock(&registry_lock);
@@ -194,7 +195,7 @@ struct resolution {
 struct pxs_proxy {
 	pxs_key key;
 	_Atomic(struct resolution *) resolved;
-	char name[PXS_NAME_MAX + 2]; /* with its leading '/' */
+	char name[PXS_STORE_NAME_MAX + 1]; /* '/'... or redis://... */
 };
 
 int
@@ -205,7 +206,7 @@ pxs_proxy_new(const char *store_name, pxs_key key, pxs_proxy **out)
 	if (out == NULL)
 		return -EINVAL;
 	*out = NULL;
-	if (pxs__name_check(store_name) < 0 || pxs__key_is_zero(key))
+	if (pxs__store_name_check(store_name) < 0 || pxs__key_is_zero(key))
 		return -EINVAL;
 	p = malloc(sizeof(*p));
 	if (p == NULL)
@@ -225,18 +226,25 @@ pxs_proxy_format(const pxs_proxy *p, char *buf, size_t len)
 
 	if (p == NULL || buf == NULL)
 		return -EINVAL;
-	name_len = strlen(p->name + 1);
-	n = SCHEME_LEN + name_len + 1 + 32;
+	/* A segment's proxy is "pxs://" + its name without the '/'; a Redis
+	 * store's name is already a URL and is written whole. */
+	const bool redis = pxs__is_redis_name(p->name);
+	const char *scheme = redis ? "" : SCHEME;
+	const char *name = redis ? p->name : p->name + 1;
+	const size_t scheme_len = strlen(scheme);
+
+	name_len = strlen(name);
+	n = scheme_len + name_len + 1 + 32;
 	if (len < n + 1) {
 		if (len > 0)
 			buf[0] = '\0';
 		return -ENOSPC;
 	}
 	pxs_key_format(p->key, key);
-	memcpy(buf, SCHEME, SCHEME_LEN);
-	memcpy(buf + SCHEME_LEN, p->name + 1, name_len);
-	buf[SCHEME_LEN + name_len] = '/';
-	memcpy(buf + SCHEME_LEN + name_len + 1, key, PXS_KEY_STRLEN);
+	memcpy(buf, scheme, scheme_len);
+	memcpy(buf + scheme_len, name, name_len);
+	buf[scheme_len + name_len] = '/';
+	memcpy(buf + scheme_len + name_len + 1, key, PXS_KEY_STRLEN);
 	return (int)n;
 }
 
@@ -249,6 +257,10 @@ pxs_proxy_format(const pxs_proxy *p, char *buf, size_t len)
  * "." and ".."; pxs_key_parse() rejects a key that is not exactly 32
  * lowercase digits before the NUL (so extra segments and trailing
  * slashes). Inputs are measured with a bound, never with strlen().
+ *
+ * A Redis proxy is its store's name (a redis:// URL, whose NAME holds no
+ * '/'), one '/' and the key: the store name ends at the last '/', and
+ * pxs__redis_url_parse() checks it as strictly.
  */
 int
 pxs_proxy_parse(const char *str, pxs_proxy **out)
@@ -264,7 +276,22 @@ pxs_proxy_parse(const char *str, pxs_proxy **out)
 	if (str == NULL)
 		return -EINVAL;
 	n = strnlen(str, PXS_PROXY_STRLEN);
-	if (n == PXS_PROXY_STRLEN || n < SCHEME_LEN ||
+	if (n == PXS_PROXY_STRLEN)
+		return -EINVAL;
+	if (pxs__is_redis_name(str)) {
+		char url[PXS_STORE_NAME_MAX + 1];
+
+		slash = memrchr(str, '/', n);
+		name_len = (size_t)(slash - str); /* slash: "redis://" has two */
+		if (name_len > PXS_STORE_NAME_MAX)
+			return -EINVAL;
+		memcpy(url, str, name_len);
+		url[name_len] = '\0';
+		if (pxs_key_parse(slash + 1, &key) < 0)
+			return -EINVAL;
+		return pxs_proxy_new(url, key, out); /* checks the URL */
+	}
+	if (n < SCHEME_LEN ||
 	    memcmp(str, SCHEME, SCHEME_LEN) != 0)
 		return -EINVAL;
 

@@ -20,7 +20,7 @@
 /* ---- stores ----------------------------------------------------------- */
 
 int
-pxs_open(const char *name, const pxs_options *o, pxs_store **out)
+pxs__shm_open(const char *name, const pxs_options *o, pxs_store **out)
 {
 	if (!out)
 		return -EINVAL;
@@ -71,7 +71,7 @@ pxs_open(const char *name, const pxs_options *o, pxs_store **out)
 }
 
 int
-pxs_close(pxs_store *s)
+pxs__shm_close(pxs_store *s)
 {
 	if (!s)
 		return 0;
@@ -89,7 +89,7 @@ pxs_close(pxs_store *s)
 }
 
 int
-pxs_unlink(const char *name)
+pxs__shm_unlink(const char *name)
 {
 	if (pxs__name_check(name) < 0)
 		return -EINVAL;
@@ -99,7 +99,7 @@ pxs_unlink(const char *name)
 }
 
 const char *
-pxs_store_name(const pxs_store *s)
+pxs__shm_store_name(const pxs_store *s)
 {
 	return s ? s->name : NULL;
 }
@@ -107,7 +107,7 @@ pxs_store_name(const pxs_store *s)
 /* ---- objects ---------------------------------------------------------- */
 
 int
-pxs_put_at(pxs_store *s, pxs_key key, const void *data, size_t size)
+pxs__shm_put_at(pxs_store *s, pxs_key key, const void *data, size_t size)
 {
 	int rc = pxs__enter_key(s, key);
 	if (rc < 0)
@@ -137,13 +137,13 @@ pxs_put_at(pxs_store *s, pxs_key key, const void *data, size_t size)
 }
 
 int
-pxs_put(pxs_store *s, const void *data, size_t size, pxs_key *key_out)
+pxs__shm_put(pxs_store *s, const void *data, size_t size, pxs_key *key_out)
 {
 	if (!key_out)
 		return -EINVAL;
 	for (;;) {
 		pxs_key k = pxs__key_random();
-		int rc = pxs_put_at(s, k, data, size);
+		int rc = pxs__shm_put_at(s, k, data, size);
 		if (rc !=
 		    -EEXIST) { /* a random 128-bit collision: draw again */
 			if (rc == 0)
@@ -154,7 +154,7 @@ pxs_put(pxs_store *s, const void *data, size_t size, pxs_key *key_out)
 }
 
 int
-pxs_get(pxs_store *s, pxs_key key, pxs_view *v)
+pxs__shm_get(pxs_store *s, pxs_key key, pxs_view *v)
 {
 	int rc = pxs__enter_key(s, key);
 	uint32_t idx;
@@ -180,7 +180,7 @@ out:
 }
 
 int
-pxs_release(pxs_store *s, pxs_view *v)
+pxs__shm_release(pxs_store *s, pxs_view *v)
 {
 	if (!v || (!v->data && !v->priv[0] && !v->priv[1]))
 		return 0;
@@ -215,7 +215,7 @@ pxs_release(pxs_store *s, pxs_view *v)
 }
 
 int
-pxs_exists(pxs_store *s, pxs_key key)
+pxs__shm_exists(pxs_store *s, pxs_key key)
 {
 	int rc = pxs__enter_key(s, key);
 	uint32_t idx;
@@ -231,7 +231,7 @@ pxs_exists(pxs_store *s, pxs_key key)
 }
 
 int
-pxs_evict(pxs_store *s, pxs_key key)
+pxs__shm_evict(pxs_store *s, pxs_key key)
 {
 	int rc = pxs__enter_key(s, key);
 	uint32_t idx;
@@ -247,7 +247,7 @@ pxs_evict(pxs_store *s, pxs_key key)
 }
 
 int
-pxs_expire(pxs_store *s, pxs_key key, long ttl_ms)
+pxs__shm_expire(pxs_store *s, pxs_key key, long ttl_ms)
 {
 	int rc = pxs__enter_key(s, key);
 	uint32_t idx;
@@ -280,7 +280,7 @@ pxs_expire(pxs_store *s, pxs_key key, long ttl_ms)
 /* ---- statistics ------------------------------------------------------- */
 
 int
-pxs_stat(pxs_store *s, pxs_stats *st)
+pxs__shm_stat(pxs_store *s, pxs_stats *st)
 {
 	if (!s || !st)
 		return -EINVAL;

@@ -196,6 +196,27 @@ pxs__futex_spin(const uint32_t *word, uint32_t val, uint64_t until_ns)
 	}
 }
 
+int
+pxs__futex_waitv(uint32_t *const *words, const uint32_t *vals, size_t n,
+		 const struct timespec *deadline)
+{
+	struct futex_waitv w[FUTEX_WAITV_MAX];
+	if (n == 0 || n > FUTEX_WAITV_MAX)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		w[i] = (struct futex_waitv){.val = vals[i],
+					    .uaddr = (uintptr_t)words[i],
+					    .flags = FUTEX_32};
+	/* Shared words (no FUTEX_PRIVATE_FLAG); an absolute deadline. */
+	long rc = syscall(SYS_futex_waitv, w, (unsigned)n, 0u, deadline,
+			  CLOCK_MONOTONIC);
+	if (rc == -1 && errno == ETIMEDOUT)
+		return -ETIMEDOUT;
+	if (rc == -1 && errno == ENOSYS)
+		return -ENOSYS;
+	return 0; /* woken, a value changed (EAGAIN), or EINTR: recheck */
+}
+
 void
 pxs__futex_wake_all(uint32_t *word)
 {
@@ -225,4 +246,16 @@ pxs__deadline(struct timespec *ts, long ms)
 	if (add > (uint64_t)1 << 42)
 		add = (uint64_t)1 << 42;
 	pxs__ts_from_ns(ts, pxs__now_ns(CLOCK_MONOTONIC) + add * 1000000u);
+}
+
+uint64_t
+pxs__wait_deadline(long timeout_ms, struct timespec *ts,
+		   const struct timespec **dl)
+{
+	*dl = NULL;
+	if (timeout_ms <= 0)
+		return UINT64_MAX;
+	pxs__deadline(ts, timeout_ms);
+	*dl = ts;
+	return (uint64_t)ts->tv_sec * 1000000000u + (uint64_t)ts->tv_nsec;
 }

@@ -127,6 +127,22 @@ START_TEST(format_longest_name_fits)
 	name[PXS_NAME_MAX + 1] = '\0';
 	ck_assert_int_eq(pxs_proxy_new(name, key1, &p), 0);
 	ck_assert_int_eq(pxs_proxy_format(p, buf, sizeof(buf)),
+			 6 + PXS_NAME_MAX + 1 + 32);
+	ck_assert_int_eq(pxs_proxy_parse(buf, &q), 0);
+	pxs_proxy_free(q);
+	pxs_proxy_free(p);
+
+	/* The longest Redis store name fills PXS_PROXY_STRLEN exactly. */
+	char url[PXS_STORE_NAME_MAX + 1];
+	int n = snprintf(url, sizeof url, "redis://");
+	memset(url + n, 'h', 253);
+	n += 253;
+	n += snprintf(url + n, sizeof url - (size_t)n, ":65535/");
+	memset(url + n, 'n', PXS_NAME_MAX);
+	url[n + PXS_NAME_MAX] = '\0';
+	ck_assert_int_eq((int)strlen(url), PXS_STORE_NAME_MAX);
+	ck_assert_int_eq(pxs_proxy_new(url, key1, &p), 0);
+	ck_assert_int_eq(pxs_proxy_format(p, buf, sizeof(buf)),
 			 PXS_PROXY_STRLEN - 1);
 	ck_assert_int_eq(pxs_proxy_parse(buf, &q), 0);
 	pxs_proxy_free(q);

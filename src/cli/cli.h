@@ -46,7 +46,7 @@ extern const struct cli_cmd *cli_cmd_now;
 
 /* Where a subcommand's target value lives: a store and a key. */
 struct cli_ref {
-	char store[PXS_NAME_MAX + 2];	/* "/name" */
+	char store[PXS_STORE_NAME_MAX + 1];	/* "/name" */
 	pxs_key key;
 };
 
@@ -91,7 +91,7 @@ int cli_bad_option(int c, char **argv);
 
 /* ---- arguments (util.c) ---- */
 
-/* "sim" or "/sim" -> "/sim" in buf[PXS_NAME_MAX + 2]; CLI_USAGE if long. */
+/* "sim" or "/sim" -> "/sim" in buf[PXS_STORE_NAME_MAX + 1]; CLI_USAGE if long. */
 int cli_store_name(const char *arg, char *buf);
 /* 4096, 64K, 512M, 4G, 1T (powers of 1024; "KiB", "MB" also accepted). */
 int cli_parse_size(const char *s, uint64_t *out);

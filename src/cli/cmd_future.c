@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -75,9 +76,14 @@ keeper(pxs_store *s, const char *name, pxs_key key, long timeout_ms,
 		if (fd > STDERR_FILENO)
 			close(fd);
 	}
-	cli_shm_path(name, path, sizeof path);
-	if (rc == 0 && stat(path, &seg) < 0)
-		rc = -ENOENT;
+	/* A segment's keeper also stops when the segment is removed; a Redis
+	 * store has no file to watch (its futures go with the keys). */
+	const bool shm = name[0] == '/';
+	if (shm) {
+		cli_shm_path(name, path, sizeof path);
+		if (rc == 0 && stat(path, &seg) < 0)
+			rc = -ENOENT;
+	}
 	if (rc == 0)
 		rc = pxs_future_claim(s, key);
 	while (write(ready, &rc, sizeof rc) < 0 && errno == EINTR)
@@ -87,7 +93,8 @@ keeper(pxs_store *s, const char *name, pxs_key key, long timeout_ms,
 		_exit(1);
 	for (;;) {
 		/* 1 set, <0 evicted, abandoned or broken: nothing to keep */
-		if (pxs_future_done(s, key) != 0 || !same_file(path, &seg))
+		if (pxs_future_done(s, key) != 0 ||
+		    (shm && !same_file(path, &seg)))
 			break;
 		now = mono_ms();
 		if (timeout_ms >= 0 && now >= deadline)
@@ -170,7 +177,7 @@ cli_future(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	char name[PXS_NAME_MAX + 2], proxy[PXS_PROXY_STRLEN];
+	char name[PXS_STORE_NAME_MAX + 1], proxy[PXS_PROXY_STRLEN];
 	const char *keyname = NULL;
 	long timeout_ms = -1;
 	pxs_store *s;

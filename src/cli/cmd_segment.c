@@ -32,7 +32,7 @@ cli_create(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	pxs_options o = { .flags = PXS_CREATE | PXS_EXCL };
-	char name[PXS_NAME_MAX + 2];
+	char name[PXS_STORE_NAME_MAX + 1];
 	pxs_store *s;
 	uint64_t v;
 	int c, rc;
@@ -87,7 +87,7 @@ cli_rm(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	char name[PXS_NAME_MAX + 2];
+	char name[PXS_STORE_NAME_MAX + 1];
 	int c, rc, ret = CLI_OK, force = 0;
 
 	while ((c = getopt_long(argc, argv, ":fh", opts, NULL)) != -1) {
@@ -260,7 +260,7 @@ name_and_json(int argc, char **argv, char *name, int *json)
 int
 cli_stat(int argc, char **argv)
 {
-	char name[PXS_NAME_MAX + 2];
+	char name[PXS_STORE_NAME_MAX + 1];
 	pxs_store *s;
 	pxs_stats st;
 	int json, rc;
@@ -302,7 +302,7 @@ cli_watch(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct sigaction sa = { .sa_handler = on_signal };
-	char name[PXS_NAME_MAX + 2], clock[16];
+	char name[PXS_STORE_NAME_MAX + 1], clock[16];
 	long interval_ms = 1000;
 	uint64_t count = 0, n;
 	int tty = isatty(STDOUT_FILENO);
@@ -390,7 +390,7 @@ cli_ls_segments(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	char name[PXS_NAME_MAX + 2], size[16], used[16];
+	char name[PXS_STORE_NAME_MAX + 1], size[16], used[16];
 	char (*names)[PXS_NAME_MAX + 1] = NULL, (*p)[PXS_NAME_MAX + 1];
 	size_t n = 0, i;
 	const char *sep = "";
@@ -562,7 +562,7 @@ print_check_text(const char *name, int rc, const pxs_check_report *r)
 int
 cli_check(int argc, char **argv)
 {
-	char name[PXS_NAME_MAX + 2];
+	char name[PXS_STORE_NAME_MAX + 1];
 	pxs_check_report r;
 	pxs_store *s;
 	int json, rc;
@@ -602,7 +602,7 @@ cli_reap(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	char name[PXS_NAME_MAX + 2];
+	char name[PXS_STORE_NAME_MAX + 1];
 	pxs_store *s;
 	int c, rc;
 

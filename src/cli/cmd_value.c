@@ -73,7 +73,7 @@ cli_ls(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	char name[PXS_NAME_MAX + 2];
+	char name[PXS_STORE_NAME_MAX + 1];
 	pxs_entry *v = NULL, *nv, e;
 	size_t n = 0, cap = 0, i;
 	uint64_t cur = 0;
@@ -150,7 +150,7 @@ cli_put(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	char name[PXS_NAME_MAX + 2], out[PXS_PROXY_STRLEN];
+	char name[PXS_STORE_NAME_MAX + 1], out[PXS_PROXY_STRLEN];
 	const char *keyhex = NULL, *keyname = NULL;
 	struct cli_input in;
 	pxs_key key;

@@ -106,7 +106,9 @@ print_main_help(FILE *f)
 		fprintf(f, "  %-12s %s\n", commands[i].name,
 			commands[i].summary);
 	fprintf(f, "\nNAME is a segment name, with or without its leading '/'."
-		"\nKEY is 32 hex digits; PROXY is pxs://NAME/KEY.\n\n%s",
+		"\nKEY is 32 hex digits; PROXY is pxs://NAME/KEY. A Redis store "
+		"is named\nredis://HOST:PORT/NAME (every command but "
+		"ls-segments), its proxies\nredis://HOST:PORT/NAME/KEY.\n\n%s",
 		exit_codes);
 }
 

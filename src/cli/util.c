@@ -23,6 +23,12 @@ cli_store_name(const char *arg, char *buf)
 {
 	const char *bare = arg[0] == '/' ? arg + 1 : arg;
 
+	if (!strncmp(arg, "redis://", 8)) { /* a Redis store, whole */
+		if (strlen(arg) > PXS_STORE_NAME_MAX)
+			return cli_usage("bad store name '%s'", arg);
+		memcpy(buf, arg, strlen(arg) + 1);
+		return CLI_OK;
+	}
 	if (strlen(bare) == 0 || strlen(bare) > PXS_NAME_MAX)
 		return cli_usage("bad segment name '%s'", arg);
 	buf[0] = '/';
@@ -110,6 +116,15 @@ cli_parse_proxy(const char *s, struct cli_ref *r)
 	 * "pxs://" NAME "/" 32-hex-digits: the store name is what lies
 	 * between. (The API has no accessor for a proxy's store name.)
 	 */
+	if (!strncmp(s, "redis://", 8)) {
+		/* "redis://HOST:PORT/NAME" "/" 32-hex-digits */
+		len = strlen(s) - 1 - 32;
+		memcpy(r->store, s, len);
+		r->store[len] = '\0';
+		r->key = pxs_proxy_key(p);
+		pxs_proxy_free(p);
+		return 0;
+	}
 	len = strlen(s) - strlen("pxs://") - 1 - 32;
 	r->store[0] = '/';
 	memcpy(r->store + 1, s + strlen("pxs://"), len);
@@ -119,9 +134,19 @@ cli_parse_proxy(const char *s, struct cli_ref *r)
 	return 0;
 }
 
+/* A Redis store name is a URL too: it is a proxy only when it ends in a
+ * key ("redis://HOST:PORT/NAME/KEY"). */
 static int
 is_proxy(const char *s)
 {
+	pxs_proxy *p;
+
+	if (!strncmp(s, "redis://", 8)) {
+		if (pxs_proxy_parse(s, &p) < 0)
+			return 0;
+		pxs_proxy_free(p);
+		return 1;
+	}
 	return !strncmp(s, "pxs://", 6);
 }
 

@@ -437,5 +437,41 @@ wait "$wpid"
 assert "watch exits 0 on SIGINT" [ $? -eq 0 ]
 expect 2 "watch: no such segment" "$P" watch "$NONE" --count 1
 
+# ---- a Redis store (when redis-server is installed and the build has it) -----
+
+if command -v redis-server >/dev/null 2>&1; then
+	RPORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null)
+	redis-server --port "$RPORT" --bind 127.0.0.1 --save '' --appendonly no >/dev/null 2>&1 &
+	rpid=$!
+	R=redis://127.0.0.1:$RPORT/cli-$$
+	if eventually 10 "$P" create "$R" && [ -n "$RPORT" ]; then
+		ok "redis: create"
+		echo hello >"$T/in"
+		expect 0 "redis: put --name" "$P" put "$R" "$T/in" --name greet
+		expect 0 "redis: get --name" "$P" get "$R" --name greet
+		assert "redis: get wrote the value" grep -qx hello "$T/out"
+		expect 0 "redis: ls" "$P" ls "$R"
+		assert "redis: ls shows the value" grep -q "value" "$T/out"
+		expect 0 "redis: stat" "$P" stat "$R"
+		expect 0 "redis: future" "$P" future "$R" --name later
+		RPX=$(cat "$T/out")
+		assert "redis: future prints a redis proxy" grep -q "^redis://127.0.0.1:$RPORT/cli-$$/[0-9a-f]\{32\}$" "$T/out"
+		"$P" wait "$RPX" --timeout 10 >"$T/waited" 2>&1 &
+		wpid=$!
+		echo done >"$T/val"
+		eventually 10 "$P" set "$RPX" "$T/val"
+		wait "$wpid"
+		assert "redis: wait woken by set" grep -qx done "$T/waited"
+		expect 0 "redis: check" "$P" check "$R"
+		expect 2 "redis: get of a missing name" "$P" get "$R" --name nothing
+		expect 0 "redis: rm" "$P" rm "$R"
+		expect 2 "redis: stat after rm" "$P" stat "$R"
+	else
+		not_ok "redis: create"
+	fi
+	kill "$rpid" 2>/dev/null
+	wait "$rpid" 2>/dev/null
+fi
+
 echo "1..$n"
 [ "$failed" -eq 0 ]

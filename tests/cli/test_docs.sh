@@ -143,7 +143,7 @@ for f in $(cat "$d/programs" 2>/dev/null); do
 		-Wshadow -Wstrict-prototypes -I"$src/include" -o "${f%.c}" "$f" \
 		-L"$libdir" -lproxyshm -Wl,-rpath,"$libdir"
 done
-for prog in objects foo_bar_fork foo bar client abandoned; do
+for prog in objects foo_bar_fork foo bar client abandoned gather; do
 	[ -x "$d/$prog" ] || not_ok "guide.md has $prog.c"
 done
 check "guide.md: ./objects runs" "$d/objects"
@@ -159,6 +159,12 @@ check "guide.md: ./abandoned runs" "$d/abandoned"
 grep -q "^wait forever: future abandoned" "$d/log" &&
 	ok "abandoned: the wait ended with -EOWNERDEAD" ||
 	not_ok "abandoned: the wait ended with -EOWNERDEAD"
+check "guide.md: ./gather runs" "$d/gather"
+grep -q "^worker 3: " "$d/log" && ! grep -q "^worker 3: 9$" "$d/log" &&
+	grep -q "^worker 7: 49$" "$d/log" &&
+	[ "$(grep -c '^worker ' "$d/log")" = 8 ] &&
+	ok "gather: every worker reported, worker 3 abandoned" ||
+	not_ok "gather: every worker reported, worker 3 abandoned"
 
 # ---- the shell scenarios ----------------------------------------------------------
 

@@ -132,10 +132,12 @@ else
 fi
 
 # ---- a fresh build under its own --prefix, without tests or benchmarks ----
+# (and without the Python package: this checks the C library and command;
+# the python suite installs and imports the package on its own)
 prefix=$d/prefix
 run "meson setup --prefix=PREFIX -Dtests=disabled -Dbench=false" \
 	"${meson[@]}" setup "$d/build" "$src" --prefix="$prefix" \
-	-Dtests=disabled -Dbench=false
+	-Dtests=disabled -Dbench=false -Dpython=disabled
 "${meson[@]}" introspect "$d/build" --tests --benchmarks >"$d/tests.json" 2>&1
 [ "$(tr -d ' \n' <"$d/tests.json")" = '{"benchmarks":[],"tests":[]}' ] &&
 	ok "-Dtests=disabled -Dbench=false define no test and no benchmark" ||

@@ -2,7 +2,10 @@
  *
  * Oracle: parse accepts exactly "pxs://" NAME "/" KEY (NAME: 1..200 of
  * [A-Za-z0-9._-], not "." or ".."; KEY: 32 lowercase hex digits, not all
- * zero); when it accepts, format(parse(s)) == s and parse(format(p)) has
+ * zero) and "redis://" HOST ":" PORT "/" NAME "/" KEY (HOST: 1..253 of
+ * [A-Za-z0-9.-] or "[" 2..45 of [0-9A-Fa-f:.] "]"; PORT: 1..65535 without
+ * leading zeros), the URL parser (through pxs_proxy_new) accepting the
+ * store part exactly when the reference does; when it accepts, format(parse(s)) == s and parse(format(p)) has
  * the same key; pxs_proxy_new on the embedded name agrees; formatting
  * into every short buffer length gives -ENOSPC and "" without writing
  * past the buffer.
@@ -25,19 +28,64 @@ name_char(char c)
 	       (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
 }
 
+static bool ref_name_key(const char *name, size_t n);
+
+/* "redis://HOST:PORT/" then NAME "/" KEY; *store_len: the store's part. */
+static bool
+ref_redis(const char *s, size_t *store_len)
+{
+	size_t n = strlen(s), i = 8, h;
+	long port = 0;
+
+	if (n < 8 || memcmp(s, "redis://", 8))
+		return false;
+	if (s[i] == '[') {
+		h = ++i;
+		while (i < n && (strchr("0123456789abcdefABCDEF:.", s[i]) &&
+				 s[i] != '\0'))
+			i++;
+		if (i >= n || s[i] != ']' || i - h < 2 || i - h > 45)
+			return false;
+		i++;
+	} else {
+		h = i;
+		while (i < n && (name_char(s[i]) && s[i] != '_'))
+			i++;
+		if (i == h || i - h > 253)
+			return false;
+	}
+	if (s[i++] != ':' || s[i] < '1' || s[i] > '9')
+		return false;
+	for (h = i; s[i] >= '0' && s[i] <= '9'; i++)
+		if (i - h >= 5 || (port = port * 10 + (s[i] - '0')) > 65535)
+			return false;
+	if (s[i] != '/')
+		return false;
+	const char *last = strrchr(s, '/');
+	*store_len = (size_t)(last - s);
+	return ref_name_key(s + i + 1, n - i - 1);
+}
+
 static bool
 ref_proxy(const char *s)
 {
-	size_t n = strlen(s), i = 0;
+	size_t n = strlen(s);
 	if (n < 6 || memcmp(s, "pxs://", 6))
 		return false;
-	const char *name = s + 6;
-	while (6 + i < n && name[i] != '/') {
+	return ref_name_key(s + 6, n - 6);
+}
+
+/* NAME "/" KEY, @p n bytes. */
+static bool
+ref_name_key(const char *name, size_t n)
+{
+	size_t i = 0;
+	while (i < n && name[i] != '/') {
 		if (!name_char(name[i]))
 			return false;
 		i++;
 	}
-	if (i == 0 || i > PXS_NAME_MAX || 6 + i >= n)
+	if (i == 0 || i > PXS_NAME_MAX || i >= n)
 		return false;
 	if ((i == 1 && name[0] == '.') ||
 	    (i == 2 && name[0] == '.' && name[1] == '.') ||
@@ -69,7 +117,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	int rc = pxs_proxy_parse(s, &p);
 	FZ_CHECK(rc == 0 || rc == -EINVAL || rc == -ENOMEM, "parse: %d", rc);
-	FZ_CHECK((rc == 0) == ref_proxy(s), "parse(\"%s\") = %d", s, rc);
+	size_t store_len = 0;
+	const bool redis = ref_redis(s, &store_len);
+	FZ_CHECK((rc == 0) == (ref_proxy(s) || redis), "parse(\"%s\") = %d",
+		 s, rc);
 	if (rc < 0) {
 		FZ_CHECK(p == NULL, "failed parse left *out set");
 		free(s);
@@ -95,11 +146,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FZ_CHECK(b[j] == 'Z', "format wrote past byte 0");
 	}
 	/* The embedded name through pxs_proxy_new. */
-	char name[PXS_NAME_MAX + 2];
-	const char *slash = strchr(s + 6, '/');
-	name[0] = '/';
-	memcpy(name + 1, s + 6, (size_t)(slash - (s + 6)));
-	name[1 + (slash - (s + 6))] = '\0';
+	char name[PXS_STORE_NAME_MAX + 2];
+	if (redis) {
+		memcpy(name, s, store_len);
+		name[store_len] = '\0';
+	} else {
+		const char *slash = strchr(s + 6, '/');
+		name[0] = '/';
+		memcpy(name + 1, s + 6, (size_t)(slash - (s + 6)));
+		name[1 + (slash - (s + 6))] = '\0';
+	}
 	FZ_CHECK(pxs_proxy_new(name, pxs_proxy_key(p), &q) == 0,
 		 "proxy_new(%s) refused a parsed name", name);
 	FZ_CHECK(pxs_proxy_format(q, out, sizeof out) == len &&

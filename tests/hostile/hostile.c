@@ -47,6 +47,7 @@ static const struct doc docs[HX_NFN] = {
 	[HX_FCOMMIT] = DOC(pxs_future_commit, 0),
 	[HX_FCLAIM] = DOC(pxs_future_claim, 0),
 	[HX_FWAIT] = DOC(pxs_future_wait, 0),
+	[HX_FWAIT_ANY] = DOC(pxs_future_wait_any, 0),
 	[HX_FDONE] = DOC(pxs_future_done, 1),
 	[HX_STAT] = DOC(pxs_stat, 0),
 	[HX_LIST] = DOC(pxs_list, 1),

@@ -36,6 +36,7 @@ enum hx_fn {
 	HX_FCOMMIT,
 	HX_FCLAIM,
 	HX_FWAIT,
+	HX_FWAIT_ANY,
 	HX_FDONE,
 	HX_STAT,
 	HX_LIST,

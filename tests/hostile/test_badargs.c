@@ -325,6 +325,43 @@ START_TEST(f1_futures)
 	    pxs_future_wait_spin(s, f.pend, 1, PXS_MAX_SPIN_US, &v));
 	BAD(&f, HX_FWAIT, -EOWNERDEAD,
 	    pxs_future_wait_spin(s, f.aband, LONG_MAX, PXS_MAX_SPIN_US, &v));
+	{
+		pxs_key any[PXS_WAIT_ANY_MAX + 1], any0[3] = {f.pend, zero,
+							       f.obj};
+		size_t w = 5;
+		for (size_t i = 0; i <= PXS_WAIT_ANY_MAX; i++)
+			any[i] = f.pend;
+		BAD(&f, HX_FWAIT_ANY, -EINVAL,
+		    pxs_future_wait_any(NULL, any, 1, 0, &w, &v));
+		BAD(&f, HX_FWAIT_ANY, -EINVAL,
+		    pxs_future_wait_any(s, NULL, 1, 0, &w, &v));
+		BAD(&f, HX_FWAIT_ANY, -EINVAL,
+		    pxs_future_wait_any(s, any, 1, LONG_MAX, NULL, &v));
+		BAD(&f, HX_FWAIT_ANY, -EINVAL,
+		    pxs_future_wait_any(s, any, 1, LONG_MAX, &w, NULL));
+		BAD(&f, HX_FWAIT_ANY, -EINVAL,
+		    pxs_future_wait_any(s, any, 0, LONG_MAX, &w, &v));
+		BAD(&f, HX_FWAIT_ANY, -EINVAL,
+		    pxs_future_wait_any(s, any, PXS_WAIT_ANY_MAX + 1,
+					LONG_MAX, &w, &v));
+		BAD(&f, HX_FWAIT_ANY, -EINVAL,
+		    pxs_future_wait_any(s, any0, 3, LONG_MIN, &w, &v));
+		ck_assert_uint_eq(w, 5);
+		BAD(&f, HX_FWAIT_ANY, -ETIMEDOUT,
+		    pxs_future_wait_any(s, any, PXS_WAIT_ANY_MAX, 0, &w, &v));
+		ck_assert_uint_eq(w, PXS_WAIT_ANY_MAX);
+		any[1] = f.absent;
+		BAD(&f, HX_FWAIT_ANY, -ENOENT,
+		    pxs_future_wait_any(s, any, 3, LONG_MAX, &w, &v));
+		ck_assert_uint_eq(w, 1);
+		any[1] = f.aband;
+		BAD(&f, HX_FWAIT_ANY, -EOWNERDEAD,
+		    pxs_future_wait_any(s, any, 3, LONG_MIN, &w, &v));
+		ck_assert_uint_eq(w, 1);
+		any[0] = f.res;
+		BAD(&f, HX_FWAIT_ANY, -ETIMEDOUT,
+		    pxs_future_wait_any(h, any, 1, 0, &w, &v));
+	}
 	ck_assert_mem_eq(&v, &v0, sizeof v);
 
 	/* A value is returned at once whatever the timeout. */
@@ -575,6 +612,11 @@ START_TEST(f1_poisoned)
 	POISONED(&f, HX_FCLAIM, pxs_future_claim(s, f.pend));
 	POISONED(&f, HX_FWAIT, pxs_future_wait(s, f.pend, 0, &v));
 	POISONED(&f, HX_FWAIT, pxs_future_wait_spin(s, f.pend, 0, 0, &v));
+	{
+		size_t w;
+		POISONED(&f, HX_FWAIT_ANY,
+			 pxs_future_wait_any(s, &f.pend, 1, 0, &w, &v));
+	}
 	POISONED(&f, HX_FDONE, pxs_future_done(s, f.pend));
 	POISONED(&f, HX_STAT, pxs_stat(s, &st));
 	POISONED(&f, HX_LIST, pxs_list(s, &cur, &e));
@@ -1067,6 +1109,12 @@ static const struct {
 	int code;
 } errnames[] = {
 	ERRNAME(EPERM),
+	ERRNAME(EPROTONOSUPPORT),
+	ERRNAME(ECONNREFUSED),
+	ERRNAME(EHOSTUNREACH),
+	ERRNAME(ECONNRESET),
+	ERRNAME(ENETUNREACH),
+	ERRNAME(EADDRNOTAVAIL),
 	ERRNAME(ENOENT),
 	ERRNAME(ESRCH),
 	ERRNAME(EINTR),

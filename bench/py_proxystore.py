@@ -1,0 +1,224 @@
+#!/usr/bin/env python3
+# py_proxystore.py - the Python benchmarks: the proxyshm package and
+# ProxyStore with ShmConnector against ProxyStore's File and Redis connectors
+# and the standard library, in one run (docs/benchmarks.md, Python section).
+#
+# wake: a consumer process blocked in a future's result() is woken by a
+# set_result() from the parent; the value carries the parent's
+# CLOCK_MONOTONIC just before the set, the consumer subtracts it from the
+# clock when result() returns. The parent sets only once /proc shows the
+# consumer asleep, 50 us later (plus, for a polled future, a random part of
+# its interval, so that the set falls anywhere in a poll's sleep). The
+# consumer also reports its CPU time in result(): the median per wait
+# (cpu_us, which includes unpickling the value) and the share of the
+# waits' wall time (cpu_pct).
+# objects: put and get of 64 B and 1 MiB in one process, median per op.
+#
+# Usage: py_proxystore.py [--quick] [--build-dir DIR] [--redis-port N]
+#   prints key=value lines like the C programs; a mechanism that cannot be
+#   measured (no ProxyStore, pydantic 2 or redis) prints a skip line.
+import argparse
+import multiprocessing as mp
+import os
+import random
+import sys
+import tempfile
+import time
+
+from py_wake import asleep, stats  # the same protocol as py_wake.py
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+SETTLE = 50e-6
+TIMEOUT = 30.0
+
+
+def skip(what, reason):
+    print("bench=py_proxystore skip=%s reason=%r" % (what, reason),
+          flush=True)
+
+
+def set_paths(build_dir, tmp):
+    sys.path[:0] = [os.path.join(ROOT, "python"),
+                    os.path.join(build_dir, "python")]
+    src = os.environ.get("PXS_PROXYSTORE_SRC",
+                         os.path.join(ROOT, "..", "shared", "thirdparty",
+                                      "proxystore"))
+    dist = os.path.join(tmp, "proxystore-1.0.0.dist-info")
+    os.makedirs(dist)
+    with open(os.path.join(dist, "METADATA"), "w") as f:
+        f.write("Metadata-Version: 2.1\nName: proxystore\nVersion: 1.0.0\n")
+    sys.path += [src, tmp]
+    for mod in ("redis", "packaging", "tomli_w"):  # Debian's pure-Python packages
+        debian = os.path.join("/usr/lib/python3/dist-packages", mod)
+        if os.path.isdir(debian):
+            os.symlink(debian, os.path.join(tmp, mod))
+    os.environ["PYTHONPATH"] = os.pathsep.join(sys.path)
+
+
+def consumer(make_store, ready, futures, out):
+    make_store()  # attach before the first wait, as a long-lived worker
+    lat, cpu = [], []
+    while True:
+        fut = futures.recv()
+        if fut is None:
+            break
+        ready.send(None)
+        w0, c0 = time.monotonic_ns(), time.process_time_ns()
+        value = fut.result()
+        t1 = time.monotonic_ns()
+        c1 = time.process_time_ns()
+        t0 = int(bytes(value)) if not isinstance(value, int) else value
+        lat.append(t1 - t0)
+        cpu.append((c1 - c0, t1 - w0))
+        del value, fut
+    out.send((lat, cpu))
+
+
+def wake(mech, make_store, new_future, setter, n, interval):
+    ctx = mp.get_context("fork")
+    fut_r, fut_w = ctx.Pipe(duplex=False)
+    rdy_r, rdy_w = ctx.Pipe(duplex=False)
+    out_r, out_w = ctx.Pipe(duplex=False)
+    p = ctx.Process(target=consumer, args=(make_store, rdy_w, fut_r, out_w))
+    p.start()
+    try:
+        for _ in range(n):
+            fut = new_future()
+            fut_w.send(fut)
+            if not rdy_r.poll(TIMEOUT):
+                raise RuntimeError("consumer not ready")
+            rdy_r.recv()
+            if not asleep(p.pid, time.monotonic() + TIMEOUT):
+                raise RuntimeError("consumer never fell asleep")
+            time.sleep(SETTLE + random.uniform(0, interval))
+            setter(fut, time.monotonic_ns())
+        fut_w.send(None)
+        lat, cpu = out_r.recv()
+    finally:
+        p.join(TIMEOUT)
+        if p.is_alive():
+            p.kill()
+    p50, p99, mean, lo = stats([x / 1e3 for x in lat])
+    print("bench=py_proxystore case=wake placement=unpinned mech=%s n=%d "
+          "p50_us=%.3f p99_us=%.3f mean_us=%.3f min_us=%.3f "
+          "cpu_us=%.1f cpu_pct=%.2f"
+          % (mech, n, p50, p99, mean, lo,
+             stats([c / 1e3 for c, _ in cpu])[0],
+             100 * sum(c for c, _ in cpu) / max(1, sum(w for _, w in cpu))),
+          flush=True)
+
+
+def timed(op, n):
+    v = []
+    for _ in range(n):
+        t0 = time.perf_counter_ns()
+        op()
+        v.append(time.perf_counter_ns() - t0)
+    return stats([x / 1e3 for x in v])[0]
+
+
+def objects(mech, put, get, n):
+    for size in (64, 1 << 20):
+        data = os.urandom(size)
+        reps = n if size == 64 else max(10, n // 10)
+        keys = []
+        put_us = timed(lambda: keys.append(put(data)), reps)
+        key = keys[-1]
+        get_us = timed(lambda: get(key), reps)
+        print("bench=py_proxystore case=objects mech=%s size=%d n=%d "
+              "put_p50_us=%.3f get_p50_us=%.3f"
+              % (mech, size, reps, put_us, get_us), flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--build-dir", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--redis-port", type=int)
+    a = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="pxs-bench-py-")
+    set_paths(os.path.abspath(a.build_dir), tmp)
+    try:
+        import proxyshm
+    except ImportError as e:
+        skip("all", "proxyshm does not import: %s" % e)
+        return 0
+    seg = "/pxs-bench-py-%d" % os.getpid()
+    native = proxyshm.Store(seg, size=256 << 20, create=True)
+    n_wake = 5 if a.quick else 200
+    n_poll = 3 if a.quick else 20
+    n_obj = 200 if a.quick else 20000
+    try:
+        wake("pxs.Future", lambda: None, lambda: native.future(),
+             lambda f, t: f.set_result(b"%d" % t), n_wake, 0)
+
+        def get_release(k):
+            native.get(k).release()
+        objects("pxs", native.put, get_release, n_obj)
+        from multiprocessing import shared_memory
+        shms = []
+
+        def shm_put(d):
+            s = shared_memory.SharedMemory(create=True, size=len(d))
+            s.buf[:len(d)] = d
+            shms.append(s)
+            return s.name
+
+        def shm_get(name):
+            s = shared_memory.SharedMemory(name=name)
+            memoryview(s.buf).release()
+            s.close()
+        objects("mp.shared_memory", shm_put, shm_get, min(n_obj, 2000))
+        for s in shms:
+            s.close()
+            s.unlink()
+        proxystore_part(a, seg, tmp, n_wake, n_poll, n_obj)
+    finally:
+        native.close()
+        proxyshm.unlink(seg)
+    return 0
+
+
+def proxystore_part(a, seg, tmp, n_wake, n_poll, n_obj):
+    try:
+        from proxystore.connectors.file import FileConnector
+        from proxystore.store import Store
+        from proxyshm.proxystore import ShmConnector, blocking_future
+    except Exception as e:  # ImportError, or pydantic 1's errors
+        skip("proxystore", "ProxyStore does not import: %r" % e)
+        return
+    connectors = [("ShmConnector", lambda: ShmConnector(seg, create=False)),
+                  ("FileConnector", lambda: FileConnector(
+                      tempfile.mkdtemp(prefix="pxs-bench-file-",
+                                       dir="/dev/shm"), clear=True))]
+    if a.redis_port:
+        try:
+            from proxystore.connectors.redis import RedisConnector
+            connectors.append(("RedisConnector", lambda: RedisConnector(
+                "127.0.0.1", a.redis_port)))
+        except ImportError as e:
+            skip("RedisConnector", "redis does not import: %s" % e)
+    else:
+        skip("RedisConnector", "no --redis-port")
+    for name, make in connectors:
+        with Store("bench-" + name, make(), cache_size=0,
+                   register=True) as store:
+            def attach():
+                import proxystore.store as ps
+                ps.get_or_create_store(store.config(), register=True)
+            objects("proxystore." + name,
+                    lambda d: store.put(d), lambda k: store.get(k), n_obj)
+            if name == "ShmConnector":
+                wake("blocking_future.ShmConnector", attach,
+                     lambda: blocking_future(store),
+                     lambda f, t: f.set_result(t), n_wake, 0)
+                continue
+            for interval in (1.0, 0.001):
+                wake("store.future.%s.%gs" % (name, interval), attach,
+                     lambda: store.future(polling_interval=interval),
+                     lambda f, t: f.set_result(t), n_poll, interval)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""A million get/release keep the process's RSS and the store's pins flat."""
+import gc
+import os
+
+import proxyshm
+
+
+def rss_kib():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
+
+
+def churn(store, k, n):
+    for _ in range(n):
+        v = store.get(k)
+        memoryview(v).release()
+        v.release()
+        with store.get(k) as w:
+            len(w)
+        store.get(k)  # released when collected
+
+
+def test_million_get_release_flat(store):
+    k = store.put(b"x" * 64)
+    f = store.future()
+    f.set_result(b"y" * 64)
+    churn(store, k, 20000)  # warm up allocators
+    gc.collect()
+    rss0 = rss_kib()
+    churn(store, k, 1000000 // 3)
+    for _ in range(100000):
+        f.result(0).release()
+        proxyshm.Key(str(k))
+    gc.collect()
+    grown = rss_kib() - rss0
+    st = store.stat()
+    assert st["pins"] == 0 and st["evicted_pinned"] == 0
+    # One leaked View or Key per call would be >= 30 MiB here.
+    assert grown < 4096, "RSS grew by %d KiB" % grown
+
+
+def test_error_paths_do_not_leak(store):
+    missing = proxyshm.Key.from_name("missing")
+    f = store.future()
+    gc.collect()
+    rss0 = rss_kib()
+    for _ in range(200000):
+        try:
+            store.get(missing)
+        except FileNotFoundError:
+            pass
+        try:
+            f.result(timeout=0)
+        except TimeoutError:
+            pass
+    gc.collect()
+    assert rss_kib() - rss0 < 4096
+    assert store.stat()["pins"] == 0

@@ -1,0 +1,724 @@
+/* test_redis.c - the public API on a Redis store (redis://127.0.0.1:PORT/..).
+ *
+ * The suite starts its own redis-server on 127.0.0.1 at a free port with
+ * persistence off and stops it by its pid; without redis-server (or a
+ * build without hiredis) it is skipped (exit 77). hiredis is used directly
+ * only to play the part of another Redis client: counting commands, and
+ * writing garbage into a key of the store.
+ */
+#include "pxs_test.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int port;
+static pid_t server;
+
+static int
+free_port(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t l = sizeof a;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), p;
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&a, &l) < 0)
+		return -1;
+	p = ntohs(a.sin_port);
+	close(fd);
+	return p;
+}
+
+static redisContext *
+raw(void)
+{
+	struct timeval tv = {1, 0};
+
+	return redisConnectWithTimeout("127.0.0.1", port, tv);
+}
+
+static pid_t
+start_server(void)
+{
+	char ps[16];
+	pid_t pid;
+
+	snprintf(ps, sizeof ps, "%d", port);
+	pid = fork();
+	if (pid == 0) {
+		int fd = open("/dev/null", O_WRONLY);
+
+		dup2(fd, 1);
+		execlp("redis-server", "redis-server", "--port", ps, "--bind",
+		       "127.0.0.1", "--save", "", "--appendonly", "no",
+		       "--dir", "/tmp", (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 200; i++) {
+		redisContext *c = raw();
+		int ok = c && !c->err;
+
+		redisFree(c);
+		if (ok)
+			return pid;
+		usleep(20000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	return -1;
+}
+
+static void
+stop_server(void)
+{
+	if (server > 0) {
+		kill(server, SIGKILL);
+		waitpid(server, NULL, 0);
+		server = 0;
+	}
+}
+
+static pxs_store *
+rstore(char name[128])
+{
+	static unsigned n;
+	pxs_options o = {.flags = PXS_CREATE | PXS_EXCL};
+	pxs_store *s = NULL;
+	int rc;
+
+	snprintf(name, 128, "redis://127.0.0.1:%d/t-%ld-%u", port,
+		 (long)getpid(), n++);
+	rc = pxs_open(name, &o, &s);
+	ck_assert_msg(rc == 0, "open %s: %s", name, pxs_strerror(rc));
+	return s;
+}
+
+START_TEST(objects)
+{
+	char name[128];
+	pxs_store *s = rstore(name), *s2 = NULL;
+	pxs_key k, k2 = pxs_key_from_name("a", 1);
+	pxs_view v, v2;
+
+	ck_assert_int_eq(pxs_put(s, "hello", 5, &k), 0);
+	ck_assert_int_eq(pxs_exists(s, k), 1);
+	ck_assert_int_eq(pxs_get(s, k, &v), 0);
+	ck_assert_uint_eq(v.size, 5);
+	ck_assert_mem_eq(v.data, "hello", 5);
+	v2 = v;
+	ck_assert_int_eq(pxs_evict(s, k), 0);
+	ck_assert_mem_eq(v.data, "hello", 5); /* a private copy */
+	ck_assert_int_eq(pxs_release(s, &v), 0);
+	ck_assert_int_eq(pxs_release(s, &v2), -EINVAL); /* stale copy */
+	ck_assert_int_eq(pxs_exists(s, k), 0);
+	ck_assert_int_eq(pxs_get(s, k, &v), -ENOENT);
+	ck_assert_int_eq(pxs_evict(s, k), -ENOENT);
+	ck_assert_int_eq(pxs_put_at(s, k2, "", 0), 0);
+	ck_assert_int_eq(pxs_put_at(s, k2, "x", 1), -EEXIST);
+	ck_assert_int_eq(pxs_get(s, k2, &v), 0);
+	ck_assert_uint_eq(v.size, 0);
+	ck_assert_ptr_nonnull(v.data);
+	ck_assert_int_eq(pxs_release(s, &v), 0);
+	ck_assert_str_eq(pxs_store_name(s), name);
+
+	pxs_options ex = {.flags = PXS_CREATE | PXS_EXCL};
+	ck_assert_int_eq(pxs_open(name, &ex, &s2), -EEXIST);
+	ck_assert_int_eq(pxs_open(name, NULL, &s2), 0);
+	ck_assert_int_eq(pxs_exists(s2, k2), 1);
+	pxs_stats st;
+	ck_assert_int_eq(pxs_stat(s2, &st), 0);
+	ck_assert_uint_eq(st.objects, 1);
+	uint64_t cur = 0;
+	pxs_entry e;
+	ck_assert_int_eq(pxs_list(s2, &cur, &e), 1);
+	ck_assert(pxs_key_equal(e.key, k2));
+	ck_assert_int_eq(pxs_list(s2, &cur, &e), 0);
+	pxs_close(s2);
+	pxs_close(s);
+	ck_assert_int_eq(pxs_unlink(name), 0);
+	ck_assert_int_eq(pxs_unlink(name), -ENOENT);
+	ck_assert_int_eq(pxs_open(name, NULL, &s2), -ENOENT);
+}
+END_TEST
+
+START_TEST(future_basics)
+{
+	char name[128];
+	pxs_store *s = rstore(name);
+	pxs_key k;
+	pxs_view v;
+	void *buf;
+
+	ck_assert_int_eq(pxs_future_new(s, &k), 0);
+	ck_assert_int_eq(pxs_future_done(s, k), 0);
+	ck_assert_int_eq(pxs_get(s, k, &v), -EAGAIN);
+	double t0 = pxs_test_ms();
+	ck_assert_int_eq(pxs_future_wait(s, k, 300, &v), -ETIMEDOUT);
+	double dt = pxs_test_ms() - t0;
+	ck_assert_msg(dt >= 290 && dt < 2000, "timeout after %.0f ms", dt);
+	ck_assert_int_eq(pxs_future_wait(s, k, 0, &v), -ETIMEDOUT);
+	ck_assert_int_eq(pxs_future_reserve(s, k, 4, &buf), 0);
+	ck_assert_int_eq(pxs_future_set(s, k, "no", 2), -EBUSY);
+	memcpy(buf, "abcd", 4);
+	ck_assert_int_eq(pxs_future_commit(s, k), 0);
+	ck_assert_int_eq(pxs_future_commit(s, k), -EALREADY);
+	ck_assert_int_eq(pxs_future_done(s, k), 1);
+	ck_assert_int_eq(pxs_future_wait(s, k, -1, &v), 0);
+	ck_assert_mem_eq(v.data, "abcd", 4);
+	ck_assert_int_eq(pxs_release(s, &v), 0);
+	ck_assert_int_eq(pxs_future_set(s, k, "x", 1), -EALREADY);
+	ck_assert_int_eq(pxs_future_claim(s, k), -EALREADY);
+	ck_assert_int_eq(pxs_future_new_at(s, k), -EEXIST);
+	ck_assert_int_eq(pxs_future_commit(s, pxs_key_from_name("z", 1)), -ENOENT);
+	pxs_close(s);
+	pxs_unlink(name);
+}
+END_TEST
+
+struct waitarg {
+	const char *name;
+	pxs_key k;
+};
+
+static int
+waiter(void *p)
+{
+	struct waitarg *a = p;
+	pxs_store *s;
+	pxs_view v;
+	int rc;
+
+	if (pxs_open(a->name, NULL, &s) < 0)
+		return 10;
+	rc = pxs_future_wait(s, a->k, 10000, &v);
+	if (rc == 0)
+		rc = v.size == 3 && memcmp(v.data, "yes", 3) == 0 ? 0 : 11;
+	else
+		rc = rc == -ECANCELED ? 20 : rc == -EOWNERDEAD ? 21 : 12;
+	pxs_close(s);
+	return rc;
+}
+
+START_TEST(sixteen_waiters)
+{
+	char name[128];
+	pxs_store *s = rstore(name);
+	struct waitarg a = {.name = name};
+	pid_t w[16];
+
+	ck_assert_int_eq(pxs_future_new(s, &a.k), 0);
+	for (int i = 0; i < 16; i++)
+		w[i] = pxs_test_spawn(waiter, &a);
+	usleep(300000);
+	ck_assert_int_eq(pxs_future_set(s, a.k, "yes", 3), 0);
+	for (int i = 0; i < 16; i++)
+		ck_assert_int_eq(pxs_test_reap(w[i], 10), 0);
+	pxs_close(s);
+	pxs_unlink(name);
+}
+END_TEST
+
+static int
+setter(void *p)
+{
+	struct waitarg *a = p;
+	pxs_store *s;
+	char me[16];
+	int rc;
+
+	if (pxs_open(a->name, NULL, &s) < 0)
+		return 10;
+	snprintf(me, sizeof me, "%d", getpid());
+	rc = pxs_future_set(s, a->k, me, strlen(me));
+	pxs_close(s);
+	return rc == 0 ? 0 : rc == -EALREADY ? 1 : 2;
+}
+
+START_TEST(racing_setters)
+{
+	char name[128];
+	pxs_store *s = rstore(name);
+	struct waitarg a = {.name = name};
+	pid_t w[8];
+	int wins = 0;
+
+	ck_assert_int_eq(pxs_future_new(s, &a.k), 0);
+	ck_assert_int_eq(pxs_future_disown(s, a.k), 0);
+	for (int i = 0; i < 8; i++)
+		w[i] = pxs_test_spawn(setter, &a);
+	for (int i = 0; i < 8; i++) {
+		int rc = pxs_test_reap(w[i], 10);
+
+		ck_assert_int_le(rc, 1);
+		wins += rc == 0;
+	}
+	ck_assert_int_eq(wins, 1);
+	pxs_close(s);
+	pxs_unlink(name);
+}
+END_TEST
+
+static int
+owner_then_sleep(void *p)
+{
+	struct waitarg *a = p;
+	pxs_store *s;
+
+	if (pxs_open(a->name, NULL, &s) < 0 || pxs_future_new_at(s, a->k) < 0)
+		return 10;
+	for (;;)
+		pause();
+}
+
+START_TEST(dead_owner)
+{
+	char name[128];
+	pxs_store *s = rstore(name);
+	struct waitarg a = {.name = name, .k = pxs_key_from_name("f", 1)};
+	pxs_view v;
+	pid_t o = pxs_test_spawn(owner_then_sleep, &a);
+
+	while (pxs_future_done(s, a.k) == -ENOENT)
+		usleep(10000);
+	pid_t w = pxs_test_spawn(waiter, &a);
+	usleep(200000);
+	double t0 = pxs_test_ms();
+	kill(o, SIGKILL);
+	ck_assert_int_eq(pxs_test_reap(w, 10), 21);
+	double dt = pxs_test_ms() - t0;
+	ck_assert_msg(dt < 1000, "-EOWNERDEAD after %.0f ms", dt);
+	pxs_test_reap(o, 5);
+	ck_assert_int_eq(pxs_future_wait(s, a.k, 0, &v), -EOWNERDEAD);
+	ck_assert_int_eq(pxs_future_set(s, a.k, "x", 1), -EOWNERDEAD);
+	pxs_close(s);
+	pxs_unlink(name);
+}
+END_TEST
+
+START_TEST(dead_waiter_and_evict)
+{
+	char name[128];
+	pxs_store *s = rstore(name);
+	struct waitarg a = {.name = name};
+	pxs_view v;
+
+	ck_assert_int_eq(pxs_future_new(s, &a.k), 0);
+	pid_t dead = pxs_test_spawn(waiter, &a);
+	pid_t w = pxs_test_spawn(waiter, &a);
+	usleep(300000);
+	kill(dead, SIGKILL);
+	pxs_test_reap(dead, 5);
+	ck_assert_int_eq(pxs_evict(s, a.k), 0);
+	ck_assert_int_eq(pxs_test_reap(w, 10), 20); /* -ECANCELED */
+	ck_assert_int_eq(pxs_future_wait(s, a.k, 0, &v), -ENOENT);
+	/* nothing wedged: the key is usable again */
+	ck_assert_int_eq(pxs_future_new_at(s, a.k), 0);
+	ck_assert_int_eq(pxs_future_set(s, a.k, "yes", 3), 0);
+	ck_assert_int_eq(pxs_future_wait(s, a.k, 1000, &v), 0);
+	pxs_release(s, &v);
+	pxs_close(s);
+	pxs_unlink(name);
+}
+END_TEST
+
+static long long
+calls(redisContext *c)
+{
+	redisReply *r = redisCommand(c, "INFO commandstats");
+	long long total = 0;
+	const char *p;
+
+	ck_assert_ptr_nonnull(r);
+	ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
+	for (p = r->str; (p = strstr(p, "calls=")) != NULL; p += 6)
+		total += atoll(p + 6);
+	freeReplyObject(r);
+	return total;
+}
+
+START_TEST(waiter_does_not_poll)
+{
+	char name[128];
+	pxs_store *s = rstore(name);
+	struct waitarg a = {.name = name};
+	redisContext *c = raw();
+	pxs_view v;
+	long long before, after;
+
+	ck_assert_int_eq(pxs_future_new(s, &a.k), 0);
+	ck_assert_int_eq(pxs_future_disown(s, a.k), 0);
+	pxs_store *s2;
+	ck_assert_int_eq(pxs_open(name, NULL, &s2), 0);
+	ck_assert_int_eq(pxs_future_claim(s2, a.k), 0); /* an owner to check */
+	pid_t w = pxs_test_spawn(waiter, &a);
+	usleep(500000);
+	before = calls(c);
+	sleep(5);
+	after = calls(c);
+	/* 1 for the second INFO; the rest is the waiter's: two commands per
+	 * 0.4 s liveness period, 5 a second; a handful means at most 6. */
+	ck_assert_msg(after - before - 1 <= 6 * 5,
+		      "%lld commands in 5 s", after - before - 1);
+	ck_assert_int_eq(pxs_future_set(s2, a.k, "yes", 3), 0);
+	ck_assert_int_eq(pxs_test_reap(w, 10), 0);
+	ck_assert_int_eq(pxs_future_wait(s, a.k, 0, &v), 0);
+	pxs_release(s, &v);
+	redisFree(c);
+	pxs_close(s2);
+	pxs_close(s);
+	pxs_unlink(name);
+}
+END_TEST
+
+START_TEST(garbage_is_eproto)
+{
+	char name[128], obj[256];
+	pxs_store *s = rstore(name);
+	pxs_key k;
+	char hex[PXS_KEY_STRLEN];
+	redisContext *c = raw();
+	pxs_view v;
+	pxs_check_report rep;
+
+	ck_assert_int_eq(pxs_put(s, "abc", 3, &k), 0);
+	pxs_key_format(k, hex);
+	snprintf(obj, sizeof obj, "pxs:%s:{%s}", strrchr(name, '/') + 1, hex);
+	freeReplyObject(redisCommand(c, "SET %s garbage", obj));
+	ck_assert_int_eq(pxs_get(s, k, &v), -EPROTO);
+	ck_assert_int_eq(pxs_exists(s, k), -EPROTO);
+	ck_assert_int_eq(pxs_future_wait(s, k, 100, &v), -EPROTO);
+	freeReplyObject(redisCommand(c, "DEL %s", obj));
+	freeReplyObject(redisCommand(c, "HSET %s s q", obj));
+	ck_assert_int_eq(pxs_get(s, k, &v), -EPROTO);
+	ck_assert_int_eq(pxs_future_set(s, k, "x", 1), -EPROTO);
+	ck_assert_int_eq(pxs_check(s, &rep), -EPROTO);
+	ck_assert_uint_eq(rep.errors, 1);
+	/* metadata overwritten: not a store of this layout */
+	snprintf(obj, sizeof obj, "pxs:%s:meta", strrchr(name, '/') + 1);
+	freeReplyObject(redisCommand(c, "SET %s 1", obj));
+	pxs_store *s2;
+	ck_assert_int_eq(pxs_open(name, NULL, &s2), -EPROTO);
+	redisFree(c);
+	pxs_close(s);
+	pxs_unlink(name);
+}
+END_TEST
+
+START_TEST(bad_names_and_servers)
+{
+	static const char *bad[] = {
+		"redis://", "redis://127.0.0.1", "redis://127.0.0.1:/x",
+		"redis://127.0.0.1:0/x", "redis://127.0.0.1:65536/x",
+		"redis://127.0.0.1:06379/x", "redis://127.0.0.1:6379/",
+		"redis://127.0.0.1:6379/a/b", "redis://127.0.0.1:6379/..",
+		"redis://h_st:1/x", "redis://[::1/x", "redis://u@h:1/x",
+		"redis://h:1/x?y", "redis://h:1/x y", "redis://h:123456/x"};
+	pxs_store *s;
+	pxs_proxy *p;
+
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		ck_assert_msg(pxs_open(bad[i], NULL, &s) == -EINVAL, "%s", bad[i]);
+		ck_assert_msg(pxs_proxy_new(bad[i], pxs_key_from_name("a", 1), &p) ==
+				      -EINVAL,
+			      "%s", bad[i]);
+	}
+	/* refused */
+	char name[128];
+	int dead = free_port();
+	snprintf(name, sizeof name, "redis://127.0.0.1:%d/x", dead);
+	ck_assert_int_eq(pxs_open(name, NULL, &s), -ECONNREFUSED);
+	/* a listener that never replies */
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t l = sizeof a;
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+	ck_assert_int_eq(listen(fd, 4), 0);
+	getsockname(fd, (struct sockaddr *)&a, &l);
+	snprintf(name, sizeof name, "redis://127.0.0.1:%d/x", ntohs(a.sin_port));
+	pxs_options o = {.connect_timeout_ms = 300, .command_timeout_ms = 300};
+	double t0 = pxs_test_ms();
+	ck_assert_int_eq(pxs_open(name, &o, &s), -ETIMEDOUT);
+	ck_assert_double_lt(pxs_test_ms() - t0, 2000);
+	close(fd);
+}
+END_TEST
+
+START_TEST(proxies)
+{
+	char name[128], str[PXS_PROXY_STRLEN], want[256];
+	pxs_store *s = rstore(name);
+	pxs_proxy *p, *q;
+	pxs_key k;
+	char hex[PXS_KEY_STRLEN];
+	const void *d;
+	size_t n;
+
+	ck_assert_int_eq(pxs_put(s, "data", 4, &k), 0);
+	ck_assert_int_eq(pxs_proxy_new(pxs_store_name(s), k, &p), 0);
+	int len = pxs_proxy_format(p, str, sizeof str);
+	pxs_key_format(k, hex);
+	snprintf(want, sizeof want, "%s/%s", name, hex);
+	ck_assert_str_eq(str, want);
+	ck_assert_int_eq(len, (int)strlen(want));
+	ck_assert_int_eq(pxs_proxy_parse(str, &q), 0);
+	ck_assert(pxs_key_equal(pxs_proxy_key(q), k));
+	ck_assert_int_eq(pxs_proxy_resolve(q, 1000, &d, &n), 0);
+	ck_assert_uint_eq(n, 4);
+	ck_assert_mem_eq(d, "data", 4);
+	pxs_proxy_free(q);
+	pxs_proxy_free(p);
+	strcat(str, "/");
+	ck_assert_int_eq(pxs_proxy_parse(str, &q), -EINVAL);
+	ck_assert_int_eq(pxs_proxy_parse("redis://h:1/abc", &q), -EINVAL);
+	pxs_close(s);
+	pxs_unlink(name);
+}
+END_TEST
+
+START_TEST(server_restart)
+{
+	char name[128];
+	pxs_store *s = rstore(name);
+	struct waitarg a = {.name = name};
+	pxs_view v;
+	pxs_key k;
+	pxs_options o = {.flags = PXS_CREATE};
+
+	ck_assert_int_eq(pxs_future_new(s, &a.k), 0);
+	pid_t killer = fork();
+	if (killer == 0) {
+		usleep(300000);
+		kill(server, SIGKILL);
+		_exit(0);
+	}
+	double t0 = pxs_test_ms();
+	int rc = pxs_future_wait(s, a.k, 5000, &v);
+	ck_assert_msg(rc == -ECONNRESET || rc == -ETIMEDOUT, "%d", rc);
+	ck_assert_double_lt(pxs_test_ms() - t0, 5000 + 500);
+	waitpid(killer, NULL, 0);
+	/* The old server is not this process's child: wait until its
+	 * listening socket is gone too before starting the new one. */
+	for (int i = 0; i < 500; i++) {
+		redisContext *c = raw();
+		int up = c && !c->err;
+
+		redisFree(c);
+		if (!up)
+			break;
+		usleep(10000);
+	}
+	server = start_server();
+	ck_assert_int_gt(server, 0);
+	/* without persistence the store is gone; the handle reconnects */
+	ck_assert_int_eq(pxs_exists(s, a.k), 0);
+	pxs_store *s2;
+	ck_assert_int_eq(pxs_open(name, &o, &s2), 0);
+	ck_assert_int_eq(pxs_put(s, "x", 1, &k), 0);
+	ck_assert_int_eq(pxs_future_new(s, &k), 0);
+	ck_assert_int_eq(pxs_future_done(s2, k), 0); /* its owner is known */
+	pxs_close(s2);
+	pxs_close(s);
+	pxs_unlink(name);
+	stop_server(); /* the one this test started */
+}
+END_TEST
+
+static int
+forked_child_uses(void *p)
+{
+	pxs_store *s = p;
+	pxs_key k;
+	pxs_view v;
+
+	if (pxs_put(s, "child", 5, &k) < 0 || pxs_get(s, k, &v) < 0)
+		return 1;
+	return pxs_release(s, &v) == 0 ? 0 : 2;
+}
+
+START_TEST(fork_and_threads)
+{
+	char name[128];
+	pxs_store *s = rstore(name);
+	pxs_key k;
+
+	ck_assert_int_eq(pxs_put(s, "p", 1, &k), 0); /* a pooled connection */
+	ck_assert_int_eq(pxs_test_reap(pxs_test_spawn(forked_child_uses, s), 10),
+			 0);
+	ck_assert_int_eq(pxs_exists(s, k), 1);
+	pxs_close(s);
+	pxs_unlink(name);
+}
+END_TEST
+
+/* A "node": a process in a mount namespace of its own with a private,
+ * empty /dev/shm, so that it shares no memory with the other. 0 when in
+ * place, -1 when not permitted (not root). */
+static int
+private_node(void)
+{
+	if (unshare(CLONE_NEWNS) < 0 ||
+	    mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount("tmpfs", "/dev/shm", "tmpfs", 0, "size=16m") < 0)
+		return -1;
+	return 0;
+}
+
+struct node_arg {
+	char proxy[PXS_PROXY_STRLEN];
+	const char *name;
+	pxs_key k;
+};
+
+static int
+producer_node(void *p)
+{
+	struct node_arg *a = p;
+	pxs_store *s;
+
+	if (private_node() < 0)
+		return 77;
+	if (pxs_open(a->name, NULL, &s) < 0 || pxs_future_new_at(s, a->k) < 0)
+		return 10;
+	usleep(300000);
+	return pxs_future_set(s, a->k, "yes", 3) == 0 ? 0 : 11;
+}
+
+static int
+consumer_node(void *p)
+{
+	struct node_arg *a = p;
+	pxs_proxy *px;
+	const void *d;
+	size_t n;
+
+	if (private_node() < 0)
+		return 77;
+	if (pxs_proxy_parse(a->proxy, &px) < 0)
+		return 10;
+	/* the future may not exist yet: retry until the producer made it */
+	int rc;
+	for (int i = 0; i < 100; i++) {
+		rc = pxs_proxy_resolve(px, 5000, &d, &n);
+		if (rc != -ENOENT)
+			break;
+		usleep(20000);
+	}
+	rc = rc == 0 && n == 3 && memcmp(d, "yes", 3) == 0 ? 0 : 12;
+	pxs_proxy_free(px);
+	return rc;
+}
+
+START_TEST(two_nodes)
+{
+	char name[128];
+	pxs_store *s = rstore(name);
+	struct node_arg a = {.name = name, .k = pxs_key_from_name("n", 1)};
+	pxs_proxy *p;
+
+	ck_assert_int_eq(pxs_proxy_new(name, a.k, &p), 0);
+	ck_assert_int_gt(pxs_proxy_format(p, a.proxy, sizeof a.proxy), 0);
+	pxs_proxy_free(p);
+	pid_t c = pxs_test_spawn(consumer_node, &a);
+	pid_t w = pxs_test_spawn(producer_node, &a);
+	int rw = pxs_test_reap(w, 20), rc = pxs_test_reap(c, 20);
+	if (rw == 77 || rc == 77) {
+		puts("SKIP two_nodes: unshare/mount not permitted (needs root)");
+	} else {
+		ck_assert_int_eq(rw, 0);
+		ck_assert_int_eq(rc, 0);
+	}
+	pxs_close(s);
+	pxs_unlink(name);
+}
+END_TEST
+
+static const char *consumer_path;
+
+START_TEST(exec_consumer)
+{
+	char name[128], str[PXS_PROXY_STRLEN];
+	pxs_store *s = rstore(name);
+	pxs_key k = pxs_key_from_name("exec", 4);
+	pxs_proxy *p;
+	char buf[4096];
+
+	if (consumer_path == NULL) {
+		puts("SKIP exec_consumer: no consumer path in argv");
+		pxs_close(s);
+		return;
+	}
+	ck_assert_int_eq(pxs_future_new_at(s, k), 0);
+	ck_assert_int_eq(pxs_proxy_new(name, k, &p), 0);
+	ck_assert_int_gt(pxs_proxy_format(p, str, sizeof str), 0);
+	pxs_proxy_free(p);
+	pid_t c = fork();
+	if (c == 0) {
+		execl(consumer_path, consumer_path, str, "10000", (char *)NULL);
+		_exit(127);
+	}
+	usleep(200000);
+	pxs_test_fill(buf, sizeof buf, k, 7);
+	ck_assert_int_eq(pxs_future_set(s, k, buf, sizeof buf), 0);
+	ck_assert_int_eq(pxs_test_reap(c, 20), 0);
+	pxs_close(s);
+	pxs_unlink(name);
+}
+END_TEST
+
+int
+main(int argc, char **argv)
+{
+	pxs_store *s;
+	int rc;
+
+	consumer_path = argc > 1 ? argv[1] : NULL;
+	if (pxs_open("redis://127.0.0.1:1/x", NULL, &s) == -EPROTONOSUPPORT) {
+		puts("SKIP: built without hiredis");
+		return 77;
+	}
+	if (system("command -v redis-server >/dev/null 2>&1") != 0) {
+		puts("SKIP: no redis-server");
+		return 77;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	port = free_port();
+	server = start_server();
+	if (server < 0) {
+		puts("SKIP: redis-server did not start");
+		return 77;
+	}
+	Suite *su = suite_create("redis");
+	TCase *tc = tcase_create("redis");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, objects);
+	tcase_add_test(tc, future_basics);
+	tcase_add_test(tc, sixteen_waiters);
+	tcase_add_test(tc, racing_setters);
+	tcase_add_test(tc, dead_owner);
+	tcase_add_test(tc, dead_waiter_and_evict);
+	tcase_add_test(tc, waiter_does_not_poll);
+	tcase_add_test(tc, garbage_is_eproto);
+	tcase_add_test(tc, bad_names_and_servers);
+	tcase_add_test(tc, proxies);
+	tcase_add_test(tc, fork_and_threads);
+	tcase_add_test(tc, two_nodes);
+	tcase_add_test(tc, exec_consumer);
+	tcase_add_test(tc, server_restart); /* last: it restarts the server */
+	suite_add_tcase(su, tc);
+	rc = pxs_test_run(su);
+	stop_server();
+	return rc;
+}

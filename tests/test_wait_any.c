@@ -1,0 +1,264 @@
+/* test_wait_any.c - pxs_future_wait_any(): bad input changes nothing, the
+ * first ready future wins, 64 futures set in random order by 8 processes,
+ * a killed owner and an evicted future end the wait with their index. */
+#include "internal.h"
+#include "pxs_test.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MiB ((size_t)1 << 20)
+#define NF 64
+#define NPROC 8
+
+static void
+same_stats(pxs_stats a, pxs_stats b)
+{
+	ck_assert_uint_eq(a.objects, b.objects);
+	ck_assert_uint_eq(a.pending, b.pending);
+	ck_assert_uint_eq(a.abandoned, b.abandoned);
+	ck_assert_uint_eq(a.pins, b.pins);
+	ck_assert_uint_eq(a.waiters, b.waiters);
+	ck_assert_uint_eq(a.heap_used, b.heap_used);
+	ck_assert_uint_eq(a.puts, b.puts);
+	ck_assert_uint_eq(a.gets, b.gets);
+}
+
+START_TEST(bad_input_changes_nothing)
+{
+	char name[64];
+	pxs_store *s = pxs_test_store(name, 4 * MiB, 256);
+	pxs_key k[PXS_WAIT_ANY_MAX + 1];
+	for (size_t i = 0; i <= PXS_WAIT_ANY_MAX; i++)
+		ck_assert_int_eq(pxs_future_new(s, &k[i]), 0);
+	pxs_view v;
+	size_t which = 77;
+	pxs_stats before = pxs_test_stat(s);
+	ck_assert_int_eq(pxs_future_wait_any(NULL, k, 2, 0, &which, &v),
+			 -EINVAL);
+	ck_assert_int_eq(pxs_future_wait_any(s, NULL, 2, 0, &which, &v),
+			 -EINVAL);
+	ck_assert_int_eq(pxs_future_wait_any(s, k, 2, 0, NULL, &v), -EINVAL);
+	ck_assert_int_eq(pxs_future_wait_any(s, k, 2, 0, &which, NULL),
+			 -EINVAL);
+	ck_assert_int_eq(pxs_future_wait_any(s, k, 0, 0, &which, &v), -EINVAL);
+	ck_assert_int_eq(pxs_future_wait_any(s, k, PXS_WAIT_ANY_MAX + 1, 0,
+					     &which, &v),
+			 -EINVAL);
+	pxs_key z[3] = {k[0], {.hi = 0, .lo = 0}, k[1]};
+	ck_assert_int_eq(pxs_future_wait_any(s, z, 3, 0, &which, &v), -EINVAL);
+	ck_assert_uint_eq(which, 77);
+	pxs_stats after = pxs_test_stat(s);
+	same_stats(before, after);
+	ck_assert_uint_eq(after.waits, before.waits);
+
+	/* An unknown key ends the call with its index. */
+	pxs_key u[3] = {k[0], k[1], ((pxs_key){.hi = 0xdeadbeef, .lo = 1})};
+	ck_assert_int_eq(pxs_future_wait_any(s, u, 3, 50, &which, &v), -ENOENT);
+	ck_assert_uint_eq(which, 2);
+	/* All pending: a timeout, *which = n, nobody left registered. */
+	ck_assert_int_eq(pxs_future_wait_any(s, k, 3, 0, &which, &v),
+			 -ETIMEDOUT);
+	ck_assert_uint_eq(which, 3);
+	double t0 = pxs_test_ms();
+	ck_assert_int_eq(pxs_future_wait_any(s, k, PXS_WAIT_ANY_MAX, 40,
+					     &which, &v),
+			 -ETIMEDOUT);
+	ck_assert_msg(pxs_test_ms() - t0 >= 39.0, "timed out early");
+	ck_assert_uint_eq(which, PXS_WAIT_ANY_MAX);
+	same_stats(before, pxs_test_stat(s));
+	pxs_test_done(s, name);
+}
+END_TEST
+
+START_TEST(first_ready_wins)
+{
+	char name[64];
+	pxs_store *s = pxs_test_store(name, 4 * MiB, 64);
+	pxs_key k[4];
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(pxs_future_new(s, &k[i]), 0);
+	ck_assert_int_eq(pxs_future_set(s, k[2], "two", 3), 0);
+	ck_assert_int_eq(pxs_future_set(s, k[3], "three", 5), 0);
+	pxs_view v;
+	size_t which = 9;
+	ck_assert_int_eq(pxs_future_wait_any(s, k, 4, -1, &which, &v), 0);
+	ck_assert_uint_eq(which, 2);
+	ck_assert_uint_eq(v.size, 3);
+	ck_assert_mem_eq(v.data, "two", 3);
+	ck_assert_uint_eq(pxs_test_stat(s).pins, 1);
+	ck_assert_int_eq(pxs_release(s, &v), 0);
+	/* The same key twice, and a plain object. */
+	pxs_key p;
+	ck_assert_int_eq(pxs_put(s, "obj", 3, &p), 0);
+	pxs_key d[3] = {k[0], k[0], p};
+	ck_assert_int_eq(pxs_future_wait_any(s, d, 3, 100, &which, &v), 0);
+	ck_assert_uint_eq(which, 2);
+	ck_assert_int_eq(pxs_release(s, &v), 0);
+	ck_assert_uint_eq(pxs_test_stat(s).waiters, 0);
+	pxs_test_done(s, name);
+}
+END_TEST
+
+/* ---- 64 futures, 8 setter processes, random order ------------------- */
+
+static pxs_store *g_s;
+static pxs_key g_k[NF];
+
+static int
+setter(void *arg)
+{
+	int id = (int)(intptr_t)arg;
+	int mine[NF / NPROC];
+	for (int j = 0; j < NF / NPROC; j++)
+		mine[j] = id + j * NPROC;
+	srand((unsigned)getpid());
+	for (int j = NF / NPROC - 1; j > 0; j--) {
+		int r = rand() % (j + 1), t = mine[j];
+		mine[j] = mine[r];
+		mine[r] = t;
+	}
+	for (int j = 0; j < NF / NPROC; j++) {
+		char buf[PXS_TEST_HDR + 64];
+		usleep((useconds_t)(rand() % 3000));
+		pxs_test_fill(buf, sizeof buf, g_k[mine[j]], (uint64_t)mine[j]);
+		if (pxs_future_set(g_s, g_k[mine[j]], buf, sizeof buf) != 0)
+			return 1;
+	}
+	return 0;
+}
+
+START_TEST(sixty_four_from_eight_processes)
+{
+	char name[64];
+	g_s = pxs_test_store(name, 8 * MiB, 256);
+	for (int i = 0; i < NF; i++)
+		ck_assert_int_eq(pxs_future_new(g_s, &g_k[i]), 0);
+	pid_t pid[NPROC];
+	for (int p = 0; p < NPROC; p++)
+		pid[p] = pxs_test_spawn(setter, (void *)(intptr_t)p);
+	pxs_key left[NF];
+	int orig[NF], seen[NF] = {0};
+	memcpy(left, g_k, sizeof left);
+	for (int i = 0; i < NF; i++)
+		orig[i] = i;
+	for (size_t n = NF; n > 0; n--) {
+		pxs_view v;
+		size_t which = NF + 1;
+		ck_assert_int_eq(pxs_future_wait_any(g_s, left, n, 30000,
+						     &which, &v),
+				 0);
+		ck_assert_uint_lt(which, n);
+		ck_assert_int_eq(pxs_test_verify(v.data, v.size, left[which]),
+				 0);
+		seen[orig[which]]++;
+		ck_assert_int_eq(pxs_release(g_s, &v), 0);
+		left[which] = left[n - 1];
+		orig[which] = orig[n - 1];
+	}
+	for (int i = 0; i < NF; i++)
+		ck_assert_int_eq(seen[i], 1);
+	for (int p = 0; p < NPROC; p++)
+		ck_assert_int_eq(pxs_test_reap(pid[p], 30), 0);
+	pxs_stats st = pxs_test_stat(g_s);
+	ck_assert_uint_eq(st.waiters, 0);
+	ck_assert_uint_eq(st.pins, 0);
+	ck_assert_uint_eq(st.objects, NF);
+	pxs_test_done(g_s, name);
+}
+END_TEST
+
+/* ---- a killed owner and an evicted future --------------------------- */
+
+static int g_pipe[2];
+
+static int
+owner(void *arg)
+{
+	(void)arg;
+	char c = 0;
+	if (pxs_future_new_at(g_s, g_k[NF - 1]) != 0)
+		return 1;
+	if (write(g_pipe[1], &c, 1) != 1)
+		return 2;
+	for (;;)
+		pause();
+}
+
+struct later {
+	pid_t kill_pid;
+	pxs_key evict;
+};
+
+static void *
+later_fn(void *arg)
+{
+	struct later *l = arg;
+	usleep(100 * 1000);
+	if (l->kill_pid)
+		kill(l->kill_pid, SIGKILL);
+	else
+		pxs_evict(g_s, l->evict);
+	return NULL;
+}
+
+START_TEST(killed_owner_and_evicted_future)
+{
+	char name[64];
+	g_s = pxs_test_store(name, 8 * MiB, 256);
+	for (int i = 0; i < NF - 1; i++)
+		ck_assert_int_eq(pxs_future_new(g_s, &g_k[i]), 0);
+	g_k[NF - 1] = ((pxs_key){.hi = 0x5eed, .lo = 64});
+	ck_assert_int_eq(pipe(g_pipe), 0);
+	pid_t pid = pxs_test_spawn(owner, NULL);
+	char c;
+	ck_assert_int_eq(read(g_pipe[0], &c, 1), 1);
+	struct later l = {.kill_pid = pid};
+	pthread_t th;
+	pxs_view v;
+	size_t which = 0;
+	ck_assert_int_eq(pthread_create(&th, NULL, later_fn, &l), 0);
+	double t0 = pxs_test_ms();
+	ck_assert_int_eq(pxs_future_wait_any(g_s, g_k, NF, 30000, &which, &v),
+			 -EOWNERDEAD);
+	double took = pxs_test_ms() - t0;
+	ck_assert_uint_eq(which, NF - 1);
+	/* Woken by the liveness slice (250 ms) after the kill, not the
+	 * 30 s deadline. */
+	ck_assert_msg(took < 10000, "abandonment seen after %.0f ms", took);
+	pthread_join(th, NULL);
+	ck_assert_int_eq(pxs_test_reap(pid, 10), 128 + SIGKILL);
+
+	/* Evicting a watched future wakes the waiter with -ECANCELED. */
+	l = (struct later){.evict = g_k[5]};
+	ck_assert_int_eq(pthread_create(&th, NULL, later_fn, &l), 0);
+	ck_assert_int_eq(pxs_future_wait_any(g_s, g_k, NF - 1, 30000, &which,
+					     &v),
+			 -ECANCELED);
+	ck_assert_uint_eq(which, 5);
+	pthread_join(th, NULL);
+	pxs_stats st = pxs_test_stat(g_s);
+	ck_assert_uint_eq(st.waiters, 0);
+	ck_assert_uint_eq(st.pending, NF - 2);
+	close(g_pipe[0]);
+	close(g_pipe[1]);
+	pxs_test_done(g_s, name);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("wait_any");
+	TCase *tc = tcase_create("wait_any");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, bad_input_changes_nothing);
+	tcase_add_test(tc, first_ready_wins);
+	tcase_add_test(tc, sixty_four_from_eight_processes);
+	tcase_add_test(tc, killed_owner_and_evicted_future);
+	suite_add_tcase(s, tc);
+	return pxs_test_run(s);
+}
