@@ -1508,6 +1508,7 @@ r_expire(pxs_store *s, pxs_key key, long ttl_ms)
  * lists, which BLMOVE is not; until that exists a Redis handle refuses. */
 static int
 r_future_wait_any(pxs_store *s, const pxs_key *keys, size_t n,
+		  /* cppcheck-suppress constParameter ; pxs__backend's signature */
 		  long timeout_ms, size_t *which, pxs_view *v)
 {
 	(void)s;
