@@ -352,7 +352,11 @@ pxs__shm_check(pxs_store *s, pxs_check_report *r)
 	}
 	check_slots(s, r, &l, &q, pr, npr);
 	uint32_t bell_counted, bell_recorded, bell_dead;
-	pxs__bell_check(s, &bell_counted, &bell_recorded, &bell_dead);
+	uint32_t bells_busy = pxs__bell_check(s, &bell_counted, &bell_recorded,
+					      &bell_dead);
+	if (bells_busy)
+		problem(r, "doorbells: %u locks could not be taken in 1 s",
+			bells_busy);
 	if (bell_counted != bell_recorded)
 		problem(r, "doorbells: %u waiters counted, %u registered",
 			bell_counted, bell_recorded);

@@ -476,9 +476,10 @@ void pxs__bell_drop(struct pxs_store *s, struct pxs_seg_proc *p);
 /** Threads asleep on bells (for pxs_stat). */
 uint32_t pxs__bell_waiters(struct pxs_store *s);
 /** For pxs_check: the bells' counts, what the processes record, and how
- *  much of that dead processes recorded. */
-void pxs__bell_check(struct pxs_store *s, uint32_t *counted,
-		     uint32_t *recorded, uint32_t *dead);
+ *  much of that dead processes recorded. Returns how many bells' locks
+ *  could not be taken within the scan's one second (those not counted). */
+uint32_t pxs__bell_check(struct pxs_store *s, uint32_t *counted,
+			 uint32_t *recorded, uint32_t *dead);
 
 
 #endif

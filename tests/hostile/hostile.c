@@ -232,6 +232,8 @@ hx_reinit_locks(unsigned char *base, size_t len)
 	pxs__mutex_init(&h->table_lock);
 	pxs__mutex_init(&h->heap_lock);
 	pxs__mutex_init(&h->proc_lock);
+	for (uint32_t b = 0; b < PXS_BELLS; b++)
+		pxs__mutex_init(&h->bells[b].lock);
 	if (pxs__geometry(h->size, h->capacity, &g) < 0 || g.size != len ||
 	    g.table_off + (uint64_t)g.nslots * sizeof(struct pxs_seg_slot) >
 		    len)
