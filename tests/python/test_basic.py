@@ -10,6 +10,8 @@ import pytest
 import proxyshm
 from proxyshm import Key, Store
 
+from conftest import wait_for_waiters
+
 
 def test_key_parse_format_hash():
     k = Key.from_name("sim/step/42")
@@ -227,9 +229,9 @@ def test_future_cancel_wakes_waiter_with_ecanceled(store):
             out["errno"] = e.errno
     t = threading.Thread(target=wait)
     t.start()
-    time.sleep(0.1)
+    wait_for_waiters(store, 1)  # cancelled first, the key is absent: a wait for it to appear
     f.cancel()
-    t.join(5)
+    t.join(10)
     assert out["errno"] == errno.ECANCELED
 
 

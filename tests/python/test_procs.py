@@ -14,6 +14,8 @@ import pytest
 
 import proxyshm
 
+from conftest import wait_for_waiters
+
 
 def _produce(fut, data, delay):
     time.sleep(delay)
@@ -79,8 +81,8 @@ def test_wake_across_processes_is_prompt(store):
     ctx = mp.get_context("fork")
     with ctx.Pool(1) as pool:
         r = pool.apply_async(_consume, (f, 30))
-        time.sleep(0.3)
-        assert store.stat()["waiters"] == 1  # asleep in the kernel
+        wait_for_waiters(store, 1)  # asleep in the kernel
+        assert store.stat()["waiters"] == 1
         f.set_result(b"wake")
         assert r.get(30) == b"wake"
 
