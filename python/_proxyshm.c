@@ -886,27 +886,18 @@ static PyObject *Store_expire(PyObject *self, PyObject *const *args, Py_ssize_t 
 	Py_RETURN_NONE;
 }
 
-static const char *state_name(pxs_state state)
-{
-	switch (state) {
-	case PXS_STATE_VALUE:
-		return "value";
-	case PXS_STATE_PENDING:
-		return "pending";
-	case PXS_STATE_RESERVED:
-		return "reserved";
-	case PXS_STATE_ABANDONED:
-		return "abandoned";
-	case PXS_STATE_EVICTED:
-		return "evicted";
-	}
-	return NULL;
-}
+/* Store.list()'s names of the header's pxs_state values. */
+static const char *const state_names[] = {
+	[PXS_STATE_VALUE] = "value",         [PXS_STATE_PENDING] = "pending",
+	[PXS_STATE_RESERVED] = "reserved",   [PXS_STATE_ABANDONED] = "abandoned",
+	[PXS_STATE_EVICTED] = "evicted",
+};
 
 /* One pxs_entry as the dict Store.list() returns. */
 static PyObject *entry_dict(module_state *st, const pxs_entry *e)
 {
-	const char *state = state_name(e->state);
+	size_t i = (size_t)e->state;
+	const char *state = i < sizeof state_names / sizeof *state_names ? state_names[i] : NULL;
 	if (!state) /* outside the header's enum: not a segment we know */
 		return raise_pxs(st, -EPROTO);
 	PyObject *ttl = e->ttl_ms < 0 ? Py_NewRef(Py_None) : PyFloat_FromDouble(e->ttl_ms / 1e3);

@@ -11,7 +11,7 @@ import pytest
 import proxyshm
 from proxyshm import Key
 
-from conftest import wait_for_waiters
+from conftest import assert_gil_released, error_of_wait
 
 
 def entry(store, key):
@@ -96,19 +96,10 @@ def test_expire_bad_input_changes_nothing(store):
 
 def test_expiry_of_a_pending_future_wakes_its_waiter_with_ecanceled(store):
     f = store.future()
-    out = {}
-
-    def wait():
-        try:
-            f.result(timeout=20)
-        except OSError as e:
-            out["errno"] = e.errno
-    t = threading.Thread(target=wait)
-    t.start()
-    wait_for_waiters(store, 1)
-    store.expire(f.key, 0.05)  # the waiter is asleep when the deadline comes
-    t.join(20)
-    assert out == {"errno": errno.ECANCELED}
+    # the waiter is asleep when the deadline comes
+    e = error_of_wait(store, lambda: f.result(timeout=20),
+                      lambda: store.expire(f.key, 0.05))
+    assert e.errno == errno.ECANCELED
     assert store.stat()["waiters"] == 0 and not store.exists(f.key)
 
 
@@ -165,26 +156,14 @@ def test_wait_any_errors_name_their_key(store):
 
 
 def test_wait_any_cancel_and_expiry_indices(store):
-    a, b = store.future(), store.future()
-    res = []
-
-    def wait(keys):
-        try:
-            store.wait_any(keys, timeout=20)
-        except OSError as x:
-            res.append((x.errno, x.index))
-    t = threading.Thread(target=wait, args=([a.key, b.key],))
-    t.start()
-    wait_for_waiters(store, 2)
-    b.cancel()
-    t.join(20)
-    c = store.future()
-    t = threading.Thread(target=wait, args=([c.key, a.key],))
-    t.start()
-    wait_for_waiters(store, 2)
-    store.expire(a.key, 0.02)
-    t.join(20)
-    assert res == [(errno.ECANCELED, 1), (errno.ECANCELED, 1)]
+    a, b, c = store.future(), store.future(), store.future()
+    e = error_of_wait(store, lambda: store.wait_any([a.key, b.key], timeout=20),
+                      b.cancel, sleepers=2)
+    assert (e.errno, e.index) == (errno.ECANCELED, 1)
+    e = error_of_wait(store, lambda: store.wait_any([c.key, a.key], timeout=20),
+                      lambda: store.expire(a.key, 0.02), sleepers=2)
+    assert (e.errno, e.index) == (errno.ECANCELED, 1)
+    assert not c.done()
 
 
 def test_wait_any_abandoned_future(store):
@@ -237,17 +216,8 @@ def test_wait_any_bad_input_changes_nothing(store):
 
 def test_wait_any_releases_the_gil(store):
     f = store.future()
-    ticks = []
-    stop = threading.Event()
 
-    def count():
-        while not stop.is_set():
-            ticks.append(1)
-            time.sleep(0.001)
-    t = threading.Thread(target=count)
-    t.start()
-    with pytest.raises(TimeoutError):
-        store.wait_any([f.key], timeout=0.3)
-    stop.set()
-    t.join()
-    assert len(ticks) > 20
+    def wait():
+        with pytest.raises(TimeoutError):
+            store.wait_any([f.key], timeout=0.3)
+    assert_gil_released(wait)
