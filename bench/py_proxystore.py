@@ -7,9 +7,10 @@
 # py-wake: a consumer process blocked in a future's result() is woken by a
 # set_result() from the parent; the value carries the parent's
 # CLOCK_MONOTONIC just before the set, the consumer subtracts it from the
-# clock when result() returns. The parent sets only once /proc shows the
-# consumer asleep, 50 us later (plus, for a polled future, a random part of
-# its interval, so that the set falls anywhere in a poll's sleep). The
+# clock when result() returns (after WARM wakes that are not counted). The
+# parent sets only once /proc shows the consumer asleep, 50 us later (plus,
+# for a polled future, a random part of its interval, so that the set
+# falls anywhere in a poll's sleep). The
 # consumer also reports its CPU time in result(): the median per wait
 # (cpu_us, which includes unpickling the value) and the share of the
 # waits' wall time (cpu_pct). idle_cpu_pct is the waiter's CPU while it
@@ -39,6 +40,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 SETTLE = 50e-6
 TIMEOUT = 30.0
+WARM = 3  # wakes discarded first, as the C programs and py_wake.py do
 
 
 def skip(what, reason):
@@ -107,7 +109,8 @@ def wake(mech, make_store, new_future, setter, n, interval, hold):
     p = ctx.Process(target=consumer, args=(make_store, rdy_w, fut_r, out_w))
     p.start()
     try:
-        for i in range(n + 1):  # the last one measures the idle CPU
+        total = WARM + n + 1  # the last one measures the idle CPU
+        for i in range(total):
             fut = new_future()
             fut_w.send(fut)
             if not rdy_r.poll(TIMEOUT):
@@ -115,7 +118,7 @@ def wake(mech, make_store, new_future, setter, n, interval, hold):
             rdy_r.recv()
             if not asleep(p.pid, time.monotonic() + TIMEOUT):
                 raise RuntimeError("consumer never fell asleep")
-            if i < n:
+            if i < total - 1:
                 time.sleep(SETTLE + random.uniform(0, interval))
             else:
                 c0, w0 = process_cpu_ns(p.pid), time.monotonic_ns()
@@ -129,7 +132,7 @@ def wake(mech, make_store, new_future, setter, n, interval, hold):
         p.join(TIMEOUT)
         if p.is_alive():
             p.kill()
-    lat, cpu = lat[:n], cpu[:n]
+    lat, cpu = lat[WARM:WARM + n], cpu[WARM:WARM + n]
     p50, p99, mean, lo = stats([x / 1e3 for x in lat])
     print("bench=py_proxystore case=py-wake placement=unpinned mech=%s n=%d "
           "p50_us=%.3f p99_us=%.3f mean_us=%.3f min_us=%.3f "
