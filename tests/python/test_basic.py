@@ -314,6 +314,7 @@ def test_strerror():
 
 
 def test_help_is_the_manual():
-    for obj in [proxyshm.Store, proxyshm.Store.put, proxyshm.Future.reserve, proxyshm.View,
+    for obj in [proxyshm.Store, proxyshm.Store.put, proxyshm.Store.expire, proxyshm.Store.wait_any,
+                proxyshm.Store.list, proxyshm.Future.reserve, proxyshm.View,
                 proxyshm.Key.from_name, proxyshm.resolve]:
         assert obj.__doc__ and len(obj.__doc__) > 20
