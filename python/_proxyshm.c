@@ -17,6 +17,8 @@
 #include <structmember.h>
 
 #include <errno.h>
+#include <stdbool.h>
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
@@ -41,20 +43,48 @@ static module_state *state_of_type(PyTypeObject *t);
 /* ------------------------------------------------------------------ */
 /* Errors                                                              */
 
-/* Raise the OSError for the library's return value @p rc (< 0): errno
- * -rc, message pxs_strerror(rc). OSError(errno, msg) picks the builtin
+/* The OSError for the library's return value @p rc (< 0): errno -rc,
+ * message pxs_strerror(rc). OSError(errno, msg) picks the builtin
  * subclass (TimeoutError, FileNotFoundError, ...); EINVAL gets
- * InvalidArgumentError, an OSError that is also a ValueError. */
-static PyObject *raise_pxs(module_state *st, int rc)
+ * InvalidArgumentError, an OSError that is also a ValueError. A new
+ * reference, or NULL with an exception set. */
+static PyObject *pxs_exception(module_state *st, int rc)
 {
 	PyObject *cls = (rc == -EINVAL && st) ? st->invalid_argument :
 						PyExc_OSError;
-	PyObject *exc = PyObject_CallFunction(cls, "is", -rc, pxs_strerror(rc));
+	return PyObject_CallFunction(cls, "is", -rc, pxs_strerror(rc));
+}
+
+static PyObject *raise_exc(PyObject *exc)
+{
 	if (exc) {
 		PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
 		Py_DECREF(exc);
 	}
 	return NULL;
+}
+
+/* Raise pxs_exception(st, rc). Returns NULL. */
+static PyObject *raise_pxs(module_state *st, int rc)
+{
+	return raise_exc(pxs_exception(st, rc));
+}
+
+/* As raise_pxs(), with the attribute .index of the exception set to
+ * @p index, or to None when @p index < 0 (an error of no single key). */
+static PyObject *raise_pxs_index(module_state *st, int rc, Py_ssize_t index)
+{
+	PyObject *exc = pxs_exception(st, rc);
+	if (!exc)
+		return NULL;
+	PyObject *i = index < 0 ? Py_NewRef(Py_None) : PyLong_FromSsize_t(index);
+	if (!i || PyObject_SetAttrString(exc, "index", i) < 0) {
+		Py_XDECREF(i);
+		Py_DECREF(exc);
+		return NULL;
+	}
+	Py_DECREF(i);
+	return raise_exc(exc);
 }
 
 /* ------------------------------------------------------------------ */
@@ -73,8 +103,11 @@ static PyObject *key_new_from(PyTypeObject *t, pxs_key k)
 	return (PyObject *)o;
 }
 
-/* Parse a Key or a 32-hex-digit str into @p out. */
-static int key_arg(module_state *st, PyObject *obj, pxs_key *out)
+/* Parse a Key or a 32-hex-digit str into @p out: 0, the library's
+ * negative errno for a malformed str (nothing raised), or KEY_RAISED with
+ * a Python exception set (a wrong type, a str that is not UTF-8). */
+#define KEY_RAISED 1
+static int key_parse(module_state *st, PyObject *obj, pxs_key *out)
 {
 	if (PyObject_TypeCheck(obj, st->key_type)) {
 		*out = ((KeyObject *)obj)->k;
@@ -82,18 +115,20 @@ static int key_arg(module_state *st, PyObject *obj, pxs_key *out)
 	}
 	if (PyUnicode_Check(obj)) {
 		const char *s = PyUnicode_AsUTF8(obj);
-		if (!s)
-			return -1;
-		int rc = pxs_key_parse(s, out);
-		if (rc < 0) {
-			raise_pxs(st, rc);
-			return -1;
-		}
-		return 0;
+		return s ? pxs_key_parse(s, out) : KEY_RAISED;
 	}
 	PyErr_Format(PyExc_TypeError, "a Key or a str of 32 hex digits is required, not %.100s",
 		     Py_TYPE(obj)->tp_name);
-	return -1;
+	return KEY_RAISED;
+}
+
+/* key_parse(), raising for every failure: 0, or -1 with an exception set. */
+static int key_arg(module_state *st, PyObject *obj, pxs_key *out)
+{
+	int rc = key_parse(st, obj, out);
+	if (rc < 0)
+		raise_pxs(st, rc);
+	return rc == 0 ? 0 : -1;
 }
 
 static PyObject *Key_new(PyTypeObject *t, PyObject *args, PyObject *kw)
@@ -589,8 +624,11 @@ static PyObject *Store_get(PyObject *self, PyObject *key)
 	return view_wrap(s, k, &v);
 }
 
-/* Convert a timeout in seconds (None: for ever) to milliseconds (-1). */
-static int timeout_arg(PyObject *t, long *ms)
+/* Convert seconds (a number >= 0, or None) to milliseconds, rounded up;
+ * None and anything beyond 1e12 s (31,000 years) become -1, which both
+ * the waits ("for ever") and pxs_expire() ("no expiry") read as never.
+ * 0, or -1 with ValueError (naming @p what) or TypeError set. */
+static int seconds_arg(PyObject *t, const char *what, long *ms)
 {
 	if (!t || t == Py_None) {
 		*ms = -1;
@@ -600,11 +638,16 @@ static int timeout_arg(PyObject *t, long *ms)
 	if (d == -1.0 && PyErr_Occurred())
 		return -1;
 	if (!(d >= 0)) {
-		PyErr_SetString(PyExc_ValueError, "timeout must be None or >= 0");
+		PyErr_Format(PyExc_ValueError, "%s must be None or a number >= 0", what);
 		return -1;
 	}
-	*ms = d > 1e12 ? -1 : (long)(d * 1000.0 + 0.999);
+	*ms = d > 1e12 ? -1 : (long)ceil(d * 1000.0);
 	return 0;
+}
+
+static int timeout_arg(PyObject *t, long *ms)
+{
+	return seconds_arg(t, "timeout", ms);
 }
 
 static int64_t now_ns(void)
@@ -615,43 +658,171 @@ static int64_t now_ns(void)
 }
 
 /*
- * Waiting. pxs_future_wait() sleeps on the slot's futex and is woken at
- * once by a set, but it restarts after signals (it never returns EINTR),
- * so a Ctrl-C would go unseen until the value came. We therefore wait in
- * slices of WAIT_SLICE_MS with the GIL released, and between slices take
- * the GIL and run PyErr_CheckSignals(): a KeyboardInterrupt ends the wait
- * within a slice, with nothing pinned. Other threads run meanwhile.
+ * Waiting. The library's waits (pxs_future_wait(), pxs_future_wait_any())
+ * sleep on futex words and are woken at once by a set, but they restart
+ * after signals (they never return EINTR), so a Ctrl-C would go unseen
+ * until the value came. sliced_wait() therefore runs a wait in slices of
+ * WAIT_SLICE_MS with the GIL released, and between slices takes the GIL
+ * and runs PyErr_CheckSignals(): a KeyboardInterrupt ends the wait within
+ * a slice (plus the time to take the GIL back), with nothing pinned. Other
+ * threads run meanwhile. A slice that ends without a value costs one call
+ * into the library, 20 a second: no measurable CPU.
+ *
+ * The Store counts as used during each slice, so that a close() from
+ * another thread cannot unmap the segment under the sleeping call.
  */
-static PyObject *store_wait(StoreObject *s, pxs_key k, long timeout_ms)
+#define WAIT_INTERRUPTED 1
+
+typedef int (*wait_fn)(pxs_store *h, void *arg, long slice_ms);
+
+/* Run @p fn(h, arg, slice) until it returns anything but -ETIMEDOUT or
+ * @p timeout_ms (< 0: for ever) has passed. Returns fn's last result, or
+ * WAIT_INTERRUPTED with the signal handler's exception set. On success the
+ * caller wraps the pinned view (which keeps the Store in use); on any
+ * other result the Store is detached here if close() came meanwhile. */
+static int sliced_wait(StoreObject *s, long timeout_ms, wait_fn fn, void *arg)
 {
-	module_state *st = state_of_type(Py_TYPE(s));
 	int64_t deadline = timeout_ms < 0 ? -1 : now_ns() + (int64_t)timeout_ms * 1000000;
-	pxs_view v;
 	int rc;
-	for (;;) {
+	for (int first = 1;; first = 0) {
 		long slice = WAIT_SLICE_MS;
 		if (deadline >= 0) {
 			int64_t left = deadline - now_ns();
+			if (left <= 0 && !first) {
+				rc = -ETIMEDOUT; /* never a 0 slice ("only check") late */
+				break;
+			}
 			left = left <= 0 ? 0 : (left + 999999) / 1000000;
 			slice = left < slice ? (long)left : slice;
 		}
 		s->uses++;
 		Py_BEGIN_ALLOW_THREADS
-		rc = pxs_future_wait(s->h, k, slice, &v);
+		rc = fn(s->h, arg, slice);
 		Py_END_ALLOW_THREADS
 		s->uses--;
 		if (rc != -ETIMEDOUT || (deadline >= 0 && (slice == 0 || now_ns() >= deadline)))
 			break;
 		if (PyErr_CheckSignals() < 0) {
-			store_detach_if_idle(s);
-			return NULL;
+			rc = WAIT_INTERRUPTED;
+			break;
 		}
 	}
-	if (rc < 0) {
+	if (rc != 0)
 		store_detach_if_idle(s);
-		return raise_pxs(st, rc);
+	return rc;
+}
+
+/*
+ * Slices and cancellation. A wait is told of an eviction or expiry that
+ * happens while it sleeps (-ECANCELED), but not of one that happens
+ * between two slices: the next slice starts on an absent key, which
+ * pxs_future_wait() takes for one not created yet (it would wait for it
+ * to appear) and pxs_future_wait_any() reports as -ENOENT. So each slice
+ * remembers whether the key was there: a key seen present and then absent
+ * went away while waited on, which is -ECANCELED, as the library says
+ * within one call. (pxs_future_wait_any() does not end a sleep at a
+ * watched future's expiry; the slices see it gone within WAIT_SLICE_MS.)
+ */
+struct wait_one {
+	pxs_key key;
+	pxs_view v;
+	bool present; /* the key existed at the start of some slice */
+};
+
+static int wait_one_fn(pxs_store *h, void *arg, long slice_ms)
+{
+	struct wait_one *w = arg;
+	bool absent = pxs_future_done(h, w->key) == -ENOENT;
+	if (absent && w->present)
+		return -ECANCELED;
+	w->present = !absent;
+	return pxs_future_wait(h, w->key, slice_ms, &w->v);
+}
+
+static PyObject *store_wait(StoreObject *s, pxs_key k, long timeout_ms)
+{
+	struct wait_one w = { .key = k };
+	int rc = sliced_wait(s, timeout_ms, wait_one_fn, &w);
+	if (rc == WAIT_INTERRUPTED)
+		return NULL;
+	if (rc < 0)
+		return raise_pxs(state_of_type(Py_TYPE(s)), rc);
+	return view_wrap(s, k, &w.v);
+}
+
+struct wait_any {
+	pxs_key keys[PXS_WAIT_ANY_MAX];
+	size_t n, which;
+	pxs_view v;
+	bool later; /* a slice ran before: every key was present then */
+};
+
+static int wait_any_fn(pxs_store *h, void *arg, long slice_ms)
+{
+	struct wait_any *w = arg;
+	int rc = pxs_future_wait_any(h, w->keys, w->n, slice_ms, &w->which, &w->v);
+	if (rc == -ENOENT && w->later)
+		rc = -ECANCELED;
+	w->later = true;
+	return rc;
+}
+
+/*
+ * Store.wait_any(keys, timeout=None) -> (index, View). The keys are
+ * parsed before anything waits, so a bad one changes nothing; every
+ * OSError it raises carries .index: the position of the key it is about
+ * (a malformed key, or one that is absent, cancelled or abandoned), or
+ * None when it is about none of them (a timeout, a bad count, ENOSYS).
+ */
+static PyObject *Store_wait_any(PyObject *self, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = { "keys", "timeout", NULL };
+	StoreObject *s = (StoreObject *)self;
+	module_state *st = state_of_type(Py_TYPE(self));
+	PyObject *keys, *timeout = Py_None, *seq, *view, *res = NULL;
+	struct wait_any *w = NULL;
+	long ms;
+	int rc;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "O|O:wait_any", kwlist, &keys, &timeout))
+		return NULL;
+	if (store_check(s) < 0 || timeout_arg(timeout, &ms) < 0)
+		return NULL;
+	seq = PySequence_Fast(keys, "wait_any() takes a sequence of keys");
+	if (!seq)
+		return NULL;
+	Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+	if (n == 0 || n > PXS_WAIT_ANY_MAX) {
+		raise_pxs_index(st, -EINVAL, -1); /* as the library would */
+		goto out;
 	}
-	return view_wrap(s, k, &v);
+	w = PyMem_Calloc(1, sizeof *w);
+	if (!w) {
+		PyErr_NoMemory();
+		goto out;
+	}
+	w->n = (size_t)n;
+	w->which = w->n; /* the library leaves it so on -EINVAL */
+	for (Py_ssize_t i = 0; i < n; i++) {
+		rc = key_parse(st, PySequence_Fast_GET_ITEM(seq, i), &w->keys[i]);
+		if (rc < 0)
+			raise_pxs_index(st, rc, i);
+		if (rc != 0)
+			goto out;
+	}
+	rc = sliced_wait(s, ms, wait_any_fn, w);
+	if (rc == WAIT_INTERRUPTED)
+		goto out;
+	if (rc < 0) {
+		raise_pxs_index(st, rc, w->which < w->n ? (Py_ssize_t)w->which : -1);
+		goto out;
+	}
+	view = view_wrap(s, w->keys[w->which], &w->v);
+	if (view)
+		res = Py_BuildValue("(nN)", (Py_ssize_t)w->which, view);
+out:
+	PyMem_Free(w);
+	Py_DECREF(seq);
+	return res;
 }
 
 static PyObject *Store_wait(PyObject *self, PyObject *args, PyObject *kw)
@@ -694,6 +865,78 @@ static PyObject *Store_exists(PyObject *self, PyObject *key)
 static PyObject *Store_evict(PyObject *self, PyObject *key)
 {
 	return store_keycall(self, key, pxs_evict, 0);
+}
+
+static PyObject *Store_expire(PyObject *self, PyObject *const *args, Py_ssize_t n)
+{
+	StoreObject *s = (StoreObject *)self;
+	module_state *st = state_of_type(Py_TYPE(self));
+	pxs_key k;
+	long ms;
+	if (n != 2) {
+		PyErr_SetString(PyExc_TypeError, "expire(key, seconds) takes 2 arguments");
+		return NULL;
+	}
+	if (store_check(s) < 0 || key_arg(st, args[0], &k) < 0 ||
+	    seconds_arg(args[1], "seconds", &ms) < 0)
+		return NULL;
+	int rc = pxs_expire(s->h, k, ms);
+	if (rc < 0)
+		return raise_pxs(st, rc);
+	Py_RETURN_NONE;
+}
+
+/* Store.list()'s names of the header's pxs_state values. */
+static const char *const state_names[] = {
+	[PXS_STATE_VALUE] = "value",         [PXS_STATE_PENDING] = "pending",
+	[PXS_STATE_RESERVED] = "reserved",   [PXS_STATE_ABANDONED] = "abandoned",
+	[PXS_STATE_EVICTED] = "evicted",
+};
+
+/* One pxs_entry as the dict Store.list() returns. */
+static PyObject *entry_dict(module_state *st, const pxs_entry *e)
+{
+	size_t i = (size_t)e->state;
+	const char *state = i < sizeof state_names / sizeof *state_names ? state_names[i] : NULL;
+	if (!state) /* outside the header's enum: not a segment we know */
+		return raise_pxs(st, -EPROTO);
+	PyObject *ttl = e->ttl_ms < 0 ? Py_NewRef(Py_None) : PyFloat_FromDouble(e->ttl_ms / 1e3);
+	if (!ttl)
+		return NULL;
+	return Py_BuildValue("{sNsssKsIsIsisOsdsN}", "key", key_new_from(st->key_type, e->key),
+			     "state", state, "size", (unsigned long long)e->size, "pins",
+			     (unsigned int)e->pins, "waiters", (unsigned int)e->waiters,
+			     "owner_pid", (int)e->owner_pid, "owner_alive",
+			     e->owner_alive ? Py_True : Py_False, "created",
+			     (double)e->created_ns / 1e9, "ttl", ttl);
+}
+
+static PyObject *Store_list(PyObject *self, PyObject *unused)
+{
+	StoreObject *s = (StoreObject *)self;
+	module_state *st = state_of_type(Py_TYPE(self));
+	uint64_t cursor = 0;
+	pxs_entry e;
+	int rc;
+	if (store_check(s) < 0)
+		return NULL;
+	PyObject *out = PyList_New(0);
+	if (!out)
+		return NULL;
+	while ((rc = pxs_list(s->h, &cursor, &e)) == 1) {
+		PyObject *d = entry_dict(st, &e);
+		if (!d || PyList_Append(out, d) < 0) {
+			Py_XDECREF(d);
+			Py_DECREF(out);
+			return NULL;
+		}
+		Py_DECREF(d);
+	}
+	if (rc < 0) {
+		Py_DECREF(out);
+		return raise_pxs(st, rc);
+	}
+	return out;
 }
 
 static PyObject *Store_stat(PyObject *self, PyObject *unused)
@@ -793,6 +1036,29 @@ static PyMethodDef Store_methods[] = {
 	{ "evict", Store_evict, METH_O,
 	  "evict(key, /)\n--\n\nRemove key for every process (pinned Views stay valid). Evicting a\n"
 	  "pending future cancels it: its waiters get OSError ECANCELED." },
+	{ "expire", (PyCFunction)(void (*)(void))Store_expire, METH_FASTCALL,
+	  "expire(key, seconds, /)\n--\n\nGive key (an object or a future) a lifetime: seconds from now it is\n"
+	  "evicted for every process, as by evict(). 0 evicts at once; None removes\n"
+	  "the key's expiry; a later call replaces the deadline. From the deadline on\n"
+	  "the key is absent; Views pinned before stay valid; waiters of a pending\n"
+	  "future get OSError ECANCELED. FileNotFoundError if the key is absent or\n"
+	  "already expired; ValueError for a negative or NaN seconds (nothing\n"
+	  "changes). Not supported on a Redis store (OSError ENOTSUP)." },
+	{ "wait_any", (PyCFunction)(void (*)(void))Store_wait_any, METH_VARARGS | METH_KEYWORDS,
+	  "wait_any(keys, timeout=None)\n--\n\nWait until the first of 1 to 128 futures (a sequence of Keys or str)\n"
+	  "has a value; return (index, View) of it (the lowest index when several\n"
+	  "are ready). One kernel sleep on all of them, no polling. Every OSError it\n"
+	  "raises has .index: the position of the key that ended the wait (malformed,\n"
+	  "absent: FileNotFoundError, cancelled or expired: ECANCELED, abandoned:\n"
+	  "EOWNERDEAD), or None (TimeoutError, InvalidArgumentError for an empty or\n"
+	  "too long sequence). Unlike wait(), an absent key is an error at once.\n"
+	  "The GIL is released and Ctrl-C interrupts the wait." },
+	{ "list", Store_list, METH_NOARGS,
+	  "list()\n--\n\nA list of dicts, one per object or future: key (Key), state ('value',\n"
+	  "'pending', 'reserved', 'abandoned' or 'evicted': still pinned), size, pins,\n"
+	  "waiters, owner_pid (futures; else 0), owner_alive, created (seconds since\n"
+	  "the Epoch), ttl (seconds left before it expires, or None). A snapshot\n"
+	  "taken without locks: entries changed meanwhile may or may not appear." },
 	{ "future", (PyCFunction)(void (*)(void))Store_future, METH_VARARGS | METH_KEYWORDS,
 	  "future(*, key=None, owned=False)\n--\n\nCreate a pending future (under a random key, or under key) and return a\n"
 	  "Future. Ownerless by default: it outlives this process. owned=True makes this\n"
@@ -1322,7 +1588,8 @@ static int mod_exec(PyObject *m)
 	if (PyModule_AddStringConstant(m, "__version__", pxs_version()) < 0 ||
 	    PyModule_AddIntConstant(m, "DEFAULT_SIZE", (long)PXS_DEFAULT_SIZE) < 0 ||
 	    PyModule_AddIntConstant(m, "MIN_SIZE", (long)PXS_MIN_SIZE) < 0 ||
-	    PyModule_AddIntConstant(m, "MAX_SPIN_US", (long)PXS_MAX_SPIN_US) < 0)
+	    PyModule_AddIntConstant(m, "MAX_SPIN_US", (long)PXS_MAX_SPIN_US) < 0 ||
+	    PyModule_AddIntConstant(m, "WAIT_ANY_MAX", (long)PXS_WAIT_ANY_MAX) < 0)
 		return -1;
 	return 0;
 }

@@ -25,6 +25,7 @@ from ._proxyshm import (  # noqa: E402
     DEFAULT_SIZE,
     MAX_SPIN_US,
     MIN_SIZE,
+    WAIT_ANY_MAX,
     Future,
     InvalidArgumentError,
     Key,
@@ -37,8 +38,8 @@ from ._proxyshm import (  # noqa: E402
 from ._proxyshm import _parse_proxy  # noqa: E402
 
 __all__ = [
-    "DEFAULT_SIZE", "MAX_SPIN_US", "MIN_SIZE", "Future", "InvalidArgumentError",
-    "Key", "Store", "View", "attach", "resolve", "strerror", "unlink",
+    "DEFAULT_SIZE", "MAX_SPIN_US", "MIN_SIZE", "WAIT_ANY_MAX", "Future",
+    "InvalidArgumentError", "Key", "Store", "View", "attach", "resolve", "strerror", "unlink",
     "__version__",
 ]
 

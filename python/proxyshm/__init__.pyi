@@ -1,5 +1,5 @@
 from types import TracebackType
-from typing import Any, Optional, Tuple, Type, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Type, Union
 
 from typing_extensions import Buffer  # collections.abc.Buffer in 3.12
 
@@ -7,10 +7,17 @@ __version__: str
 DEFAULT_SIZE: int
 MIN_SIZE: int
 MAX_SPIN_US: int
+WAIT_ANY_MAX: int
 
 KeyLike = Union["Key", str]
 
 class InvalidArgumentError(OSError, ValueError): ...
+
+# Store.list()'s entries: key (Key), state ('value', 'pending', 'reserved',
+# 'abandoned', 'evicted'), size, pins, waiters, owner_pid (int),
+# owner_alive (bool), created (float, seconds since the Epoch), ttl
+# (float seconds left, or None).
+Entry = Dict[str, Any]
 
 class Key:
     def __init__(self, hex: KeyLike, /) -> None: ...
@@ -65,6 +72,11 @@ class Store:
     def wait(self, key: KeyLike, timeout: Optional[float] = None) -> View: ...
     def exists(self, key: KeyLike, /) -> bool: ...
     def evict(self, key: KeyLike, /) -> None: ...
+    def expire(self, key: KeyLike, seconds: Optional[float], /) -> None: ...
+    # OSErrors raised carry .index: Optional[int], the key they are about.
+    def wait_any(self, keys: Sequence[KeyLike],
+                 timeout: Optional[float] = None) -> Tuple[int, View]: ...
+    def list(self) -> List[Entry]: ...
     def future(self, *, key: Optional[KeyLike] = None, owned: bool = False) -> Future: ...
     def stat(self) -> dict[str, int]: ...
     def reap(self) -> int: ...

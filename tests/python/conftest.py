@@ -1,4 +1,5 @@
 import os
+import threading
 import time
 import uuid
 
@@ -32,3 +33,44 @@ def wait_for_waiters(store, n, timeout=20.0):
         if time.monotonic() > deadline:
             raise AssertionError("no %d waiters after %.0f s" % (n, timeout))
         time.sleep(0.005)
+
+
+def assert_gil_released(wait):
+    """wait() must block for a while (say 0.3 s) with the GIL released:
+    a thread that counts every millisecond keeps counting meanwhile."""
+    ticks = []
+    stop = threading.Event()
+
+    def count():
+        while not stop.is_set():
+            ticks.append(1)
+            time.sleep(0.001)
+    t = threading.Thread(target=count)
+    t.start()
+    try:
+        wait()
+    finally:
+        stop.set()
+        t.join()
+    assert len(ticks) > 20  # the counter ran while the caller waited
+
+
+def error_of_wait(store, wait, action, sleepers=1):
+    """Run wait() in a thread; once it sleeps in the library (sleepers
+    waiter registrations), run action(); return the OSError that ended
+    wait() (None if it returned)."""
+    out = []
+
+    def run():
+        try:
+            wait()
+            out.append(None)
+        except OSError as e:
+            out.append(e)
+    t = threading.Thread(target=run)
+    t.start()
+    wait_for_waiters(store, sleepers)
+    action()
+    t.join(30)
+    assert not t.is_alive() and len(out) == 1
+    return out[0]

@@ -10,7 +10,7 @@ import pytest
 import proxyshm
 from proxyshm import Key, Store
 
-from conftest import wait_for_waiters
+from conftest import assert_gil_released, error_of_wait
 
 
 def test_key_parse_format_hash():
@@ -220,19 +220,8 @@ def test_future_owned_claim_disown(store):
 
 def test_future_cancel_wakes_waiter_with_ecanceled(store):
     f = store.future()
-    out = {}
-
-    def wait():
-        try:
-            f.result(timeout=10)
-        except OSError as e:
-            out["errno"] = e.errno
-    t = threading.Thread(target=wait)
-    t.start()
-    wait_for_waiters(store, 1)  # cancelled first, the key is absent: a wait for it to appear
-    f.cancel()
-    t.join(10)
-    assert out["errno"] == errno.ECANCELED
+    e = error_of_wait(store, lambda: f.result(timeout=10), f.cancel)
+    assert e.errno == errno.ECANCELED
 
 
 def test_reserve_commit(store):
@@ -306,20 +295,11 @@ def test_pickle_store_and_future_in_process(store):
 
 def test_gil_released_during_wait(store):
     f = store.future()
-    ticks = []
-    stop = threading.Event()
 
-    def count():
-        while not stop.is_set():
-            ticks.append(1)
-            time.sleep(0.001)
-    t = threading.Thread(target=count)
-    t.start()
-    with pytest.raises(TimeoutError):
-        f.result(timeout=0.3)
-    stop.set()
-    t.join()
-    assert len(ticks) > 20  # the counter ran while the main thread waited
+    def wait():
+        with pytest.raises(TimeoutError):
+            f.result(timeout=0.3)
+    assert_gil_released(wait)
 
 
 def test_wait_woken_by_another_thread(store):
@@ -334,6 +314,7 @@ def test_strerror():
 
 
 def test_help_is_the_manual():
-    for obj in [proxyshm.Store, proxyshm.Store.put, proxyshm.Future.reserve, proxyshm.View,
+    for obj in [proxyshm.Store, proxyshm.Store.put, proxyshm.Store.expire, proxyshm.Store.wait_any,
+                proxyshm.Store.list, proxyshm.Future.reserve, proxyshm.View,
                 proxyshm.Key.from_name, proxyshm.resolve]:
         assert obj.__doc__ and len(obj.__doc__) > 20

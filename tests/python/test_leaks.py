@@ -1,4 +1,5 @@
-"""A million get/release keep the process's RSS and the store's pins flat."""
+"""A million get/release (and wait_any, list, expire and their errors)
+keep the process's RSS and the store's pins flat."""
 import gc
 import os
 
@@ -28,9 +29,13 @@ def test_million_get_release_flat(store):
     gc.collect()
     rss0 = rss_kib()
     churn(store, k, 1000000 // 3)
+    keys = [f.key, k]
     for _ in range(100000):
         f.result(0).release()
         proxyshm.Key(str(k))
+        store.wait_any(keys, timeout=0)[1].release()
+    for _ in range(1000):
+        store.list()
     gc.collect()
     grown = rss_kib() - rss0
     st = store.stat()
@@ -52,6 +57,18 @@ def test_error_paths_do_not_leak(store):
         try:
             f.result(timeout=0)
         except TimeoutError:
+            pass
+        try:
+            store.wait_any([f.key, missing], timeout=0)
+        except FileNotFoundError as e:
+            assert e.index == 1
+        try:
+            store.wait_any([f.key, "zz"])
+        except proxyshm.InvalidArgumentError:
+            pass
+        try:
+            store.expire(missing, 1)
+        except FileNotFoundError:
             pass
     gc.collect()
     assert rss_kib() - rss0 < 4096

@@ -157,35 +157,69 @@ def test_fork_child_uses_parent_handle(store):
     v.release()
 
 
+# The child waits, in the way the test names, on the futures whose keys
+# it is given; each Ctrl-C is caught and reported with the child's
+# CLOCK_MONOTONIC at that moment (the parent's time.monotonic() reads the
+# same clock) and what the child still holds; "again" on stdin starts the
+# next wait.
 CTRL_C = textwrap.dedent("""
     import sys, time, proxyshm
     s = proxyshm.Store(sys.argv[1])
-    f = proxyshm.Future(s, sys.argv[2])
-    print("waiting", flush=True)
-    try:
-        f.result() if sys.argv[3] == "result" else proxyshm.resolve(f.proxy())
-    except KeyboardInterrupt:
-        t = time.monotonic()
-        st = s.stat()
-        print("interrupted", st["pins"], st["waiters"], flush=True)
-        sys.exit(3)
+    how, keys = sys.argv[2], sys.argv[3:]
+    f = proxyshm.Future(s, keys[0])
+    while True:
+        print("waiting", flush=True)
+        try:
+            if how == "result":
+                f.result()
+            elif how == "resolve":
+                proxyshm.resolve(f.proxy())
+            else:
+                s.wait_any(keys)
+            sys.exit(4)
+        except KeyboardInterrupt:
+            t = time.monotonic()
+            st = s.stat()
+            print("interrupted %.9f %d %d" % (t, st["pins"], st["waiters"]), flush=True)
+        if sys.stdin.readline().strip() != "again":
+            sys.exit(3)
 """)
 
+CTRL_C_BOUND = 0.2  # seconds from the signal to KeyboardInterrupt
+CTRL_C_TRIES = 5
 
-@pytest.mark.parametrize("how", ["result", "resolve"])
+
+@pytest.mark.parametrize("how", ["result", "resolve", "wait_any"])
 def test_ctrl_c_ends_a_wait(store, how):
-    f = store.future()
-    p = subprocess.Popen([sys.executable, "-c", CTRL_C, store.name, str(f.key), how],
-                         stdout=subprocess.PIPE, text=True)
-    assert p.stdout.readline().strip() == "waiting"
-    time.sleep(0.3)
-    t0 = time.monotonic()
-    p.send_signal(signal.SIGINT)
-    out = p.stdout.readline().split()
-    elapsed = time.monotonic() - t0
-    assert p.wait(10) == 3
-    assert out == ["interrupted", "0", "0"]  # nothing pinned, nobody waiting
-    # A functional bound, generous for a loaded machine: a wait that did
-    # not check for signals would run until the test's 10 s timeout.
-    assert elapsed < 2.0
-    assert not f.done()
+    # Measured from the signal's delivery to the child's except clause, on
+    # one clock; nothing else is in the interval (no process start, no
+    # pipe). A loaded machine can delay one try by a scheduling quantum or
+    # more, so the best of a few tries must meet the bound: a wait that
+    # did not check for signals would miss it every time.
+    futs = [store.future() for _ in range(2 if how == "wait_any" else 1)]
+    p = subprocess.Popen([sys.executable, "-c", CTRL_C, store.name, how] +
+                         [str(f.key) for f in futs],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    best = float("inf")
+    try:
+        for attempt in range(CTRL_C_TRIES):
+            assert p.stdout.readline().strip() == "waiting"
+            wait_for_waiters(store, len(futs))  # asleep in the library
+            t0 = time.monotonic()
+            p.send_signal(signal.SIGINT)
+            out = p.stdout.readline().split()
+            assert out[0] == "interrupted"
+            assert out[2:] == ["0", "0"]  # nothing pinned, nobody waiting
+            best = min(best, float(out[1]) - t0)
+            last = best < CTRL_C_BOUND or attempt == CTRL_C_TRIES - 1
+            p.stdin.write("stop\n" if last else "again\n")
+            p.stdin.flush()
+            if last:
+                break
+        assert p.wait(10) == 3
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert 0 <= best < CTRL_C_BOUND, "best of %d tries: %.3f s" % (CTRL_C_TRIES, best)
+    assert not any(f.done() for f in futs)
