@@ -79,11 +79,14 @@ struct conn {
 	struct conn *next;
 };
 
-/* The private copies standing for views: a table of slots, so that
- * pxs_release() validates a view in O(1) (priv[0] slot, priv[1] its
- * generation, priv[2] the address). */
+/* The private copies standing for views: the replies that brought the
+ * values, kept until pxs_release() (a second copy of a 1 MiB value cost
+ * more than its transfer), in a table of slots, so that pxs_release()
+ * validates a view in O(1) (priv[0] slot, priv[1] its generation, priv[2]
+ * the address). */
 struct vslot {
-	void *buf;
+	redisReply *rep; /* NULL: a free slot */
+	const char *buf; /* the value, inside rep */
 	uint64_t gen;
 	uint32_t next_free;
 };
@@ -739,16 +742,14 @@ owned_script(struct conn *n, enum script sc, const struct keys *ks,
 
 /* ---- views ------------------------------------------------------------- */
 
-/* Make @p v a view of a private copy of @p data. */
+/* Make @p v a view of @p data, which lies in the reply @p *rep: the view
+ * takes the reply over (*rep = NULL) on success. */
 static int
-view_make(struct rstore *r, const char *data, size_t size, pxs_view *v)
+view_make(struct rstore *r, redisReply **rep, const char *data, size_t size,
+	  pxs_view *v)
 {
-	void *buf = malloc(size ? size : 1);
 	uint32_t i;
 
-	if (buf == NULL)
-		return -ENOMEM;
-	memcpy(buf, data, size);
 	pthread_mutex_lock(&r->lock);
 	if (r->free_view == UINT32_MAX) {
 		uint32_t n = r->nviews ? r->nviews * 2 : 16;
@@ -757,10 +758,10 @@ view_make(struct rstore *r, const char *data, size_t size, pxs_view *v)
 
 		if (t == NULL) {
 			pthread_mutex_unlock(&r->lock);
-			free(buf);
 			return -ENOMEM;
 		}
 		for (uint32_t j = r->nviews; j < n; j++) {
+			t[j].rep = NULL;
 			t[j].buf = NULL;
 			t[j].gen = 0;
 			t[j].next_free = j + 1 < n ? j + 1 : UINT32_MAX;
@@ -771,13 +772,15 @@ view_make(struct rstore *r, const char *data, size_t size, pxs_view *v)
 	}
 	i = r->free_view;
 	r->free_view = r->views[i].next_free;
-	r->views[i].buf = buf;
+	r->views[i].rep = *rep;
+	r->views[i].buf = data;
 	r->views[i].gen = ++r->view_gen;
 	v->priv[0] = i;
 	v->priv[1] = r->views[i].gen;
-	v->priv[2] = (uint64_t)(uintptr_t)buf;
+	v->priv[2] = (uint64_t)(uintptr_t)data;
 	pthread_mutex_unlock(&r->lock);
-	v->data = buf;
+	*rep = NULL;
+	v->data = data;
 	v->size = size;
 	return 0;
 }
@@ -786,26 +789,27 @@ static int
 r_release(pxs_store *s, pxs_view *v)
 {
 	struct rstore *r = R(s);
-	void *buf = NULL;
+	redisReply *rep = NULL;
 	uint64_t i;
 
 	if (v == NULL || (v->data == NULL && v->priv[1] == 0))
 		return 0;
 	i = v->priv[0];
 	pthread_mutex_lock(&r->lock);
-	if (i < r->nviews && r->views[i].buf != NULL &&
+	if (i < r->nviews && r->views[i].rep != NULL &&
 	    r->views[i].gen == v->priv[1] &&
 	    (uintptr_t)r->views[i].buf == v->priv[2] &&
-	    r->views[i].buf == v->data) {
-		buf = r->views[i].buf;
+	    (const void *)r->views[i].buf == v->data) {
+		rep = r->views[i].rep;
+		r->views[i].rep = NULL;
 		r->views[i].buf = NULL;
 		r->views[i].next_free = r->free_view;
 		r->free_view = (uint32_t)i;
 	}
 	pthread_mutex_unlock(&r->lock);
-	if (buf == NULL)
+	if (rep == NULL)
 		return -EINVAL;
-	free(buf);
+	freeReplyObject(rep);
 	memset(v, 0, sizeof *v);
 	return 0;
 }
@@ -833,7 +837,7 @@ rstore_free(struct rstore *r)
 	}
 	redisFree(r->owner);
 	for (uint32_t i = 0; i < r->nviews; i++)
-		free(r->views[i].buf);
+		freeReplyObject(r->views[i].rep);
 	free(r->views);
 	while ((q = r->resv) != NULL) {
 		r->resv = q->next;
@@ -1178,7 +1182,7 @@ r_get(pxs_store *s, pxs_key key, pxs_view *v)
 			rc = -ENOENT;
 			break;
 		case 'v':
-			rc = view_make(r, f.data, f.size, v);
+			rc = view_make(r, &f.rep, f.data, f.size, v);
 			break;
 		case 'a':
 			rc = -EOWNERDEAD;
@@ -1613,7 +1617,7 @@ look(struct rstore *r, struct conn *n, const struct keys *ks, const char *id,
 			return -ECANCELED;
 		return absent_ok ? 2 : -ENOENT;
 	case 'v':
-		rc = view_make(r, f.data, f.size, v);
+		rc = view_make(r, &f.rep, f.data, f.size, v);
 		freeReplyObject(f.rep);
 		return rc;
 	case 'a':
