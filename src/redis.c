@@ -885,7 +885,8 @@ rstore_new(const struct pxs__redis_url *u, const pxs_options *o)
  * store.
  */
 static int block_on(struct rstore *r, struct conn *n, const char *l,
-		    size_t ll, long ms);
+		    size_t ll, long ms, const struct keys *then,
+		    redisReply **then_rep);
 static long ms_left(uint64_t deadline, long cap);
 
 static int
@@ -932,7 +933,7 @@ open_meta(struct rstore *r, struct conn *n, const pxs_options *o)
 			if (ms == 0)
 				break;
 		}
-		rc = block_on(r, n, meta_n, strlen(meta_n), ms);
+		rc = block_on(r, n, meta_n, strlen(meta_n), ms, NULL, NULL);
 		if (rc < 0)
 			break;
 	}
@@ -1081,18 +1082,37 @@ struct fields {
 	char owner[24]; /* "" ownerless */
 };
 
-static int
-read_fields(struct conn *n, const struct keys *ks, struct fields *f)
+/* The command whose reply read_fields() checks. */
+#define FIELDS_ARGC 5
+static void
+fields_cmd(const struct keys *ks, const char *argv[FIELDS_ARGC],
+	   size_t len[FIELDS_ARGC])
 {
-	const char *argv[] = {"HMGET", ks->obj, "s", "d", "o"};
-	size_t len[] = {5, ks->obj_len, 1, 1, 1};
-	redisReply *rep, *e;
+	static const char *const a[] = {"HMGET", NULL, "s", "d", "o"};
+
+	for (int i = 0; i < FIELDS_ARGC; i++) {
+		argv[i] = i == 1 ? ks->obj : a[i];
+		len[i] = i == 1 ? ks->obj_len : strlen(a[i]);
+	}
+}
+
+/* Read (or, with @p got, take the reply already read of) the fields. */
+static int
+read_fields(struct conn *n, const struct keys *ks, struct fields *f,
+	    redisReply *got)
+{
+	const char *argv[FIELDS_ARGC];
+	size_t len[FIELDS_ARGC];
+	redisReply *rep = got, *e;
 	int rc;
 
 	memset(f, 0, sizeof *f);
-	rep = run(n, 5, argv, len, &rc);
-	if (rep == NULL)
-		return rc;
+	if (rep == NULL) {
+		fields_cmd(ks, argv, len);
+		rep = run(n, FIELDS_ARGC, argv, len, &rc);
+		if (rep == NULL)
+			return rc;
+	}
 	if (rep->type == REDIS_REPLY_ERROR) {
 		rc = reply_error(rep);
 		goto bad;
@@ -1175,7 +1195,7 @@ r_get(pxs_store *s, pxs_key key, pxs_view *v)
 	rc = conn_get(r, &n, id);
 	if (rc < 0)
 		return rc;
-	rc = read_fields(n, &ks, &f);
+	rc = read_fields(n, &ks, &f, NULL);
 	if (rc == 0) {
 		switch (f.state) {
 		case 0:
@@ -1459,15 +1479,47 @@ fmt_secs(char secs[32], long ms)
 	return (size_t)snprintf(secs, 32, "%ld.%03ld", ms / 1000, ms % 1000);
 }
 
-/* Run the blocking command @p argv that blocks for @p ms: the reply, or
- * NULL with *rc set. The socket's timeout is the block plus the command
- * timeout. */
+/* Send and read one command, and with @p then != NULL the HMGET of
+ * read_fields() on @p then right behind it in one pipeline: the server runs
+ * it as soon as the first command returns (after a blocking command: as
+ * soon as it is woken), so a woken waiter gets the value without another
+ * round trip. Its reply goes to @p *then_rep. NULL (with *rc set) if the
+ * connection failed. */
+static redisReply *
+pipelined(struct conn *n, int argc, const char **argv, const size_t *len,
+	  const struct keys *then, redisReply **then_rep, int *rc)
+{
+	const char *fa[FIELDS_ARGC];
+	size_t fl[FIELDS_ARGC];
+	void *rep = NULL, *second = NULL;
+
+	if (then == NULL)
+		return run(n, argc, argv, len, rc);
+	fields_cmd(then, fa, fl);
+	if (redisAppendCommandArgv(n->c, argc, argv, len) != REDIS_OK ||
+	    redisAppendCommandArgv(n->c, FIELDS_ARGC, fa, fl) != REDIS_OK ||
+	    redisGetReply(n->c, &rep) != REDIS_OK ||
+	    redisGetReply(n->c, &second) != REDIS_OK) {
+		freeReplyObject(rep);
+		*rc = ctx_error(n->c);
+		return NULL;
+	}
+	*then_rep = second;
+	*rc = 0;
+	return rep;
+}
+
+/* Run the blocking command @p argv that blocks for @p ms (and @p then's
+ * fields behind it, see pipelined()): the reply, or NULL with *rc set
+ * (and no @p *then_rep). The socket's timeout is the block plus the
+ * command timeout. */
 static redisReply *
 blocking(struct rstore *r, struct conn *n, int argc, const char **argv,
-	 const size_t *len, long ms, int *rc)
+	 const size_t *len, long ms, const struct keys *then,
+	 redisReply **then_rep, int *rc)
 {
 	struct timeval tv = r->command_tv;
-	redisReply *rep;
+	redisReply *rep, *second = NULL;
 
 	tv.tv_sec += ms / 1000;
 	tv.tv_usec += (ms % 1000) * 1000;
@@ -1479,24 +1531,27 @@ blocking(struct rstore *r, struct conn *n, int argc, const char **argv,
 		*rc = -EIO;
 		return NULL;
 	}
-	rep = run(n, argc, argv, len, rc);
-	if (rep != NULL && redisSetTimeout(n->c, r->command_tv) != REDIS_OK) {
-		freeReplyObject(rep);
+	rep = pipelined(n, argc, argv, len, then, &second, rc);
+	if (rep != NULL && redisSetTimeout(n->c, r->command_tv) != REDIS_OK)
 		*rc = -EIO;
-		return NULL;
-	}
-	if (rep != NULL && rep->type == REDIS_REPLY_ERROR) {
+	else if (rep != NULL && rep->type == REDIS_REPLY_ERROR)
 		*rc = reply_error(rep);
-		freeReplyObject(rep);
-		return NULL;
+	else {
+		if (then_rep != NULL)
+			*then_rep = second;
+		return rep;
 	}
-	return rep;
+	freeReplyObject(rep);
+	freeReplyObject(second);
+	return NULL;
 }
 
 /* BLMOVE l l LEFT RIGHT (a rotation of the list @p l onto itself) for
- * @p ms: 1 woken, 0 timed out, or an error. */
+ * @p ms, and the fields of @p then behind it into @p *then_rep (when not
+ * NULL; see pipelined()): 1 woken, 0 timed out, or an error. */
 static int
-block_on(struct rstore *r, struct conn *n, const char *l, size_t ll, long ms)
+block_on(struct rstore *r, struct conn *n, const char *l, size_t ll, long ms,
+	 const struct keys *then, redisReply **then_rep)
 {
 	char secs[32];
 	const char *argv[] = {"BLMOVE", l, l, "LEFT", "RIGHT", secs};
@@ -1504,15 +1559,20 @@ block_on(struct rstore *r, struct conn *n, const char *l, size_t ll, long ms)
 	redisReply *rep;
 	int rc;
 
-	rep = blocking(r, n, 6, argv, len, ms, &rc);
+	rep = blocking(r, n, 6, argv, len, ms, then, then_rep, &rc);
 	if (rep == NULL)
 		return rc;
 	if (rep->type == REDIS_REPLY_NIL)
 		rc = 0;
 	else if (rep->type == REDIS_REPLY_STRING)
 		rc = 1;
-	else
+	else {
 		rc = -EPROTO;
+		if (then_rep != NULL) {
+			freeReplyObject(*then_rep);
+			*then_rep = NULL;
+		}
+	}
 	freeReplyObject(rep);
 	return rc;
 }
@@ -1600,14 +1660,16 @@ rejoin(struct rstore *r, struct conn **n, char id[24], int err,
  * list, when @p absent_ok), or an error: -ENOENT absent, -ECANCELED gone
  * after it was seen (evicted, expired, lost with a server),
  * -EOWNERDEAD abandoned. With @p check_owner a pending future's owner is
- * asked after too (a dead one abandons it).
+ * asked after too (a dead one abandons it). @p got: the fields' reply if
+ * already read (by the pipeline of a block), which look() consumes.
  */
 static int
 look(struct rstore *r, struct conn *n, const struct keys *ks, const char *id,
-     bool check_owner, bool absent_ok, bool *seen, pxs_view *v)
+     bool check_owner, bool absent_ok, bool *seen, pxs_view *v,
+     redisReply *got)
 {
 	struct fields f;
-	int rc = read_fields(n, ks, &f);
+	int rc = read_fields(n, ks, &f, got);
 
 	if (rc < 0)
 		return rc;
@@ -1648,6 +1710,7 @@ r_future_wait_spin(pxs_store *s, pxs_key key, long timeout_ms, long spin_us,
 	struct rstore *r = R(s);
 	uint64_t deadline = deadline_of(timeout_ms);
 	bool seen = false, check_owner = false;
+	redisReply *got = NULL;
 	struct conn *n;
 	struct keys ks;
 	char id[24];
@@ -1663,7 +1726,8 @@ r_future_wait_spin(pxs_store *s, pxs_key key, long timeout_ms, long spin_us,
 		long ms = LIVENESS_MS;
 
 		rc = look(r, n, &ks, id, check_owner || timeout_ms == 0,
-			  timeout_ms != 0, &seen, v);
+			  timeout_ms != 0, &seen, v, got);
+		got = NULL;
 		if (rc > 0) {
 			if (timeout_ms > 0)
 				ms = ms_left(deadline, LIVENESS_MS);
@@ -1671,8 +1735,10 @@ r_future_wait_spin(pxs_store *s, pxs_key key, long timeout_ms, long spin_us,
 				rc = -ETIMEDOUT;
 				break;
 			}
-			rc = rc == 1 ? block_on(r, n, ks.wake, ks.wake_len, ms)
-				     : block_on(r, n, ks.birth, ks.birth_len, ms);
+			rc = rc == 1 ? block_on(r, n, ks.wake, ks.wake_len, ms,
+						&ks, &got)
+				     : block_on(r, n, ks.birth, ks.birth_len,
+						ms, &ks, &got);
 			check_owner = rc == 0;
 			if (rc >= 0)
 				continue;
@@ -1729,7 +1795,7 @@ block_any(struct rstore *r, struct conn *n, const struct keys *ks, size_t nk,
 	}
 	argv[3 + nk] = "LEFT";
 	len[3 + nk] = 4;
-	rep = blocking(r, n, (int)(4 + nk), argv, len, ms, &rc);
+	rep = blocking(r, n, (int)(4 + nk), argv, len, ms, NULL, NULL, &rc);
 	if (rep == NULL)
 		return rc;
 	if (rep->type == REDIS_REPLY_NIL) {
@@ -1802,7 +1868,7 @@ r_future_wait_any(pxs_store *s, const pxs_key *keys, size_t nk,
 
 		for (i = 0, rc = 1; i < nk && rc == 1; i++)
 			rc = look(r, n, &ks[i], id, check_owner || timeout_ms == 0,
-				  false, &seen[i], v);
+				  false, &seen[i], v, NULL);
 		if (rc == 1) {
 			if (timeout_ms > 0)
 				ms = ms_left(deadline, LIVENESS_MS);
@@ -1842,7 +1908,7 @@ r_future_done(pxs_store *s, pxs_key key)
 	rc = begin(r, key, &ks, &n, id);
 	if (rc < 0)
 		return rc;
-	rc = read_fields(n, &ks, &f);
+	rc = read_fields(n, &ks, &f, NULL);
 	if (rc == 0) {
 		if (f.state == 0)
 			rc = -ENOENT;
