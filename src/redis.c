@@ -158,10 +158,29 @@ fork_after(void)
 	pthread_mutex_unlock(&all_lock);
 }
 
+/* The process's pid, kept by the atfork handler of the child: a getpid()
+ * per call cost a system call for nothing. */
+static pid_t cur_pid;
+
+static void
+fork_child(void)
+{
+	cur_pid = getpid();
+	fork_after();
+}
+
 static void
 atfork_init(void)
 {
-	(void)pthread_atfork(fork_prepare, fork_after, fork_after);
+	cur_pid = getpid();
+	(void)pthread_atfork(fork_prepare, fork_after, fork_child);
+}
+
+static pid_t
+my_pid(void)
+{
+	pthread_once(&atfork_once, atfork_init);
+	return cur_pid;
 }
 
 /* ---- connections -------------------------------------------------------- */
@@ -276,7 +295,7 @@ drop_inherited(struct rstore *r)
 	redisFree(r->owner);
 	r->owner = NULL;
 	r->owner_id[0] = '\0';
-	r->pid = getpid();
+	r->pid = my_pid();
 }
 
 /*
@@ -285,14 +304,32 @@ drop_inherited(struct rstore *r)
  * and it is replaced before use, the owner connection included, so the
  * first call after a restart works (on what the server kept) and new
  * futures get an owner the new server knows. One poll() without waiting
- * per connection and call.
+ * per call, on the owner connection and the pooled one together:
+ * closed() returns which of them (bit 0 the owner, bit 1 @p n) to replace.
  */
-static bool
-hung_up(const redisContext *c)
+static int
+closed(const redisContext *owner, const struct conn *n)
 {
-	struct pollfd p = {.fd = c->fd, .events = POLLIN | POLLRDHUP};
+	struct pollfd p[2] = {
+		{.fd = owner ? owner->fd : -1, .events = POLLIN | POLLRDHUP},
+		{.fd = n ? n->c->fd : -1, .events = POLLIN | POLLRDHUP},
+	};
 
-	return poll(&p, 1, 0) != 0;
+	if (poll(p, 2, 0) < 0) /* cannot tell: replace them */
+		return (owner ? 1 : 0) | (n ? 2 : 0);
+	return (p[0].revents ? 1 : 0) | (p[1].revents ? 2 : 0);
+}
+
+static struct conn *
+pool_pop(struct rstore *r)
+{
+	struct conn *n = r->pool;
+
+	if (n != NULL) {
+		r->pool = n->next;
+		r->npool--;
+	}
+	return n;
 }
 
 /* A connection for one command sequence, from the pool or new; the
@@ -303,21 +340,23 @@ conn_get(struct rstore *r, struct conn **out, char id[24])
 	struct conn *n;
 	int rc = 0;
 
+	int m;
+
 	pthread_mutex_lock(&r->lock);
-	if (PXS_UNLIKELY(r->pid != getpid()))
+	if (PXS_UNLIKELY(r->pid != my_pid()))
 		drop_inherited(r);
-	if (PXS_UNLIKELY(r->owner == NULL || hung_up(r->owner))) {
+	n = pool_pop(r);
+	m = closed(r->owner, n);
+	while (PXS_UNLIKELY(m & 2)) {
+		redisFree(n->c);
+		free(n);
+		n = pool_pop(r);
+		m = (m & 1) | (n != NULL ? closed(NULL, n) : 0);
+	}
+	if (PXS_UNLIKELY(r->owner == NULL || (m & 1))) {
 		redisFree(r->owner);
 		r->owner = NULL;
 		rc = owner_connect(r);
-	}
-	while ((n = r->pool) != NULL) {
-		r->pool = n->next;
-		r->npool--;
-		if (PXS_LIKELY(!hung_up(n->c)))
-			break;
-		redisFree(n->c);
-		free(n);
 	}
 	if (rc == 0)
 		memcpy(id, r->owner_id, sizeof r->owner_id);
@@ -348,7 +387,7 @@ static void
 conn_put(struct rstore *r, struct conn *n)
 {
 	pthread_mutex_lock(&r->lock);
-	if (n->c->err == 0 && r->npool < POOL_MAX && r->pid == getpid()) {
+	if (n->c->err == 0 && r->npool < POOL_MAX && r->pid == my_pid()) {
 		n->next = r->pool;
 		r->pool = n;
 		r->npool++;
@@ -859,7 +898,7 @@ rstore_new(const struct pxs__redis_url *u, const pxs_options *o)
 		return NULL;
 	r->h.be = &redis_backend;
 	pthread_mutex_init(&r->lock, NULL);
-	r->pid = getpid();
+	r->pid = my_pid();
 	r->free_view = UINT32_MAX;
 	strcpy(r->host, u->host);
 	r->port = u->port;
