@@ -627,6 +627,51 @@ later(void *p)
 	return rc == 0 ? 0 : 1;
 }
 
+/* pxs_future_wait_any() over the two futures of a waitarg pair. */
+static int
+any_waiter(void *p)
+{
+	const struct waitarg *a = p;
+	pxs_key keys[2] = {pxs_key_from_name("other", 5), a->k};
+	pxs_store *s;
+	size_t which = 9;
+	pxs_view v;
+	int rc;
+
+	if (pxs_open(a->name, NULL, &s) < 0)
+		return 10;
+	rc = pxs_future_wait_any(s, keys, 2, 10000, &which, &v);
+	if (rc == 0)
+		rc = which == 1 && v.size == 3 && memcmp(v.data, "yes", 3) == 0
+			     ? pxs_release(s, &v) : 11;
+	else
+		rc = 12;
+	pxs_close(s);
+	return rc;
+}
+
+START_TEST(wait_any_many_waiters)
+{
+	char name[128];
+	pxs_store *s = rstore(name);
+	struct waitarg a = {.name = name, .k = pxs_key_from_name("any", 3)};
+	pid_t w[8];
+
+	/* wait-any waiters pop the token and push it back: with plain
+	 * waiters on the same list, one set still wakes every one */
+	ck_assert_int_eq(pxs_future_new_at(s, pxs_key_from_name("other", 5)), 0);
+	ck_assert_int_eq(pxs_future_new_at(s, a.k), 0);
+	for (int i = 0; i < 8; i++)
+		w[i] = pxs_test_spawn(i % 2 ? waiter : any_waiter, &a);
+	usleep(300000);
+	ck_assert_int_eq(pxs_future_set(s, a.k, "yes", 3), 0);
+	for (int i = 0; i < 8; i++)
+		ck_assert_int_eq(pxs_test_reap(w[i], 10), 0);
+	pxs_close(s);
+	pxs_unlink(name);
+}
+END_TEST
+
 START_TEST(wait_any)
 {
 	char name[128];
@@ -1028,6 +1073,7 @@ main(int argc, char **argv)
 	tcase_add_test(tc, expiry);
 	tcase_add_test(tc, restart_over_abandoned);
 	tcase_add_test(tc, wait_any);
+	tcase_add_test(tc, wait_any_many_waiters);
 	tcase_add_test(tc, garbage_is_eproto);
 	tcase_add_test(tc, bad_names_and_servers);
 	tcase_add_test(tc, proxies);
