@@ -153,7 +153,7 @@ serve(void *arg)
 		for (int i = 0; i < np; i++)
 			fds[i + 1] = (struct pollfd){.fd = peers[i].fd,
 						     .events = POLLIN};
-		if (poll(fds, (nfds_t)np + 1, 10) <= 0)
+		if (poll(fds, (nfds_t)np + 1, 2) <= 0)
 			continue;
 		if ((fds[0].revents & POLLIN) && np < MAX_CONNS) {
 			int fd = accept(sv->lfd, NULL, NULL);
@@ -233,8 +233,8 @@ calls(pxs_store *s)
 	FZ_CHECK(allowed(pxs_exists(s, k)), "exists");
 	FZ_CHECK(allowed(pxs_future_done(s, k)), "done");
 	check_view(s, pxs_future_wait(s, k, 0, &v), &v, "wait 0");
-	rc = pxs_future_wait(s, k, 50, &v);
-	check_view(s, rc == -ETIMEDOUT ? -EAGAIN : rc, &v, "wait 50");
+	rc = pxs_future_wait(s, k, 5, &v);
+	check_view(s, rc == -ETIMEDOUT ? -EAGAIN : rc, &v, "wait 5");
 	FZ_CHECK(allowed(pxs_future_set(s, k, "x", 1)), "set");
 	FZ_CHECK(allowed(pxs_future_claim(s, k)), "claim");
 	FZ_CHECK(allowed(pxs_put_at(s, k, "y", 1)), "put_at");
