@@ -365,6 +365,60 @@ calls(redisContext *c)
 	return total;
 }
 
+/* Calls of one command since the last look (0 for all commands). */
+static long long
+calls_of(redisContext *c, const char *cmd)
+{
+	redisReply *r = redisCommand(c, "INFO commandstats");
+	char want[64];
+	long long n = 0;
+	const char *p;
+
+	ck_assert_ptr_nonnull(r);
+	snprintf(want, sizeof want, "cmdstat_%s:calls=", cmd);
+	if ((p = strstr(r->str, want)) != NULL)
+		n = atoll(p + strlen(want));
+	freeReplyObject(r);
+	return n;
+}
+
+START_TEST(one_round_trip_per_op)
+{
+	char name[128];
+	pxs_store *s = rstore(name);
+	redisContext *c = raw();
+	long long t0, e0;
+	pxs_key k;
+	pxs_view v;
+
+	/* what the benchmark compares with one raw command each: put one
+	 * HSET, get one HMGET, exists one HGET, a wait on a value one HMGET,
+	 * evict one EVALSHA (whose HMGET and DEL run inside the server) */
+	t0 = calls(c);
+	ck_assert_int_eq(pxs_put(s, "x", 1, &k), 0);
+	ck_assert_int_eq(calls(c) - t0 - 1, 1);
+	t0 = calls(c);
+	ck_assert_int_eq(pxs_get(s, k, &v), 0);
+	ck_assert_int_eq(pxs_release(s, &v), 0);
+	ck_assert_int_eq(calls(c) - t0 - 1, 1);
+	t0 = calls(c);
+	ck_assert_int_eq(pxs_exists(s, k), 1);
+	ck_assert_int_eq(calls(c) - t0 - 1, 1);
+	t0 = calls(c);
+	ck_assert_int_eq(pxs_future_wait(s, k, 1000, &v), 0);
+	ck_assert_int_eq(pxs_release(s, &v), 0);
+	ck_assert_int_eq(calls(c) - t0 - 1, 1);
+	e0 = calls_of(c, "evalsha");
+	t0 = calls(c);
+	ck_assert_int_eq(pxs_evict(s, k), 0);
+	ck_assert_int_eq(calls_of(c, "evalsha") - e0, 1);
+	ck_assert_int_eq(calls(c) - t0 - 2, 3);
+	redisFree(c);
+	pxs_close(s);
+	pxs_unlink(name);
+}
+END_TEST
+
 START_TEST(waiter_does_not_poll)
 {
 	char name[128];
@@ -1068,6 +1122,7 @@ main(int argc, char **argv)
 	tcase_add_test(tc, dead_owner);
 	tcase_add_test(tc, dead_waiter_and_evict);
 	tcase_add_test(tc, waiter_does_not_poll);
+	tcase_add_test(tc, one_round_trip_per_op);
 	tcase_add_test(tc, absent_keys);
 	tcase_add_test(tc, wait_for_store);
 	tcase_add_test(tc, expiry);
