@@ -65,7 +65,12 @@
  *   overwritten by another client);
  * - a future's owner is the handle: its death, pxs_close(), or the loss of
  *   its connection to the server abandons its pending futures, and waiters
- *   learn it within about 0.4 s;
+ *   learn it within about 0.5 s;
+ * - a wait (pxs_future_wait(), pxs_future_wait_any(), pxs_open() with
+ *   #pxs_options.wait_ms) blocks in the server; if the server goes away it
+ *   reconnects every 0.2 s within its timeout and goes on waiting on what
+ *   the server kept;
+ * - pxs_expire() is Redis's own TTL (PEXPIRE of the object's keys);
  * - pxs_stat() counts objects, pending and abandoned futures (a scan of the
  *   store); its other fields are 0; pxs_proc_list() lists nothing;
  *   pxs_check() validates every object's fields; pxs_reap() abandons the
@@ -246,7 +251,8 @@ typedef struct pxs_options {
 	/** Attaching (no #PXS_CREATE): how long to wait for the segment to
 	 *  be created, in milliseconds; 0 (the default) does not wait, < 0
 	 *  waits without limit. The wait sleeps on an inotify watch of
-	 *  /dev/shm, it does not poll. Shared-memory stores only. */
+	 *  /dev/shm, it does not poll; on a Redis store it blocks in the
+	 *  server on the store's creation token. */
 	long wait_ms;
 } pxs_options;
 
@@ -485,10 +491,12 @@ PXS_API int pxs_evict(pxs_store *s, pxs_key key);
  *                   the key's expiry. A later call replaces the deadline.
  * @return 0, or -EINVAL (NULL @p s, zero key), -ENOENT (absent or already
  *   expired), -EPROTO (the slot failed validation), -EUSERS (first call in
- *   a forked child: process table full), -ENOTSUP (a Redis store: not
- *   supported there yet), -ENOTRECOVERABLE.
+ *   a forked child: process table full), -ENOTRECOVERABLE.
  * @note Thread-safe; any process may give any key a lifetime; it takes the
- *   key's slot lock. #pxs_entry.ttl_ms shows the time left. Safe after
+ *   key's slot lock. On a Redis store the lifetime is Redis's own TTL
+ *   (PEXPIRE of all the object's keys, on the server's clock): the server
+ *   frees the keys at the deadline, and the waiters of a pending future
+ *   return -ECANCELED at their next look, within 0.5 s of it. #pxs_entry.ttl_ms shows the time left. Safe after
  *   fork(), as every call on a handle.
  */
 PXS_API int pxs_expire(pxs_store *s, pxs_key key, long ttl_ms);
@@ -635,10 +643,14 @@ PXS_API int pxs_future_disown(pxs_store *s, pxs_key key);
  * pxs_put_at(), pxs_put()) and then waits for its value, all within
  * @p timeout_ms; so a consumer may start before its producer.
  * On a Redis store it blocks in the server (BLMOVE on the future's wake
- * list), sending two commands every 0.4 s to check the owner; the view is a
- * private copy; a server that goes away during the wait is -ECONNRESET (or
- * -ETIMEDOUT) within the timeout plus the command timeout; a key absent on
- * a Redis store is -ENOENT at once.
+ * list, or on the key's birth list while it does not exist), sending three
+ * commands every 0.5 s to look at the state and the owner; the view is a
+ * private copy. A server that goes away during the wait is reconnected to
+ * every 0.2 s within the timeout, and the wait goes on on what the server
+ * kept (a pending future that a restarted server lost is -ECANCELED; a key
+ * not made yet is still waited for); if no server answers by the timeout
+ * the wait returns the connection's error (-ECONNREFUSED, -ECONNRESET,
+ * -ETIMEDOUT, ...) within the timeout plus the command timeout.
  * @param[in]  s          store from pxs_open()
  * @param[in]  key        the future's key (it need not exist yet)
  * @param[in]  timeout_ms <0 waits forever, 0 only checks (an absent key is
@@ -715,7 +727,7 @@ PXS_API int pxs_future_wait_spin(pxs_store *s, pxs_key key, long timeout_ms,
  * @return 0, or -EINVAL (NULL @p s, @p keys, @p which or @p v, @p n 0 or
  *   above #PXS_WAIT_ANY_MAX, a zero key), -ETIMEDOUT (none set in time,
  *   including at once for 0), -ENOSYS (the kernel has no futex_waitv),
- *   -ENOTSUP (a Redis store: not supported there yet), -EUSERS (first call in a forked child: process table full), and for
+ *   -EUSERS (first call in a forked child: process table full), and for
  *   keys[*which]: -ENOENT (no such key), -ECANCELED (evicted while
  *   waiting), -EOWNERDEAD (owner died before setting it), -EOVERFLOW (this
  *   handle already holds 65535 pins on the value), -ENOSPC (no room for
@@ -725,7 +737,9 @@ PXS_API int pxs_future_wait_spin(pxs_store *s, pxs_key key, long timeout_ms,
  *   same futures, alone or in wait-any sets; one set wakes them all. Never
  *   returns -EINTR: a signal does not end the wait. A waiter holds no lock
  *   while it sleeps. A forked child waits with its own process entry, as
- *   every call does.
+ *   every call does. On a Redis store the sleep is one BLMPOP over the
+ *   futures' wake lists, with the looks, liveness checks and reconnection
+ *   of pxs_future_wait(); a key absent there is -ENOENT at once.
  */
 PXS_API int pxs_future_wait_any(pxs_store *s, const pxs_key *keys, size_t n,
 				long timeout_ms, size_t *which, pxs_view *v);

@@ -11,6 +11,7 @@
  */
 #include "internal.h"
 
+#include <errno.h>
 #include <hiredis/hiredis.h>
 #include <poll.h>
 #include <pthread.h>
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 /*
@@ -32,9 +34,11 @@
  *   p  the owner's pid (for pxs_list); z  reserved bytes ('r')
  *   c  creation time, ns since the Epoch
  *
- * and, for futures, the list "pxs:NAME:{K}:w", its wake list. "{K}" is a
- * Redis hash tag: both keys of one object hash to one cluster slot, so
- * every script touches one slot only.
+ * and, for futures, the list "pxs:NAME:{K}:w", its wake list; a key made
+ * by put_at or future_new_at also has the list "pxs:NAME:{K}:n", its birth
+ * list (one token, pushed when the key was made). "{K}" is a Redis hash
+ * tag: the keys of one object hash to one cluster slot, so every script
+ * touches one slot only. pxs_expire() gives all of them the same PEXPIRE.
  *
  * WAKING. A waiter that finds the future pending blocks in
  * BLMOVE w w LEFT RIGHT (a rotation of the wake list onto itself). Every
@@ -44,22 +48,28 @@
  * back, which makes the list ready again for the next blocked waiter: one
  * push wakes them all, inside the server, with no polling. A waiter that
  * checks the state and then blocks cannot miss a set in between: the token
- * is already in the list and BLMOVE returns at once.
+ * is already in the list and BLMOVE returns at once. A waiter on a key
+ * that does not exist yet rotates its birth list the same way: the script
+ * that makes the key pushes the token. A key that expires (Redis's own
+ * TTL) pushes nothing; waiters find it gone at their next liveness check.
  *
  * OWNERS. A future's owner is a handle, named by the CLIENT ID of a
  * connection the handle opens at pxs_open() and keeps idle until
  * pxs_close(). When the process dies the kernel closes the socket and the
  * server forgets the client at once. A waiter's BLMOVE times out every
- * LIVENESS_MS; it then asks the server whether the owner's client still
- * exists (CLIENT LIST ID). So a waiter issues two commands every
- * LIVENESS_MS (four a second), and reports a dead owner within LIVENESS_MS
- * plus a round trip. A script never decides liveness (scripts cannot run
+ * LIVENESS_MS; it then reads the state again (an expired key pushed no
+ * token) and asks the server whether the owner's client still exists
+ * (CLIENT LIST ID). So a waiter issues three commands every LIVENESS_MS
+ * (six a second), and reports a dead owner within LIVENESS_MS plus a round
+ * trip. A script never decides liveness (scripts cannot run
  * CLIENT): a script that needs it returns "?<owner>", the caller checks,
  * and calls the script again with the owner it found alive, or abandons
  * the future (the abandon script compares the owner, so a claim in between
  * is never overruled).
  */
-#define LIVENESS_MS 400
+#define LIVENESS_MS 500
+#define RECONNECT_MS 200 /* between attempts while a wait reconnects */
+#define OPEN_WAIT_MS 10000 /* longest block of a wait for the store */
 #define POOL_MAX 8 /* idle connections kept per handle */
 #define LAYOUT "1"
 #define MAGIC "proxyshm-redis"
@@ -69,11 +79,14 @@ struct conn {
 	struct conn *next;
 };
 
-/* The private copies standing for views: a table of slots, so that
- * pxs_release() validates a view in O(1) (priv[0] slot, priv[1] its
- * generation, priv[2] the address). */
+/* The private copies standing for views: the replies that brought the
+ * values, kept until pxs_release() (a second copy of a 1 MiB value cost
+ * more than its transfer), in a table of slots, so that pxs_release()
+ * validates a view in O(1) (priv[0] slot, priv[1] its generation, priv[2]
+ * the address). */
 struct vslot {
-	void *buf;
+	redisReply *rep; /* NULL: a free slot */
+	const char *buf; /* the value, inside rep */
 	uint64_t gen;
 	uint32_t next_free;
 };
@@ -145,10 +158,29 @@ fork_after(void)
 	pthread_mutex_unlock(&all_lock);
 }
 
+/* The process's pid, kept by the atfork handler of the child: a getpid()
+ * per call cost a system call for nothing. */
+static pid_t cur_pid;
+
+static void
+fork_child(void)
+{
+	cur_pid = getpid();
+	fork_after();
+}
+
 static void
 atfork_init(void)
 {
-	(void)pthread_atfork(fork_prepare, fork_after, fork_after);
+	cur_pid = getpid();
+	(void)pthread_atfork(fork_prepare, fork_after, fork_child);
+}
+
+static pid_t
+my_pid(void)
+{
+	pthread_once(&atfork_once, atfork_init);
+	return cur_pid;
 }
 
 /* ---- connections -------------------------------------------------------- */
@@ -263,7 +295,7 @@ drop_inherited(struct rstore *r)
 	redisFree(r->owner);
 	r->owner = NULL;
 	r->owner_id[0] = '\0';
-	r->pid = getpid();
+	r->pid = my_pid();
 }
 
 /*
@@ -272,14 +304,32 @@ drop_inherited(struct rstore *r)
  * and it is replaced before use, the owner connection included, so the
  * first call after a restart works (on what the server kept) and new
  * futures get an owner the new server knows. One poll() without waiting
- * per connection and call.
+ * per call, on the owner connection and the pooled one together:
+ * closed() returns which of them (bit 0 the owner, bit 1 @p n) to replace.
  */
-static bool
-hung_up(const redisContext *c)
+static int
+closed(const redisContext *owner, const struct conn *n)
 {
-	struct pollfd p = {.fd = c->fd, .events = POLLIN | POLLRDHUP};
+	struct pollfd p[2] = {
+		{.fd = owner ? owner->fd : -1, .events = POLLIN | POLLRDHUP},
+		{.fd = n ? n->c->fd : -1, .events = POLLIN | POLLRDHUP},
+	};
 
-	return poll(&p, 1, 0) != 0;
+	if (poll(p, 2, 0) < 0) /* cannot tell: replace them */
+		return (owner ? 1 : 0) | (n ? 2 : 0);
+	return (p[0].revents ? 1 : 0) | (p[1].revents ? 2 : 0);
+}
+
+static struct conn *
+pool_pop(struct rstore *r)
+{
+	struct conn *n = r->pool;
+
+	if (n != NULL) {
+		r->pool = n->next;
+		r->npool--;
+	}
+	return n;
 }
 
 /* A connection for one command sequence, from the pool or new; the
@@ -290,21 +340,23 @@ conn_get(struct rstore *r, struct conn **out, char id[24])
 	struct conn *n;
 	int rc = 0;
 
+	int m;
+
 	pthread_mutex_lock(&r->lock);
-	if (PXS_UNLIKELY(r->pid != getpid()))
+	if (PXS_UNLIKELY(r->pid != my_pid()))
 		drop_inherited(r);
-	if (PXS_UNLIKELY(r->owner == NULL || hung_up(r->owner))) {
+	n = pool_pop(r);
+	m = closed(r->owner, n);
+	while (PXS_UNLIKELY(m & 2)) {
+		redisFree(n->c);
+		free(n);
+		n = pool_pop(r);
+		m = (m & 1) | (n != NULL ? closed(NULL, n) : 0);
+	}
+	if (PXS_UNLIKELY(r->owner == NULL || (m & 1))) {
 		redisFree(r->owner);
 		r->owner = NULL;
 		rc = owner_connect(r);
-	}
-	while ((n = r->pool) != NULL) {
-		r->pool = n->next;
-		r->npool--;
-		if (PXS_LIKELY(!hung_up(n->c)))
-			break;
-		redisFree(n->c);
-		free(n);
 	}
 	if (rc == 0)
 		memcpy(id, r->owner_id, sizeof r->owner_id);
@@ -335,7 +387,7 @@ static void
 conn_put(struct rstore *r, struct conn *n)
 {
 	pthread_mutex_lock(&r->lock);
-	if (n->c->err == 0 && r->npool < POOL_MAX && r->pid == getpid()) {
+	if (n->c->err == 0 && r->npool < POOL_MAX && r->pid == my_pid()) {
 		n->next = r->pool;
 		r->pool = n;
 		r->npool++;
@@ -382,7 +434,8 @@ reply_error(const redisReply *rep)
 struct keys {
 	char obj[PXS_NAME_MAX + 8 + 2 + 32 + 1];
 	char wake[PXS_NAME_MAX + 8 + 2 + 32 + 2 + 1];
-	size_t obj_len, wake_len;
+	char birth[PXS_NAME_MAX + 8 + 2 + 32 + 2 + 1];
+	size_t obj_len, wake_len, birth_len;
 };
 
 static void
@@ -395,6 +448,8 @@ make_keys(const struct rstore *r, pxs_key k, struct keys *ks)
 				       r->ns, hex);
 	ks->wake_len = (size_t)snprintf(ks->wake, sizeof ks->wake,
 					"%s{%s}:w", r->ns, hex);
+	ks->birth_len = (size_t)snprintf(ks->birth, sizeof ks->birth,
+					 "%s{%s}:n", r->ns, hex);
 }
 
 /* The start of every call on one key: check it, name its Redis keys, take
@@ -412,10 +467,11 @@ begin(struct rstore *r, pxs_key key, struct keys *ks, struct conn **n,
 /* ---- scripts ------------------------------------------------------------ */
 
 /*
- * Each script takes KEYS[1] (the object hash) and KEYS[2] (its wake list)
- * and returns a status word: "OK", an errno name, or "?<owner>" (check that
- * owner's liveness and call again with it as ARGV "alive"). Any other
- * state string is "EPROTO": a key of the namespace written by someone else.
+ * Each script takes KEYS[1] (the object hash), KEYS[2] (its wake list) and
+ * KEYS[3] (its birth list) and returns a status word: "OK", an errno name,
+ * or "?<owner>" (check that owner's liveness and call again with it as
+ * ARGV "alive"). Any other state string is "EPROTO": a key of the
+ * namespace written by someone else.
  */
 enum script {
 	S_OPEN,
@@ -428,6 +484,7 @@ enum script {
 	S_CLAIM,
 	S_DISOWN,
 	S_ABANDON,
+	S_EXPIRE,
 	S_N
 };
 
@@ -437,7 +494,26 @@ enum script {
 	"if not s then return 'ENOENT' end "                         \
 	"if s ~= 'v' and s ~= 'p' and s ~= 'r' and s ~= 'a' then "   \
 	"return 'EPROTO' end "
-#define LUA_WAKE(tok) "redis.call('rpush', KEYS[2], '" tok "') "
+/* A token for the waiters; the wake list lives as long as the object. */
+#define LUA_WAKE(tok)                                                \
+	"redis.call('rpush', KEYS[2], '" tok "') "                   \
+	"local t = redis.call('pttl', KEYS[1]) "                     \
+	"if t > 0 then redis.call('pexpire', KEYS[2], t) end "
+/* The start of a script that makes a key (ARGV me, alive): a key in use
+ * is EEXIST, a pending future of an owner not known alive is "?<owner>";
+ * an abandoned future is taken over (its waiters were told). */
+#define LUA_FREE                                                     \
+	"local h = redis.call('hmget', KEYS[1], 's', 'o') "          \
+	"local s, o = h[1], h[2] "                                   \
+	"if (s == 'p' or s == 'r') and o and o ~= '' and o ~= ARGV[1] " \
+	"and o ~= ARGV[2] then return '?' .. o end "                 \
+	"if s ~= 'a' and redis.call('exists', KEYS[1]) == 1 then "   \
+	"return 'EEXIST' end "                                       \
+	"redis.call('del', KEYS[1], KEYS[2]) "
+/* The end of it: one token on the birth list wakes who waited for it. */
+#define LUA_BORN                                                     \
+	"redis.call('del', KEYS[3]) redis.call('rpush', KEYS[3], 'n') "  \
+	"return 'OK'"
 
 static const char *const scripts[S_N] = {
 	/* S_OPEN: KEYS[1] meta; ARGV create, excl */
@@ -446,24 +522,21 @@ static const char *const scripts[S_N] = {
 		   "if redis.call('exists', KEYS[1]) == 1 then return 'EPROTO' end "
 		   "if ARGV[1] ~= '1' then return 'ENOENT' end "
 		   "redis.call('hset', KEYS[1], 'magic', '" MAGIC "', 'layout', '" LAYOUT "') "
-		   "return 'OK' end "
+		   "return 'NEW' end "
 		   "if m ~= '" MAGIC "' or redis.call('hget', KEYS[1], 'layout') ~= '" LAYOUT "' "
 		   "then return 'EPROTO' end "
 		   "if ARGV[2] == '1' then return 'EEXIST' end return 'OK'",
-	/* S_PUT_AT: ARGV data, ctime */
-	[S_PUT_AT] = "if redis.call('exists', KEYS[1]) == 1 then return 'EEXIST' end "
-		     "redis.call('hset', KEYS[1], 's', 'v', 'd', ARGV[1], 'c', ARGV[2]) "
-		     "return 'OK'",
+	/* S_PUT_AT: ARGV me, alive, data, ctime */
+	[S_PUT_AT] = LUA_FREE "redis.call('hset', KEYS[1], 's', 'v', 'd', ARGV[3], 'c', ARGV[4]) "
+		     LUA_BORN,
 	/* S_EVICT: a pending future's waiters get a token, kept a minute for
 	 * those between their check and their BLMOVE. */
-	[S_EVICT] = LUA_STATE "redis.call('del', KEYS[1], KEYS[2]) "
+	[S_EVICT] = LUA_STATE "redis.call('del', KEYS[1], KEYS[2], KEYS[3]) "
 		    "if s == 'p' or s == 'r' then " LUA_WAKE("c")
 		    "redis.call('pexpire', KEYS[2], 60000) end return 'OK'",
-	/* S_NEW: ARGV owner, pid, ctime */
-	[S_NEW] = "if redis.call('exists', KEYS[1]) == 1 then return 'EEXIST' end "
-		  "redis.call('del', KEYS[2]) "
-		  "redis.call('hset', KEYS[1], 's', 'p', 'o', ARGV[1], 'p', ARGV[2], 'c', ARGV[3]) "
-		  "return 'OK'",
+	/* S_NEW: ARGV me (the owner), alive, pid, ctime */
+	[S_NEW] = LUA_FREE "redis.call('hset', KEYS[1], 's', 'p', 'o', ARGV[1], 'p', ARGV[3], 'c', ARGV[4]) "
+		  LUA_BORN,
 	/* S_SET: ARGV me, alive, data */
 	[S_SET] = LUA_STATE "if s == 'v' then return 'EALREADY' end "
 		  "if s == 'r' then return 'EBUSY' end "
@@ -504,6 +577,10 @@ static const char *const scripts[S_N] = {
 		      "if (s ~= 'p' and s ~= 'r') or o ~= ARGV[1] then return 'NO' end "
 		      "redis.call('hset', KEYS[1], 's', 'a') "
 		      "redis.call('hdel', KEYS[1], 'z') " LUA_WAKE("a") "return 'OK'",
+	/* S_EXPIRE: ARGV milliseconds (> 0), or < 0 to keep the keys */
+	[S_EXPIRE] = LUA_STATE "for i = 1, 3 do "
+		     "if tonumber(ARGV[1]) < 0 then redis.call('persist', KEYS[i]) "
+		     "else redis.call('pexpire', KEYS[i], ARGV[1]) end end return 'OK'",
 };
 
 /* SHA1 of each script, from SCRIPT LOAD at the first pxs_open(). */
@@ -544,10 +621,11 @@ static const struct {
 	{"ENOENT", -ENOENT},	 {"EEXIST", -EEXIST}, {"EALREADY", -EALREADY},
 	{"EBUSY", -EBUSY},	 {"EAGAIN", -EAGAIN}, {"EPERM", -EPERM},
 	{"EOWNERDEAD", -EOWNERDEAD}, {"EPROTO", -EPROTO},
+	{"NEW", 3}, /* S_OPEN made the store */
 };
 
 /* The outcome of a script: 0 ("OK"), a negative errno, 1 ("?<owner>":
- * @p owner set) or 2 ("NO"). */
+ * @p owner set), 2 ("NO") or 3 ("NEW"). */
 static int
 script_status(const redisReply *rep, char owner[24])
 {
@@ -572,15 +650,15 @@ script_status(const redisReply *rep, char owner[24])
 	return -EPROTO;
 }
 
-/* EVALSHA @p sc with its two keys and @p nargs arguments; on NOSCRIPT (a
- * restarted server) EVAL, which caches it again. */
+/* EVALSHA @p sc with its three keys and @p nargs arguments; on NOSCRIPT
+ * (a restarted server) EVAL, which caches it again. */
 #define MAX_ARGS 4
 static int
 script(struct conn *n, enum script sc, const struct keys *ks, int nargs,
        const char **args, const size_t *alen, char owner[24])
 {
-	const char *argv[5 + MAX_ARGS];
-	size_t len[5 + MAX_ARGS];
+	const char *argv[6 + MAX_ARGS];
+	size_t len[6 + MAX_ARGS];
 	redisReply *rep;
 	int rc;
 
@@ -588,17 +666,19 @@ script(struct conn *n, enum script sc, const struct keys *ks, int nargs,
 	len[0] = 7;
 	argv[1] = script_sha[sc];
 	len[1] = 40;
-	argv[2] = "2";
+	argv[2] = "3";
 	len[2] = 1;
 	argv[3] = ks->obj;
 	len[3] = ks->obj_len;
 	argv[4] = ks->wake;
 	len[4] = ks->wake_len;
+	argv[5] = ks->birth;
+	len[5] = ks->birth_len;
 	for (int i = 0; i < nargs; i++) {
-		argv[5 + i] = args[i];
-		len[5 + i] = alen[i];
+		argv[6 + i] = args[i];
+		len[6 + i] = alen[i];
 	}
-	rep = run(n, 5 + nargs, argv, len, &rc);
+	rep = run(n, 6 + nargs, argv, len, &rc);
 	if (rep == NULL)
 		return rc;
 	if (rep->type == REDIS_REPLY_ERROR &&
@@ -608,7 +688,7 @@ script(struct conn *n, enum script sc, const struct keys *ks, int nargs,
 		len[0] = 4;
 		argv[1] = scripts[sc];
 		len[1] = strlen(scripts[sc]);
-		rep = run(n, 5 + nargs, argv, len, &rc);
+		rep = run(n, 6 + nargs, argv, len, &rc);
 		if (rep == NULL)
 			return rc;
 	}
@@ -657,7 +737,9 @@ abandon(struct conn *n, const struct keys *ks, const char *owner)
 /*
  * Run a script that may ask about its owner's liveness: ARGV[1] is always
  * the caller's id, ARGV[2] the owner found alive ("" at first), then the
- * script's own @p args. A dead owner abandons the future: -EOWNERDEAD.
+ * script's own @p args. A dead owner abandons the future: -EOWNERDEAD, or,
+ * for the scripts that make a key (put_at, new), a second try that takes
+ * the abandoned key over, as a restarted producer expects.
  */
 static int
 owned_script(struct conn *n, enum script sc, const struct keys *ks,
@@ -690,25 +772,23 @@ owned_script(struct conn *n, enum script sc, const struct keys *ks,
 		rc = abandon(n, ks, owner);
 		if (rc < 0)
 			return rc;
-		if (rc == 0)
+		if (rc == 0 && sc != S_PUT_AT && sc != S_NEW)
 			return -EOWNERDEAD;
-		/* the owner changed meanwhile: ask again */
+		/* taken over next, or the owner changed meanwhile: again */
 	}
 	return -EAGAIN;
 }
 
 /* ---- views ------------------------------------------------------------- */
 
-/* Make @p v a view of a private copy of @p data. */
+/* Make @p v a view of @p data, which lies in the reply @p *rep: the view
+ * takes the reply over (*rep = NULL) on success. */
 static int
-view_make(struct rstore *r, const char *data, size_t size, pxs_view *v)
+view_make(struct rstore *r, redisReply **rep, const char *data, size_t size,
+	  pxs_view *v)
 {
-	void *buf = malloc(size ? size : 1);
 	uint32_t i;
 
-	if (buf == NULL)
-		return -ENOMEM;
-	memcpy(buf, data, size);
 	pthread_mutex_lock(&r->lock);
 	if (r->free_view == UINT32_MAX) {
 		uint32_t n = r->nviews ? r->nviews * 2 : 16;
@@ -717,10 +797,10 @@ view_make(struct rstore *r, const char *data, size_t size, pxs_view *v)
 
 		if (t == NULL) {
 			pthread_mutex_unlock(&r->lock);
-			free(buf);
 			return -ENOMEM;
 		}
 		for (uint32_t j = r->nviews; j < n; j++) {
+			t[j].rep = NULL;
 			t[j].buf = NULL;
 			t[j].gen = 0;
 			t[j].next_free = j + 1 < n ? j + 1 : UINT32_MAX;
@@ -731,13 +811,15 @@ view_make(struct rstore *r, const char *data, size_t size, pxs_view *v)
 	}
 	i = r->free_view;
 	r->free_view = r->views[i].next_free;
-	r->views[i].buf = buf;
+	r->views[i].rep = *rep;
+	r->views[i].buf = data;
 	r->views[i].gen = ++r->view_gen;
 	v->priv[0] = i;
 	v->priv[1] = r->views[i].gen;
-	v->priv[2] = (uint64_t)(uintptr_t)buf;
+	v->priv[2] = (uint64_t)(uintptr_t)data;
 	pthread_mutex_unlock(&r->lock);
-	v->data = buf;
+	*rep = NULL;
+	v->data = data;
 	v->size = size;
 	return 0;
 }
@@ -746,26 +828,27 @@ static int
 r_release(pxs_store *s, pxs_view *v)
 {
 	struct rstore *r = R(s);
-	void *buf = NULL;
+	redisReply *rep = NULL;
 	uint64_t i;
 
 	if (v == NULL || (v->data == NULL && v->priv[1] == 0))
 		return 0;
 	i = v->priv[0];
 	pthread_mutex_lock(&r->lock);
-	if (i < r->nviews && r->views[i].buf != NULL &&
+	if (i < r->nviews && r->views[i].rep != NULL &&
 	    r->views[i].gen == v->priv[1] &&
 	    (uintptr_t)r->views[i].buf == v->priv[2] &&
-	    r->views[i].buf == v->data) {
-		buf = r->views[i].buf;
+	    (const void *)r->views[i].buf == v->data) {
+		rep = r->views[i].rep;
+		r->views[i].rep = NULL;
 		r->views[i].buf = NULL;
 		r->views[i].next_free = r->free_view;
 		r->free_view = (uint32_t)i;
 	}
 	pthread_mutex_unlock(&r->lock);
-	if (buf == NULL)
+	if (rep == NULL)
 		return -EINVAL;
-	free(buf);
+	freeReplyObject(rep);
 	memset(v, 0, sizeof *v);
 	return 0;
 }
@@ -793,7 +876,7 @@ rstore_free(struct rstore *r)
 	}
 	redisFree(r->owner);
 	for (uint32_t i = 0; i < r->nviews; i++)
-		free(r->views[i].buf);
+		freeReplyObject(r->views[i].rep);
 	free(r->views);
 	while ((q = r->resv) != NULL) {
 		r->resv = q->next;
@@ -815,7 +898,7 @@ rstore_new(const struct pxs__redis_url *u, const pxs_options *o)
 		return NULL;
 	r->h.be = &redis_backend;
 	pthread_mutex_init(&r->lock, NULL);
-	r->pid = getpid();
+	r->pid = my_pid();
 	r->free_view = UINT32_MAX;
 	strcpy(r->host, u->host);
 	r->port = u->port;
@@ -829,14 +912,80 @@ rstore_new(const struct pxs__redis_url *u, const pxs_options *o)
 	return r;
 }
 
+/*
+ * OPENING, AND WAITING FOR A STORE. The open script checks (or makes) the
+ * metadata hash. A store it makes gets a token on "pxs:NAME:meta:n" (one
+ * RPUSH after the script: the list hashes to another slot than the
+ * metadata). An attacher with #pxs_options.wait_ms that finds no store
+ * rotates that list as a waiter rotates a wake list, for what is left of
+ * wait_ms (in blocks of OPEN_WAIT_MS), and tries again when woken: no
+ * polling, and a store made between its try and its block is not missed,
+ * since the token is already there. pxs_unlink() removes the list with the
+ * store.
+ */
+static int block_on(struct rstore *r, struct conn *n, const char *l,
+		    size_t ll, long ms, const struct keys *then,
+		    redisReply **then_rep);
+static long ms_left(uint64_t deadline, long cap);
+
+static int
+open_meta(struct rstore *r, struct conn *n, const pxs_options *o)
+{
+	bool create = o && (o->flags & PXS_CREATE);
+	bool wait = o && !create && o->wait_ms != 0;
+	uint64_t deadline = 0;
+	struct keys ks;
+	char meta_n[sizeof ks.obj + 2];
+	char unused[24];
+	int rc;
+
+	ks.obj_len = (size_t)snprintf(ks.obj, sizeof ks.obj, "%smeta", r->ns);
+	memcpy(ks.wake, ks.obj, ks.obj_len + 1); /* unused */
+	ks.wake_len = ks.obj_len;
+	memcpy(ks.birth, ks.obj, ks.obj_len + 1); /* unused */
+	ks.birth_len = ks.obj_len;
+	snprintf(meta_n, sizeof meta_n, "%s:n", ks.obj);
+	if (wait && o->wait_ms > 0)
+		deadline = pxs__now_ns(CLOCK_MONOTONIC) +
+			   (uint64_t)o->wait_ms * 1000000u;
+	for (;;) {
+		const char *args[] = {create ? "1" : "0",
+				      o && (o->flags & PXS_EXCL) ? "1" : "0"};
+		size_t alen[] = {1, 1};
+		long ms = OPEN_WAIT_MS;
+
+		rc = script(n, S_OPEN, &ks, 2, args, alen, unused);
+		if (rc == 3) {
+			const char *argv[] = {"RPUSH", meta_n, "n"};
+			size_t len[] = {5, strlen(meta_n), 1};
+			redisReply *rep = run(n, 3, argv, len, &rc);
+
+			if (rep != NULL)
+				rc = rep->type == REDIS_REPLY_ERROR ? reply_error(rep) : 0;
+			freeReplyObject(rep);
+			return rc;
+		}
+		if (rc != -ENOENT || !wait)
+			break;
+		if (o->wait_ms > 0) {
+			ms = ms_left(deadline, OPEN_WAIT_MS);
+			if (ms == 0)
+				break;
+		}
+		rc = block_on(r, n, meta_n, strlen(meta_n), ms, NULL, NULL);
+		if (rc < 0)
+			break;
+	}
+	return rc > 0 ? -EPROTO : rc;
+}
+
 int
 pxs__redis_open(const struct pxs__redis_url *u, const char *name,
 		const pxs_options *o, pxs_store **out)
 {
 	struct rstore *r;
 	struct conn *n;
-	struct keys ks;
-	char id[24], unused[24];
+	char id[24];
 	int rc;
 
 	if (o && ((o->flags & ~(PXS_CREATE | PXS_EXCL)) ||
@@ -854,19 +1003,8 @@ pxs__redis_open(const struct pxs__redis_url *u, const char *name,
 		return rc;
 	}
 	rc = load_scripts(n);
-	if (rc == 0) {
-		const char *args[] = {o && (o->flags & PXS_CREATE) ? "1" : "0",
-				      o && (o->flags & PXS_EXCL) ? "1" : "0"};
-		size_t alen[] = {1, 1};
-
-		ks.obj_len = (size_t)snprintf(ks.obj, sizeof ks.obj, "%smeta",
-					      r->ns);
-		memcpy(ks.wake, ks.obj, ks.obj_len + 1); /* unused */
-		ks.wake_len = ks.obj_len;
-		rc = script(n, S_OPEN, &ks, 2, args, alen, unused);
-		if (rc > 0)
-			rc = -EPROTO;
-	}
+	if (rc == 0)
+		rc = open_meta(r, n, o);
 	conn_put(r, n);
 	if (rc < 0) {
 		rstore_free(r);
@@ -911,8 +1049,8 @@ fmt_u64(char buf[24], uint64_t x, size_t *len)
 	*len = (size_t)snprintf(buf, 24, "%llu", (unsigned long long)x);
 }
 
-static int simple(pxs_store *s, pxs_key key, enum script sc, int nargs,
-		  const char **args, const size_t *alen);
+static int owned(pxs_store *s, pxs_key key, enum script sc, int nargs,
+		 const char **args, const size_t *alen);
 
 static int
 r_put_at(pxs_store *s, pxs_key key, const void *data, size_t size)
@@ -927,7 +1065,7 @@ r_put_at(pxs_store *s, pxs_key key, const void *data, size_t size)
 		const char *args[] = {size ? data : "", ct};
 		size_t alen[] = {size, ctl};
 
-		return simple(s, key, S_PUT_AT, 2, args, alen);
+		return owned(s, key, S_PUT_AT, 2, args, alen);
 	}
 }
 
@@ -983,18 +1121,37 @@ struct fields {
 	char owner[24]; /* "" ownerless */
 };
 
-static int
-read_fields(struct conn *n, const struct keys *ks, struct fields *f)
+/* The command whose reply read_fields() checks. */
+#define FIELDS_ARGC 5
+static void
+fields_cmd(const struct keys *ks, const char *argv[FIELDS_ARGC],
+	   size_t len[FIELDS_ARGC])
 {
-	const char *argv[] = {"HMGET", ks->obj, "s", "d", "o"};
-	size_t len[] = {5, ks->obj_len, 1, 1, 1};
-	redisReply *rep, *e;
+	static const char *const a[] = {"HMGET", NULL, "s", "d", "o"};
+
+	for (int i = 0; i < FIELDS_ARGC; i++) {
+		argv[i] = i == 1 ? ks->obj : a[i];
+		len[i] = i == 1 ? ks->obj_len : strlen(a[i]);
+	}
+}
+
+/* Read (or, with @p got, take the reply already read of) the fields. */
+static int
+read_fields(struct conn *n, const struct keys *ks, struct fields *f,
+	    redisReply *got)
+{
+	const char *argv[FIELDS_ARGC];
+	size_t len[FIELDS_ARGC];
+	redisReply *rep = got, *e;
 	int rc;
 
 	memset(f, 0, sizeof *f);
-	rep = run(n, 5, argv, len, &rc);
-	if (rep == NULL)
-		return rc;
+	if (rep == NULL) {
+		fields_cmd(ks, argv, len);
+		rep = run(n, FIELDS_ARGC, argv, len, &rc);
+		if (rep == NULL)
+			return rc;
+	}
 	if (rep->type == REDIS_REPLY_ERROR) {
 		rc = reply_error(rep);
 		goto bad;
@@ -1077,14 +1234,14 @@ r_get(pxs_store *s, pxs_key key, pxs_view *v)
 	rc = conn_get(r, &n, id);
 	if (rc < 0)
 		return rc;
-	rc = read_fields(n, &ks, &f);
+	rc = read_fields(n, &ks, &f, NULL);
 	if (rc == 0) {
 		switch (f.state) {
 		case 0:
 			rc = -ENOENT;
 			break;
 		case 'v':
-			rc = view_make(r, f.data, f.size, v);
+			rc = view_make(r, &f.rep, f.data, f.size, v);
 			break;
 		case 'a':
 			rc = -EOWNERDEAD;
@@ -1177,6 +1334,8 @@ owned(pxs_store *s, pxs_key key, enum script sc, int nargs,
 	if (rc < 0)
 		return rc;
 	rc = owned_script(n, sc, &ks, id, nargs, args, alen);
+	if (rc > 0)
+		rc = -EPROTO;
 	conn_put(r, n);
 	return rc;
 }
@@ -1184,31 +1343,17 @@ owned(pxs_store *s, pxs_key key, enum script sc, int nargs,
 static int
 r_future_new_at(pxs_store *s, pxs_key key)
 {
-	struct rstore *r = R(s);
-	struct conn *n;
-	struct keys ks;
-	char id[24], pid[24], ct[24], unused[24];
+	char pid[24], ct[24];
 	size_t pl, cl;
-	int rc;
 
-	if (pxs__key_is_zero(key))
-		return -EINVAL;
-	make_keys(r, key, &ks);
 	fmt_u64(pid, (uint64_t)getpid(), &pl);
 	fmt_u64(ct, pxs__now_ns(CLOCK_REALTIME), &cl);
-	rc = conn_get(r, &n, id);
-	if (rc < 0)
-		return rc;
 	{
-		const char *args[] = {id, pid, ct};
-		size_t alen[] = {strlen(id), pl, cl};
+		const char *args[] = {pid, ct};
+		size_t alen[] = {pl, cl};
 
-		rc = script(n, S_NEW, &ks, 3, args, alen, unused);
+		return owned(s, key, S_NEW, 2, args, alen);
 	}
-	if (rc > 0)
-		rc = -EPROTO;
-	conn_put(r, n);
-	return rc;
 }
 
 static int
@@ -1366,62 +1511,245 @@ r_future_disown(pxs_store *s, pxs_key key)
 	return owned(s, key, S_DISOWN, 0, NULL, NULL);
 }
 
-/* BLMOVE w w LEFT RIGHT for @p ms: 1 woken, 0 timed out, or an error.
- * The socket's timeout is the block plus the command timeout. */
-static int
-block_on(struct rstore *r, struct conn *n, const struct keys *ks, long ms)
+/* The seconds argument of a blocking command for @p ms. */
+static size_t
+fmt_secs(char secs[32], long ms)
 {
-	char secs[32];
-	const char *argv[] = {"BLMOVE", ks->wake, ks->wake, "LEFT", "RIGHT",
-			      secs};
-	size_t len[6] = {6, ks->wake_len, ks->wake_len, 4, 5, 0};
-	struct timeval tv = r->command_tv;
-	redisReply *rep;
-	int rc;
+	return (size_t)snprintf(secs, 32, "%ld.%03ld", ms / 1000, ms % 1000);
+}
 
-	len[5] = (size_t)snprintf(secs, sizeof secs, "%ld.%03ld", ms / 1000,
-				  ms % 1000);
+/* Send and read one command, and with @p then != NULL the HMGET of
+ * read_fields() on @p then right behind it in one pipeline: the server runs
+ * it as soon as the first command returns (after a blocking command: as
+ * soon as it is woken), so a woken waiter gets the value without another
+ * round trip. Its reply goes to @p *then_rep. NULL (with *rc set) if the
+ * connection failed. */
+static redisReply *
+pipelined(struct conn *n, int argc, const char **argv, const size_t *len,
+	  const struct keys *then, redisReply **then_rep, int *rc)
+{
+	const char *fa[FIELDS_ARGC];
+	size_t fl[FIELDS_ARGC];
+	void *rep = NULL, *second = NULL;
+
+	if (then == NULL)
+		return run(n, argc, argv, len, rc);
+	fields_cmd(then, fa, fl);
+	if (redisAppendCommandArgv(n->c, argc, argv, len) != REDIS_OK ||
+	    redisAppendCommandArgv(n->c, FIELDS_ARGC, fa, fl) != REDIS_OK ||
+	    redisGetReply(n->c, &rep) != REDIS_OK ||
+	    redisGetReply(n->c, &second) != REDIS_OK) {
+		freeReplyObject(rep);
+		*rc = ctx_error(n->c);
+		return NULL;
+	}
+	*then_rep = second;
+	*rc = 0;
+	return rep;
+}
+
+/* Run the blocking command @p argv that blocks for @p ms (and @p then's
+ * fields behind it, see pipelined()): the reply, or NULL with *rc set
+ * (and no @p *then_rep). The socket's timeout is the block plus the
+ * command timeout. */
+static redisReply *
+blocking(struct rstore *r, struct conn *n, int argc, const char **argv,
+	 const size_t *len, long ms, const struct keys *then,
+	 redisReply **then_rep, int *rc)
+{
+	struct timeval tv = r->command_tv;
+	redisReply *rep, *second = NULL;
+
 	tv.tv_sec += ms / 1000;
 	tv.tv_usec += (ms % 1000) * 1000;
 	if (tv.tv_usec >= 1000000) {
 		tv.tv_sec++;
 		tv.tv_usec -= 1000000;
 	}
-	if (redisSetTimeout(n->c, tv) != REDIS_OK)
-		return -EIO;
-	rep = run(n, 6, argv, len, &rc);
+	if (redisSetTimeout(n->c, tv) != REDIS_OK) {
+		*rc = -EIO;
+		return NULL;
+	}
+	rep = pipelined(n, argc, argv, len, then, &second, rc);
+	if (rep != NULL && redisSetTimeout(n->c, r->command_tv) != REDIS_OK)
+		*rc = -EIO;
+	else if (rep != NULL && rep->type == REDIS_REPLY_ERROR)
+		*rc = reply_error(rep);
+	else {
+		if (then_rep != NULL)
+			*then_rep = second;
+		return rep;
+	}
+	freeReplyObject(rep);
+	freeReplyObject(second);
+	return NULL;
+}
+
+/* BLMOVE l l LEFT RIGHT (a rotation of the list @p l onto itself) for
+ * @p ms, and the fields of @p then behind it into @p *then_rep (when not
+ * NULL; see pipelined()): 1 woken, 0 timed out, or an error. */
+static int
+block_on(struct rstore *r, struct conn *n, const char *l, size_t ll, long ms,
+	 const struct keys *then, redisReply **then_rep)
+{
+	char secs[32];
+	const char *argv[] = {"BLMOVE", l, l, "LEFT", "RIGHT", secs};
+	size_t len[] = {6, ll, ll, 4, 5, fmt_secs(secs, ms)};
+	redisReply *rep;
+	int rc;
+
+	rep = blocking(r, n, 6, argv, len, ms, then, then_rep, &rc);
 	if (rep == NULL)
 		return rc;
-	if (redisSetTimeout(n->c, r->command_tv) != REDIS_OK)
-		rc = -EIO;
-	else if (rep->type == REDIS_REPLY_NIL)
+	if (rep->type == REDIS_REPLY_NIL)
 		rc = 0;
 	else if (rep->type == REDIS_REPLY_STRING)
 		rc = 1;
-	else if (rep->type == REDIS_REPLY_ERROR)
-		rc = reply_error(rep);
-	else
+	else {
 		rc = -EPROTO;
+		if (then_rep != NULL) {
+			freeReplyObject(*then_rep);
+			*then_rep = NULL;
+		}
+	}
 	freeReplyObject(rep);
 	return rc;
 }
 
+/* How long the next block may last: @p cap, or what is left before
+ * @p deadline (rounded up); 0 once it has passed. */
+static long
+ms_left(uint64_t deadline, long cap)
+{
+	uint64_t now = pxs__now_ns(CLOCK_MONOTONIC);
+
+	if (now >= deadline)
+		return 0;
+	if ((deadline - now) / 1000000u < (uint64_t)cap)
+		return (long)((deadline - now + 999999u) / 1000000u);
+	return cap;
+}
+
+/* The deadline of a wait of @p timeout_ms (> 0), or 0. */
+static uint64_t
+deadline_of(long timeout_ms)
+{
+	return timeout_ms > 0 ? pxs__now_ns(CLOCK_MONOTONIC) +
+					(uint64_t)timeout_ms * 1000000u
+			      : 0;
+}
+
 /*
- * THE WAIT. Read the state; a value is copied out, a pending future is
- * waited on in the server: BLMOVE on the wake list for at most LIVENESS_MS
- * (or what is left of the timeout). Woken, read the state again (a set, an
- * evict: the key is gone, -ECANCELED; an abandon). Timed out, ask whether
- * the owner still lives. The spin of pxs_future_wait_spin() has no meaning
- * here (the wait is on a socket) and is only checked.
+ * RECONNECTING INSIDE A WAIT. A wait whose connection fails (the server
+ * restarted, or went away) does not end there: it reconnects, every
+ * RECONNECT_MS, until its timeout, and then goes on waiting on what the
+ * server kept. A key that exists no more is then gone for the waiter as
+ * for everyone: a future that was pending is -ECANCELED (a server without
+ * persistence lost it), a key not made yet is still waited for. A future
+ * kept by a persistent server has lost its owner's connection with the
+ * restart: it is abandoned at the next liveness check, as on any loss of
+ * the owner's connection. Only when the timeout passes without a server
+ * does the wait return the connection's error.
+ */
+static bool
+conn_lost(int rc)
+{
+	return rc == -ECONNRESET || rc == -ECONNREFUSED || rc == -EIO ||
+	       rc == -ETIMEDOUT || rc == -EHOSTUNREACH || rc == -EAGAIN;
+}
+
+static void
+nap_ms(long ms)
+{
+	struct timespec t = {.tv_sec = ms / 1000,
+			     .tv_nsec = (ms % 1000) * 1000000L};
+
+	while (nanosleep(&t, &t) < 0 && errno == EINTR)
+		;
+}
+
+/* The connection @p *n failed with @p err: 0 with a new one in @p *n
+ * (and the handle's owner id in @p id), or the error once the wait's
+ * deadline passed (@p timeout_ms < 0: none). @p *n is NULL on error. */
+static int
+rejoin(struct rstore *r, struct conn **n, char id[24], int err,
+       long timeout_ms, uint64_t deadline)
+{
+	conn_put(r, *n);
+	*n = NULL;
+	while (conn_lost(err)) {
+		long ms = RECONNECT_MS;
+
+		if (timeout_ms >= 0) {
+			ms = timeout_ms > 0 ? ms_left(deadline, RECONNECT_MS) : 0;
+			if (ms == 0)
+				break;
+		}
+		nap_ms(ms);
+		err = conn_get(r, n, id);
+		if (err == 0)
+			return 0;
+	}
+	return err;
+}
+
+/*
+ * One look at a key a waiter waits on: 0 and @p v made (a value), 1 pending
+ * (wait on its wake list), 2 absent and never seen (wait on its birth
+ * list, when @p absent_ok), or an error: -ENOENT absent, -ECANCELED gone
+ * after it was seen (evicted, expired, lost with a server),
+ * -EOWNERDEAD abandoned. With @p check_owner a pending future's owner is
+ * asked after too (a dead one abandons it). @p got: the fields' reply if
+ * already read (by the pipeline of a block), which look() consumes.
+ */
+static int
+look(struct rstore *r, struct conn *n, const struct keys *ks, const char *id,
+     bool check_owner, bool absent_ok, bool *seen, pxs_view *v,
+     redisReply *got)
+{
+	struct fields f;
+	int rc = read_fields(n, ks, &f, got);
+
+	if (rc < 0)
+		return rc;
+	switch (f.state) {
+	case 0:
+		if (*seen)
+			return -ECANCELED;
+		return absent_ok ? 2 : -ENOENT;
+	case 'v':
+		rc = view_make(r, &f.rep, f.data, f.size, v);
+		freeReplyObject(f.rep);
+		return rc;
+	case 'a':
+		rc = -EOWNERDEAD;
+		break;
+	default:
+		*seen = true;
+		rc = check_owner ? pending_status(n, ks, &f, id) : -EAGAIN;
+		if (rc == -EAGAIN)
+			rc = 1;
+	}
+	freeReplyObject(f.rep);
+	return rc;
+}
+
+/*
+ * THE WAIT. Look at the key; a value is copied out, a pending future is
+ * waited on in the server: BLMOVE on the wake list (on the birth list for
+ * a key not made yet) for at most LIVENESS_MS or what is left of the
+ * timeout. Woken or timed out, look again; after a time-out the owner is
+ * asked after too. The spin of pxs_future_wait_spin() has no meaning here
+ * (the wait is on a socket) and is only checked.
  */
 static int
 r_future_wait_spin(pxs_store *s, pxs_key key, long timeout_ms, long spin_us,
 		   pxs_view *v)
 {
 	struct rstore *r = R(s);
-	uint64_t deadline = 0, now;
-	bool waited = false, check_owner = false;
-	struct fields f;
+	uint64_t deadline = deadline_of(timeout_ms);
+	bool seen = false, check_owner = false;
+	redisReply *got = NULL;
 	struct conn *n;
 	struct keys ks;
 	char id[24];
@@ -1430,93 +1758,180 @@ r_future_wait_spin(pxs_store *s, pxs_key key, long timeout_ms, long spin_us,
 	if (v == NULL || pxs__key_is_zero(key) || spin_us > PXS_MAX_SPIN_US)
 		return -EINVAL;
 	make_keys(r, key, &ks);
-	if (timeout_ms > 0)
-		deadline = pxs__now_ns(CLOCK_MONOTONIC) +
-			   (uint64_t)timeout_ms * 1000000u;
 	rc = conn_get(r, &n, id);
 	if (rc < 0)
 		return rc;
 	for (;;) {
 		long ms = LIVENESS_MS;
 
-		rc = read_fields(n, &ks, &f);
-		if (rc < 0)
-			break;
-		if (f.state == 0) {
-			rc = waited ? -ECANCELED : -ENOENT;
-			break;
-		}
-		if (f.state == 'v') {
-			rc = view_make(r, f.data, f.size, v);
-			freeReplyObject(f.rep);
-			break;
-		}
-		freeReplyObject(f.rep);
-		if (f.state == 'a') {
-			rc = -EOWNERDEAD;
-			break;
-		}
-		for (;;) {
-			if (check_owner || timeout_ms == 0) {
-				rc = pending_status(n, &ks, &f, id);
-				check_owner = false;
-				if (rc != -EAGAIN)
-					goto out;
-			}
-			if (timeout_ms == 0) {
+		rc = look(r, n, &ks, id, check_owner || timeout_ms == 0,
+			  timeout_ms != 0, &seen, v, got);
+		got = NULL;
+		if (rc > 0) {
+			if (timeout_ms > 0)
+				ms = ms_left(deadline, LIVENESS_MS);
+			if (timeout_ms == 0 || ms == 0) {
 				rc = -ETIMEDOUT;
-				goto out;
+				break;
 			}
-			if (timeout_ms > 0) {
-				now = pxs__now_ns(CLOCK_MONOTONIC);
-				if (now >= deadline) {
-					rc = -ETIMEDOUT;
-					goto out;
-				}
-				if ((deadline - now) / 1000000u < (uint64_t)ms)
-					ms = (long)((deadline - now + 999999u) /
-						    1000000u);
-			}
-			waited = true;
-			rc = block_on(r, n, &ks, ms);
-			if (rc < 0)
-				goto out;
-			if (rc == 1)
-				break; /* woken: read the state again */
-			check_owner = true;
+			rc = rc == 1 ? block_on(r, n, ks.wake, ks.wake_len, ms,
+						&ks, &got)
+				     : block_on(r, n, ks.birth, ks.birth_len,
+						ms, &ks, &got);
+			check_owner = rc == 0;
+			if (rc >= 0)
+				continue;
 		}
+		if (rc == 0 || !conn_lost(rc))
+			break;
+		rc = rejoin(r, &n, id, rc, timeout_ms, deadline);
+		if (rc < 0)
+			return rc;
 	}
-out:
 	conn_put(r, n);
 	return rc;
 }
 
-/* Expiry would map onto PEXPIRE of the object's keys plus a wake of its
- * waiters at the deadline, which Redis does not give; until a design for
- * that exists a Redis handle refuses. */
 static int
 r_expire(pxs_store *s, pxs_key key, long ttl_ms)
 {
-	(void)s;
-	(void)ttl_ms;
-	if (key.lo == 0 && key.hi == 0)
-		return -EINVAL;
-	return -ENOTSUP;
+	char t[24];
+	size_t tl;
+
+	if (ttl_ms == 0)
+		return r_evict(s, key);
+	tl = (size_t)snprintf(t, sizeof t, "%ld", ttl_ms < 0 ? -1L : ttl_ms);
+	{
+		const char *args[] = {t};
+		size_t alen[] = {tl};
+
+		return simple(s, key, S_EXPIRE, 1, args, alen);
+	}
 }
 
-/* One sleep over many futures needs one blocking command over many wake
- * lists, which BLMOVE is not; until that exists a Redis handle refuses. */
+/* BLMPOP over the wake lists of @p ks for @p ms; a token taken is pushed
+ * back at once for the other waiters of that list (the next liveness look
+ * covers one lost with this process). 1 woken, 0 timed out, or an error. */
 static int
-r_future_wait_any(pxs_store *s, const pxs_key *keys, size_t n,
+block_any(struct rstore *r, struct conn *n, const struct keys *ks, size_t nk,
+	  long ms)
+{
+	const char *argv[3 + PXS_WAIT_ANY_MAX + 1];
+	size_t len[3 + PXS_WAIT_ANY_MAX + 1];
+	char secs[32], cnt[24];
+	redisReply *rep, *e;
+	int rc;
+
+	argv[0] = "BLMPOP";
+	len[0] = 6;
+	argv[1] = secs;
+	len[1] = fmt_secs(secs, ms);
+	argv[2] = cnt;
+	fmt_u64(cnt, nk, &len[2]);
+	for (size_t i = 0; i < nk; i++) {
+		argv[3 + i] = ks[i].wake;
+		len[3 + i] = ks[i].wake_len;
+	}
+	argv[3 + nk] = "LEFT";
+	len[3 + nk] = 4;
+	rep = blocking(r, n, (int)(4 + nk), argv, len, ms, NULL, NULL, &rc);
+	if (rep == NULL)
+		return rc;
+	if (rep->type == REDIS_REPLY_NIL) {
+		freeReplyObject(rep);
+		return 0;
+	}
+	if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+	    rep->element[0]->type != REDIS_REPLY_STRING ||
+	    (e = rep->element[1])->type != REDIS_REPLY_ARRAY ||
+	    e->elements != 1 || e->element[0]->type != REDIS_REPLY_STRING) {
+		freeReplyObject(rep);
+		return -EPROTO;
+	}
+	{
+		const char *pv[] = {"RPUSH", rep->element[0]->str,
+				    e->element[0]->str};
+		size_t pl[] = {5, rep->element[0]->len, e->element[0]->len};
+		redisReply *p = run(n, 3, pv, pl, &rc);
+
+		if (p != NULL)
+			rc = p->type == REDIS_REPLY_INTEGER ? 1
+			     : p->type == REDIS_REPLY_ERROR ? reply_error(p)
+							    : -EPROTO;
+		freeReplyObject(p);
+	}
+	freeReplyObject(rep);
+	return rc;
+}
+
+/*
+ * WAIT-ANY. One BLMPOP over the wake lists of all the futures: the server
+ * serves the first token pushed on any of them. BLMPOP pops where BLMOVE
+ * rotates (BLMOVE has one source), so the waiter pushes the token back at
+ * once: other waiters of that list are served by that push. Keys are
+ * looked at in order after every wake and time-out, as on shared memory;
+ * a key that is absent (never made) ends the call with -ENOENT, as there.
+ */
+static int
+r_future_wait_any(pxs_store *s, const pxs_key *keys, size_t nk,
 		  /* cppcheck-suppress constParameter ; pxs__backend's signature */
 		  long timeout_ms, size_t *which, pxs_view *v)
 {
-	(void)s;
-	(void)timeout_ms;
-	if (!keys || !which || !v || n == 0 || n > PXS_WAIT_ANY_MAX)
+	struct rstore *r = R(s);
+	uint64_t deadline = deadline_of(timeout_ms);
+	bool seen[PXS_WAIT_ANY_MAX] = {false}, check_owner = false;
+	struct keys *ks;
+	struct conn *n;
+	char id[24];
+	size_t i;
+	int rc;
+
+	if (!keys || !which || !v || nk == 0 || nk > PXS_WAIT_ANY_MAX)
 		return -EINVAL;
-	*which = n;
-	return -ENOTSUP;
+	for (i = 0; i < nk; i++)
+		if (pxs__key_is_zero(keys[i]))
+			return -EINVAL;
+	*which = nk;
+	ks = malloc(nk * sizeof *ks);
+	if (ks == NULL)
+		return -ENOMEM;
+	for (i = 0; i < nk; i++)
+		make_keys(r, keys[i], &ks[i]);
+	rc = conn_get(r, &n, id);
+	if (rc < 0) {
+		free(ks);
+		return rc;
+	}
+	for (;;) {
+		long ms = LIVENESS_MS;
+
+		for (i = 0, rc = 1; i < nk && rc == 1; i++)
+			rc = look(r, n, &ks[i], id, check_owner || timeout_ms == 0,
+				  false, &seen[i], v, NULL);
+		if (rc == 1) {
+			if (timeout_ms > 0)
+				ms = ms_left(deadline, LIVENESS_MS);
+			if (timeout_ms == 0 || ms == 0) {
+				rc = -ETIMEDOUT;
+				break;
+			}
+			rc = block_any(r, n, ks, nk, ms);
+			check_owner = rc == 0;
+			if (rc >= 0)
+				continue;
+		} else if (rc == 0 || !conn_lost(rc)) {
+			*which = i - 1;
+			break;
+		}
+		rc = rejoin(r, &n, id, rc, timeout_ms, deadline);
+		if (rc < 0) {
+			free(ks);
+			return rc;
+		}
+	}
+	conn_put(r, n);
+	free(ks);
+	return rc;
 }
 
 static int
@@ -1532,7 +1947,7 @@ r_future_done(pxs_store *s, pxs_key key)
 	rc = begin(r, key, &ks, &n, id);
 	if (rc < 0)
 		return rc;
-	rc = read_fields(n, &ks, &f);
+	rc = read_fields(n, &ks, &f, NULL);
 	if (rc == 0) {
 		if (f.state == 0)
 			rc = -ENOENT;
@@ -1704,7 +2119,24 @@ describe(struct rstore *r, struct conn *n, pxs_key k, pxs_entry *e)
 			e->owner_alive = rc;
 		}
 	}
-	rc = 0;
+	{
+		/* Redis's own TTL of the object: -1 none, -2 gone meanwhile */
+		const char *argv[] = {"PTTL", ks.obj};
+		size_t len[] = {4, ks.obj_len};
+		redisReply *t = run(n, 2, argv, len, &rc);
+
+		if (t == NULL)
+			goto done;
+		if (t->type != REDIS_REPLY_INTEGER || t->integer < -2)
+			rc = -EPROTO;
+		else if (t->integer == -2)
+			rc = -ENOENT;
+		else
+			e->ttl_ms = t->integer;
+		freeReplyObject(t);
+		if (rc < 0)
+			goto done;
+	}
 	if (e->state == PXS_STATE_VALUE) {
 		const char *argv[] = {"HSTRLEN", ks.obj, "d"};
 		size_t len[] = {7, ks.obj_len, 1};

@@ -1,7 +1,8 @@
 #!/bin/sh
 # tests/fuzz/run.sh TARGET SECONDS [libFuzzer options...]
 #
-# Runs one libFuzzer target (key, proxy, attach, corrupt, ops) for SECONDS.
+# Runs one libFuzzer target (key, proxy, attach, corrupt, ops, reply) for
+# SECONDS.
 # The first run sets up a clang build with ASan + UBSan and the library
 # instrumented for coverage:
 #   CC=clang meson setup build-fuzz -Db_sanitize=address,undefined \
@@ -11,7 +12,7 @@
 # tests/fuzz/regress/TARGET; crashes, leaks and timeouts land in
 # BUILD/fuzz/artifacts/TARGET/. Exit status: libFuzzer's (0 = nothing).
 #
-# CI smoke:   for t in key proxy attach corrupt ops; do
+# CI smoke:   for t in key proxy attach corrupt ops reply; do
 #               tests/fuzz/run.sh $t 30 || exit 1; done
 # Campaign:   tests/fuzz/run.sh attach 3600
 # A finding:  minimise it, keep it as a regression, replay it:
@@ -31,6 +32,7 @@ key | proxy) maxlen=1024 ;;
 attach) maxlen=262144 ;;
 corrupt) maxlen=4096 ;;
 ops) maxlen=8192 ;;
+reply) maxlen=4096 ;;
 *) echo "run.sh: unknown target '$target'" >&2; exit 2 ;;
 esac
 
