@@ -1,6 +1,6 @@
 /* bench_alloc_churn.c - the payload heap under a long run of mixed sizes.
  *
- * Case (issue 4, case 6) "churn": 10^6 pxs_put / pxs_evict operations of
+ * Case (case 6) "churn": 10^6 pxs_put / pxs_evict operations of
  * mixed sizes (60% 16..512 B, 30% 512 B..16 KiB, 10% 16..256 KiB), keeping
  * the heap about 70% full: below the target a step puts with probability
  * 3/4, above it evicts a random live object with probability 3/4. Reports

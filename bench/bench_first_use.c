@@ -1,6 +1,6 @@
 /* bench_first_use.c - what a segment costs before it does anything.
  *
- * Case (issue 4, case 7) "first-use", for a 256 MiB and a 4 GiB segment:
+ * Case (case 7) "first-use", for a 256 MiB and a 4 GiB segment:
  *   create          pxs_open(PXS_CREATE|PXS_EXCL) of a new segment
  *   attach          pxs_open(name, NULL) by another process
  *   close+unlink    pxs_close + pxs_unlink by the creator

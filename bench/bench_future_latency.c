@@ -1,6 +1,6 @@
 /* bench_future_latency.c - how fast a set wakes a sleeping waiter.
  *
- * Cases (issue 4, cases 1-3), each against baselines in the same run:
+ * Cases (cases 1-3), each against baselines in the same run:
  *   wake      a consumer asleep in pxs_future_wait, a producer calls
  *             pxs_future_set: time from just before the set call to the
  *             waiter's return. Baselines: a raw shared futex, a pipe, Redis

@@ -1,6 +1,6 @@
 /* bench_put_get.c - objects: put, get+release, evict; zero-copy reads.
  *
- * Cases (issue 4, cases 4 and 5):
+ * Cases (cases 4 and 5):
  *   objects   batches of pxs_put, then pxs_get+pxs_release of each, then
  *             pxs_evict of each, for 64 B .. 64 MiB, by one process and by
  *             two at once (pinned to different CPUs). The limit: memcpy of

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-# py_wake.py - the Python baseline for the wake-latency case (issue 4,
-# case 1): multiprocessing.Pipe and multiprocessing.Queue, measured with the
+# py_wake.py - the Python baseline for the wake-latency case
+# (case 1): multiprocessing.Pipe and multiprocessing.Queue, measured with the
 # same protocol as bench_future_latency.c (the consumer announces that it is
 # about to block, the producer waits until /proc shows it asleep, sleeps
 # 50 us, reads CLOCK_MONOTONIC and sends that time; the consumer subtracts
