@@ -11,6 +11,7 @@
  */
 #include "internal.h"
 
+#include <stddef.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -114,6 +115,8 @@ struct meta {
 	pxs_key ring[]; /* window entries: item seq at seq % window */
 };
 
+#define RING_OFF offsetof(struct meta, ring)
+
 /* One call's hold on a stream: the pinned metadata value. */
 struct hold {
 	pxs_view v;
@@ -124,7 +127,7 @@ struct hold {
 static size_t
 meta_size(uint32_t window)
 {
-	return sizeof(struct meta) + (size_t)window * sizeof(pxs_key);
+	return RING_OFF + (size_t)window * sizeof(pxs_key);
 }
 
 static int
@@ -218,12 +221,11 @@ hold_open(struct pxs_store *s, pxs_key key, struct hold *h)
 	if (rc < 0)
 		return rc;
 	h->m = (struct meta *)h->v.data;
-	if (h->v.size < sizeof(struct meta) ||
+	if (h->v.size < RING_OFF ||
 	    (uintptr_t)h->v.data % _Alignof(struct meta) != 0 ||
-	    (h->v.size - sizeof(struct meta)) % sizeof(pxs_key) != 0)
+	    (h->v.size - RING_OFF) % sizeof(pxs_key) != 0)
 		goto bad;
-	h->window = (uint32_t)((h->v.size - sizeof(struct meta)) /
-			       sizeof(pxs_key));
+	h->window = (uint32_t)((h->v.size - RING_OFF) / sizeof(pxs_key));
 	if (h->window < 1 || h->window > PXS_STREAM_WINDOW_MAX ||
 	    __atomic_load_n(&h->m->magic, __ATOMIC_ACQUIRE) != META_MAGIC)
 		goto bad;
