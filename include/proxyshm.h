@@ -817,7 +817,7 @@ typedef struct pxs_stream_stats {
  * @note Thread-safe: of two processes creating one stream, one succeeds
  *   and the other gets -EEXIST. The stream belongs to nobody: it outlives
  *   its creator. pxs_evict() of its key takes the stream away for later
- *   callers (-ENOENT); calls under way finish on the old one.
+ *   callers; calls under way finish on the old one.
  */
 PXS_API int pxs_stream_new(pxs_store *s, pxs_key key,
 			   const pxs_stream_options *o);
@@ -845,8 +845,8 @@ PXS_API int pxs_stream_new(pxs_store *s, pxs_key key,
  *   commit, the reservation is freed and leaves no gap in the numbers.
  *   With #PXS_STREAM_BLOCK, reservations in flight count against the
  *   window, so two producers never overfill it. A thread blocked here
- *   wakes within 250 ms of the death of the reader that held it back.
- *   Never returns -EINTR. A forked child does not inherit its parent's
+ *   wakes within 250 ms of the death of the reader that held it back;
+ *   a signal does not end the wait. A forked child does not inherit its parent's
  *   reservations.
  */
 PXS_API int pxs_stream_reserve(pxs_store *s, pxs_key key, size_t size,
