@@ -223,12 +223,15 @@ lat_reader(void *arg)
 	uint64_t seq = 0;
 	for (size_t i = 0; i < g_n; i++) {
 		pxs_view v;
-		__atomic_store_n(&sh->ready, (uint32_t)i + 1, __ATOMIC_RELEASE);
+		bench_post(&sh->ready, (uint32_t)i + 1);
 		int rc = i % 2 == 0
 				 ? pxs_stream_read(g_s, g_k, seq++, TMO, &v)
 				 : pxs_future_wait(g_s, g_fut[i], TMO, &v);
-		if (rc < 0)
+		if (rc < 0) {
+			fprintf(stderr, "latency reader, sample %zu: %s\n", i,
+				pxs_strerror(rc));
 			return 1;
+		}
 		sh->t1 = bench_now_ns();
 		pxs_release(g_s, &v);
 		bench_post(&sh->ack, (uint32_t)i + 1);
@@ -259,7 +262,8 @@ case_latency(const struct bench_opts *o)
 	size_t ns = 0, nf = 0;
 	char item[64] = {0};
 	for (size_t i = 0; i < n; i++) {
-		bench_wait_ge(&sh->ready, (uint32_t)i + 1, TMO);
+		if (bench_wait_ge(&sh->ready, (uint32_t)i + 1, TMO) < 0)
+			bench_die("reader did not get ready");
 		if (bench_wait_asleep(pid, TMO) < 0)
 			bench_die("reader not asleep");
 		bench_sleep_us(o->settle_us);
