@@ -71,30 +71,27 @@
 #define TAKEN_MAX PXS_STREAM_TAKEN_MAX
 #define DEFAULT_WINDOW 16u
 
+/* The tables' entries; the compiler pads them to 8-byte alignment. */
 struct reader {
 	uint32_t token; /* 0: free */
-	uint32_t pad;
 	uint64_t pos;
 };
 
 struct resv {
 	uint32_t token; /* 0: free */
 	int32_t tid;
-	uint64_t pad;
 	pxs_key key;
 };
 
 struct taken {
 	uint64_t seq;
 	uint32_t token; /* its taker; 0: re-queued, free to take */
-	uint32_t pad;
 };
 
 struct group {
 	char name[PXS_STREAM_GROUP_NAME_MAX + 1]; /* "" : free */
 	uint64_t next;   /* next item never handed out */
 	uint32_t ntaken; /* taken[0..ntaken) are live */
-	uint32_t pad;
 	struct taken taken[TAKEN_MAX];
 };
 

@@ -17,18 +17,6 @@ static pxs_store *g_s;
 static pxs_key g_k;
 
 static void
-same_store(pxs_stats a, pxs_stats b)
-{
-	ck_assert_uint_eq(a.objects, b.objects);
-	ck_assert_uint_eq(a.pending, b.pending);
-	ck_assert_uint_eq(a.abandoned, b.abandoned);
-	ck_assert_uint_eq(a.pins, b.pins);
-	ck_assert_uint_eq(a.waiters, b.waiters);
-	ck_assert_uint_eq(a.heap_used, b.heap_used);
-	ck_assert_uint_eq(a.puts, b.puts);
-}
-
-static void
 same_stream(pxs_stream_stats a, pxs_stream_stats b)
 {
 	ck_assert_uint_eq(a.first, b.first);
@@ -112,7 +100,7 @@ START_TEST(basics_and_bad_input)
 	ck_assert_int_eq(pxs_stream_stat(s, unknown, &st), -ENOENT);
 	ck_assert_int_eq(pxs_stream_end(s, unknown), -ENOENT);
 	ck_assert_int_eq(pxs_stream_join(s, unknown, 0), -ENOENT);
-	same_store(before, pxs_test_stat(s));
+	pxs_test_same_store(before, pxs_test_stat(s));
 
 	ck_assert_int_eq(pxs_stream_new(s, k, NULL), 0);
 	ck_assert_int_eq(pxs_stream_new(s, k, NULL), -EEXIST);
@@ -155,7 +143,7 @@ START_TEST(basics_and_bad_input)
 	ck_assert_int_eq(pxs_stream_read(s, k, 3, 0, &v), -ETIMEDOUT);
 	ck_assert_int_eq(pxs_stream_read(s, k, 3, 50, &v), -ETIMEDOUT);
 	ck_assert_uint_eq(seq, 77);
-	same_store(before, pxs_test_stat(s));
+	pxs_test_same_store(before, pxs_test_stat(s));
 	same_stream(sb, sstat(s, k));
 
 	/* A reservation per thread and stream; readers see nothing of it. */
@@ -207,7 +195,7 @@ START_TEST(basics_and_bad_input)
 	ck_assert_int_eq(pxs_stream_stat(s, obj, &st), -EPROTO);
 	ck_assert_int_eq(pxs_stream_join(s, obj, 0), -EPROTO);
 	ck_assert_int_eq(pxs_stream_take(s, obj, "g", 0, &seq, &v), -EPROTO);
-	same_store(before, pxs_test_stat(s));
+	pxs_test_same_store(before, pxs_test_stat(s));
 	ck_assert_int_eq(pxs_future_done(s, f), 0);
 
 	pxs_check_report r;
@@ -260,7 +248,7 @@ START_TEST(scribbled_metadata)
 		ck_assert_int_eq(pxs_stream_join(s, k, 5), -EPROTO);
 		ck_assert_int_eq(pxs_stream_take(s, k, "g", 0, &seq, &v),
 				 -EPROTO);
-		same_store(before, pxs_test_stat(s));
+		pxs_test_same_store(before, pxs_test_stat(s));
 		memcpy(m, saved, sizeof saved);
 		check_item(s, k, 5, 1, 5);
 	}
@@ -451,7 +439,7 @@ START_TEST(backpressure_and_dead_reader)
 	pxs_stats before = pxs_test_stat(g_s);
 	ck_assert_int_eq(append_item(g_s, g_k, 0, 4, 0, &seq), -ETIMEDOUT);
 	ck_assert_int_eq(append_item(g_s, g_k, 0, 4, 100, &seq), -ETIMEDOUT);
-	same_store(before, pxs_test_stat(g_s));
+	pxs_test_same_store(before, pxs_test_stat(g_s));
 	ck_assert_uint_eq(sstat(g_s, g_k).reserved, 0);
 	/* It reads one: the producer resumes. */
 	ck_assert_int_eq(write(g_cmd[1], "1", 1), 1);
@@ -515,7 +503,7 @@ START_TEST(discard_window)
 	ck_assert_int_eq(pxs_stream_read(s, k, 2, 0, &v), -ERANGE);
 	ck_assert_int_eq(pxs_stream_read(s, k, 5, -1, &v), -ERANGE);
 	ck_assert_int_eq(pxs_stream_join(s, k, 7), -EALREADY);
-	same_store(before, pxs_test_stat(s));
+	pxs_test_same_store(before, pxs_test_stat(s));
 	/* The pinned view of a slid-out item stays valid... */
 	ck_assert_int_eq(pxs_test_verify(held.data, held.size,
 					 item_key(2, 1)),
