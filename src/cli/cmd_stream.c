@@ -243,9 +243,12 @@ do_info(pxs_store *s, const struct cli_ref *r, const struct sopts *o)
 		       st.taken, st.reserved);
 		return CLI_OK;
 	}
-	printf("items     %" PRIu64 "..%" PRIu64 " retained (next %" PRIu64
-	       ")%s\n",
-	       st.first, st.next, st.next, st.ended ? ", ended" : "");
+	if (st.next > st.first)
+		printf("items     %" PRIu64 "..%" PRIu64 " retained", st.first,
+		       st.next - 1);
+	else
+		printf("items     none retained");
+	printf(" (next %" PRIu64 ")%s\n", st.next, st.ended ? ", ended" : "");
 	printf("window    %u, %s\n", st.window, mode);
 	printf("readers   %u (slowest at %" PRIu64 ")\n", st.readers,
 	       st.slowest);
