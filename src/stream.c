@@ -196,10 +196,14 @@ repair_meta(struct pxs_store *s, void *arg)
 	    window <= PXS_STREAM_WINDOW_MAX && m->first <= m->next &&
 	    m->next - m->first <= window) {
 		struct resv *r = &m->resv[c - 1];
-		if (!pxs__key_is_zero(r->key) &&
-		    pxs__shm_future_done(s, r->key) == 1)
-			(void)append_locked(s, m, window, r->key);
+		pxs_key k = r->key;
 		resv_drop(m, c - 1);
+		if (!pxs__key_is_zero(k)) {
+			if (pxs__shm_future_done(s, k) == 1)
+				(void)append_locked(s, m, window, k);
+			else /* its owner died before the commit */
+				(void)pxs__shm_evict(s, k);
+		}
 	}
 	bump(&m->items);
 	bump(&m->progress);
@@ -574,8 +578,10 @@ pxs__shm_stream_commit(pxs_store *s, pxs_key key, uint64_t *seq_out)
 		return finish(s, &h, -EPIPE);
 	}
 	m->committing = i + 1;
+	PXS_FAILPOINT(FP_STREAM_BEFORE_COMMIT);
 	rc = own_error(pxs__shm_future_commit(s, item));
 	if (rc == 0) {
+		PXS_FAILPOINT(FP_STREAM_AFTER_COMMIT);
 		uint64_t seq = append_locked(s, m, h.window, item);
 		if (seq_out)
 			*seq_out = seq;
