@@ -892,7 +892,9 @@ PXS_API int pxs_stream_append(pxs_store *s, pxs_key key, const void *data,
 
 /**
  * @brief Pin item @p seq, waiting until it is appended.
- * A joined reader's position (pxs_stream_join()) moves past @p seq.
+ * When @p seq is a joined reader's position (pxs_stream_join(): the lowest
+ * seq it has not read, items slid out counting as read), the position
+ * moves past it.
  * @param[in]  s          store from pxs_open()
  * @param[in]  key        the stream
  * @param[in]  seq        the item's sequence number

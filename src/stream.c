@@ -667,10 +667,16 @@ pxs__shm_stream_read(pxs_store *s, pxs_key key, uint64_t seq,
 	pxs_view iv;
 	if ((rc = pin_item(s, &h, seq, &iv)) < 0)
 		return finish(s, &h, rc);
+	/* A joined reader's position is the lowest seq it has not read: it
+	 * moves when that item is read (a read further on does not move it;
+	 * items that slid out count as read). */
 	int r = reader_find(m, s->token);
-	if (r >= 0 && m->readers[r].pos <= seq) {
-		m->readers[r].pos = seq + 1;
-		bump(&m->progress);
+	if (r >= 0) {
+		uint64_t pos = m->readers[r].pos;
+		if ((pos < m->first ? m->first : pos) == seq) {
+			m->readers[r].pos = seq + 1;
+			bump(&m->progress);
+		}
 	}
 	*v = iv;
 	return finish(s, &h, 0);
