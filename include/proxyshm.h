@@ -759,6 +759,282 @@ PXS_API int pxs_future_wait_any(pxs_store *s, const pxs_key *keys, size_t n,
 PXS_API int pxs_future_done(pxs_store *s, pxs_key key);
 /** @} */
 
+/** @defgroup streams Streams
+ *  A stream is a sequence of values under one key: items numbered 0, 1,
+ *  2, ... in commit order, read in place through pinned views, with a
+ *  window of retained items, readers whose progress can hold producers
+ *  back (#PXS_STREAM_BLOCK), and named groups that hand each item to one
+ *  member. Every call below also returns, as every call on a store does,
+ *  -EUSERS (first call in a forked child: process table full) and
+ *  -ENOTRECOVERABLE; on a Redis store every one of them returns -ENOTSUP
+ *  (not supported there yet). A key that holds anything but a stream (a
+ *  plain value, a future), or a stream whose metadata another process
+ *  scribbled over, is -EPROTO and nothing changes.
+ *  @{ */
+
+/** Flag of #pxs_stream_options: appends wait while the window is full up
+ *  to the slowest joined live reader or group (backpressure). Without it
+ *  the window slides and the oldest item is evicted (Discard). */
+#define PXS_STREAM_BLOCK 1u
+/** Largest #pxs_stream_options.window. */
+#define PXS_STREAM_WINDOW_MAX 65536u
+/** Readers (processes) that may be joined to one stream at a time. */
+#define PXS_STREAM_READERS_MAX 64u
+/** Groups one stream may have. */
+#define PXS_STREAM_GROUPS_MAX 8u
+/** Longest group name, in bytes, without its NUL. */
+#define PXS_STREAM_GROUP_NAME_MAX 31u
+/** Items one group may have taken and not acknowledged at a time; a take
+ *  beyond it waits for an ack. */
+#define PXS_STREAM_TAKEN_MAX 256u
+
+/** How a stream behaves, for #pxs_stream_new(). */
+typedef struct pxs_stream_options {
+	/** Items retained, 1..#PXS_STREAM_WINDOW_MAX (NULL options: 16).
+	 *  Older items are evicted; views pinned on them stay valid. */
+	uint32_t window;
+	/** 0 (Discard) or #PXS_STREAM_BLOCK. */
+	unsigned flags;
+} pxs_stream_options;
+
+/** A snapshot of a stream, from #pxs_stream_stat(). */
+typedef struct pxs_stream_stats {
+	uint64_t first;   /**< oldest retained seq (== next when none) */
+	uint64_t next;    /**< seq the next commit gets */
+	int ended;        /**< 1 after pxs_stream_end() */
+	uint32_t window;  /**< as created */
+	unsigned flags;   /**< as created */
+	uint32_t readers; /**< joined readers (dead ones not dropped yet
+			       included) */
+	uint32_t groups;  /**< groups that have taken from it */
+	uint32_t taken;   /**< items taken and not acknowledged, all groups */
+	uint32_t reserved; /**< reservations not committed yet */
+	/** Lowest seq a joined reader or a group still needs (== next when
+	 *  nothing holds the stream back). */
+	uint64_t slowest;
+	/** The calling process's reader position, UINT64_MAX if not joined. */
+	uint64_t position;
+} pxs_stream_stats;
+
+/**
+ * @brief Create an empty stream under @p key.
+ * @param[in] s   store from pxs_open()
+ * @param[in] key the stream's key, not the all-zero one
+ * @param[in] o   window and flags, or NULL (window 16, Discard)
+ * @return 0, or -EINVAL (NULL @p s, zero key, window 0 or above
+ *   #PXS_STREAM_WINDOW_MAX, unknown flags), -EEXIST (the key is in use),
+ *   -ENOSPC (slot table or heap full: the metadata takes about 40 KiB plus
+ *   16 bytes per window item), -ECANCELED (another process evicted or set
+ *   the key while it was being made), -ENOMEM (no lock could be made),
+ *   -EPROTO (the table failed validation), -EUSERS, -ENOTRECOVERABLE,
+ *   -ENOTSUP (a Redis store).
+ * @note Thread-safe: of two processes creating one stream, one succeeds
+ *   and the other gets -EEXIST. The stream belongs to nobody: it outlives
+ *   its creator. pxs_evict() of its key takes the stream away for later
+ *   callers; calls under way finish on the old one.
+ */
+PXS_API int pxs_stream_new(pxs_store *s, pxs_key key,
+			   const pxs_stream_options *o);
+
+/**
+ * @brief Reserve @p size bytes for the next item; write it in place, then
+ * pxs_stream_commit(). Readers see nothing until the commit.
+ * @param[in]  s          store from pxs_open()
+ * @param[in]  key        the stream
+ * @param[in]  size       item size in bytes (0 is valid)
+ * @param[in]  timeout_ms how long a #PXS_STREAM_BLOCK stream (or one with
+ *                        64 reservations in flight) may make it wait:
+ *                        <0 forever, 0 not at all
+ * @param[out] buf        writable memory in the segment, valid until the
+ *                        commit; written only on success
+ * @return 0, or -EINVAL (NULL @p s or @p buf, zero key), -ENOENT (no such
+ *   stream), -EBUSY (this thread has a reservation on this stream not
+ *   committed yet), -EPIPE (the stream has ended), -ETIMEDOUT (the window
+ *   stayed full), -ENOSPC (slot table or heap full), -ECANCELED (another
+ *   process evicted the reservation at once), -EOVERFLOW (this handle
+ *   holds 65535 pins on the stream's metadata), -EPROTO, -EUSERS,
+ *   -ENOTRECOVERABLE, -ENOTSUP.
+ * @note Thread-safe. A reservation belongs to the calling thread: each
+ *   thread may hold one per stream. If the process dies before the
+ *   commit, the reservation is freed and leaves no gap in the numbers.
+ *   With #PXS_STREAM_BLOCK, reservations in flight count against the
+ *   window, so two producers never overfill it. A thread blocked here
+ *   wakes within 250 ms of the death of the reader that held it back;
+ *   a signal does not end the wait. A forked child does not inherit its parent's
+ *   reservations.
+ */
+PXS_API int pxs_stream_reserve(pxs_store *s, pxs_key key, size_t size,
+			       long timeout_ms, void **buf);
+
+/**
+ * @brief Publish the calling thread's reservation as the stream's next
+ * item and wake its readers.
+ * @param[in]  s       store from pxs_open()
+ * @param[in]  key     the stream
+ * @param[out] seq_out the item's sequence number (may be NULL); written
+ *                     only on success
+ * @return 0, or -EINVAL (NULL @p s, zero key, no reservation of this
+ *   thread on this stream), -ENOENT (no such stream), -EPIPE (the stream
+ *   ended meanwhile: the reservation is dropped), -ECANCELED (another
+ *   process evicted the reservation: nothing is appended), -EOVERFLOW,
+ *   -ENOSPC (no room for this handle's pin records), -EPROTO, -EUSERS,
+ *   -ENOTRECOVERABLE, -ENOTSUP.
+ * @note Thread-safe; never waits for readers. Sequence numbers follow the
+ *   order of the commits. In a Discard stream with a full window it evicts
+ *   the oldest item.
+ */
+PXS_API int pxs_stream_commit(pxs_store *s, pxs_key key, uint64_t *seq_out);
+
+/**
+ * @brief Append a copy of @p size bytes as the next item:
+ * pxs_stream_reserve(), a copy, pxs_stream_commit().
+ * @param[in]  s          store from pxs_open()
+ * @param[in]  key        the stream
+ * @param[in]  data       the bytes (NULL only when @p size is 0)
+ * @param[in]  size       item size in bytes
+ * @param[in]  timeout_ms as for pxs_stream_reserve()
+ * @param[out] seq_out    the item's sequence number (may be NULL)
+ * @return 0, or the errors of pxs_stream_reserve() and pxs_stream_commit():
+ *   -EINVAL (NULL @p s, zero key, NULL @p data with a non-zero @p size),
+ *   -ENOENT, -EBUSY (this thread holds a reservation on this stream),
+ *   -EPIPE, -ETIMEDOUT, -ENOSPC, -ECANCELED, -EOVERFLOW, -EPROTO, -EUSERS,
+ *   -ENOTRECOVERABLE, -ENOTSUP.
+ * @note Thread-safe, as pxs_stream_reserve().
+ */
+PXS_API int pxs_stream_append(pxs_store *s, pxs_key key, const void *data,
+			      size_t size, long timeout_ms, uint64_t *seq_out);
+
+/**
+ * @brief Pin item @p seq, waiting until it is appended.
+ * When @p seq is a joined reader's position (pxs_stream_join(): the lowest
+ * seq it has not read, items slid out counting as read), the position
+ * moves past it.
+ * @param[in]  s          store from pxs_open()
+ * @param[in]  key        the stream
+ * @param[in]  seq        the item's sequence number
+ * @param[in]  timeout_ms <0 waits forever, 0 only checks
+ * @param[out] v          pinned view of the item, valid until
+ *                        pxs_release() even after it slides out of the
+ *                        window; written only on success
+ * @return 0, or -EINVAL (NULL @p s or @p v, zero key), -ENOENT (no such
+ *   stream), -ERANGE (the item slid out of the window, or was evicted:
+ *   pxs_stream_stat()'s first is the oldest still there), -EPIPE (the
+ *   stream has ended and @p seq is past its last item), -ETIMEDOUT,
+ *   -EOVERFLOW (this handle already holds 65535 pins on the item or the
+ *   metadata), -ENOSPC (no room for this handle's pin records), -EPROTO,
+ *   -EUSERS, -ENOTRECOVERABLE, -ENOTSUP.
+ * @note Thread-safe; any number of threads and processes may read one
+ *   item. A waiting reader sleeps in the kernel and holds no lock; a
+ *   signal does not end the wait.
+ */
+PXS_API int pxs_stream_read(pxs_store *s, pxs_key key, uint64_t seq,
+			    long timeout_ms, pxs_view *v);
+
+/**
+ * @brief End the stream: no more appends (-EPIPE); readers and takers
+ * that reach the end get -EPIPE.
+ * @param[in] s   store from pxs_open()
+ * @param[in] key the stream
+ * @return 0, or -EINVAL (NULL @p s, zero key), -ENOENT (no such stream),
+ *   -EALREADY (already ended), -EOVERFLOW, -ENOSPC (no room for this
+ *   handle's pin records), -EPROTO, -EUSERS, -ENOTRECOVERABLE, -ENOTSUP.
+ * @note Thread-safe; any process may end a stream. Retained items stay
+ *   readable.
+ */
+PXS_API int pxs_stream_end(pxs_store *s, pxs_key key);
+
+/**
+ * @brief Fill @p st with the stream's numbers.
+ * @param[in]  s   store from pxs_open()
+ * @param[in]  key the stream
+ * @param[out] st  the snapshot; written only on success
+ * @return 0, or -EINVAL (NULL @p s or @p st, zero key), -ENOENT (no such
+ *   stream), -EOVERFLOW, -ENOSPC (no room for this handle's pin records),
+ *   -EPROTO, -EUSERS, -ENOTRECOVERABLE, -ENOTSUP.
+ * @note Thread-safe; an atomic snapshot (taken under the stream's lock).
+ */
+PXS_API int pxs_stream_stat(pxs_store *s, pxs_key key, pxs_stream_stats *st);
+
+/**
+ * @brief Make the calling process a reader at position @p from_seq (the
+ * lowest seq it has not read). Its successful reads advance the position;
+ * on a #PXS_STREAM_BLOCK stream it holds producers back.
+ * @param[in] s        store from pxs_open()
+ * @param[in] key      the stream
+ * @param[in] from_seq first item to read, at least pxs_stream_stat()'s
+ *                     first (its next: only new items)
+ * @return 0, or -EINVAL (NULL @p s, zero key), -ENOENT (no such stream),
+ *   -ERANGE (@p from_seq below the oldest retained item), -EALREADY (this
+ *   process is joined already), -ENOSPC (#PXS_STREAM_READERS_MAX readers
+ *   are joined, or no room for pin records), -EOVERFLOW, -EPROTO, -EUSERS,
+ *   -ENOTRECOVERABLE, -ENOTSUP.
+ * @note Thread-safe. The reader is the process (its handle's entry): its
+ *   threads share one position. When it dies its position is dropped by
+ *   the next caller that is held back by it, within 250 ms for a blocked
+ *   producer; a stopped process stays a reader. A forked child is not
+ *   joined.
+ */
+PXS_API int pxs_stream_join(pxs_store *s, pxs_key key, uint64_t from_seq);
+
+/**
+ * @brief Stop being a reader of the stream.
+ * @param[in] s   store from pxs_open()
+ * @param[in] key the stream
+ * @return 0, or -EINVAL (NULL @p s, zero key), -ENOENT (no such stream, or
+ *   this process is not joined), -EOVERFLOW, -ENOSPC (no room for pin
+ *   records), -EPROTO, -EUSERS, -ENOTRECOVERABLE, -ENOTSUP.
+ * @note Thread-safe; wakes producers it held back.
+ */
+PXS_API int pxs_stream_leave(pxs_store *s, pxs_key key);
+
+/**
+ * @brief Take the next item for group @p group: each item goes to one
+ * member (a process calling this) at a time, and comes back to the group
+ * when its taker dies before pxs_stream_ack() (at-least-once delivery).
+ * Items taken back from dead members go out first. The group is made by
+ * its first take and starts at the oldest retained item.
+ * @param[in]  s          store from pxs_open()
+ * @param[in]  key        the stream
+ * @param[in]  group      1..#PXS_STREAM_GROUP_NAME_MAX bytes, NUL-terminated
+ * @param[in]  timeout_ms <0 waits forever, 0 only checks
+ * @param[out] seq        the item's sequence number; written only on
+ *                        success
+ * @param[out] v          pinned view of it, valid until pxs_release();
+ *                        written only on success
+ * @return 0, or -EINVAL (NULL @p s, @p group, @p seq or @p v, zero key, a
+ *   group name empty or too long), -ENOENT (no such stream), -ENOSPC
+ *   (#PXS_STREAM_GROUPS_MAX groups exist already, or no room for pin
+ *   records), -EPIPE (the stream has ended and every item the group got
+ *   is acknowledged), -ETIMEDOUT, -EOVERFLOW, -EPROTO, -EUSERS,
+ *   -ENOTRECOVERABLE, -ENOTSUP.
+ * @note Thread-safe. While items taken by live members are not
+ *   acknowledged, a take at the end waits (one of them may come back);
+ *   items of live members are never handed out again. A group holds a
+ *   #PXS_STREAM_BLOCK producer back like a reader at its oldest item not
+ *   acknowledged. On a Discard stream, items that slid out before being
+ *   taken are skipped. A forked child is a member of its own.
+ */
+PXS_API int pxs_stream_take(pxs_store *s, pxs_key key, const char *group,
+			    long timeout_ms, uint64_t *seq, pxs_view *v);
+
+/**
+ * @brief Acknowledge item @p seq of group @p group: it is done and will not
+ * be handed out again.
+ * @param[in] s     store from pxs_open()
+ * @param[in] key   the stream
+ * @param[in] group the group's name
+ * @param[in] seq   the item, as pxs_stream_take() returned it
+ * @return 0, or -EINVAL (NULL @p s or @p group, zero key, a group name
+ *   empty or too long), -ENOENT (no such stream or group, or @p seq is
+ *   not taken and unacknowledged in it), -EOVERFLOW, -ENOSPC (no room for
+ *   pin records), -EPROTO, -EUSERS, -ENOTRECOVERABLE, -ENOTSUP.
+ * @note Thread-safe; any process may acknowledge. The caller's view of the
+ *   item stays valid until it releases it.
+ */
+PXS_API int pxs_stream_ack(pxs_store *s, pxs_key key, const char *group,
+			   uint64_t seq);
+/** @} */
+
 /** @defgroup stats Statistics
  *  @{ */
 

@@ -49,6 +49,24 @@ struct pxs__backend {
 	int (*proc_list)(pxs_store *s, uint64_t *cursor, pxs_proc_info *p);
 	int (*check)(pxs_store *s, pxs_check_report *r);
 	int (*reap)(pxs_store *s);
+	/* Streams: NULL in a backend without them (dispatch.c: -ENOTSUP). */
+	int (*stream_new)(pxs_store *s, pxs_key key,
+			  const pxs_stream_options *o);
+	int (*stream_append)(pxs_store *s, pxs_key key, const void *data,
+			     size_t size, long timeout_ms, uint64_t *seq_out);
+	int (*stream_reserve)(pxs_store *s, pxs_key key, size_t size,
+			      long timeout_ms, void **buf);
+	int (*stream_commit)(pxs_store *s, pxs_key key, uint64_t *seq_out);
+	int (*stream_read)(pxs_store *s, pxs_key key, uint64_t seq,
+			   long timeout_ms, pxs_view *v);
+	int (*stream_end)(pxs_store *s, pxs_key key);
+	int (*stream_stat)(pxs_store *s, pxs_key key, pxs_stream_stats *st);
+	int (*stream_join)(pxs_store *s, pxs_key key, uint64_t from_seq);
+	int (*stream_leave)(pxs_store *s, pxs_key key);
+	int (*stream_take)(pxs_store *s, pxs_key key, const char *group,
+			   long timeout_ms, uint64_t *seq, pxs_view *v);
+	int (*stream_ack)(pxs_store *s, pxs_key key, const char *group,
+			  uint64_t seq);
 };
 
 /* ---- the shared-memory backend (store.c, future.c, inspect.c, check.c) */
@@ -84,6 +102,26 @@ int pxs__shm_list(pxs_store *s, uint64_t *cursor, pxs_entry *e);
 int pxs__shm_proc_list(pxs_store *s, uint64_t *cursor, pxs_proc_info *p);
 int pxs__shm_check(pxs_store *s, pxs_check_report *r);
 int pxs__shm_reap(pxs_store *s);
+
+/* ---- streams on shared memory (stream.c) ------------------------------ */
+
+int pxs__shm_stream_new(pxs_store *s, pxs_key key,
+			const pxs_stream_options *o);
+int pxs__shm_stream_append(pxs_store *s, pxs_key key, const void *data,
+			   size_t size, long timeout_ms, uint64_t *seq_out);
+int pxs__shm_stream_reserve(pxs_store *s, pxs_key key, size_t size,
+			    long timeout_ms, void **buf);
+int pxs__shm_stream_commit(pxs_store *s, pxs_key key, uint64_t *seq_out);
+int pxs__shm_stream_read(pxs_store *s, pxs_key key, uint64_t seq,
+			 long timeout_ms, pxs_view *v);
+int pxs__shm_stream_end(pxs_store *s, pxs_key key);
+int pxs__shm_stream_stat(pxs_store *s, pxs_key key, pxs_stream_stats *st);
+int pxs__shm_stream_join(pxs_store *s, pxs_key key, uint64_t from_seq);
+int pxs__shm_stream_leave(pxs_store *s, pxs_key key);
+int pxs__shm_stream_take(pxs_store *s, pxs_key key, const char *group,
+			 long timeout_ms, uint64_t *seq, pxs_view *v);
+int pxs__shm_stream_ack(pxs_store *s, pxs_key key, const char *group,
+			uint64_t seq);
 
 /* ---- store names (names.c) ------------------------------------------ */
 

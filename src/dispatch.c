@@ -34,6 +34,17 @@ static const struct pxs__backend shm_backend = {
 	.proc_list = pxs__shm_proc_list,
 	.check = pxs__shm_check,
 	.reap = pxs__shm_reap,
+	.stream_new = pxs__shm_stream_new,
+	.stream_append = pxs__shm_stream_append,
+	.stream_reserve = pxs__shm_stream_reserve,
+	.stream_commit = pxs__shm_stream_commit,
+	.stream_read = pxs__shm_stream_read,
+	.stream_end = pxs__shm_stream_end,
+	.stream_stat = pxs__shm_stream_stat,
+	.stream_join = pxs__shm_stream_join,
+	.stream_leave = pxs__shm_stream_leave,
+	.stream_take = pxs__shm_stream_take,
+	.stream_ack = pxs__shm_stream_ack,
 };
 
 /* The backend of @p s. A NULL handle goes to the shared-memory backend,
@@ -229,4 +240,78 @@ int
 pxs_reap(pxs_store *s)
 {
 	return be(s)->reap(s);
+}
+
+/* Streams: a backend whose table leaves them NULL does not have them. */
+#define STREAM_CALL(op, ...)                                                 \
+	(be(s)->op ? be(s)->op(s, __VA_ARGS__) : -ENOTSUP)
+
+int
+pxs_stream_new(pxs_store *s, pxs_key key, const pxs_stream_options *o)
+{
+	return STREAM_CALL(stream_new, key, o);
+}
+
+int
+pxs_stream_append(pxs_store *s, pxs_key key, const void *data, size_t size,
+		  long timeout_ms, uint64_t *seq_out)
+{
+	return STREAM_CALL(stream_append, key, data, size, timeout_ms, seq_out);
+}
+
+int
+pxs_stream_reserve(pxs_store *s, pxs_key key, size_t size, long timeout_ms,
+		   void **buf)
+{
+	return STREAM_CALL(stream_reserve, key, size, timeout_ms, buf);
+}
+
+int
+pxs_stream_commit(pxs_store *s, pxs_key key, uint64_t *seq_out)
+{
+	return STREAM_CALL(stream_commit, key, seq_out);
+}
+
+int
+pxs_stream_read(pxs_store *s, pxs_key key, uint64_t seq, long timeout_ms,
+		pxs_view *v)
+{
+	return STREAM_CALL(stream_read, key, seq, timeout_ms, v);
+}
+
+int
+pxs_stream_end(pxs_store *s, pxs_key key)
+{
+	return STREAM_CALL(stream_end, key);
+}
+
+int
+pxs_stream_stat(pxs_store *s, pxs_key key, pxs_stream_stats *st)
+{
+	return STREAM_CALL(stream_stat, key, st);
+}
+
+int
+pxs_stream_join(pxs_store *s, pxs_key key, uint64_t from_seq)
+{
+	return STREAM_CALL(stream_join, key, from_seq);
+}
+
+int
+pxs_stream_leave(pxs_store *s, pxs_key key)
+{
+	return STREAM_CALL(stream_leave, key);
+}
+
+int
+pxs_stream_take(pxs_store *s, pxs_key key, const char *group,
+		long timeout_ms, uint64_t *seq, pxs_view *v)
+{
+	return STREAM_CALL(stream_take, key, group, timeout_ms, seq, v);
+}
+
+int
+pxs_stream_ack(pxs_store *s, pxs_key key, const char *group, uint64_t seq)
+{
+	return STREAM_CALL(stream_ack, key, group, seq);
 }

@@ -24,7 +24,7 @@ static const char *const error_texts[] = {
 	[EPROTO] = "not a proxyshm segment, a different version, or damaged",
 	[EOWNERDEAD] = "future abandoned: its owner went away before setting it",
 	[ECANCELED] = "future evicted while waiting for it",
-	[EALREADY] = "future already set",
+	[EALREADY] = "already set (a future), ended or joined (a stream)",
 	[EAGAIN] = "future still pending",
 	[ENOTRECOVERABLE] = "segment damaged beyond repair by a crashed process; "
 			    "recreate it",
@@ -39,7 +39,7 @@ static const char *const error_texts[] = {
 	[EEXIST] = "already exists",
 	[ENOENT] = "no such segment or key",
 	[EINVAL] = "invalid argument",
-	[EBUSY] = "future is being written and not yet committed",
+	[EBUSY] = "being written and not yet committed",
 	[EPERM] = "not permitted: the segment or future belongs to someone else",
 	[EACCES] = "permission denied",
 	[EOVERFLOW] = "too many views of one value held at once",
@@ -54,13 +54,14 @@ static const char *const error_texts[] = {
 	[EBADF] = "bad file descriptor",
 	[EFAULT] = "bad address",
 	[ENOSYS] = "function not implemented by this system",
-	[ENOTSUP] = "operation not supported by this system",
+	[ENOTSUP] = "operation not supported by this kind of store or system",
 	[EFBIG] = "file too large",
 	[ENODEV] = "no such device (shared memory unavailable)",
 	[EROFS] = "read-only file system",
 	[EDEADLK] = "resource deadlock avoided",
 	[ESRCH] = "no such process",
-	[ERANGE] = "result out of range",
+	[ERANGE] = "item no longer in the stream (slid out of its window)",
+	[EPIPE] = "stream ended: no more items",
 };
 
 #define N_ERROR_TEXTS (sizeof(error_texts) / sizeof(error_texts[0]))

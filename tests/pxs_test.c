@@ -49,6 +49,18 @@ pxs_test_store(char name[64], size_t size, uint32_t capacity)
 }
 
 void
+pxs_test_same_store(pxs_stats a, pxs_stats b)
+{
+	ck_assert_uint_eq(a.objects, b.objects);
+	ck_assert_uint_eq(a.pending, b.pending);
+	ck_assert_uint_eq(a.abandoned, b.abandoned);
+	ck_assert_uint_eq(a.pins, b.pins);
+	ck_assert_uint_eq(a.waiters, b.waiters);
+	ck_assert_uint_eq(a.heap_used, b.heap_used);
+	ck_assert_uint_eq(a.puts, b.puts);
+}
+
+void
 pxs_test_done(pxs_store *s, const char *name)
 {
 	pxs_close(s);

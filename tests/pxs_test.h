@@ -18,6 +18,9 @@ void pxs_test_name(char *buf, size_t len);
 pxs_store *pxs_test_store(char name[64], size_t size, uint32_t capacity);
 /** pxs_stat(), asserted to succeed. */
 pxs_stats pxs_test_stat(pxs_store *s);
+/** Assert that the store's contents did not change between two pxs_stat()
+ *  snapshots: objects, futures, pins, waiters, heap use and puts. */
+void pxs_test_same_store(pxs_stats a, pxs_stats b);
 /** Close and unlink. */
 void pxs_test_done(pxs_store *s, const char *name);
 

@@ -713,6 +713,67 @@ START_TEST(stopped_inserter_does_not_wedge_check)
 }
 END_TEST
 
+/* A producer killed inside the stream lock, before or after its item's
+ * commit: the next locker's repair appends a committed item exactly once
+ * and drops one that was not, and the stream goes on. */
+static char stream_seg[64];
+
+static int
+stream_victim(void *arg)
+{
+	pxs_store *s;
+	if (pxs_open(stream_seg, NULL, &s))
+		return 2;
+	setenv("PXS_FAILPOINT", arg, 1);
+	pxs_stream_append(s, pxs_key_from_name("st", 2), "victim", 6, 0, NULL);
+	return 3; /* not killed */
+}
+
+START_TEST(stream_committer_killed_holding_the_stream_lock)
+{
+	static const char *const points[] = {"stream.before_commit",
+					     "stream.after_commit"};
+	for (int i = 0; i < 2; i++) {
+		pxs_store *s = pxs_test_store(stream_seg, 8 * MiB, 64);
+		pxs_key k = pxs_key_from_name("st", 2);
+		pxs_stream_options o = {.window = 4, .flags = PXS_STREAM_BLOCK};
+		ck_assert_int_eq(pxs_stream_new(s, k, &o), 0);
+		char spec[64];
+		snprintf(spec, sizeof spec, "%s:kill", points[i]);
+		pid_t p = pxs_test_spawn(stream_victim, spec);
+		ck_assert_int_eq(pxs_test_reap(p, 30), 128 + SIGKILL);
+		hit[fp_index(points[i])] = true;
+
+		pxs_stream_stats st;
+		ck_assert_int_eq(pxs_stream_stat(s, k, &st), 0); /* repairs */
+		ck_assert_uint_eq(st.next, (uint64_t)i);
+		ck_assert_uint_eq(st.reserved, 0);
+		pxs_view v;
+		uint64_t seq;
+		if (i == 1) { /* committed: appended once, readable */
+			ck_assert_int_eq(pxs_stream_read(s, k, 0, 0, &v), 0);
+			ck_assert_mem_eq(v.data, "victim", 6);
+			ck_assert_int_eq(pxs_release(s, &v), 0);
+		}
+		ck_assert_int_eq(pxs_stream_append(s, k, "next", 4, 0, &seq), 0);
+		ck_assert_uint_eq(seq, (uint64_t)i);
+		ck_assert_int_eq(pxs_stream_read(s, k, seq, 0, &v), 0);
+		ck_assert_mem_eq(v.data, "next", 4);
+		ck_assert_int_eq(pxs_release(s, &v), 0);
+		ck_assert_int_ge(pxs_reap(s), 0);
+		pxs_stats ss = pxs_test_stat(s);
+		ck_assert_uint_eq(ss.pending, 0);
+		ck_assert_uint_eq(ss.abandoned, 0);
+		ck_assert_uint_eq(ss.objects, 1 + (uint32_t)i + 1);
+		ck_assert_uint_ge(ss.recoveries, 1);
+		pxs_check_report r;
+		ck_assert_int_eq(pxs_check(s, &r), 0);
+		ck_assert_uint_eq(r.leaked_blocks, 0);
+		pxs_test_done(s, stream_seg);
+	}
+}
+END_TEST
+
 START_TEST(every_point_was_hit)
 {
 	const char *const *names = pxs__failpoint_names();
@@ -744,6 +805,7 @@ main(void)
 	tcase_add_test(tc, stopped_holder_does_not_break_timeouts);
 	tcase_add_test(tc, insert_rechecks_its_path_after_a_sweep);
 	tcase_add_test(tc, stopped_inserter_does_not_wedge_check);
+	tcase_add_test(tc, stream_committer_killed_holding_the_stream_lock);
 	tcase_add_test(tc, every_point_was_hit);
 	suite_add_tcase(s, tc);
 	return pxs_test_run(s);

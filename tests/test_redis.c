@@ -170,6 +170,34 @@ START_TEST(objects)
 }
 END_TEST
 
+/* Streams are not on Redis yet: every call says so and changes nothing. */
+START_TEST(streams_not_supported)
+{
+	char name[128];
+	pxs_store *s = rstore(name);
+	pxs_key k = pxs_key_from_name("stream", 6);
+	pxs_stream_stats st;
+	pxs_view v;
+	void *buf;
+	uint64_t seq;
+
+	ck_assert_int_eq(pxs_stream_new(s, k, NULL), -ENOTSUP);
+	ck_assert_int_eq(pxs_stream_append(s, k, "x", 1, 0, &seq), -ENOTSUP);
+	ck_assert_int_eq(pxs_stream_reserve(s, k, 1, 0, &buf), -ENOTSUP);
+	ck_assert_int_eq(pxs_stream_commit(s, k, &seq), -ENOTSUP);
+	ck_assert_int_eq(pxs_stream_read(s, k, 0, 0, &v), -ENOTSUP);
+	ck_assert_int_eq(pxs_stream_end(s, k), -ENOTSUP);
+	ck_assert_int_eq(pxs_stream_stat(s, k, &st), -ENOTSUP);
+	ck_assert_int_eq(pxs_stream_join(s, k, 0), -ENOTSUP);
+	ck_assert_int_eq(pxs_stream_leave(s, k), -ENOTSUP);
+	ck_assert_int_eq(pxs_stream_take(s, k, "g", 0, &seq, &v), -ENOTSUP);
+	ck_assert_int_eq(pxs_stream_ack(s, k, "g", 0), -ENOTSUP);
+	ck_assert_int_eq(pxs_exists(s, k), 0);
+	pxs_close(s);
+	ck_assert_int_eq(pxs_unlink(name), 0);
+}
+END_TEST
+
 START_TEST(future_basics)
 {
 	char name[128];
@@ -1117,6 +1145,7 @@ main(int argc, char **argv)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, objects);
 	tcase_add_test(tc, future_basics);
+	tcase_add_test(tc, streams_not_supported);
 	tcase_add_test(tc, sixteen_waiters);
 	tcase_add_test(tc, racing_setters);
 	tcase_add_test(tc, dead_owner);

@@ -20,13 +20,7 @@
 static void
 same_stats(pxs_stats a, pxs_stats b)
 {
-	ck_assert_uint_eq(a.objects, b.objects);
-	ck_assert_uint_eq(a.pending, b.pending);
-	ck_assert_uint_eq(a.abandoned, b.abandoned);
-	ck_assert_uint_eq(a.pins, b.pins);
-	ck_assert_uint_eq(a.waiters, b.waiters);
-	ck_assert_uint_eq(a.heap_used, b.heap_used);
-	ck_assert_uint_eq(a.puts, b.puts);
+	pxs_test_same_store(a, b);
 	ck_assert_uint_eq(a.gets, b.gets);
 }
 

@@ -73,6 +73,7 @@ int cli_evict(int argc, char **argv);
 int cli_future(int argc, char **argv);
 int cli_set(int argc, char **argv);
 int cli_wait(int argc, char **argv);
+int cli_stream(int argc, char **argv); /* cmd_stream.c */
 
 /* ---- errors and help (proxyshm.c) ---- */
 
@@ -133,6 +134,8 @@ uint64_t cli_now_ns(void);
 const char *cli_state_name(pxs_state st);
 /* Write @p s as a JSON string literal, quotes included. */
 void cli_json_string(FILE *f, const char *s);
+/* The same for @p len bytes, which may hold NULs (written as \u0000). */
+void cli_json_bytes(FILE *f, const void *data, size_t len);
 /* /dev/shm path of a store name, for ls-segments and liveness checks. */
 void cli_shm_path(const char *store, char *buf, size_t len);
 

@@ -70,6 +70,18 @@ static const struct cli_cmd commands[] = {
 	  "  -t, --timeout SECS   give up after SECS (exit 3); default never\n"
 	  "  -n, --name KEYNAME   the key derived from KEYNAME\n"
 	  "  -o, --output FILE    write to FILE instead of stdout\n" },
+	{ "stream", cli_stream, "ACTION NAME KEY|PROXY | ACTION NAME --name KEYNAME",
+	  "make, feed or follow a stream (actions: new append read tail info)",
+	  "  new  [--window N] [--block]   an empty stream (window 16, Discard)\n"
+	  "  append [--lines] [--timeout SECS] [FILE|-]\n"
+	  "                               one item of FILE's bytes (or one per\n"
+	  "                               line); prints each item's seq\n"
+	  "  read SEQ [--timeout SECS] [-o FILE]   item SEQ's bytes\n"
+	  "  tail [--from SEQ] [-f] [--timeout SECS] [--json]\n"
+	  "                               items from SEQ (default the oldest);\n"
+	  "                               -f waits for new ones until the end\n"
+	  "  info [--json]                numbers, readers, groups\n"
+	  "  -n, --name KEYNAME   the key derived from KEYNAME\n" },
 	{ "check", cli_check, "NAME [--json]",
 	  "validate the whole segment; exit 6 if anything is wrong",
 	  "      --json           one JSON object\n" },

@@ -387,9 +387,17 @@ cli_state_name(pxs_state st)
 void
 cli_json_string(FILE *f, const char *s)
 {
+	cli_json_bytes(f, s, strlen(s));
+}
+
+void
+cli_json_bytes(FILE *f, const void *data, size_t len)
+{
+	const unsigned char *s = data, *end = s + len;
+
 	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
+	for (; s < end; s++) {
+		unsigned char c = *s;
 
 		if (c == '"' || c == '\\')
 			fprintf(f, "\\%c", c);

@@ -103,7 +103,7 @@ line_count() { [ "$(wc -l <"$1")" -eq "$2" ]; }
 
 # ---- help, usage, version --------------------------------------------------
 
-commands="create rm ls-segments stat ls put get evict future set wait check reap watch"
+commands="create rm ls-segments stat ls put get evict future set wait stream check reap watch"
 expect 0 "--help" "$P" --help
 for c in $commands; do
 	grep -q "^  $c " "$T/out" || not_ok "--help lists $c"
@@ -396,6 +396,42 @@ expect 0 "stat while a keeper holds a future" "$P" stat "$F"
 assert "stat lists the keeper" grep -q "pid $keeper " "$T/out"
 expect 0 "rm the segment" "$P" rm "$F"
 assert "the keeper leaves once its segment is removed" eventually 10 gone "$keeper"
+
+# ---- streams --------------------------------------------------------------------
+
+newseg
+expect 0 "stream: create" "$P" create "$SEG" --size 16M
+expect 0 "stream new" "$P" stream new "$SEG" --name steps --window 4
+expect 7 "stream new on a key in use" "$P" stream new "$SEG" --name steps
+expect 1 "stream: unknown action" "$P" stream frob "$SEG" --name steps
+expect 1 "stream: an option of another action" "$P" stream read "$SEG" --name steps 0 --window 3
+expect 1 "stream new: window 0" "$P" stream new "$SEG" --name w0 --window 0
+expect 2 "stream info of no stream" "$P" stream info "$SEG" --name nothing
+"$P" put "$SEG" --name plain </dev/null >/dev/null
+expect 5 "stream info of a plain value" "$P" stream info "$SEG" --name plain
+"$P" stream tail "$SEG" --name steps -f --timeout 10 >"$T/followed" 2>/dev/null &
+tpid=$!
+printf 'a\nb\nc\n' >"$T/lines"
+expect 0 "stream append --lines" "$P" stream append "$SEG" --name steps --lines "$T/lines"
+assert "stream append printed the seqs" cmp -s "$T/out" <(printf '0\n1\n2\n')
+expect 0 "stream read 1" "$P" stream read "$SEG" --name steps 1
+assert "stream read gave item 1" cmp -s "$T/out" <(printf b)
+expect 3 "stream read of an item not appended yet" "$P" stream read "$SEG" --name steps 3 --timeout 0.2
+expect 0 "stream tail --json" "$P" stream tail "$SEG" --name steps --json
+assert "stream tail --json: one object per item" line_count "$T/out" 3
+assert "stream tail --json: the data" grep -q '"seq": 2, "size": 1, "data": "c"' "$T/out"
+assert "stream tail -f saw the items as they came" eventually 10 cmp -s "$T/followed" <(printf 'a\nb\nc\n')
+kill "$tpid" 2>/dev/null
+wait "$tpid" 2>/dev/null
+seq 4 9 | "$P" stream append "$SEG" --name steps --lines >/dev/null
+expect 5 "stream read of a slid-out item" "$P" stream read "$SEG" --name steps 0
+expect 0 "stream tail --from 0 skips what slid out" "$P" stream tail "$SEG" --name steps --from 0
+assert "stream tail: the window's items" cmp -s "$T/out" <(printf '6\n7\n8\n9\n')
+assert "stream tail: said what it skipped" grep -q "slid out" "$T/err"
+expect 0 "stream info --json" "$P" stream info "$SEG" --name steps --json
+assert "stream info --json: first and next" grep -q '"first": 5, "next": 9' "$T/out"
+expect 0 "stream info" "$P" stream info "$SEG" --name steps
+assert "stream info: the retained range" grep -q "^items     5..8 retained (next 9)" "$T/out"
 
 # ---- check, reap ---------------------------------------------------------------
 

@@ -143,7 +143,7 @@ for f in $(cat "$d/programs" 2>/dev/null); do
 		-Wshadow -Wstrict-prototypes -I"$src/include" -o "${f%.c}" "$f" \
 		-L"$libdir" -lproxyshm -Wl,-rpath,"$libdir"
 done
-for prog in objects foo_bar_fork foo bar client abandoned gather; do
+for prog in objects foo_bar_fork foo bar client abandoned gather steps pool; do
 	[ -x "$d/$prog" ] || not_ok "guide.md has $prog.c"
 done
 check "guide.md: ./objects runs" "$d/objects"
@@ -165,6 +165,14 @@ grep -q "^worker 3: " "$d/log" && ! grep -q "^worker 3: 9$" "$d/log" &&
 	[ "$(grep -c '^worker ' "$d/log")" = 8 ] &&
 	ok "gather: every worker reported, worker 3 abandoned" ||
 	not_ok "gather: every worker reported, worker 3 abandoned"
+
+check "guide.md: ./steps runs" "$d/steps"
+[ "$(grep -c '^analysis [01]: 100 steps, total 20275200$' "$d/log")" = 2 ] &&
+	ok "steps: both analyses saw every step" ||
+	not_ok "steps: both analyses saw every step"
+check "guide.md: ./pool runs" "$d/pool"
+grep -q "^pool: 40 tasks done, sum of squares 20540$" "$d/log" &&
+	ok "pool: every task done once" || not_ok "pool: every task done once"
 
 # ---- the shell scenarios ----------------------------------------------------------
 

@@ -66,6 +66,17 @@ static const struct doc docs[HX_NFN] = {
 			      {PXS_DOC_ERRS_pxs_proxy_resolve,
 			       PXS_DOC_ERRS_pxs_open,
 			       PXS_DOC_ERRS_pxs_future_wait, 0}},
+	[HX_SNEW] = DOC(pxs_stream_new, 0),
+	[HX_SAPPEND] = DOC(pxs_stream_append, 0),
+	[HX_SRESERVE] = DOC(pxs_stream_reserve, 0),
+	[HX_SCOMMIT] = DOC(pxs_stream_commit, 0),
+	[HX_SREAD] = DOC(pxs_stream_read, 0),
+	[HX_SEND] = DOC(pxs_stream_end, 0),
+	[HX_SSTAT] = DOC(pxs_stream_stat, 0),
+	[HX_SJOIN] = DOC(pxs_stream_join, 0),
+	[HX_SLEAVE] = DOC(pxs_stream_leave, 0),
+	[HX_STAKE] = DOC(pxs_stream_take, 0),
+	[HX_SACK] = DOC(pxs_stream_ack, 0),
 };
 
 static bool

@@ -628,6 +628,127 @@ START_TEST(f1_poisoned)
 }
 END_TEST
 
+/* ---- streams ------------------------------------------------------------ */
+
+START_TEST(f1_streams)
+{
+	struct fx f;
+	fx_setup(&f);
+	pxs_store *s = f.s;
+	pxs_key zero = {0, 0}, st_k = pxs_key_from_name("stream", 6);
+	pxs_stream_options o = {.window = 4, .flags = PXS_STREAM_BLOCK};
+	pxs_stream_options w0 = {.window = 0},
+			   wbig = {.window = PXS_STREAM_WINDOW_MAX + 1},
+			   fl = {.window = 4, .flags = 2};
+	pxs_stream_stats st;
+	pxs_view v, v0;
+	void *buf = NULL;
+	uint64_t seq = 99;
+	memset(&v0, 0xa5, sizeof v0);
+	v = v0;
+
+	ck_assert_int_eq(pxs_stream_new(s, st_k, &o), 0);
+	ck_assert_int_eq(pxs_stream_append(s, st_k, data, 4, 0, &seq), 0);
+	ck_assert_int_eq(pxs_stream_join(s, st_k, 0), 0);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(pxs_stream_append(s, st_k, data, 4, 0, NULL),
+				 0);
+	seq = 99;
+
+	BAD(&f, HX_SNEW, -EINVAL, pxs_stream_new(NULL, st_k, NULL));
+	BAD(&f, HX_SNEW, -EINVAL, pxs_stream_new(s, zero, NULL));
+	BAD(&f, HX_SNEW, -EINVAL, pxs_stream_new(s, f.absent, &w0));
+	BAD(&f, HX_SNEW, -EINVAL, pxs_stream_new(s, f.absent, &wbig));
+	BAD(&f, HX_SNEW, -EINVAL, pxs_stream_new(s, f.absent, &fl));
+	BAD(&f, HX_SNEW, -EEXIST, pxs_stream_new(s, st_k, NULL));
+	BAD(&f, HX_SNEW, -EEXIST, pxs_stream_new(s, f.obj, NULL));
+	BAD(&f, HX_SNEW, -EEXIST, pxs_stream_new(s, f.pend, NULL));
+	BAD(&f, HX_SAPPEND, -EINVAL, pxs_stream_append(NULL, st_k, data, 1, 0,
+						       &seq));
+	BAD(&f, HX_SAPPEND, -EINVAL, pxs_stream_append(s, st_k, NULL, 1, 0,
+						       &seq));
+	BAD(&f, HX_SAPPEND, -ENOENT, pxs_stream_append(s, f.absent, data, 1,
+						       LONG_MAX, &seq));
+	BAD(&f, HX_SAPPEND, -EPROTO, pxs_stream_append(s, f.obj, data, 1,
+						       LONG_MAX, &seq));
+	BAD(&f, HX_SAPPEND, -EPROTO, pxs_stream_append(s, f.pend, data, 1,
+						       LONG_MIN, &seq));
+	BAD(&f, HX_SAPPEND, -EPROTO, pxs_stream_append(s, f.aband, data, 1,
+						       0, &seq));
+	/* A full window behind this process's own position. */
+	BAD(&f, HX_SAPPEND, -ETIMEDOUT, pxs_stream_append(s, st_k, data, 1, 0,
+							  &seq));
+	BAD(&f, HX_SAPPEND, -ETIMEDOUT, pxs_stream_append(s, st_k, data, 1, 1,
+							  &seq));
+	BAD(&f, HX_SRESERVE, -EINVAL, pxs_stream_reserve(s, st_k, 1, 0, NULL));
+	BAD(&f, HX_SRESERVE, -EINVAL, pxs_stream_reserve(s, zero, 1, 0, &buf));
+	BAD(&f, HX_SRESERVE, -ETIMEDOUT, pxs_stream_reserve(s, st_k, 1, 0,
+							    &buf));
+	BAD(&f, HX_SRESERVE, -ENOENT, pxs_stream_reserve(s, f.evp, 1, 0,
+							 &buf));
+	BAD(&f, HX_SCOMMIT, -EINVAL, pxs_stream_commit(s, st_k, &seq));
+	BAD(&f, HX_SCOMMIT, -EINVAL, pxs_stream_commit(f.h, st_k, &seq));
+	BAD(&f, HX_SCOMMIT, -ENOENT, pxs_stream_commit(s, f.absent, &seq));
+	BAD(&f, HX_SREAD, -EINVAL, pxs_stream_read(s, st_k, 0, 0, NULL));
+	BAD(&f, HX_SREAD, -EINVAL, pxs_stream_read(NULL, st_k, 0, 0, &v));
+	BAD(&f, HX_SREAD, -ETIMEDOUT, pxs_stream_read(s, st_k, 4, 0, &v));
+	BAD(&f, HX_SREAD, -ETIMEDOUT, pxs_stream_read(s, st_k, UINT64_MAX, 1,
+						      &v));
+	BAD(&f, HX_SREAD, -ENOENT, pxs_stream_read(s, f.absent, 0, LONG_MAX,
+						   &v));
+	BAD(&f, HX_SREAD, -EPROTO, pxs_stream_read(s, f.res, 0, LONG_MIN,
+						   &v));
+	BAD(&f, HX_SEND, -EINVAL, pxs_stream_end(NULL, st_k));
+	BAD(&f, HX_SEND, -EINVAL, pxs_stream_end(s, zero));
+	BAD(&f, HX_SEND, -EPROTO, pxs_stream_end(s, f.obj));
+	BAD(&f, HX_SSTAT, -EINVAL, pxs_stream_stat(s, st_k, NULL));
+	BAD(&f, HX_SSTAT, -ENOENT, pxs_stream_stat(s, f.absent, &st));
+	BAD(&f, HX_SJOIN, -EALREADY, pxs_stream_join(s, st_k, 0));
+	BAD(&f, HX_SJOIN, -EPROTO, pxs_stream_join(s, f.pend, 0));
+	BAD(&f, HX_SLEAVE, -ENOENT, pxs_stream_leave(f.h, st_k));
+	BAD(&f, HX_SLEAVE, -EINVAL, pxs_stream_leave(s, zero));
+	BAD(&f, HX_STAKE, -EINVAL, pxs_stream_take(s, st_k, NULL, 0, &seq,
+						   &v));
+	BAD(&f, HX_STAKE, -EINVAL, pxs_stream_take(s, st_k, "", 0, &seq, &v));
+	BAD(&f, HX_STAKE, -EINVAL,
+	    pxs_stream_take(s, st_k, "0123456789abcdef0123456789abcdef",
+			    LONG_MAX, &seq, &v));
+	BAD(&f, HX_STAKE, -EINVAL, pxs_stream_take(s, st_k, "g", 0, NULL,
+						   &v));
+	BAD(&f, HX_STAKE, -EINVAL, pxs_stream_take(s, st_k, "g", 0, &seq,
+						   NULL));
+	BAD(&f, HX_STAKE, -EPROTO, pxs_stream_take(s, f.obj, "g", 0, &seq,
+						   &v));
+	BAD(&f, HX_SACK, -ENOENT, pxs_stream_ack(s, st_k, "g", 0));
+	BAD(&f, HX_SACK, -EINVAL, pxs_stream_ack(s, st_k, NULL, 0));
+	BAD(&f, HX_SACK, -EINVAL, pxs_stream_ack(NULL, st_k, "g", 0));
+	ck_assert_uint_eq(seq, 99);
+	ck_assert_mem_eq(&v, &v0, sizeof v);
+	ck_assert_ptr_null(buf);
+
+	/* Poisoned: every call says so and changes nothing. */
+	POISONED(&f, HX_SNEW, pxs_stream_new(s, f.absent, NULL));
+	POISONED(&f, HX_SAPPEND, pxs_stream_append(s, st_k, data, 1, 0, &seq));
+	POISONED(&f, HX_SRESERVE, pxs_stream_reserve(s, st_k, 1, 0, &buf));
+	POISONED(&f, HX_SCOMMIT, pxs_stream_commit(s, st_k, &seq));
+	POISONED(&f, HX_SREAD, pxs_stream_read(s, st_k, 0, 0, &v));
+	POISONED(&f, HX_SEND, pxs_stream_end(s, st_k));
+	POISONED(&f, HX_SSTAT, pxs_stream_stat(s, st_k, &st));
+	POISONED(&f, HX_SJOIN, pxs_stream_join(f.h, st_k, 0));
+	POISONED(&f, HX_SLEAVE, pxs_stream_leave(s, st_k));
+	POISONED(&f, HX_STAKE, pxs_stream_take(s, st_k, "g", 0, &seq, &v));
+	POISONED(&f, HX_SACK, pxs_stream_ack(s, st_k, "g", 0));
+
+	/* The stream still works. */
+	ck_assert_int_eq(pxs_stream_read(s, st_k, 0, 0, &v), 0);
+	ck_assert_int_eq(pxs_release(s, &v), 0);
+	ck_assert_int_eq(pxs_stream_leave(s, st_k), 0);
+	ck_assert_int_eq(pxs_stream_append(s, st_k, data, 4, 0, &seq), 0);
+	ck_assert_uint_eq(seq, 4);
+	fx_teardown(&f);
+}
+END_TEST
+
 /* ---- keys and names --------------------------------------------------- */
 
 START_TEST(f1_keys_and_names)
@@ -1279,6 +1400,7 @@ main(int argc, char **argv)
 	tcase_add_test(tc, f1_release_views);
 	tcase_add_test(tc, f1_release_after_close);
 	tcase_add_test(tc, f1_poisoned);
+	tcase_add_test(tc, f1_streams);
 	tcase_add_test(tc, f1_keys_and_names);
 	tcase_add_test(tc, f1_resolve_extreme_timeouts);
 	tcase_add_test(tc, parsers_stop_at_the_nul);
