@@ -32,10 +32,59 @@ enum cli_exit {
 				   (EEXIST, EALREADY) */
 };
 
+/* The options of all subcommands (args.c has their table). */
+enum cli_opt {
+	CLI_OPT_NAME,		/* -n, --name KEYNAME */
+	CLI_OPT_KEY,		/* -k, --key HEX */
+	CLI_OPT_TIMEOUT,	/* -t, --timeout SECONDS */
+	CLI_OPT_OUTPUT,		/* -o, --output FILE */
+	CLI_OPT_PREFIX,		/* -P, --prefix KEYNAME-PREFIX */
+	CLI_OPT_SIZE,		/* -s, --size SIZE */
+	CLI_OPT_CAPACITY,	/* -c, --capacity N */
+	CLI_OPT_MODE,		/* -m, --mode MODE */
+	CLI_OPT_INTERVAL,	/* -i, --interval SECONDS */
+	CLI_OPT_COUNT_N,	/* -n, --count N (watch) */
+	CLI_OPT_JSON,		/* --json */
+	CLI_OPT_PENDING,	/* -p, --pending (ls) */
+	CLI_OPT_PROXY,		/* -p, --proxy (put) */
+	CLI_OPT_FORCE,		/* -f, --force */
+	CLI_OPT_EXIST_OK,	/* -e, --exist-ok */
+	CLI_OPT_OWNED,		/* --owned */
+	CLI_OPT_ABANDONED,	/* --abandoned */
+	CLI_OPT_COUNT
+};
+#define CLI_OPT(id) (1u << (id))
+
+/* A parsed command line: the options given and the positionals left. */
+struct cli_args {
+	unsigned given;		/* CLI_OPT() bits of the options given */
+	char **pos;		/* positional arguments, in order */
+	int npos;
+	const char *keyname;	/* --name */
+	const char *output;	/* --output */
+	const char *prefix;	/* --prefix */
+	pxs_key key;		/* --key */
+	long timeout_ms;	/* --timeout; -1 when not given */
+	long interval_ms;	/* --interval; 1000 when not given */
+	uint64_t count;		/* --count; 0 when not given */
+	pxs_options o;		/* --size, --capacity, --mode */
+};
+
+/* Was option @p id given? */
+static inline int
+cli_has(const struct cli_args *a, enum cli_opt id)
+{
+	return (a->given & CLI_OPT(id)) != 0;
+}
+
+/* cli_args_parse() printed --help: exit 0 without running the command. */
+#define CLI_DONE (-1)
+
 /* One subcommand. */
 struct cli_cmd {
 	const char *name;	/* "create" */
-	int (*run)(int argc, char **argv); /* argv[0] is NAME */
+	int (*run)(const struct cli_args *a);
+	unsigned opts;		/* CLI_OPT() bits of the options it accepts */
 	const char *usage;	/* arguments after the name */
 	const char *summary;	/* one line for the command list */
 	const char *help;	/* the options, one per line, indented */
@@ -59,20 +108,20 @@ struct cli_input {
 };
 
 /* ---- commands (cmd_segment.c, cmd_value.c, cmd_future.c) ---- */
-int cli_create(int argc, char **argv);
-int cli_rm(int argc, char **argv);
-int cli_ls_segments(int argc, char **argv);
-int cli_stat(int argc, char **argv);
-int cli_watch(int argc, char **argv);
-int cli_check(int argc, char **argv);
-int cli_reap(int argc, char **argv);
-int cli_ls(int argc, char **argv);
-int cli_put(int argc, char **argv);
-int cli_get(int argc, char **argv);
-int cli_evict(int argc, char **argv);
-int cli_future(int argc, char **argv);
-int cli_set(int argc, char **argv);
-int cli_wait(int argc, char **argv);
+int cli_create(const struct cli_args *a);
+int cli_rm(const struct cli_args *a);
+int cli_ls_segments(const struct cli_args *a);
+int cli_stat(const struct cli_args *a);
+int cli_watch(const struct cli_args *a);
+int cli_check(const struct cli_args *a);
+int cli_reap(const struct cli_args *a);
+int cli_ls(const struct cli_args *a);
+int cli_put(const struct cli_args *a);
+int cli_get(const struct cli_args *a);
+int cli_evict(const struct cli_args *a);
+int cli_future(const struct cli_args *a);
+int cli_set(const struct cli_args *a);
+int cli_wait(const struct cli_args *a);
 
 /* ---- errors and help (proxyshm.c) ---- */
 
@@ -91,7 +140,8 @@ int cli_bad_option(int c, char **argv);
 
 /* ---- arguments (util.c) ---- */
 
-/* "sim" or "/sim" -> "/sim" in buf[PXS_STORE_NAME_MAX + 1]; CLI_USAGE if long. */
+/* "sim" or "/sim" -> "/sim" in buf[PXS_STORE_NAME_MAX + 1]; CLI_USAGE,
+ * saying the name rule, if it is not a valid name. */
 int cli_store_name(const char *arg, char *buf);
 /* 4096, 64K, 512M, 4G, 1T (powers of 1024; "KiB", "MB" also accepted). */
 int cli_parse_size(const char *s, uint64_t *out);
@@ -101,13 +151,33 @@ int cli_parse_seconds(const char *s, long *ms);
 int cli_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 /* A proxy string -> store name and key; 0 or -EINVAL. */
 int cli_parse_proxy(const char *s, struct cli_ref *r);
+
+/* ---- the command line (args.c) ---- */
+
+/*
+ * Parse @p argv (argv[0] is the subcommand) accepting the options in the
+ * mask @p accepted, and --help. Returns CLI_OK, CLI_DONE after printing
+ * the help, or an exit code after printing what is wrong.
+ */
+int cli_args_parse(unsigned accepted, int argc, char **argv,
+		   struct cli_args *a);
+/* Exactly one positional, a store name, into buf[PXS_STORE_NAME_MAX + 1]. */
+int cli_one_name(const struct cli_args *a, char *name);
+/* A KEY or PROXY argument of a command on @p store -> its key. */
+int cli_key_arg(const char *store, const char *arg, pxs_key *key);
 /*
  * The value a command acts on, from its positional arguments: PROXY,
- * NAME KEY, NAME PROXY (same store), or NAME alone when @p keyname (the
- * --name option) is set. Returns how many positionals it used (>= 1), or
- * minus an exit code after printing why.
+ * NAME KEY, NAME PROXY (same store), or NAME alone with --name. Returns
+ * how many positionals it used (>= 1), or minus an exit code after
+ * printing why.
  */
-int cli_target(int npos, char **pos, const char *keyname, struct cli_ref *r);
+int cli_target(const struct cli_args *a, struct cli_ref *r);
+/*
+ * cli_target(), then at most @p nrest more positionals (the first one, or
+ * NULL, in *@p rest), then attach to the store. CLI_OK or an exit code.
+ */
+int cli_open_target(const struct cli_args *a, int nrest, struct cli_ref *r,
+		    pxs_store **s, const char **rest);
 /* Attach to an existing store; prints the error and returns its exit code. */
 int cli_open(const char *name, pxs_store **s);
 /* Format a proxy string for (store, key) into buf[PXS_PROXY_STRLEN]. */

@@ -25,7 +25,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,39 +168,16 @@ close_inherited(void)
 }
 
 int
-cli_future(int argc, char **argv)
+cli_future(const struct cli_args *a)
 {
-	static const struct option opts[] = {
-		{ "name", required_argument, NULL, 'n' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	char name[PXS_STORE_NAME_MAX + 1], proxy[PXS_PROXY_STRLEN];
-	const char *keyname = NULL;
-	long timeout_ms = -1;
+	const char *keyname = a->keyname;
+	long timeout_ms = a->timeout_ms;
 	pxs_store *s;
 	pxs_key key;
-	int c, rc;
+	int rc;
 
-	while ((c = getopt_long(argc, argv, ":n:t:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'n':
-			keyname = optarg;
-			break;
-		case 't':
-			if (cli_parse_seconds(optarg, &timeout_ms) < 0)
-				return cli_usage("bad timeout '%s'", optarg);
-			break;
-		case 'h':
-			return cli_help();
-		default:
-			return cli_bad_option(c, argv);
-		}
-	}
-	if (argc - optind != 1)
-		return cli_usage("expected one NAME");
-	if ((rc = cli_store_name(argv[optind], name)) != CLI_OK)
+	if ((rc = cli_one_name(a, name)) != CLI_OK)
 		return rc;
 	close_inherited();
 	if ((rc = cli_open(name, &s)) != CLI_OK)
@@ -238,96 +214,44 @@ out:
 /* ---- set, wait ---------------------------------------------------------- */
 
 int
-cli_set(int argc, char **argv)
+cli_set(const struct cli_args *a)
 {
-	static const struct option opts[] = {
-		{ "name", required_argument, NULL, 'n' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *keyname = NULL;
+	const char *file;
 	char key[PXS_KEY_STRLEN];
 	struct cli_input in;
 	struct cli_ref r;
 	pxs_store *s;
-	int c, rc;
+	int rc;
 
-	while ((c = getopt_long(argc, argv, ":n:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'n':
-			keyname = optarg;
-			break;
-		case 'h':
-			return cli_help();
-		default:
-			return cli_bad_option(c, argv);
-		}
-	}
-	if ((rc = cli_target(argc - optind, argv + optind, keyname, &r)) < 0)
-		return -rc;
-	optind += rc;
-	if (argc - optind > 1)
-		return cli_usage("unexpected argument '%s'", argv[optind + 1]);
-	if ((rc = cli_input_read(argv[optind], &in)) != CLI_OK)
+	if ((rc = cli_open_target(a, 1, &r, &s, &file)) != CLI_OK)
 		return rc;
-	if ((rc = cli_open(r.store, &s)) == CLI_OK) {
+	if ((rc = cli_input_read(file, &in)) == CLI_OK) {
 		if ((rc = pxs_future_set(s, r.key, in.data, in.size)) < 0) {
 			pxs_key_format(r.key, key);
 			rc = cli_fail(rc, "set %s in %s", key, r.store);
 		}
-		pxs_close(s);
+		cli_input_free(&in);
 	}
-	cli_input_free(&in);
+	pxs_close(s);
 	return rc;
 }
 
 int
-cli_wait(int argc, char **argv)
+cli_wait(const struct cli_args *a)
 {
-	static const struct option opts[] = {
-		{ "timeout", required_argument, NULL, 't' },
-		{ "name", required_argument, NULL, 'n' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *keyname = NULL, *output = NULL;
 	char key[PXS_KEY_STRLEN];
-	long timeout_ms = -1;
 	struct cli_ref r;
 	pxs_store *s;
 	pxs_view v;
-	int c, rc;
+	int rc;
 
-	while ((c = getopt_long(argc, argv, ":t:n:o:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 't':
-			if (cli_parse_seconds(optarg, &timeout_ms) < 0)
-				return cli_usage("bad timeout '%s'", optarg);
-			break;
-		case 'n':
-			keyname = optarg;
-			break;
-		case 'o':
-			output = optarg;
-			break;
-		case 'h':
-			return cli_help();
-		default:
-			return cli_bad_option(c, argv);
-		}
-	}
-	if ((rc = cli_target(argc - optind, argv + optind, keyname, &r)) < 0)
-		return -rc;
-	if (optind + rc != argc)
-		return cli_usage("unexpected argument '%s'", argv[optind + rc]);
-	if ((rc = cli_open(r.store, &s)) != CLI_OK)
+	if ((rc = cli_open_target(a, 0, &r, &s, NULL)) != CLI_OK)
 		return rc;
-	if ((rc = pxs_future_wait(s, r.key, timeout_ms, &v)) < 0) {
+	if ((rc = pxs_future_wait(s, r.key, a->timeout_ms, &v)) < 0) {
 		pxs_key_format(r.key, key);
 		rc = cli_fail(rc, "wait for %s in %s", key, r.store);
 	} else {
-		rc = cli_output_write(output, v.data, v.size);
+		rc = cli_output_write(a->output, v.data, v.size);
 		pxs_release(s, &v);
 	}
 	pxs_close(s);

@@ -7,11 +7,8 @@
 #include "cli.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define OPT_JSON 0x100
 
 /* ---- ls ----------------------------------------------------------------- */
 
@@ -65,38 +62,17 @@ print_entry_json(const pxs_entry *e, const char *sep)
 }
 
 int
-cli_ls(int argc, char **argv)
+cli_ls(const struct cli_args *a)
 {
-	static const struct option opts[] = {
-		{ "pending", no_argument, NULL, 'p' },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	char name[PXS_STORE_NAME_MAX + 1];
 	pxs_entry *v = NULL, *nv, e;
 	size_t n = 0, cap = 0, i;
 	uint64_t cur = 0;
-	int c, rc, json = 0, pending = 0;
+	int rc, json = cli_has(a, CLI_OPT_JSON);
+	int pending = cli_has(a, CLI_OPT_PENDING);
 	pxs_store *s;
 
-	while ((c = getopt_long(argc, argv, ":ph", opts, NULL)) != -1) {
-		switch (c) {
-		case 'p':
-			pending = 1;
-			break;
-		case OPT_JSON:
-			json = 1;
-			break;
-		case 'h':
-			return cli_help();
-		default:
-			return cli_bad_option(c, argv);
-		}
-	}
-	if (argc - optind != 1)
-		return cli_usage("expected one NAME");
-	if ((rc = cli_store_name(argv[optind], name)) != CLI_OK)
+	if ((rc = cli_one_name(a, name)) != CLI_OK)
 		return rc;
 	if ((rc = cli_open(name, &s)) != CLI_OK)
 		return rc;
@@ -141,51 +117,26 @@ cli_ls(int argc, char **argv)
 /* ---- put ---------------------------------------------------------------- */
 
 int
-cli_put(int argc, char **argv)
+cli_put(const struct cli_args *a)
 {
-	static const struct option opts[] = {
-		{ "key", required_argument, NULL, 'k' },
-		{ "name", required_argument, NULL, 'n' },
-		{ "proxy", no_argument, NULL, 'p' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	char name[PXS_STORE_NAME_MAX + 1], out[PXS_PROXY_STRLEN];
-	const char *keyhex = NULL, *keyname = NULL;
+	const char *keyname = a->keyname;
+	int keyhex = cli_has(a, CLI_OPT_KEY), proxy = cli_has(a, CLI_OPT_PROXY);
 	struct cli_input in;
-	pxs_key key;
+	pxs_key key = a->key;
 	pxs_store *s;
-	int c, rc, proxy = 0;
+	int rc;
 
-	while ((c = getopt_long(argc, argv, ":k:n:ph", opts, NULL)) != -1) {
-		switch (c) {
-		case 'k':
-			keyhex = optarg;
-			break;
-		case 'n':
-			keyname = optarg;
-			break;
-		case 'p':
-			proxy = 1;
-			break;
-		case 'h':
-			return cli_help();
-		default:
-			return cli_bad_option(c, argv);
-		}
-	}
-	if (argc - optind < 1 || argc - optind > 2)
+	if (a->npos < 1 || a->npos > 2)
 		return cli_usage("expected NAME [FILE]");
 	if (keyhex && keyname)
-		return cli_usage("--key and --name together");
-	if (keyhex && pxs_key_parse(keyhex, &key) < 0)
-		return cli_usage("bad key '%s' (32 lowercase hex digits)",
-				 keyhex);
+		return cli_usage("--key and --name together: give one");
 	if (keyname)
 		key = pxs_key_from_name(keyname, strlen(keyname));
-	if ((rc = cli_store_name(argv[optind], name)) != CLI_OK)
+	if ((rc = cli_store_name(a->pos[0], name)) != CLI_OK)
 		return rc;
-	if ((rc = cli_input_read(argv[optind + 1], &in)) != CLI_OK)
+	if ((rc = cli_input_read(a->npos > 1 ? a->pos[1] : NULL, &in)) !=
+	    CLI_OK)
 		return rc;
 	if ((rc = cli_open(name, &s)) != CLI_OK)
 		goto out;
@@ -210,46 +161,21 @@ out:
 /* ---- get, evict --------------------------------------------------------- */
 
 int
-cli_get(int argc, char **argv)
+cli_get(const struct cli_args *a)
 {
-	static const struct option opts[] = {
-		{ "name", required_argument, NULL, 'n' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *keyname = NULL, *output = NULL;
 	char key[PXS_KEY_STRLEN];
 	struct cli_ref r;
 	pxs_store *s;
 	pxs_view v;
-	int c, rc;
+	int rc;
 
-	while ((c = getopt_long(argc, argv, ":n:o:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'n':
-			keyname = optarg;
-			break;
-		case 'o':
-			output = optarg;
-			break;
-		case 'h':
-			return cli_help();
-		default:
-			return cli_bad_option(c, argv);
-		}
-	}
-	if ((rc = cli_target(argc - optind, argv + optind, keyname, &r)) < 0)
-		return -rc;
-	if (optind + rc != argc)
-		return cli_usage("unexpected argument '%s'", argv[optind + rc]);
-	if ((rc = cli_open(r.store, &s)) != CLI_OK)
+	if ((rc = cli_open_target(a, 0, &r, &s, NULL)) != CLI_OK)
 		return rc;
 	if ((rc = pxs_get(s, r.key, &v)) < 0) {
 		pxs_key_format(r.key, key);
 		rc = cli_fail(rc, "get %s in %s", key, r.store);
 	} else {
-		rc = cli_output_write(output, v.data, v.size);
+		rc = cli_output_write(a->output, v.data, v.size);
 		pxs_release(s, &v);
 	}
 	pxs_close(s);
@@ -257,35 +183,14 @@ cli_get(int argc, char **argv)
 }
 
 int
-cli_evict(int argc, char **argv)
+cli_evict(const struct cli_args *a)
 {
-	static const struct option opts[] = {
-		{ "name", required_argument, NULL, 'n' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *keyname = NULL;
 	char key[PXS_KEY_STRLEN];
 	struct cli_ref r;
 	pxs_store *s;
-	int c, rc;
+	int rc;
 
-	while ((c = getopt_long(argc, argv, ":n:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'n':
-			keyname = optarg;
-			break;
-		case 'h':
-			return cli_help();
-		default:
-			return cli_bad_option(c, argv);
-		}
-	}
-	if ((rc = cli_target(argc - optind, argv + optind, keyname, &r)) < 0)
-		return -rc;
-	if (optind + rc != argc)
-		return cli_usage("unexpected argument '%s'", argv[optind + rc]);
-	if ((rc = cli_open(r.store, &s)) != CLI_OK)
+	if ((rc = cli_open_target(a, 0, &r, &s, NULL)) != CLI_OK)
 		return rc;
 	if ((rc = pxs_evict(s, r.key)) < 0) {
 		pxs_key_format(r.key, key);

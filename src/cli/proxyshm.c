@@ -15,44 +15,56 @@
 
 const struct cli_cmd *cli_cmd_now;
 
+/* The options a command accepts, as a mask for its entry below. */
+#define OPT(id) CLI_OPT(CLI_OPT_##id)
+
 static const struct cli_cmd commands[] = {
 	{ "create", cli_create,
+	  OPT(SIZE) | OPT(CAPACITY) | OPT(MODE) | OPT(EXIST_OK),
 	  "NAME [--size SIZE] [--capacity N] [--mode MODE] [--exist-ok]",
 	  "create a segment",
-	  "  -s, --size SIZE      segment bytes: 4096, 64K, 512M, 4G"
+	  "  -s, --size SIZE      segment bytes: 1M (the least), 512M, 4G"
 	  " (default 256M)\n"
 	  "  -c, --capacity N     max live objects + futures"
 	  " (default size / 16K)\n"
 	  "  -m, --mode MODE      octal permission bits (default 0600)\n"
 	  "  -e, --exist-ok       attach if it exists instead of failing\n" },
-	{ "rm", cli_rm, "[-f] NAME...",
+	{ "rm", cli_rm,
+	  OPT(FORCE), "[-f] NAME...",
 	  "remove segments (attached processes keep theirs)",
 	  "  -f, --force          ignore segments that do not exist\n" },
-	{ "ls-segments", cli_ls_segments, "[--json]",
+	{ "ls-segments", cli_ls_segments,
+	  OPT(JSON), "[--json]",
 	  "list the proxyshm segments in /dev/shm with size and use",
 	  "      --json           one JSON array\n" },
-	{ "stat", cli_stat, "NAME [--json]",
+	{ "stat", cli_stat,
+	  OPT(JSON), "NAME [--json]",
 	  "sizes, heap use, objects, futures, pins, processes, counters",
 	  "      --json           one JSON object\n" },
-	{ "ls", cli_ls, "NAME [--pending] [--json]",
+	{ "ls", cli_ls,
+	  OPT(PENDING) | OPT(JSON), "NAME [--pending] [--json]",
 	  "one line per object or future, oldest first",
 	  "  -p, --pending        only futures not set yet\n"
 	  "      --json           one JSON array\n" },
 	{ "put", cli_put,
+	  OPT(KEY) | OPT(NAME) | OPT(PROXY),
 	  "NAME [--key HEX | --name KEYNAME] [--proxy] [FILE|-]",
 	  "store FILE (default stdin) as an object; print its key",
 	  "  -k, --key HEX        store under this key (32 hex digits)\n"
 	  "  -n, --name KEYNAME   store under the key derived from KEYNAME\n"
 	  "  -p, --proxy          print a proxy string instead of the key\n" },
 	{ "get", cli_get,
+	  OPT(NAME) | OPT(OUTPUT),
 	  "NAME KEY|PROXY | PROXY | NAME --name KEYNAME [-o FILE]",
 	  "write a value's bytes to stdout or FILE (never waits)",
 	  "  -n, --name KEYNAME   the key derived from KEYNAME\n"
 	  "  -o, --output FILE    write to FILE instead of stdout\n" },
-	{ "evict", cli_evict, "NAME KEY|PROXY | PROXY | NAME --name KEYNAME",
+	{ "evict", cli_evict,
+	  OPT(NAME), "NAME KEY|PROXY | PROXY | NAME --name KEYNAME",
 	  "remove a value or future (waiters on it exit with code 4)",
 	  "  -n, --name KEYNAME   the key derived from KEYNAME\n" },
-	{ "future", cli_future, "NAME [--name KEYNAME] [--timeout SECONDS]",
+	{ "future", cli_future,
+	  OPT(NAME) | OPT(TIMEOUT), "NAME [--name KEYNAME] [--timeout SECONDS]",
 	  "create a pending future and print its proxy string",
 	  "  -n, --name KEYNAME   the key derived from KEYNAME"
 	  " (default random)\n"
@@ -60,22 +72,28 @@ static const struct cli_cmd commands[] = {
 	  "A background keeper process owns the future until it is set,\n"
 	  "evicted, its segment removed, or the timeout ends; killing the\n"
 	  "keeper (its pid is the future's owner in `ls`) abandons it.\n" },
-	{ "set", cli_set, "PROXY [FILE|-]",
+	{ "set", cli_set,
+	  OPT(NAME), "PROXY [FILE|-]",
 	  "set a future to FILE's bytes (default stdin), waking its waiters",
 	  "Also accepts NAME KEY [FILE] and NAME --name KEYNAME [FILE].\n"
 	  "  -n, --name KEYNAME   the key derived from KEYNAME\n" },
-	{ "wait", cli_wait, "PROXY [--timeout SECONDS] [-o FILE]",
+	{ "wait", cli_wait,
+	  OPT(TIMEOUT) | OPT(NAME) | OPT(OUTPUT),
+	  "PROXY [--timeout SECONDS] [-o FILE]",
 	  "block until a future is set, then write its bytes",
 	  "Also accepts NAME KEY and NAME --name KEYNAME.\n"
 	  "  -t, --timeout SECS   give up after SECS (exit 3); default never\n"
 	  "  -n, --name KEYNAME   the key derived from KEYNAME\n"
 	  "  -o, --output FILE    write to FILE instead of stdout\n" },
-	{ "check", cli_check, "NAME [--json]",
+	{ "check", cli_check,
+	  OPT(JSON), "NAME [--json]",
 	  "validate the whole segment; exit 6 if anything is wrong",
 	  "      --json           one JSON object\n" },
-	{ "reap", cli_reap, "NAME",
+	{ "reap", cli_reap,
+	  0, "NAME",
 	  "reclaim what dead processes left: pins, reservations, futures", "" },
-	{ "watch", cli_watch, "NAME [--interval SECONDS] [--count N]",
+	{ "watch", cli_watch,
+	  OPT(INTERVAL) | OPT(COUNT_N), "NAME [--interval SECONDS] [--count N]",
 	  "redraw stat every second until interrupted",
 	  "  -i, --interval SECS  seconds between redraws (default 1)\n"
 	  "  -n, --count N        stop after N redraws\n" },
@@ -119,7 +137,8 @@ cli_help(void)
 
 	printf("Usage: proxyshm %s %s\n%s.\n\n%s", c->name, c->usage,
 	       c->summary, c->help);
-	printf("  -h, --help           show this help\n\n%s", exit_codes);
+	printf("  -h, --help           show this help\n\n"
+	       "Exit codes: see 'proxyshm --help'.\n");
 	return CLI_OK;
 }
 
@@ -215,8 +234,14 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < N_COMMANDS; i++) {
 		if (strcmp(argv[1], commands[i].name) != 0)
 			continue;
+		struct cli_args a;
+		int rc;
+
 		cli_cmd_now = &commands[i];
-			return commands[i].run(argc - 1, argv + 1);
+		rc = cli_args_parse(commands[i].opts, argc - 1, argv + 1, &a);
+		if (rc != CLI_OK)
+			return rc == CLI_DONE ? CLI_OK : rc;
+		return commands[i].run(&a);
 	}
 	fprintf(stderr, "proxyshm: unknown command '%s' (try 'proxyshm "
 		"--help')\n", argv[1]);

@@ -18,21 +18,38 @@
 
 /* ---- arguments ---------------------------------------------------------- */
 
+/* The characters of a segment name (after its '/'), as pxs_open() checks. */
+static int
+name_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+}
+
 int
 cli_store_name(const char *arg, char *buf)
 {
 	const char *bare = arg[0] == '/' ? arg + 1 : arg;
+	size_t i, n = strlen(bare);
 
 	if (!strncmp(arg, "redis://", 8)) { /* a Redis store, whole */
 		if (strlen(arg) > PXS_STORE_NAME_MAX)
-			return cli_usage("bad store name '%s'", arg);
+			return cli_usage("store name '%s' is too long (at most "
+					 "%d characters)", arg,
+					 PXS_STORE_NAME_MAX);
 		memcpy(buf, arg, strlen(arg) + 1);
 		return CLI_OK;
 	}
-	if (strlen(bare) == 0 || strlen(bare) > PXS_NAME_MAX)
-		return cli_usage("bad segment name '%s'", arg);
+	for (i = 0; i < n && name_char(bare[i]); i++)
+		;
+	if (n == 0 || n > PXS_NAME_MAX || i < n || !strcmp(bare, ".") ||
+	    !strcmp(bare, "..") || !strncmp(bare, ".pxs-", 5))
+		return cli_usage("bad segment name '%s': 1 to %d letters, "
+				 "digits, '.', '_' or '-' after an optional "
+				 "'/', not starting with '.pxs-'", arg,
+				 PXS_NAME_MAX);
 	buf[0] = '/';
-	memcpy(buf + 1, bare, strlen(bare) + 1);
+	memcpy(buf + 1, bare, n + 1);
 	return CLI_OK;
 }
 
@@ -134,65 +151,17 @@ cli_parse_proxy(const char *s, struct cli_ref *r)
 	return 0;
 }
 
-/* A Redis store name is a URL too: it is a proxy only when it ends in a
- * key ("redis://HOST:PORT/NAME/KEY"). */
-static int
-is_proxy(const char *s)
-{
-	pxs_proxy *p;
-
-	if (!strncmp(s, "redis://", 8)) {
-		if (pxs_proxy_parse(s, &p) < 0)
-			return 0;
-		pxs_proxy_free(p);
-		return 1;
-	}
-	return !strncmp(s, "pxs://", 6);
-}
-
-int
-cli_target(int npos, char **pos, const char *keyname, struct cli_ref *r)
-{
-	struct cli_ref p;
-	int rc;
-
-	if (npos < 1)
-		return -cli_usage("missing NAME or PROXY");
-	if (is_proxy(pos[0])) {
-		if (keyname)
-			return -cli_usage("--name with a PROXY");
-		if (cli_parse_proxy(pos[0], r) < 0)
-			return -cli_usage("bad proxy string '%s'", pos[0]);
-		return 1;
-	}
-	if ((rc = cli_store_name(pos[0], r->store)) != CLI_OK)
-		return -rc;
-	if (keyname) {
-		r->key = pxs_key_from_name(keyname, strlen(keyname));
-		return 1;
-	}
-	if (npos < 2)
-		return -cli_usage("missing KEY after NAME");
-	if (is_proxy(pos[1])) {
-		if (cli_parse_proxy(pos[1], &p) < 0)
-			return -cli_usage("bad proxy string '%s'", pos[1]);
-		if (strcmp(p.store, r->store) != 0)
-			return -cli_usage("proxy '%s' is not in segment %s",
-					  pos[1], r->store);
-		r->key = p.key;
-		return 2;
-	}
-	if (pxs_key_parse(pos[1], &r->key) < 0)
-		return -cli_usage("bad key '%s' (32 lowercase hex digits)",
-				  pos[1]);
-	return 2;
-}
-
 int
 cli_open(const char *name, pxs_store **s)
 {
 	int rc = pxs_open(name, NULL, s);
 
+	if (rc == -ENOENT && name[0] == '/') {
+		fprintf(stderr, "proxyshm %s: segment %s does not exist (create "
+			"it with 'proxyshm create %s')\n", cli_cmd_now->name,
+			name, name);
+		return CLI_NOTFOUND;
+	}
 	if (rc < 0)
 		return cli_fail(rc, "segment %s", name);
 	return CLI_OK;
