@@ -122,6 +122,7 @@ int cli_evict(const struct cli_args *a);
 int cli_future(const struct cli_args *a);
 int cli_set(const struct cli_args *a);
 int cli_wait(const struct cli_args *a);
+int cli_expire(const struct cli_args *a);
 
 /* ---- errors and help (proxyshm.c) ---- */
 
@@ -180,6 +181,9 @@ int cli_open_target(const struct cli_args *a, int nrest, struct cli_ref *r,
 		    pxs_store **s, const char **rest);
 /* Attach to an existing store; prints the error and returns its exit code. */
 int cli_open(const char *name, pxs_store **s);
+/* An error of a call on r->key: "no key K in /x" for -ENOENT, else
+ * "VERB K in /x: <pxs_strerror(rc)>"; returns the exit code. */
+int cli_key_fail(int rc, const char *verb, const struct cli_ref *r);
 /* Format a proxy string for (store, key) into buf[PXS_PROXY_STRLEN]. */
 int cli_proxy_string(const char *store, pxs_key key, char *buf);
 
@@ -197,6 +201,8 @@ int cli_output_write(const char *path, const void *data, size_t size);
 void cli_human_size(uint64_t n, char buf[16]);
 /* Age of a CLOCK_REALTIME ns timestamp: "42s", "5m", "3h", "2d". */
 void cli_human_age(uint64_t then_ns, char buf[16]);
+/* Time left of a pxs_entry.ttl_ms: "-" (none), "42s", "5m", "3h", "2d". */
+void cli_human_ttl(int64_t ttl_ms, char buf[16]);
 /* CLOCK_REALTIME in ns since the Epoch. */
 uint64_t cli_now_ns(void);
 /* Name of a slot state: "value", "pending", ... */

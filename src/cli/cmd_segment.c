@@ -28,7 +28,14 @@ cli_create(const struct cli_args *a)
 	o.flags = PXS_CREATE | (cli_has(a, CLI_OPT_EXIST_OK) ? 0 : PXS_EXCL);
 	if ((rc = cli_one_name(a, name)) != CLI_OK)
 		return rc;
-	if ((rc = pxs_open(name, &o, &s)) < 0)
+	rc = pxs_open(name, &o, &s);
+	if (rc == -EEXIST) {
+		fprintf(stderr, "proxyshm create: segment %s already exists "
+			"(attach to it with --exist-ok, or remove it with "
+			"'proxyshm rm %s')\n", name, name);
+		return CLI_EXISTS;
+	}
+	if (rc < 0)
 		return cli_fail(rc, "create %s", name);
 	pxs_close(s);
 	return CLI_OK;

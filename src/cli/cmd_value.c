@@ -27,20 +27,21 @@ cmp_created(const void *a, const void *b)
 static void
 print_entry_text(const pxs_entry *e)
 {
-	char key[PXS_KEY_STRLEN], size[16], age[16], owner[24];
+	char key[PXS_KEY_STRLEN], size[16], age[16], owner[24], ttl[16];
 
 	pxs_key_format(e->key, key);
 	cli_human_size(e->size, size);
 	cli_human_age(e->created_ns, age);
+	cli_human_ttl(e->ttl_ms, ttl);
 	if (e->owner_pid)
 		snprintf(owner, sizeof owner, "%d%s", (int)e->owner_pid,
 			 e->owner_alive ? "" : "(dead)");
 	else
 		snprintf(owner, sizeof owner, "-");
 	/* no stored names yet: the NAME column is "-" */
-	printf("%-32s %-4s %-9s %6s %5u %7u %-12s %5s\n", key, "-",
+	printf("%-32s %-4s %-9s %6s %5u %7u %-12s %5s %5s\n", key, "-",
 	       cli_state_name(e->state), size, e->pins, e->waiters, owner,
-	       age);
+	       age, ttl);
 }
 
 static void
@@ -58,7 +59,11 @@ print_entry_json(const pxs_entry *e, const char *sep)
 		       (int)e->owner_pid, e->owner_alive ? "true" : "false");
 	else
 		printf("\"owner_pid\": null, \"owner_alive\": null, ");
-	printf("\"created_ns\": %llu}", (unsigned long long)e->created_ns);
+	printf("\"created_ns\": %llu, ", (unsigned long long)e->created_ns);
+	if (e->ttl_ms >= 0)
+		printf("\"ttl_ms\": %lld}", (long long)e->ttl_ms);
+	else
+		printf("\"ttl_ms\": null}");
 }
 
 int
@@ -98,8 +103,9 @@ cli_ls(const struct cli_args *a)
 	if (n > 1)
 		qsort(v, n, sizeof *v, cmp_created);
 	if (!json)
-		printf("%-32s %-4s %-9s %6s %5s %7s %-12s %5s\n", "KEY", "NAME",
-		       "STATE", "SIZE", "PINS", "WAITERS", "OWNER", "AGE");
+		printf("%-32s %-4s %-9s %6s %5s %7s %-12s %5s %5s\n", "KEY",
+		       "NAME", "STATE", "SIZE", "PINS", "WAITERS", "OWNER", "AGE",
+		       "TTL");
 	else
 		printf("[");
 	for (i = 0; i < n; i++) {
@@ -148,6 +154,13 @@ cli_put(const struct cli_args *a)
 	if (rc == 0)
 		rc = proxy ? cli_proxy_string(name, key, out)
 			   : pxs_key_format(key, out);
+	if (rc == -EEXIST) {
+		pxs_key_format(key, out);
+		fprintf(stderr, "proxyshm put: key %s is in use in %s (evict "
+			"it first, or choose another key)\n", out, name);
+		rc = CLI_EXISTS;
+		goto out;
+	}
 	if (rc < 0) {
 		rc = cli_fail(rc, "put into %s", name);
 		goto out;
@@ -163,7 +176,6 @@ out:
 int
 cli_get(const struct cli_args *a)
 {
-	char key[PXS_KEY_STRLEN];
 	struct cli_ref r;
 	pxs_store *s;
 	pxs_view v;
@@ -172,8 +184,7 @@ cli_get(const struct cli_args *a)
 	if ((rc = cli_open_target(a, 0, &r, &s, NULL)) != CLI_OK)
 		return rc;
 	if ((rc = pxs_get(s, r.key, &v)) < 0) {
-		pxs_key_format(r.key, key);
-		rc = cli_fail(rc, "get %s in %s", key, r.store);
+		rc = cli_key_fail(rc, "get", &r);
 	} else {
 		rc = cli_output_write(a->output, v.data, v.size);
 		pxs_release(s, &v);
@@ -182,20 +193,110 @@ cli_get(const struct cli_args *a)
 	return rc;
 }
 
+/*
+ * evict NAME --abandoned: every future whose owner died before setting it.
+ * Between the listing and the evict a restarted producer may take such a
+ * key over with a new future (pxs_future_new_at()); that future is then
+ * evicted too, and its waiters exit 4, as for any evict.
+ */
+static int
+evict_abandoned(pxs_store *s, const char *store)
+{
+	struct cli_ref r;
+	uint64_t cur = 0;
+	pxs_entry e;
+	int rc, ret = CLI_OK;
+	unsigned n = 0;
+
+	memcpy(r.store, store, strlen(store) + 1);
+	while ((rc = pxs_list(s, &cur, &e)) == 1) {
+		if (e.state != PXS_STATE_ABANDONED)
+			continue;
+		r.key = e.key;
+		if ((rc = pxs_evict(s, e.key)) == 0)
+			n++;
+		else if (rc != -ENOENT) /* gone meanwhile: nothing to do */
+			ret = cli_key_fail(rc, "evict", &r);
+	}
+	if (rc < 0)
+		return cli_fail(rc, "list %s", store);
+	printf("%s: evicted %u abandoned future%s\n", store, n,
+	       n == 1 ? "" : "s");
+	return ret;
+}
+
 int
 cli_evict(const struct cli_args *a)
 {
-	char key[PXS_KEY_STRLEN];
+	struct cli_ref r;
+	pxs_key *keys = NULL;
+	int i, nk = 0, used, rc, ret = CLI_OK;
+	pxs_store *s;
+
+	if (cli_has(a, CLI_OPT_ABANDONED)) {
+		if (a->keyname)
+			return cli_usage("--abandoned with --name: give one");
+		if ((rc = cli_one_name(a, r.store)) != CLI_OK)
+			return rc;
+		if ((rc = cli_open(r.store, &s)) != CLI_OK)
+			return rc;
+		rc = evict_abandoned(s, r.store);
+		pxs_close(s);
+		return rc;
+	}
+	/* Every key is parsed before the first is evicted: a typo in the
+	 * third evicts nothing. */
+	if ((used = cli_target(a, &r)) < 0)
+		return -used;
+	if (!(keys = malloc((size_t)a->npos * sizeof *keys)))
+		return cli_fail(-ENOMEM, "evict");
+	keys[nk++] = r.key;
+	for (i = used; i < a->npos; i++)
+		if ((rc = cli_key_arg(r.store, a->pos[i], &keys[nk++])) !=
+		    CLI_OK)
+			goto out;
+	if ((rc = cli_open(r.store, &s)) != CLI_OK)
+		goto out;
+	for (i = 0; i < nk; i++) {
+		r.key = keys[i];
+		if ((rc = pxs_evict(s, keys[i])) < 0)
+			ret = cli_key_fail(rc, "evict", &r);
+	}
+	pxs_close(s);
+	rc = ret;
+out:
+	free(keys);
+	return rc;
+}
+
+/* ---- expire ------------------------------------------------------------- */
+
+int
+cli_expire(const struct cli_args *a)
+{
+	const char *secs;
 	struct cli_ref r;
 	pxs_store *s;
-	int rc;
+	long ms;
+	int rc, used;
 
-	if ((rc = cli_open_target(a, 0, &r, &s, NULL)) != CLI_OK)
+	/* everything is parsed before the attach: bad input changes nothing */
+	if ((used = cli_target(a, &r)) < 0)
+		return -used;
+	if (a->npos == used)
+		return cli_usage("missing SECONDS (or 'never') after the key");
+	if (a->npos > used + 1)
+		return cli_usage("unexpected argument '%s'", a->pos[used + 1]);
+	secs = a->pos[used];
+	if (!strcmp(secs, "never"))
+		ms = -1;
+	else if (cli_parse_seconds(secs, &ms) < 0)
+		return cli_usage("bad lifetime '%s': give seconds, like 60 or "
+				 "0.5, or 'never'", secs);
+	if ((rc = cli_open(r.store, &s)) != CLI_OK)
 		return rc;
-	if ((rc = pxs_evict(s, r.key)) < 0) {
-		pxs_key_format(r.key, key);
-		rc = cli_fail(rc, "evict %s in %s", key, r.store);
-	}
+	if ((rc = pxs_expire(s, r.key, ms)) < 0)
+		rc = cli_key_fail(rc, "expire", &r);
 	pxs_close(s);
 	return rc;
 }

@@ -168,6 +168,20 @@ cli_open(const char *name, pxs_store **s)
 }
 
 int
+cli_key_fail(int rc, const char *verb, const struct cli_ref *r)
+{
+	char key[PXS_KEY_STRLEN];
+
+	pxs_key_format(r->key, key);
+	if (rc == -ENOENT) {
+		fprintf(stderr, "proxyshm %s: no key %s in %s\n",
+			cli_cmd_now->name, key, r->store);
+		return CLI_NOTFOUND;
+	}
+	return cli_fail(rc, "%s %s in %s", verb, key, r->store);
+}
+
+int
 cli_proxy_string(const char *store, pxs_key key, char *buf)
 {
 	pxs_proxy *p;
@@ -317,15 +331,11 @@ cli_now_ns(void)
 	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
-void
-cli_human_age(uint64_t then_ns, char buf[16])
+/* Seconds, minutes, hours or days in buf[16]: "42s", "5m", "3h", "2d". */
+static void
+human_seconds(uint64_t s, char buf[16])
 {
-	uint64_t now = cli_now_ns();
-	uint64_t s = now > then_ns ? (now - then_ns) / 1000000000u : 0;
-
-	if (then_ns == 0)
-		snprintf(buf, 16, "-");
-	else if (s < 120)
+	if (s < 120)
 		snprintf(buf, 16, "%us", (unsigned)s);
 	else if (s < 7200)
 		snprintf(buf, 16, "%um", (unsigned)(s / 60));
@@ -333,6 +343,27 @@ cli_human_age(uint64_t then_ns, char buf[16])
 		snprintf(buf, 16, "%uh", (unsigned)(s / 3600));
 	else
 		snprintf(buf, 16, "%llud", (unsigned long long)(s / 86400));
+}
+
+void
+cli_human_age(uint64_t then_ns, char buf[16])
+{
+	uint64_t now = cli_now_ns();
+
+	if (then_ns == 0)
+		snprintf(buf, 16, "-");
+	else
+		human_seconds(now > then_ns ? (now - then_ns) / 1000000000u : 0,
+			      buf);
+}
+
+void
+cli_human_ttl(int64_t ttl_ms, char buf[16])
+{
+	if (ttl_ms < 0)
+		snprintf(buf, 16, "-");
+	else
+		human_seconds(((uint64_t)ttl_ms + 999) / 1000, buf);
 }
 
 const char *
