@@ -225,11 +225,13 @@ print_main_help(FILE *f)
 	for (size_t i = 0; i < N_COMMANDS; i++)
 		fprintf(f, "  %-12s %s\n", commands[i].name,
 			commands[i].summary);
-	fprintf(f, "\nNAME is a segment name, with or without its leading '/'."
-		"\nKEY is 32 hex digits; PROXY is pxs://NAME/KEY. A Redis store "
-		"is named\nredis://HOST:PORT/NAME (every command but "
-		"ls-segments), its proxies\nredis://HOST:PORT/NAME/KEY.\n\n%s",
-		exit_codes);
+	fprintf(f, "\nNAME is a segment name: 1 to 200 letters, digits, '.', "
+		"'_' or '-', with or\nwithout its leading '/'. KEY is 32 hex "
+		"digits, or --name KEYNAME the key\nderived from a name. PROXY "
+		"is pxs://NAME/KEY, as future and put --proxy\nprint it, "
+		"accepted wherever NAME KEY is. A Redis store is named\n"
+		"redis://HOST:PORT/NAME (every command but ls-segments), its "
+		"proxies\nredis://HOST:PORT/NAME/KEY.\n\n%s", exit_codes);
 }
 
 int
