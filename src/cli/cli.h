@@ -123,6 +123,8 @@ int cli_future(const struct cli_args *a);
 int cli_set(const struct cli_args *a);
 int cli_wait(const struct cli_args *a);
 int cli_expire(const struct cli_args *a);
+/* get (@p wait 0) and wait (1): the value of the target, to --output. */
+int cli_read_value(const struct cli_args *a, int wait);
 
 /* ---- errors and help (proxyshm.c) ---- */
 

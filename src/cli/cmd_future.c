@@ -284,19 +284,5 @@ out:
 int
 cli_wait(const struct cli_args *a)
 {
-	struct cli_ref r;
-	pxs_store *s;
-	pxs_view v;
-	int rc;
-
-	if ((rc = cli_open_target(a, 0, &r, &s, NULL)) != CLI_OK)
-		return rc;
-	if ((rc = pxs_future_wait(s, r.key, a->timeout_ms, &v)) < 0) {
-		rc = cli_key_fail(rc, "wait for", &r);
-	} else {
-		rc = cli_output_write(a->output, v.data, v.size);
-		pxs_release(s, &v);
-	}
-	pxs_close(s);
-	return rc;
+	return cli_read_value(a, 1);
 }

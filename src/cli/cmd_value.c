@@ -174,7 +174,7 @@ out:
 /* ---- get, evict --------------------------------------------------------- */
 
 int
-cli_get(const struct cli_args *a)
+cli_read_value(const struct cli_args *a, int wait)
 {
 	struct cli_ref r;
 	pxs_store *s;
@@ -183,14 +183,22 @@ cli_get(const struct cli_args *a)
 
 	if ((rc = cli_open_target(a, 0, &r, &s, NULL)) != CLI_OK)
 		return rc;
-	if ((rc = pxs_get(s, r.key, &v)) < 0) {
-		rc = cli_key_fail(rc, "get", &r);
+	rc = wait ? pxs_future_wait(s, r.key, a->timeout_ms, &v)
+		  : pxs_get(s, r.key, &v);
+	if (rc < 0) {
+		rc = cli_key_fail(rc, wait ? "wait for" : "get", &r);
 	} else {
 		rc = cli_output_write(a->output, v.data, v.size);
 		pxs_release(s, &v);
 	}
 	pxs_close(s);
 	return rc;
+}
+
+int
+cli_get(const struct cli_args *a)
+{
+	return cli_read_value(a, 0);
 }
 
 /*
