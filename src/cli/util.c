@@ -40,6 +40,9 @@ cli_store_name(const char *arg, char *buf)
 		memcpy(buf, arg, strlen(arg) + 1);
 		return CLI_OK;
 	}
+	if (!strncmp(arg, "pxs:", 4))
+		return cli_usage("'%s' is a proxy: give the segment NAME "
+				 "(like /sim) here", arg);
 	for (i = 0; i < n && name_char(bare[i]); i++)
 		;
 	if (n == 0 || n > PXS_NAME_MAX || i < n || !strcmp(bare, ".") ||

@@ -515,6 +515,8 @@ expect 2 "expire: no such key" "$P" expire "$E" --name ttl 5
 
 expect 1 "create --size 4096" "$P" create "$NONE" --size 4096
 assert "says the minimum size" grep -q "at least 1M" "$T/err"
+expect 1 "ls of a proxy" "$P" ls "pxs://${E#/}/ffffffffffffffffffffffffffffffff"
+assert "ls of a proxy: says to give the NAME" grep -q "is a proxy: give the segment NAME" "$T/err"
 expect 1 "a bad segment name" "$P" stat "/bad name"
 assert "says the name rule" grep -q "letters, digits" "$T/err"
 expect 2 "ls: no such segment" "$P" ls "$NONE"
