@@ -316,7 +316,7 @@ assert "same bytes" cmp -s "$T/out" "$T/val"
 expect 7 "set twice" "$P" set "$p" "$T/val"
 assert "set twice: says already set" grep -q "already set" "$T/err"
 
-# The pipeline: p=$(proxyshm future /sim); producer "$p" & proxyshm wait "$p" | analysis
+# The shell pipeline: p=$(proxyshm future /sim); producer "$p" & proxyshm wait "$p" | analysis
 producer() {
 	eventually 10 has_waiters "$F" "${1##*/}" || return 1
 	printf 'the data bar was waiting for' | "$P" set "$1"
