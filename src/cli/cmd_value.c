@@ -1,7 +1,8 @@
-/* cmd_value.c - the subcommands that act on objects: ls, put, get, evict.
+/* cmd_value.c - the subcommands that act on objects: ls, put, get, evict,
+ * expire.
  *
- * Owns: the slot listing (text and JSON) and moving bytes between files
- * and objects. Reads go straight from the pinned view to the output file,
+ * Owns: the slot listing (text and JSON, with the names values were stored
+ * with, and its filters) and moving bytes between files and objects. Reads go straight from the pinned view to the output file,
  * with no copy in this process.
  */
 #include "cli.h"
@@ -12,10 +13,18 @@
 
 /* ---- ls ----------------------------------------------------------------- */
 
+/* One listed key: its entry and the name it was stored with ("" if none,
+ * "?" if the store could not say). */
+struct row {
+	pxs_entry e;
+	char name[PXS_KEY_NAME_MAX + 1];
+};
+
 static int
 cmp_created(const void *a, const void *b)
 {
-	const pxs_entry *x = a, *y = b;
+	const pxs_entry *x = &((const struct row *)a)->e;
+	const pxs_entry *y = &((const struct row *)b)->e;
 
 	if (x->created_ns != y->created_ns)
 		return x->created_ns < y->created_ns ? -1 : 1;
@@ -24,9 +33,65 @@ cmp_created(const void *a, const void *b)
 	return x->key.lo < y->key.lo ? -1 : x->key.lo > y->key.lo;
 }
 
-static void
-print_entry_text(const pxs_entry *e)
+/* Does @p r pass the filters of @p a (--pending, --abandoned, --prefix)? */
+static int
+wanted(const struct row *r, const struct cli_args *a)
 {
+	pxs_state st = r->e.state;
+
+	if (cli_has(a, CLI_OPT_PENDING) && st != PXS_STATE_PENDING &&
+	    st != PXS_STATE_RESERVED)
+		return 0;
+	if (cli_has(a, CLI_OPT_ABANDONED) && st != PXS_STATE_ABANDONED)
+		return 0;
+	return !a->prefix ||
+	       (strcmp(r->name, "?") != 0 &&
+		!strncmp(r->name, a->prefix, strlen(a->prefix)));
+}
+
+/*
+ * The keys of @p s that pass the filters of @p a, with their names, oldest
+ * first, into *@p out (free()d by the caller). CLI_OK or an exit code.
+ */
+static int
+collect(pxs_store *s, const char *store, const struct cli_args *a,
+	struct row **out, size_t *np)
+{
+	size_t n = 0, cap = 64;
+	struct row *v = malloc(cap * sizeof *v), *nv;
+	uint64_t cur = 0;
+	int rc = v ? 0 : -ENOMEM, nr;
+
+	while (rc >= 0 && (rc = pxs_list(s, &cur, &v[n].e)) == 1) {
+		nr = pxs_key_name(s, v[n].e.key, v[n].name, sizeof v[n].name);
+		if (nr == -ENOENT) /* evicted since it was listed */
+			continue;
+		if (nr < 0)
+			strcpy(v[n].name, "?");
+		if (!wanted(&v[n], a) || ++n < cap)
+			continue;
+		if (!(nv = realloc(v, 2 * cap * sizeof *v))) {
+			rc = -ENOMEM;
+			break;
+		}
+		v = nv;
+		cap *= 2;
+	}
+	if (rc < 0) {
+		free(v);
+		return cli_fail(rc, "list %s", store);
+	}
+	if (n > 1)
+		qsort(v, n, sizeof *v, cmp_created);
+	*out = v;
+	*np = n;
+	return CLI_OK;
+}
+
+static void
+print_row_text(const struct row *r, int namew)
+{
+	const pxs_entry *e = &r->e;
 	char key[PXS_KEY_STRLEN], size[16], age[16], owner[24], ttl[16];
 
 	pxs_key_format(e->key, key);
@@ -38,22 +103,26 @@ print_entry_text(const pxs_entry *e)
 			 e->owner_alive ? "" : "(dead)");
 	else
 		snprintf(owner, sizeof owner, "-");
-	/* no stored names yet: the NAME column is "-" */
-	printf("%-32s %-4s %-9s %6s %5u %7u %-12s %5s %5s\n", key, "-",
-	       cli_state_name(e->state), size, e->pins, e->waiters, owner,
-	       age, ttl);
+	printf("%-32s %-*s %-9s %6s %5u %7u %-12s %5s %5s\n", key, namew,
+	       r->name[0] ? r->name : "-", cli_state_name(e->state), size,
+	       e->pins, e->waiters, owner, age, ttl);
 }
 
 static void
-print_entry_json(const pxs_entry *e, const char *sep)
+print_row_json(const struct row *r, const char *sep)
 {
+	const pxs_entry *e = &r->e;
 	char key[PXS_KEY_STRLEN];
 
 	pxs_key_format(e->key, key);
-	printf("%s\n {\"key\": \"%s\", \"name\": null, \"state\": \"%s\", "
-	       "\"size\": %llu, \"pins\": %u, \"waiters\": %u, ", sep, key,
-	       cli_state_name(e->state), (unsigned long long)e->size, e->pins,
-	       e->waiters);
+	printf("%s\n {\"key\": \"%s\", \"name\": ", sep, key);
+	if (r->name[0])
+		cli_json_string(stdout, r->name);
+	else
+		printf("null");
+	printf(", \"state\": \"%s\", \"size\": %llu, \"pins\": %u, "
+	       "\"waiters\": %u, ", cli_state_name(e->state),
+	       (unsigned long long)e->size, e->pins, e->waiters);
 	if (e->owner_pid)
 		printf("\"owner_pid\": %d, \"owner_alive\": %s, ",
 		       (int)e->owner_pid, e->owner_alive ? "true" : "false");
@@ -70,49 +139,33 @@ int
 cli_ls(const struct cli_args *a)
 {
 	char name[PXS_STORE_NAME_MAX + 1];
-	pxs_entry *v = NULL, *nv, e;
-	size_t n = 0, cap = 0, i;
-	uint64_t cur = 0;
-	int rc, json = cli_has(a, CLI_OPT_JSON);
-	int pending = cli_has(a, CLI_OPT_PENDING);
+	int rc, namew = 4, json = cli_has(a, CLI_OPT_JSON);
+	struct row *v;
+	size_t n, i;
 	pxs_store *s;
 
 	if ((rc = cli_one_name(a, name)) != CLI_OK)
 		return rc;
 	if ((rc = cli_open(name, &s)) != CLI_OK)
 		return rc;
-	while ((rc = pxs_list(s, &cur, &e)) == 1) {
-		if (pending && e.state != PXS_STATE_PENDING &&
-		    e.state != PXS_STATE_RESERVED)
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 64;
-			if (!(nv = realloc(v, cap * sizeof *v))) {
-				rc = -ENOMEM;
-				break;
-			}
-			v = nv;
-		}
-		v[n++] = e;
-	}
+	rc = collect(s, name, a, &v, &n);
 	pxs_close(s);
-	if (rc < 0) {
-		free(v);
-		return cli_fail(rc, "list %s", name);
-	}
-	if (n > 1)
-		qsort(v, n, sizeof *v, cmp_created);
+	if (rc != CLI_OK)
+		return rc;
+	for (i = 0; i < n; i++)
+		if ((int)strlen(v[i].name) > namew)
+			namew = (int)strlen(v[i].name);
 	if (!json)
-		printf("%-32s %-4s %-9s %6s %5s %7s %-12s %5s %5s\n", "KEY",
-		       "NAME", "STATE", "SIZE", "PINS", "WAITERS", "OWNER", "AGE",
-		       "TTL");
+		printf("%-32s %-*s %-9s %6s %5s %7s %-12s %5s %5s\n", "KEY",
+		       namew, "NAME", "STATE", "SIZE", "PINS", "WAITERS",
+		       "OWNER", "AGE", "TTL");
 	else
 		printf("[");
 	for (i = 0; i < n; i++) {
 		if (json)
-			print_entry_json(&v[i], i ? "," : "");
+			print_row_json(&v[i], i ? "," : "");
 		else
-			print_entry_text(&v[i]);
+			print_row_text(&v[i], namew);
 	}
 	if (json)
 		printf("]\n");
@@ -137,6 +190,9 @@ cli_put(const struct cli_args *a)
 		return cli_usage("expected NAME [FILE]");
 	if (keyhex && keyname)
 		return cli_usage("--key and --name together: give one");
+	if (keyname && strlen(keyname) > PXS_KEY_NAME_MAX)
+		return cli_usage("KEYNAME is too long to keep: at most %d "
+				 "bytes", PXS_KEY_NAME_MAX);
 	if (keyname)
 		key = pxs_key_from_name(keyname, strlen(keyname));
 	if ((rc = cli_store_name(a->pos[0], name)) != CLI_OK)
@@ -146,7 +202,9 @@ cli_put(const struct cli_args *a)
 		return rc;
 	if ((rc = cli_open(name, &s)) != CLI_OK)
 		goto out;
-	if (keyhex || keyname)
+	if (keyname) /* the store keeps the name, for ls */
+		rc = pxs_put_named(s, keyname, in.data, in.size, &key);
+	else if (keyhex)
 		rc = pxs_put_at(s, key, in.data, in.size);
 	else
 		rc = pxs_put(s, in.data, in.size, &key);
@@ -202,34 +260,35 @@ cli_get(const struct cli_args *a)
 }
 
 /*
- * evict NAME --abandoned: every future whose owner died before setting it.
- * Between the listing and the evict a restarted producer may take such a
- * key over with a new future (pxs_future_new_at()); that future is then
- * evicted too, and its waiters exit 4, as for any evict.
+ * evict NAME --abandoned / --prefix P: every key that the filters pick
+ * (abandoned futures; values stored with a name that starts with P).
+ * Between the listing and the evict a restarted producer may take an
+ * abandoned key over with a new future (pxs_future_new_at()); that future
+ * is then evicted too, and its waiters exit 4, as for any evict.
  */
 static int
-evict_abandoned(pxs_store *s, const char *store)
+evict_matching(const struct cli_args *a, pxs_store *s, const char *store)
 {
 	struct cli_ref r;
-	uint64_t cur = 0;
-	pxs_entry e;
+	struct row *v;
+	size_t n, i;
+	unsigned done = 0;
 	int rc, ret = CLI_OK;
-	unsigned n = 0;
 
+	if ((rc = collect(s, store, a, &v, &n)) != CLI_OK)
+		return rc;
 	memcpy(r.store, store, strlen(store) + 1);
-	while ((rc = pxs_list(s, &cur, &e)) == 1) {
-		if (e.state != PXS_STATE_ABANDONED)
-			continue;
-		r.key = e.key;
-		if ((rc = pxs_evict(s, e.key)) == 0)
-			n++;
+	for (i = 0; i < n; i++) {
+		r.key = v[i].e.key;
+		if ((rc = pxs_evict(s, r.key)) == 0)
+			done++;
 		else if (rc != -ENOENT) /* gone meanwhile: nothing to do */
 			ret = cli_key_fail(rc, "evict", &r);
 	}
-	if (rc < 0)
-		return cli_fail(rc, "list %s", store);
-	printf("%s: evicted %u abandoned future%s\n", store, n,
-	       n == 1 ? "" : "s");
+	free(v);
+	printf("%s: evicted %u %s%s\n", store, done,
+	       cli_has(a, CLI_OPT_ABANDONED) ? "abandoned future" : "key",
+	       done == 1 ? "" : "s");
 	return ret;
 }
 
@@ -241,14 +300,15 @@ cli_evict(const struct cli_args *a)
 	int i, nk = 0, used, rc, ret = CLI_OK;
 	pxs_store *s;
 
-	if (cli_has(a, CLI_OPT_ABANDONED)) {
+	if (cli_has(a, CLI_OPT_ABANDONED) || a->prefix) {
 		if (a->keyname)
-			return cli_usage("--abandoned with --name: give one");
+			return cli_usage("--name with --abandoned or --prefix: "
+					 "give one");
 		if ((rc = cli_one_name(a, r.store)) != CLI_OK)
 			return rc;
 		if ((rc = cli_open(r.store, &s)) != CLI_OK)
 			return rc;
-		rc = evict_abandoned(s, r.store);
+		rc = evict_matching(a, s, r.store);
 		pxs_close(s);
 		return rc;
 	}

@@ -62,21 +62,28 @@ static const struct cli_cmd commands[] = {
 	  "  $ proxyshm stat /demo\n"
 	  "  $ proxyshm stat /demo --json\n" },
 	{ "ls", cli_ls,
-	  OPT(PENDING) | OPT(JSON), "NAME [--pending] [--json]",
+	  OPT(PENDING) | OPT(PREFIX) | OPT(JSON),
+	  "NAME [--pending] [--prefix P] [--json]",
 	  "one line per object or future, oldest first",
 	  "  -p, --pending        only futures not set yet\n"
+	  "  -P, --prefix P       only values stored with a name (put "
+	  "--name)\n"
+	  "                       that starts with P\n"
 	  "      --json           one JSON array\n"
 	  "Examples:\n"
 	  "  $ proxyshm create /demo --size 16M\n"
 	  "  $ echo hello | proxyshm put /demo --name greeting\n"
 	  "  $ proxyshm ls /demo\n"
+	  "  $ proxyshm ls /demo --prefix greet\n"
 	  "  $ proxyshm ls /demo --pending --json\n" },
 	{ "put", cli_put,
 	  OPT(KEY) | OPT(NAME) | OPT(PROXY),
 	  "NAME [--key HEX | --name KEYNAME] [--proxy] [FILE|-]",
 	  "store FILE (default stdin) as an object; print its key",
 	  "  -k, --key HEX        store under this key (32 hex digits)\n"
-	  "  -n, --name KEYNAME   store under the key derived from KEYNAME\n"
+	  "  -n, --name KEYNAME   store under the key derived from KEYNAME,"
+	  " and keep\n"
+	  "                       KEYNAME with the value (ls shows it)\n"
 	  "  -p, --proxy          print a proxy string instead of the key\n"
 	  "Examples:\n"
 	  "  $ proxyshm create /demo --size 16M\n"
@@ -97,13 +104,15 @@ static const struct cli_cmd commands[] = {
 	  "  $ proxyshm get $p\n"
 	  "  $ proxyshm get /demo --name greeting -o /dev/null\n" },
 	{ "evict", cli_evict,
-	  OPT(NAME) | OPT(ABANDONED),
+	  OPT(NAME) | OPT(ABANDONED) | OPT(PREFIX),
 	  "NAME KEY|PROXY... | PROXY... | NAME --name KEYNAME | NAME "
-	  "--abandoned",
+	  "--abandoned | NAME --prefix P",
 	  "remove values or futures (waiters on them exit with code 4)",
 	  "  -n, --name KEYNAME   the key derived from KEYNAME\n"
 	  "      --abandoned      every future whose owner died before "
 	  "setting it\n"
+	  "  -P, --prefix P       every value stored with a name that starts "
+	  "with P\n"
 	  "Every key is checked before the first is evicted.\n"
 	  "Examples:\n"
 	  "  $ proxyshm create /demo --size 16M\n"
@@ -112,7 +121,9 @@ static const struct cli_cmd commands[] = {
 	  "  $ proxyshm evict /demo $a $b\n"
 	  "  $ echo 3 | proxyshm put /demo --name old\n"
 	  "  $ proxyshm evict /demo --name old\n"
-	  "  $ proxyshm evict /demo --abandoned\n" },
+	  "  $ proxyshm evict /demo --abandoned\n"
+	  "  $ echo 4 | proxyshm put /demo --name run1/a\n"
+	  "  $ proxyshm evict /demo --prefix run1/\n" },
 	{ "expire", cli_expire,
 	  OPT(NAME),
 	  "NAME KEY|PROXY SECONDS | PROXY SECONDS | NAME --name KEYNAME "

@@ -511,6 +511,32 @@ expect 0 "expire 0 evicts at once" "$P" expire "$E" --name ttl 0
 expect 2 "get after expire 0" "$P" get "$E" --name ttl
 expect 2 "expire: no such key" "$P" expire "$E" --name ttl 5
 
+# ---- names: put --name keeps them; ls shows and filters; evict --prefix ----
+
+newseg
+N=$SEG
+"$P" create "$N" --size 4M
+echo 1 | "$P" put "$N" --name sim/step/1 >/dev/null
+echo 2 | "$P" put "$N" --name sim/step/2 >/dev/null
+echo 3 | "$P" put "$N" --name other >/dev/null
+u=$(echo 4 | "$P" put "$N")
+expect 0 "ls with names" "$P" ls "$N"
+assert "ls shows a stored name" grep -Eq "^[0-9a-f]{32} +sim/step/1 +value " "$T/out"
+assert "ls shows - for a value without a name" grep -Eq "^$u +- +value " "$T/out"
+expect 0 "ls --prefix" "$P" ls "$N" --prefix sim/
+assert "ls --prefix: the two sim/ names" [ "$(grep -c ' sim/step/' "$T/out")" -eq 2 ]
+assert "ls --prefix: nothing else" line_count "$T/out" 3
+expect 0 "ls --json with names" "$P" ls "$N" --json
+assert "ls --json: the names" [ "$(json_get "$T/out" 'sorted(str(e["name"]) for e in j)')" = "['None', 'other', 'sim/step/1', 'sim/step/2']" ]
+expect 1 "put: a KEYNAME too long to keep" "$P" put "$N" --name "$(printf 'x%.0s' $(seq 256))" "$T/val"
+expect 0 "evict --prefix" "$P" evict "$N" --prefix sim/
+assert "evict --prefix: counts them" grep -q "^$N: evicted 2 keys$" "$T/out"
+expect 0 "ls after evict --prefix" "$P" ls "$N"
+assert "evict --prefix: the others stay" [ "$(grep -c ' value ' "$T/out")" -eq 2 ]
+expect 2 "get of an evicted name" "$P" get "$N" --name sim/step/1
+expect 0 "get of a kept one" "$P" get "$N" --name other
+expect 1 "evict --prefix with --name" "$P" evict "$N" --prefix x --name other
+
 # ---- messages for people -------------------------------------------------------
 
 expect 1 "create --size 4096" "$P" create "$NONE" --size 4096
