@@ -406,6 +406,53 @@ PXS_API int pxs_put(pxs_store *s, const void *data, size_t size,
 PXS_API int pxs_put_at(pxs_store *s, pxs_key key, const void *data,
 		       size_t size);
 
+/** Longest name that pxs_put_named() keeps, in bytes (no NUL). */
+#define PXS_KEY_NAME_MAX 255
+
+/**
+ * @brief As pxs_put_at() under the key of @p name
+ * (pxs_key_from_name(name, strlen(name))), keeping the name with the
+ * value so that pxs_key_name() (and `proxyshm ls`) can show it.
+ * The name is stored in the value's heap block, after its bytes, and
+ * published and freed with it: it is there whole or not at all. On a Redis
+ * store the name is not kept (the put is pxs_put_at() under its key).
+ * @param[in]  s       store from pxs_open()
+ * @param[in]  name    NUL-terminated, 1 to #PXS_KEY_NAME_MAX bytes
+ * @param[in]  data    bytes (may be NULL only when @p size is 0)
+ * @param[in]  size    0 is a valid object
+ * @param[out] key_out the key, written on success; may be NULL
+ * @return 0, or -EINVAL (NULL @p s, NULL, empty or too long @p name, NULL
+ *   @p data with a non-zero @p size), -EEXIST (the key holds an object or a
+ *   future that is not abandoned; nothing changed), -ENOSPC (heap or slot
+ *   table full; nothing changed), -EPROTO (the heap or table failed
+ *   validation), -EUSERS (first call in a forked child: process table
+ *   full), -ENOTRECOVERABLE.
+ * @note Thread-safe, as pxs_put_at(). The name costs its length plus two
+ *   bytes of heap.
+ */
+PXS_API int pxs_put_named(pxs_store *s, const char *name, const void *data,
+			  size_t size, pxs_key *key_out);
+
+/**
+ * @brief The name that the value under @p key was stored with
+ * (pxs_put_named()).
+ * Only a name whose key is @p key is returned: bytes that are not one (a
+ * value put without a name, a damaged segment) read as no name.
+ * @param[in]  s   store from pxs_open()
+ * @param[in]  key the key, not the all-zero one
+ * @param[out] buf the name and a NUL; "" when there is none
+ * @param[in]  len size of @p buf; #PXS_KEY_NAME_MAX + 1 always suffices
+ * @return the name's length; 0 when the store keeps no name for the key (a
+ *   value put without one, a future, any key of a Redis store); or -EINVAL
+ *   (NULL @p s or @p buf, zero key, @p len 0), -ENOENT (no such key),
+ *   -ENOSPC (@p buf too small: it is set to ""), -EPROTO (the slot failed
+ *   validation), -EUSERS (first call in a forked child: process table
+ *   full), -ENOTRECOVERABLE.
+ * @note Thread-safe; takes the key's slot lock for the copy and writes
+ *   nothing to the segment.
+ */
+PXS_API int pxs_key_name(pxs_store *s, pxs_key key, char *buf, size_t len);
+
 /**
  * @brief Pin the value under @p key and return a zero-copy view of it.
  * @param[in]  s   store from pxs_open()

@@ -25,6 +25,9 @@ struct pxs__backend {
 	const char *(*store_name)(const pxs_store *s);
 	int (*put)(pxs_store *s, const void *data, size_t size, pxs_key *key);
 	int (*put_at)(pxs_store *s, pxs_key key, const void *data, size_t size);
+	int (*put_named)(pxs_store *s, const char *name, const void *data,
+			 size_t size, pxs_key *key);
+	int (*key_name)(pxs_store *s, pxs_key key, char *buf, size_t len);
 	int (*get)(pxs_store *s, pxs_key key, pxs_view *v);
 	int (*release)(pxs_store *s, pxs_view *v);
 	int (*exists)(pxs_store *s, pxs_key key);
@@ -78,6 +81,15 @@ const char *pxs__shm_store_name(const pxs_store *s);
 int pxs__shm_put(pxs_store *s, const void *data, size_t size, pxs_key *key);
 int pxs__shm_put_at(pxs_store *s, pxs_key key, const void *data,
 		    size_t size);
+/* store.c: put_at with @p tail_len more bytes stored after the value in
+ * its block, written before the value is published (keynames.c). */
+int pxs__shm_put_tail(pxs_store *s, pxs_key key, const void *data,
+		      size_t size, const void *tail, size_t tail_len);
+/* keynames.c; pxs__named_key: a name's length and key, or -EINVAL */
+int pxs__named_key(const char *name, pxs_key *key);
+int pxs__shm_put_named(pxs_store *s, const char *name, const void *data,
+		       size_t size, pxs_key *key);
+int pxs__shm_key_name(pxs_store *s, pxs_key key, char *buf, size_t len);
 int pxs__shm_get(pxs_store *s, pxs_key key, pxs_view *v);
 int pxs__shm_release(pxs_store *s, pxs_view *v);
 int pxs__shm_exists(pxs_store *s, pxs_key key);

@@ -14,6 +14,8 @@ static const struct pxs__backend shm_backend = {
 	.store_name = pxs__shm_store_name,
 	.put = pxs__shm_put,
 	.put_at = pxs__shm_put_at,
+	.put_named = pxs__shm_put_named,
+	.key_name = pxs__shm_key_name,
 	.get = pxs__shm_get,
 	.release = pxs__shm_release,
 	.exists = pxs__shm_exists,
@@ -112,6 +114,19 @@ int
 pxs_put_at(pxs_store *s, pxs_key key, const void *data, size_t size)
 {
 	return be(s)->put_at(s, key, data, size);
+}
+
+int
+pxs_put_named(pxs_store *s, const char *name, const void *data, size_t size,
+	      pxs_key *key_out)
+{
+	return be(s)->put_named(s, name, data, size, key_out);
+}
+
+int
+pxs_key_name(pxs_store *s, pxs_key key, char *buf, size_t len)
+{
+	return be(s)->key_name(s, key, buf, len);
 }
 
 int

@@ -1069,6 +1069,31 @@ r_put_at(pxs_store *s, pxs_key key, const void *data, size_t size)
 	}
 }
 
+/* A Redis store keeps no names (its keys are hashed names too): a named
+ * put is the put under the name's key. */
+static int
+r_put_named(pxs_store *s, const char *name, const void *data, size_t size,
+	    pxs_key *key_out)
+{
+	pxs_key key;
+	int rc = pxs__named_key(name, &key);
+
+	if (rc < 0)
+		return rc;
+	if ((rc = r_put_at(s, key, data, size)) == 0 && key_out)
+		*key_out = key;
+	return rc;
+}
+
+static int
+r_key_name(pxs_store *s, pxs_key key, char *buf, size_t len)
+{
+	if (pxs__key_is_zero(key) || !buf || len == 0)
+		return -EINVAL;
+	buf[0] = '\0';
+	return 0;
+}
+
 /* A fresh random key cannot be in use: the store is one HSET, without a
  * script, the one round trip a raw SET costs. */
 static int
@@ -2373,6 +2398,8 @@ static const struct pxs__backend redis_backend = {
 	.store_name = r_store_name,
 	.put = r_put,
 	.put_at = r_put_at,
+	.put_named = r_put_named,
+	.key_name = r_key_name,
 	.get = r_get,
 	.release = r_release,
 	.exists = r_exists,

@@ -109,20 +109,31 @@ pxs__shm_store_name(const pxs_store *s)
 int
 pxs__shm_put_at(pxs_store *s, pxs_key key, const void *data, size_t size)
 {
+	return pxs__shm_put_tail(s, key, data, size, NULL, 0);
+}
+
+int
+pxs__shm_put_tail(pxs_store *s, pxs_key key, const void *data, size_t size,
+		  const void *tail, size_t tail_len)
+{
 	int rc = pxs__enter_key(s, key);
 	if (rc < 0)
 		return rc;
 	if (!data && size)
 		return -EINVAL;
+	if (size > SIZE_MAX - tail_len)
+		return -ENOSPC;
 	uint64_t off;
 	bool cached;
-	rc = pxs__block_take(s, size, &off, &cached);
+	rc = pxs__block_take(s, size + tail_len, &off, &cached);
 	if (rc == -ENOSPC && pxs__reap(s) > 0) /* dead processes held memory */
-		rc = pxs__block_take(s, size, &off, &cached);
+		rc = pxs__block_take(s, size + tail_len, &off, &cached);
 	if (rc < 0)
 		return rc;
 	if (size)
 		memcpy(s->base + off, data, size);
+	if (tail_len) /* before the insert publishes the block */
+		memcpy(s->base + off + size, tail, tail_len);
 	PXS_FAILPOINT(FP_PUT_AFTER_ALLOC);
 	uint32_t idx;
 	rc = pxs__insert_reaping(s, key, PXS_SLOT_READY, off, size, 0, &idx);
@@ -132,7 +143,7 @@ pxs__shm_put_at(pxs_store *s, pxs_key key, const void *data, size_t size)
 		return rc;
 	}
 	pxs__count(s, PXS_CTR_PUTS);
-	pxs__block_cache_fill(s, size);
+	pxs__block_cache_fill(s, size + tail_len);
 	return 0;
 }
 

@@ -249,6 +249,76 @@ START_TEST(put_get_release_sizes)
 }
 END_TEST
 
+START_TEST(named_puts_keep_their_names)
+{
+	char name[64], buf[PXS_KEY_NAME_MAX + 1], big[PXS_KEY_NAME_MAX + 2];
+	pxs_store *s = pxs_test_store(name, 4 * MiB, 64);
+	pxs_key k, u, f, zero = {0, 0};
+	pxs_view v;
+
+	/* the name is kept; the value is exactly what was put */
+	ck_assert_int_eq(pxs_put_named(s, "sim/step/42", "abc", 3, &k), 0);
+	ck_assert(pxs_key_equal(k, pxs_key_from_name("sim/step/42", 11)));
+	ck_assert_int_eq(pxs_key_name(s, k, buf, sizeof buf), 11);
+	ck_assert_str_eq(buf, "sim/step/42");
+	ck_assert_int_eq(pxs_get(s, k, &v), 0);
+	ck_assert_uint_eq(v.size, 3);
+	ck_assert_int_eq(memcmp(v.data, "abc", 3), 0);
+	ck_assert_int_eq(pxs_release(s, &v), 0);
+	ck_assert_int_eq(pxs_key_name(s, k, buf, 11), -ENOSPC);
+	ck_assert_str_eq(buf, "");
+	ck_assert_int_eq(pxs_put_named(s, "empty", NULL, 0, NULL), 0);
+	ck_assert_int_eq(pxs_key_name(s, pxs_key_from_name("empty", 5), buf,
+				      sizeof buf), 5);
+
+	/* bad input is refused and changes nothing */
+	memset(big, 'x', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	ck_assert_int_eq(pxs_put_named(s, NULL, "a", 1, &u), -EINVAL);
+	ck_assert_int_eq(pxs_put_named(s, "", "a", 1, &u), -EINVAL);
+	ck_assert_int_eq(pxs_put_named(s, big, "a", 1, &u), -EINVAL);
+	ck_assert_int_eq(pxs_exists(s, pxs_key_from_name(big, sizeof big - 1)),
+			 0);
+	ck_assert_int_eq(pxs_put_named(s, "x", NULL, 1, &u), -EINVAL);
+	ck_assert_int_eq(pxs_put_named(NULL, "x", "a", 1, &u), -EINVAL);
+	ck_assert_int_eq(pxs_put_named(s, "sim/step/42", "zz", 2, &u), -EEXIST);
+	ck_assert_int_eq(pxs_key_name(s, k, buf, sizeof buf), 11);
+	ck_assert_int_eq(pxs_key_name(s, k, NULL, 8), -EINVAL);
+	ck_assert_int_eq(pxs_key_name(s, k, buf, 0), -EINVAL);
+	ck_assert_int_eq(pxs_key_name(s, zero, buf, sizeof buf), -EINVAL);
+	ck_assert_int_eq(pxs_key_name(NULL, k, buf, sizeof buf), -EINVAL);
+
+	/* no name: a value put without one, a future, an absent key */
+	ck_assert_int_eq(pxs_put(s, "abc", 3, &u), 0);
+	ck_assert_int_eq(pxs_key_name(s, u, buf, sizeof buf), 0);
+	ck_assert_str_eq(buf, "");
+	ck_assert_int_eq(pxs_future_new(s, &f), 0);
+	ck_assert_int_eq(pxs_key_name(s, f, buf, sizeof buf), 0);
+	ck_assert_int_eq(pxs_key_name(s, pxs_key_from_name("none", 4), buf,
+				      sizeof buf),
+			 -ENOENT);
+
+	/* a scribbled record reads as no name, never as a wrong one */
+	ck_assert_int_eq(pxs_get(s, k, &v), 0);
+	char *rec = (char *)v.data + v.size;
+	rec[2] ^= 1; /* a byte of the name */
+	ck_assert_int_eq(pxs_key_name(s, k, buf, sizeof buf), 0);
+	rec[2] ^= 1;
+	ck_assert_int_eq(pxs_key_name(s, k, buf, sizeof buf), 11);
+	memset(rec, 0xff, 2); /* its length */
+	ck_assert_int_eq(pxs_key_name(s, k, buf, sizeof buf), 0);
+	ck_assert_int_eq(pxs_release(s, &v), 0);
+
+	/* the name goes with its value; the segment stays consistent */
+	pxs_check_report r;
+	ck_assert_int_eq(pxs_check(s, &r), 0);
+	ck_assert_int_eq(pxs_evict(s, k), 0);
+	ck_assert_int_eq(pxs_key_name(s, k, buf, sizeof buf), -ENOENT);
+	ck_assert_int_eq(pxs_check(s, &r), 0);
+	pxs_test_done(s, name);
+}
+END_TEST
+
 START_TEST(object_errors_change_nothing)
 {
 	char name[64];
@@ -610,6 +680,7 @@ main(void)
 	tcase_add_test(tc, mode_is_exact_whatever_the_umask);
 	tcase_add_test(tc, attach_refuses_foreign_and_damaged_segments);
 	tcase_add_test(tc, put_get_release_sizes);
+	tcase_add_test(tc, named_puts_keep_their_names);
 	tcase_add_test(tc, object_errors_change_nothing);
 	tcase_add_test(tc, release_rejects_forged_views);
 	tcase_add_test(tc, evict_keeps_pinned_views_and_frees_on_release);

@@ -32,10 +32,66 @@ enum cli_exit {
 				   (EEXIST, EALREADY) */
 };
 
+/* The options of all subcommands (args.c has their table). */
+enum cli_opt {
+	CLI_OPT_NAME,		/* -n, --name KEYNAME */
+	CLI_OPT_KEY,		/* -k, --key HEX */
+	CLI_OPT_TIMEOUT,	/* -t, --timeout SECONDS */
+	CLI_OPT_OUTPUT,		/* -o, --output FILE */
+	CLI_OPT_PREFIX,		/* -P, --prefix KEYNAME-PREFIX */
+	CLI_OPT_SIZE,		/* -s, --size SIZE */
+	CLI_OPT_CAPACITY,	/* -c, --capacity N */
+	CLI_OPT_MODE,		/* -m, --mode MODE */
+	CLI_OPT_INTERVAL,	/* -i, --interval SECONDS */
+	CLI_OPT_COUNT_N,	/* -n, --count N (watch) */
+	CLI_OPT_JSON,		/* --json */
+	CLI_OPT_PENDING,	/* -p, --pending (ls) */
+	CLI_OPT_PROXY,		/* -p, --proxy (put) */
+	CLI_OPT_FORCE,		/* -f, --force */
+	CLI_OPT_EXIST_OK,	/* -e, --exist-ok */
+	CLI_OPT_OWNED,		/* --owned */
+	CLI_OPT_ABANDONED,	/* --abandoned */
+	CLI_OPT_WINDOW,		/* -w, --window N (stream new) */
+	CLI_OPT_BLOCK,		/* -b, --block (stream new) */
+	CLI_OPT_LINES,		/* -l, --lines (stream append) */
+	CLI_OPT_FROM,		/* --from SEQ (stream tail) */
+	CLI_OPT_FOLLOW,		/* -f, --follow (stream tail) */
+	CLI_OPT_COUNT
+};
+#define CLI_OPT(id) (1u << (id))
+
+/* A parsed command line: the options given and the positionals left. */
+struct cli_args {
+	unsigned given;		/* CLI_OPT() bits of the options given */
+	char **pos;		/* positional arguments, in order */
+	int npos;
+	const char *keyname;	/* --name */
+	const char *output;	/* --output */
+	const char *prefix;	/* --prefix */
+	pxs_key key;		/* --key */
+	long timeout_ms;	/* --timeout; -1 when not given */
+	long interval_ms;	/* --interval; 1000 when not given */
+	uint64_t count;		/* --count; 0 when not given */
+	uint64_t window;	/* --window; 16 when not given */
+	uint64_t from;		/* --from */
+	pxs_options o;		/* --size, --capacity, --mode */
+};
+
+/* Was option @p id given? */
+static inline int
+cli_has(const struct cli_args *a, enum cli_opt id)
+{
+	return (a->given & CLI_OPT(id)) != 0;
+}
+
+/* cli_args_parse() printed --help: exit 0 without running the command. */
+#define CLI_DONE (-1)
+
 /* One subcommand. */
 struct cli_cmd {
 	const char *name;	/* "create" */
-	int (*run)(int argc, char **argv); /* argv[0] is NAME */
+	int (*run)(const struct cli_args *a);
+	unsigned opts;		/* CLI_OPT() bits of the options it accepts */
 	const char *usage;	/* arguments after the name */
 	const char *summary;	/* one line for the command list */
 	const char *help;	/* the options, one per line, indented */
@@ -59,21 +115,24 @@ struct cli_input {
 };
 
 /* ---- commands (cmd_segment.c, cmd_value.c, cmd_future.c) ---- */
-int cli_create(int argc, char **argv);
-int cli_rm(int argc, char **argv);
-int cli_ls_segments(int argc, char **argv);
-int cli_stat(int argc, char **argv);
-int cli_watch(int argc, char **argv);
-int cli_check(int argc, char **argv);
-int cli_reap(int argc, char **argv);
-int cli_ls(int argc, char **argv);
-int cli_put(int argc, char **argv);
-int cli_get(int argc, char **argv);
-int cli_evict(int argc, char **argv);
-int cli_future(int argc, char **argv);
-int cli_set(int argc, char **argv);
-int cli_wait(int argc, char **argv);
-int cli_stream(int argc, char **argv); /* cmd_stream.c */
+int cli_create(const struct cli_args *a);
+int cli_rm(const struct cli_args *a);
+int cli_ls_segments(const struct cli_args *a);
+int cli_stat(const struct cli_args *a);
+int cli_watch(const struct cli_args *a);
+int cli_check(const struct cli_args *a);
+int cli_reap(const struct cli_args *a);
+int cli_ls(const struct cli_args *a);
+int cli_put(const struct cli_args *a);
+int cli_get(const struct cli_args *a);
+int cli_evict(const struct cli_args *a);
+int cli_future(const struct cli_args *a);
+int cli_set(const struct cli_args *a);
+int cli_wait(const struct cli_args *a);
+int cli_expire(const struct cli_args *a);
+int cli_stream(const struct cli_args *a); /* cmd_stream.c */
+/* get (@p wait 0) and wait (1): the value of the target, to --output. */
+int cli_read_value(const struct cli_args *a, int wait);
 
 /* ---- errors and help (proxyshm.c) ---- */
 
@@ -92,7 +151,8 @@ int cli_bad_option(int c, char **argv);
 
 /* ---- arguments (util.c) ---- */
 
-/* "sim" or "/sim" -> "/sim" in buf[PXS_STORE_NAME_MAX + 1]; CLI_USAGE if long. */
+/* "sim" or "/sim" -> "/sim" in buf[PXS_STORE_NAME_MAX + 1]; CLI_USAGE,
+ * saying the name rule, if it is not a valid name. */
 int cli_store_name(const char *arg, char *buf);
 /* 4096, 64K, 512M, 4G, 1T (powers of 1024; "KiB", "MB" also accepted). */
 int cli_parse_size(const char *s, uint64_t *out);
@@ -102,15 +162,40 @@ int cli_parse_seconds(const char *s, long *ms);
 int cli_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 /* A proxy string -> store name and key; 0 or -EINVAL. */
 int cli_parse_proxy(const char *s, struct cli_ref *r);
+
+/* ---- the command line (args.c) ---- */
+
+/*
+ * Parse @p argv (argv[0] is the subcommand) accepting the options in the
+ * mask @p accepted, and --help. Returns CLI_OK, CLI_DONE after printing
+ * the help, or an exit code after printing what is wrong.
+ */
+int cli_args_parse(unsigned accepted, int argc, char **argv,
+		   struct cli_args *a);
+/* The long name of option @p id ("timeout"), for messages. */
+const char *cli_opt_name(enum cli_opt id);
+/* Exactly one positional, a store name, into buf[PXS_STORE_NAME_MAX + 1]. */
+int cli_one_name(const struct cli_args *a, char *name);
+/* A KEY or PROXY argument of a command on @p store -> its key. */
+int cli_key_arg(const char *store, const char *arg, pxs_key *key);
 /*
  * The value a command acts on, from its positional arguments: PROXY,
- * NAME KEY, NAME PROXY (same store), or NAME alone when @p keyname (the
- * --name option) is set. Returns how many positionals it used (>= 1), or
- * minus an exit code after printing why.
+ * NAME KEY, NAME PROXY (same store), or NAME alone with --name. Returns
+ * how many positionals it used (>= 1), or minus an exit code after
+ * printing why.
  */
-int cli_target(int npos, char **pos, const char *keyname, struct cli_ref *r);
+int cli_target(const struct cli_args *a, struct cli_ref *r);
+/*
+ * cli_target(), then at most @p nrest more positionals (the first one, or
+ * NULL, in *@p rest), then attach to the store. CLI_OK or an exit code.
+ */
+int cli_open_target(const struct cli_args *a, int nrest, struct cli_ref *r,
+		    pxs_store **s, const char **rest);
 /* Attach to an existing store; prints the error and returns its exit code. */
 int cli_open(const char *name, pxs_store **s);
+/* An error of a call on r->key: "no key K in /x" for -ENOENT, else
+ * "VERB K in /x: <pxs_strerror(rc)>"; returns the exit code. */
+int cli_key_fail(int rc, const char *verb, const struct cli_ref *r);
 /* Format a proxy string for (store, key) into buf[PXS_PROXY_STRLEN]. */
 int cli_proxy_string(const char *store, pxs_key key, char *buf);
 
@@ -128,6 +213,8 @@ int cli_output_write(const char *path, const void *data, size_t size);
 void cli_human_size(uint64_t n, char buf[16]);
 /* Age of a CLOCK_REALTIME ns timestamp: "42s", "5m", "3h", "2d". */
 void cli_human_age(uint64_t then_ns, char buf[16]);
+/* Time left of a pxs_entry.ttl_ms: "-" (none), "42s", "5m", "3h", "2d". */
+void cli_human_ttl(int64_t ttl_ms, char buf[16]);
 /* CLOCK_REALTIME in ns since the Epoch. */
 uint64_t cli_now_ns(void);
 /* Name of a slot state: "value", "pending", ... */

@@ -1,31 +1,35 @@
 /* cmd_future.c - the subcommands that act on futures: future, set, wait.
  *
- * Owns: the keeper process that owns a future created from the shell.
+ * Owns: creating a future from the shell (ownerless, or kept by a keeper
+ * process with --owned), claiming it while its value is read, and waiting.
  *
- * WHY A KEEPER. A future belongs to the process that created or last
- * claimed it, and is abandoned when that process detaches or dies, so
+ * OWNERLESS BY DEFAULT. A future belongs to the process that created or
+ * last claimed it, and is abandoned when that process detaches or dies, so
  * that waiters never hang on a producer that is gone. `proxyshm future`
- * exits as soon as it has printed the proxy string; if it owned the future,
- * the future would be abandoned before any producer could set it. So it
- * starts a keeper: a daemonised grandchild (own session, stdio on
- * /dev/null, no inherited descriptors, so that `p=$(proxyshm future ...)`
- * returns at once) that claims the future with pxs_future_claim() and
- * stays attached until the future is set, evicted or abandoned, until its
- * segment is removed, or until --timeout runs out; then it detaches, which
- * abandons the future only if it is still pending. The parent prints the
- * proxy string only after the keeper has claimed the future.
+ * exits as soon as it has printed the proxy string, so it gives the future
+ * up (pxs_future_disown()): the future stays pending until a producer sets
+ * it, and leaves no process behind. The producer's death is still seen:
+ * `proxyshm set` claims the future (pxs_future_claim()) before it reads
+ * its input, so a producer killed while it reads abandons the future and
+ * its waiters exit 4. --timeout gives the future a lifetime (pxs_expire()):
+ * then it is evicted, set or not, and its waiters exit 4.
  *
- * LIMITATIONS. The keeper polls pxs_future_done() every 200 ms (it must not
- * sleep in pxs_future_wait(): it would show up as a waiter and pin the
- * value); that costs a slot lock five times a second per kept future. An
- * API call to create a future that no process owns would remove the need
- * for a keeper.
+ * THE KEEPER (--owned). For a future whose creator's death should abandon
+ * it before any producer has claimed it, a daemonised grandchild (own
+ * session, stdio on /dev/null, no inherited descriptors, so that
+ * `p=$(proxyshm future ...)` returns at once) claims the future and stays
+ * attached until the future is set, evicted or abandoned, until its
+ * segment is removed, or until --timeout runs out (10 minutes when not
+ * given: a keeper never lives for ever); then it detaches, which abandons
+ * the future only if it is still pending. The parent prints the proxy
+ * string only after the keeper has claimed the future. The keeper polls
+ * pxs_future_done() every 200 ms (it must not sleep in pxs_future_wait():
+ * it would show up as a waiter and pin the value).
  */
 #include "cli.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,42 +172,48 @@ close_inherited(void)
 		close(fd);
 }
 
-int
-cli_future(int argc, char **argv)
+/* --owned without --timeout: a keeper's lifetime is always bounded. */
+#define KEEPER_DEFAULT_MS (600 * 1000L)
+
+/* Give the new future @p key up, or hand it to a keeper (--owned). */
+static int
+let_go(const struct cli_args *a, pxs_store *s, const char *name, pxs_key key)
 {
-	static const struct option opts[] = {
-		{ "name", required_argument, NULL, 'n' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
+	int rc;
+
+	if (cli_has(a, CLI_OPT_OWNED)) {
+		rc = start_keeper(s, name, key, a->timeout_ms >= 0 ?
+				  a->timeout_ms : KEEPER_DEFAULT_MS);
+		if (rc == -ECHILD)
+			fprintf(stderr, "proxyshm future: the keeper process "
+				"failed\n");
+		return rc == -ECHILD ? CLI_ERROR :
+		       rc < 0 ? cli_fail(rc, "keep the future in %s", name) : 0;
+	}
+	/* A producer that knew the --name may have claimed, reserved or set
+	 * the future already: then it is theirs, as it should be. */
+	rc = pxs_future_disown(s, key);
+	if (rc < 0 && rc != -EPERM && rc != -EBUSY && rc != -EALREADY)
+		return cli_fail(rc, "give up the future in %s", name);
+	if (a->timeout_ms >= 0 &&
+	    (rc = pxs_expire(s, key, a->timeout_ms)) < 0)
+		return cli_fail(rc, "give the future in %s a lifetime", name);
+	return 0;
+}
+
+int
+cli_future(const struct cli_args *a)
+{
 	char name[PXS_STORE_NAME_MAX + 1], proxy[PXS_PROXY_STRLEN];
-	const char *keyname = NULL;
-	long timeout_ms = -1;
+	const char *keyname = a->keyname;
 	pxs_store *s;
 	pxs_key key;
-	int c, rc;
+	int rc;
 
-	while ((c = getopt_long(argc, argv, ":n:t:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'n':
-			keyname = optarg;
-			break;
-		case 't':
-			if (cli_parse_seconds(optarg, &timeout_ms) < 0)
-				return cli_usage("bad timeout '%s'", optarg);
-			break;
-		case 'h':
-			return cli_help();
-		default:
-			return cli_bad_option(c, argv);
-		}
-	}
-	if (argc - optind != 1)
-		return cli_usage("expected one NAME");
-	if ((rc = cli_store_name(argv[optind], name)) != CLI_OK)
+	if ((rc = cli_one_name(a, name)) != CLI_OK)
 		return rc;
-	close_inherited();
+	if (cli_has(a, CLI_OPT_OWNED))
+		close_inherited();
 	if ((rc = cli_open(name, &s)) != CLI_OK)
 		return rc;
 	if (keyname) {
@@ -212,20 +222,23 @@ cli_future(int argc, char **argv)
 	} else {
 		rc = pxs_future_new(s, &key);
 	}
+	if (rc == -EEXIST && keyname) {
+		fprintf(stderr, "proxyshm future: key '%s' is in use in %s "
+			"(evict it first, or choose another --name)\n",
+			keyname, name);
+		rc = CLI_EXISTS;
+		goto out;
+	}
 	if (rc < 0) {
 		rc = cli_fail(rc, "new future in %s", name);
 		goto out;
 	}
-	if ((rc = cli_proxy_string(name, key, proxy)) == 0)
-		rc = start_keeper(s, name, key, timeout_ms);
-	if (rc == -ECHILD) {
-		fprintf(stderr, "proxyshm future: the keeper process failed\n");
-		rc = CLI_ERROR;
-	} else if (rc < 0) {
-		rc = cli_fail(rc, "keep future in %s", name);
-	}
+	if ((rc = cli_proxy_string(name, key, proxy)) < 0)
+		rc = cli_fail(rc, "proxy for %s", name);
+	else
+		rc = let_go(a, s, name, key);
 	if (rc != 0) {
-		pxs_evict(s, key); /* ours still: leave nothing behind */
+		pxs_evict(s, key); /* leave nothing behind */
 		goto out;
 	}
 	printf("%s\n", proxy);
@@ -238,98 +251,38 @@ out:
 /* ---- set, wait ---------------------------------------------------------- */
 
 int
-cli_set(int argc, char **argv)
+cli_set(const struct cli_args *a)
 {
-	static const struct option opts[] = {
-		{ "name", required_argument, NULL, 'n' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *keyname = NULL;
-	char key[PXS_KEY_STRLEN];
+	const char *file;
 	struct cli_input in;
 	struct cli_ref r;
 	pxs_store *s;
-	int c, rc;
+	int rc;
 
-	while ((c = getopt_long(argc, argv, ":n:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'n':
-			keyname = optarg;
-			break;
-		case 'h':
-			return cli_help();
-		default:
-			return cli_bad_option(c, argv);
-		}
-	}
-	if ((rc = cli_target(argc - optind, argv + optind, keyname, &r)) < 0)
-		return -rc;
-	optind += rc;
-	if (argc - optind > 1)
-		return cli_usage("unexpected argument '%s'", argv[optind + 1]);
-	if ((rc = cli_input_read(argv[optind], &in)) != CLI_OK)
+	if ((rc = cli_open_target(a, 1, &r, &s, &file)) != CLI_OK)
 		return rc;
-	if ((rc = cli_open(r.store, &s)) == CLI_OK) {
-		if ((rc = pxs_future_set(s, r.key, in.data, in.size)) < 0) {
-			pxs_key_format(r.key, key);
-			rc = cli_fail(rc, "set %s in %s", key, r.store);
-		}
-		pxs_close(s);
+	/* Ours while we read: if we die reading, the future is abandoned
+	 * (its waiters learn it) instead of staying pending for ever. */
+	if ((rc = pxs_future_claim(s, r.key)) < 0) {
+		rc = cli_key_fail(rc, "set", &r);
+		goto out;
 	}
-	cli_input_free(&in);
+	if ((rc = cli_input_read(file, &in)) == CLI_OK) {
+		if ((rc = pxs_future_set(s, r.key, in.data, in.size)) < 0)
+			rc = cli_key_fail(rc, "set", &r);
+		cli_input_free(&in);
+	}
+	/* A set that failed for a reason of ours (no such file, heap full)
+	 * leaves the future pending for another try, not abandoned. */
+	if (rc != CLI_OK)
+		pxs_future_disown(s, r.key);
+out:
+	pxs_close(s);
 	return rc;
 }
 
 int
-cli_wait(int argc, char **argv)
+cli_wait(const struct cli_args *a)
 {
-	static const struct option opts[] = {
-		{ "timeout", required_argument, NULL, 't' },
-		{ "name", required_argument, NULL, 'n' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *keyname = NULL, *output = NULL;
-	char key[PXS_KEY_STRLEN];
-	long timeout_ms = -1;
-	struct cli_ref r;
-	pxs_store *s;
-	pxs_view v;
-	int c, rc;
-
-	while ((c = getopt_long(argc, argv, ":t:n:o:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 't':
-			if (cli_parse_seconds(optarg, &timeout_ms) < 0)
-				return cli_usage("bad timeout '%s'", optarg);
-			break;
-		case 'n':
-			keyname = optarg;
-			break;
-		case 'o':
-			output = optarg;
-			break;
-		case 'h':
-			return cli_help();
-		default:
-			return cli_bad_option(c, argv);
-		}
-	}
-	if ((rc = cli_target(argc - optind, argv + optind, keyname, &r)) < 0)
-		return -rc;
-	if (optind + rc != argc)
-		return cli_usage("unexpected argument '%s'", argv[optind + rc]);
-	if ((rc = cli_open(r.store, &s)) != CLI_OK)
-		return rc;
-	if ((rc = pxs_future_wait(s, r.key, timeout_ms, &v)) < 0) {
-		pxs_key_format(r.key, key);
-		rc = cli_fail(rc, "wait for %s in %s", key, r.store);
-	} else {
-		rc = cli_output_write(output, v.data, v.size);
-		pxs_release(s, &v);
-	}
-	pxs_close(s);
-	return rc;
+	return cli_read_value(a, 1);
 }

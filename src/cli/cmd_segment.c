@@ -9,102 +9,48 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#define OPT_JSON 0x100
-
 /* ---- create, rm --------------------------------------------------------- */
 
 int
-cli_create(int argc, char **argv)
+cli_create(const struct cli_args *a)
 {
-	static const struct option opts[] = {
-		{ "size", required_argument, NULL, 's' },
-		{ "capacity", required_argument, NULL, 'c' },
-		{ "mode", required_argument, NULL, 'm' },
-		{ "exist-ok", no_argument, NULL, 'e' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	pxs_options o = { .flags = PXS_CREATE | PXS_EXCL };
+	pxs_options o = a->o;
 	char name[PXS_STORE_NAME_MAX + 1];
 	pxs_store *s;
-	uint64_t v;
-	int c, rc;
+	int rc;
 
-	while ((c = getopt_long(argc, argv, ":s:c:m:eh", opts, NULL)) != -1) {
-		switch (c) {
-		case 's':
-			if (cli_parse_size(optarg, &v) < 0 || v > SIZE_MAX)
-				return cli_usage("bad size '%s'", optarg);
-			o.size = (size_t)v;
-			break;
-		case 'c':
-			if (cli_parse_uint(optarg, 1, UINT32_MAX, &v) < 0)
-				return cli_usage("bad capacity '%s'", optarg);
-			o.capacity = (uint32_t)v;
-			break;
-		case 'm': {
-			char *end;
-			unsigned long m = strtoul(optarg, &end, 8);
-
-			if (optarg[0] < '0' || optarg[0] > '7' || *end ||
-			    m > 0777)
-				return cli_usage("bad mode '%s' (octal, like "
-						 "0660)", optarg);
-			o.mode = (mode_t)m;
-			break;
-		}
-		case 'e':
-			o.flags &= ~PXS_EXCL;
-			break;
-		case 'h':
-			return cli_help();
-		default:
-			return cli_bad_option(c, argv);
-		}
-	}
-	if (argc - optind != 1)
-		return cli_usage("expected one NAME");
-	if ((rc = cli_store_name(argv[optind], name)) != CLI_OK)
+	o.flags = PXS_CREATE | (cli_has(a, CLI_OPT_EXIST_OK) ? 0 : PXS_EXCL);
+	if ((rc = cli_one_name(a, name)) != CLI_OK)
 		return rc;
-	if ((rc = pxs_open(name, &o, &s)) < 0)
+	rc = pxs_open(name, &o, &s);
+	if (rc == -EEXIST) {
+		fprintf(stderr, "proxyshm create: segment %s already exists "
+			"(attach to it with --exist-ok, or remove it with "
+			"'proxyshm rm %s')\n", name, name);
+		return CLI_EXISTS;
+	}
+	if (rc < 0)
 		return cli_fail(rc, "create %s", name);
 	pxs_close(s);
 	return CLI_OK;
 }
 
 int
-cli_rm(int argc, char **argv)
+cli_rm(const struct cli_args *a)
 {
-	static const struct option opts[] = {
-		{ "force", no_argument, NULL, 'f' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	char name[PXS_STORE_NAME_MAX + 1];
-	int c, rc, ret = CLI_OK, force = 0;
+	int i, rc, ret = CLI_OK, force = cli_has(a, CLI_OPT_FORCE);
 
-	while ((c = getopt_long(argc, argv, ":fh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'f':
-			force = 1;
-			break;
-		case 'h':
-			return cli_help();
-		default:
-			return cli_bad_option(c, argv);
-		}
-	}
-	if (optind == argc)
-		return cli_usage("expected NAME");
-	for (; optind < argc; optind++) {
-		if ((rc = cli_store_name(argv[optind], name)) != CLI_OK)
+	if (a->npos == 0)
+		return cli_usage("missing NAME (the segment, like /sim)");
+	for (i = 0; i < a->npos; i++) {
+		if ((rc = cli_store_name(a->pos[i], name)) != CLI_OK)
 			return rc;
 		rc = pxs_unlink(name);
 		if (rc < 0 && !(force && rc == -ENOENT))
@@ -228,45 +174,16 @@ print_stat_json(pxs_store *s, const pxs_stats *st)
 	printf("]}\n");
 }
 
-/* Parse "NAME [--json]" (and --help); returns CLI_OK or an exit code. */
-static int
-name_and_json(int argc, char **argv, char *name, int *json)
-{
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c;
-
-	*json = 0;
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		switch (c) {
-		case OPT_JSON:
-			*json = 1;
-			break;
-		case 'h':
-			cli_help();
-			return -1;
-		default:
-			return cli_bad_option(c, argv);
-		}
-	}
-	if (argc - optind != 1)
-		return cli_usage("expected one NAME");
-	return cli_store_name(argv[optind], name);
-}
-
 int
-cli_stat(int argc, char **argv)
+cli_stat(const struct cli_args *a)
 {
 	char name[PXS_STORE_NAME_MAX + 1];
+	int rc, json = cli_has(a, CLI_OPT_JSON);
 	pxs_store *s;
 	pxs_stats st;
-	int json, rc;
 
-	if ((rc = name_and_json(argc, argv, name, &json)) != CLI_OK)
-		return rc < 0 ? CLI_OK : rc;
+	if ((rc = cli_one_name(a, name)) != CLI_OK)
+		return rc;
 	if ((rc = cli_open(name, &s)) != CLI_OK)
 		return rc;
 	if ((rc = pxs_stat(s, &st)) < 0) {
@@ -293,44 +210,19 @@ on_signal(int sig)
 }
 
 int
-cli_watch(int argc, char **argv)
+cli_watch(const struct cli_args *a)
 {
-	static const struct option opts[] = {
-		{ "interval", required_argument, NULL, 'i' },
-		{ "count", required_argument, NULL, 'n' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct sigaction sa = { .sa_handler = on_signal };
 	char name[PXS_STORE_NAME_MAX + 1], clock[16];
-	long interval_ms = 1000;
-	uint64_t count = 0, n;
+	long interval_ms = a->interval_ms;
+	uint64_t count = a->count, n;
 	int tty = isatty(STDOUT_FILENO);
 	pxs_store *s;
 	pxs_stats st;
 	time_t now;
-	int c, rc;
+	int rc;
 
-	while ((c = getopt_long(argc, argv, ":i:n:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'i':
-			if (cli_parse_seconds(optarg, &interval_ms) < 0 ||
-			    interval_ms < 10)
-				return cli_usage("bad interval '%s'", optarg);
-			break;
-		case 'n':
-			if (cli_parse_uint(optarg, 1, UINT64_MAX, &count) < 0)
-				return cli_usage("bad count '%s'", optarg);
-			break;
-		case 'h':
-			return cli_help();
-		default:
-			return cli_bad_option(c, argv);
-		}
-	}
-	if (argc - optind != 1)
-		return cli_usage("expected one NAME");
-	if ((rc = cli_store_name(argv[optind], name)) != CLI_OK)
+	if ((rc = cli_one_name(a, name)) != CLI_OK)
 		return rc;
 	if ((rc = cli_open(name, &s)) != CLI_OK)
 		return rc;
@@ -383,36 +275,20 @@ cmp_names(const void *a, const void *b)
  * private segments under construction and are never opened.
  */
 int
-cli_ls_segments(int argc, char **argv)
+cli_ls_segments(const struct cli_args *a)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	char name[PXS_STORE_NAME_MAX + 1], size[16], used[16];
 	char (*names)[PXS_NAME_MAX + 1] = NULL, (*p)[PXS_NAME_MAX + 1];
 	size_t n = 0, i;
 	const char *sep = "";
 	struct dirent *de;
-	int c, rc, ret = CLI_OK, json = 0;
+	int rc, ret = CLI_OK, json = cli_has(a, CLI_OPT_JSON);
 	pxs_store *s;
 	pxs_stats st;
 	DIR *d;
 
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-		switch (c) {
-		case OPT_JSON:
-			json = 1;
-			break;
-		case 'h':
-			return cli_help();
-		default:
-			return cli_bad_option(c, argv);
-		}
-	}
-	if (optind != argc)
-		return cli_usage("unexpected argument '%s'", argv[optind]);
+	if (a->npos > 0)
+		return cli_usage("unexpected argument '%s'", a->pos[0]);
 	if (!(d = opendir("/dev/shm"))) {
 		fprintf(stderr, "proxyshm ls-segments: /dev/shm: %s\n",
 			strerror(errno));
@@ -560,15 +436,15 @@ print_check_text(const char *name, int rc, const pxs_check_report *r)
 }
 
 int
-cli_check(int argc, char **argv)
+cli_check(const struct cli_args *a)
 {
 	char name[PXS_STORE_NAME_MAX + 1];
+	int rc, json = cli_has(a, CLI_OPT_JSON);
 	pxs_check_report r;
 	pxs_store *s;
-	int json, rc;
 
-	if ((rc = name_and_json(argc, argv, name, &json)) != CLI_OK)
-		return rc < 0 ? CLI_OK : rc;
+	if ((rc = cli_one_name(a, name)) != CLI_OK)
+		return rc;
 	rc = pxs_open(name, NULL, &s);
 	if (rc == -EPROTO || rc == -ENOTRECOVERABLE) {
 		cli_fail(rc, "segment %s", name);
@@ -596,21 +472,13 @@ cli_check(int argc, char **argv)
 }
 
 int
-cli_reap(int argc, char **argv)
+cli_reap(const struct cli_args *a)
 {
-	static const struct option opts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	char name[PXS_STORE_NAME_MAX + 1];
 	pxs_store *s;
-	int c, rc;
+	int rc;
 
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1)
-		return c == 'h' ? cli_help() : cli_bad_option(c, argv);
-	if (argc - optind != 1)
-		return cli_usage("expected one NAME");
-	if ((rc = cli_store_name(argv[optind], name)) != CLI_OK)
+	if ((rc = cli_one_name(a, name)) != CLI_OK)
 		return rc;
 	if ((rc = cli_open(name, &s)) != CLI_OK)
 		return rc;

@@ -9,96 +9,18 @@
 #include "cli.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Options shared by the actions; each action accepts the ones it needs. */
+/* What the actions read of the command line (from struct cli_args). */
 struct sopts {
 	const char *keyname, *output;
 	long timeout_ms;
 	uint64_t window, from, seq;
-	bool block, lines, follow, json, have_from, help;
+	bool block, lines, follow, json, have_from;
 };
-
-/* Parse the options in @p allowed (short letters) and the target; returns
- * the index of the first positional after the target, or minus an exit
- * code. */
-static int
-parse(int argc, char **argv, const char *allowed, struct sopts *o,
-      struct cli_ref *r)
-{
-	static const struct option opts[] = {
-		{ "name", required_argument, NULL, 'n' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "window", required_argument, NULL, 'w' },
-		{ "block", no_argument, NULL, 'b' },
-		{ "lines", no_argument, NULL, 'l' },
-		{ "from", required_argument, NULL, 's' },
-		{ "follow", no_argument, NULL, 'f' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c, rc;
-
-	memset(o, 0, sizeof *o);
-	o->timeout_ms = -1;
-	o->window = 16;
-	while ((c = getopt_long(argc, argv, ":n:t:w:bls:fjo:h", opts, NULL)) !=
-	       -1) {
-		if (c == 'h') {
-			o->help = true;
-			return 0;
-		}
-		if (c != '?' && c != ':' && !strchr(allowed, c))
-			return -cli_usage("option '%s' does not apply here",
-					  argv[optind - 1]);
-		switch (c) {
-		case 'n':
-			o->keyname = optarg;
-			break;
-		case 't':
-			if (cli_parse_seconds(optarg, &o->timeout_ms) < 0)
-				return -cli_usage("bad timeout '%s'", optarg);
-			break;
-		case 'w':
-			if (cli_parse_uint(optarg, 1, PXS_STREAM_WINDOW_MAX,
-					   &o->window) < 0)
-				return -cli_usage("bad window '%s'", optarg);
-			break;
-		case 's':
-			if (cli_parse_uint(optarg, 0, UINT64_MAX - 1,
-					   &o->from) < 0)
-				return -cli_usage("bad seq '%s'", optarg);
-			o->have_from = true;
-			break;
-		case 'b':
-			o->block = true;
-			break;
-		case 'l':
-			o->lines = true;
-			break;
-		case 'f':
-			o->follow = true;
-			break;
-		case 'j':
-			o->json = true;
-			break;
-		case 'o':
-			o->output = optarg;
-			break;
-		default:
-			return -cli_bad_option(c, argv);
-		}
-	}
-	if ((rc = cli_target(argc - optind, argv + optind, o->keyname, r)) < 0)
-		return rc;
-	return optind + rc;
-}
 
 static int
 fail(int rc, const char *what, const struct cli_ref *r)
@@ -258,52 +180,76 @@ do_info(pxs_store *s, const struct cli_ref *r, const struct sopts *o)
 	return CLI_OK;
 }
 
+#define SOPT(id) CLI_OPT(CLI_OPT_##id)
+
 int
-cli_stream(int argc, char **argv)
+cli_stream(const struct cli_args *args)
 {
 	static const struct {
-		const char *name, *opts;
+		const char *name;
+		unsigned opts;
 		int npos; /* positionals after the target: -1 up to one */
 	} acts[] = {
-		{ "new", "nwb", 0 },     { "append", "ntl", -1 },
-		{ "read", "nto", 1 },    { "tail", "ntsfj", 0 },
-		{ "info", "nj", 0 },
+		{ "new", SOPT(NAME) | SOPT(WINDOW) | SOPT(BLOCK), 0 },
+		{ "append", SOPT(NAME) | SOPT(TIMEOUT) | SOPT(LINES), -1 },
+		{ "read", SOPT(NAME) | SOPT(TIMEOUT) | SOPT(OUTPUT), 1 },
+		{ "tail",
+		  SOPT(NAME) | SOPT(TIMEOUT) | SOPT(FROM) | SOPT(FOLLOW) |
+			  SOPT(JSON),
+		  0 },
+		{ "info", SOPT(NAME) | SOPT(JSON), 0 },
 	};
+	struct cli_args a = *args;
 	struct cli_ref r;
-	struct sopts o;
 	pxs_store *s;
-	size_t a;
-	int rc, first;
+	size_t act;
+	int rc;
 
-	if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")))
-		return cli_help();
-	if (argc < 2)
+	if (a.npos < 1)
 		return cli_usage("missing ACTION (new, append, read, tail, info)");
-	for (a = 0; a < sizeof acts / sizeof acts[0]; a++)
-		if (!strcmp(argv[1], acts[a].name))
+	for (act = 0; act < sizeof acts / sizeof acts[0]; act++)
+		if (!strcmp(a.pos[0], acts[act].name))
 			break;
-	if (a == sizeof acts / sizeof acts[0])
-		return cli_usage("unknown action '%s'", argv[1]);
-	if ((first = parse(argc - 1, argv + 1, acts[a].opts, &o, &r)) < 0)
-		return -first;
-	if (o.help)
-		return cli_help();
-	first++; /* index in argv, past the action */
-	int extra = argc - first;
-	if ((acts[a].npos >= 0 && extra != acts[a].npos) ||
-	    (acts[a].npos < 0 && extra > 1))
-		return cli_usage("wrong number of arguments for '%s'",
-				 acts[a].name);
-	if (a == 2 && cli_parse_uint(argv[first], 0, UINT64_MAX, &o.seq) < 0)
-		return cli_usage("bad seq '%s'", argv[first]);
+	if (act == sizeof acts / sizeof acts[0])
+		return cli_usage("unknown action '%s'", a.pos[0]);
+	unsigned stray = a.given & ~acts[act].opts;
+	if (stray)
+		return cli_usage("--%s does not apply to 'stream %s'",
+				 cli_opt_name((enum cli_opt)__builtin_ctz(stray)),
+				 acts[act].name);
+	a.pos++, a.npos--; /* past the action */
+	int used = cli_target(&a, &r);
+	if (used < 0)
+		return -used;
+	int extra = a.npos - used;
+	if ((acts[act].npos >= 0 && extra != acts[act].npos) ||
+	    (acts[act].npos < 0 && extra > 1))
+		return cli_usage("wrong number of arguments for 'stream %s'",
+				 acts[act].name);
+	struct sopts o = {
+		.keyname = a.keyname,
+		.output = a.output,
+		.timeout_ms = a.timeout_ms,
+		.window = a.window,
+		.from = a.from,
+		.block = cli_has(&a, CLI_OPT_BLOCK),
+		.lines = cli_has(&a, CLI_OPT_LINES),
+		.follow = cli_has(&a, CLI_OPT_FOLLOW),
+		.json = cli_has(&a, CLI_OPT_JSON),
+		.have_from = cli_has(&a, CLI_OPT_FROM),
+	};
+	const char *rest = extra ? a.pos[used] : NULL;
+	if (act == 2 && cli_parse_uint(rest, 0, UINT64_MAX, &o.seq) < 0)
+		return cli_usage("bad seq '%s': give an item's number, like 0 "
+				 "or 42", rest);
 	if ((rc = cli_open(r.store, &s)) != CLI_OK)
 		return rc;
-	switch (a) {
+	switch (act) {
 	case 0:
 		rc = do_new(s, &r, &o);
 		break;
 	case 1:
-		rc = do_append(s, &r, &o, extra ? argv[first] : NULL);
+		rc = do_append(s, &r, &o, rest);
 		break;
 	case 2:
 		rc = do_read(s, &r, &o);

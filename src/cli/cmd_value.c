@@ -1,24 +1,30 @@
-/* cmd_value.c - the subcommands that act on objects: ls, put, get, evict.
+/* cmd_value.c - the subcommands that act on objects: ls, put, get, evict,
+ * expire.
  *
- * Owns: the slot listing (text and JSON) and moving bytes between files
- * and objects. Reads go straight from the pinned view to the output file,
+ * Owns: the slot listing (text and JSON, with the names values were stored
+ * with, and its filters) and moving bytes between files and objects. Reads go straight from the pinned view to the output file,
  * with no copy in this process.
  */
 #include "cli.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define OPT_JSON 0x100
-
 /* ---- ls ----------------------------------------------------------------- */
+
+/* One listed key: its entry and the name it was stored with ("" if none,
+ * "?" if the store could not say). */
+struct row {
+	pxs_entry e;
+	char name[PXS_KEY_NAME_MAX + 1];
+};
 
 static int
 cmp_created(const void *a, const void *b)
 {
-	const pxs_entry *x = a, *y = b;
+	const pxs_entry *x = &((const struct row *)a)->e;
+	const pxs_entry *y = &((const struct row *)b)->e;
 
 	if (x->created_ns != y->created_ns)
 		return x->created_ns < y->created_ns ? -1 : 1;
@@ -27,110 +33,139 @@ cmp_created(const void *a, const void *b)
 	return x->key.lo < y->key.lo ? -1 : x->key.lo > y->key.lo;
 }
 
-static void
-print_entry_text(const pxs_entry *e)
+/* Does @p r pass the filters of @p a (--pending, --abandoned, --prefix)? */
+static int
+wanted(const struct row *r, const struct cli_args *a)
 {
-	char key[PXS_KEY_STRLEN], size[16], age[16], owner[24];
+	pxs_state st = r->e.state;
+
+	if (cli_has(a, CLI_OPT_PENDING) && st != PXS_STATE_PENDING &&
+	    st != PXS_STATE_RESERVED)
+		return 0;
+	if (cli_has(a, CLI_OPT_ABANDONED) && st != PXS_STATE_ABANDONED)
+		return 0;
+	return !a->prefix ||
+	       (strcmp(r->name, "?") != 0 &&
+		!strncmp(r->name, a->prefix, strlen(a->prefix)));
+}
+
+/*
+ * The keys of @p s that pass the filters of @p a, with their names, oldest
+ * first, into *@p out (free()d by the caller). CLI_OK or an exit code.
+ */
+static int
+collect(pxs_store *s, const char *store, const struct cli_args *a,
+	struct row **out, size_t *np)
+{
+	size_t n = 0, cap = 64;
+	struct row *v = malloc(cap * sizeof *v), *nv;
+	uint64_t cur = 0;
+	int rc = v ? 0 : -ENOMEM, nr;
+
+	while (rc >= 0 && (rc = pxs_list(s, &cur, &v[n].e)) == 1) {
+		nr = pxs_key_name(s, v[n].e.key, v[n].name, sizeof v[n].name);
+		if (nr == -ENOENT) /* evicted since it was listed */
+			continue;
+		if (nr < 0)
+			strcpy(v[n].name, "?");
+		if (!wanted(&v[n], a) || ++n < cap)
+			continue;
+		if (!(nv = realloc(v, 2 * cap * sizeof *v))) {
+			rc = -ENOMEM;
+			break;
+		}
+		v = nv;
+		cap *= 2;
+	}
+	if (rc < 0) {
+		free(v);
+		return cli_fail(rc, "list %s", store);
+	}
+	if (n > 1)
+		qsort(v, n, sizeof *v, cmp_created);
+	*out = v;
+	*np = n;
+	return CLI_OK;
+}
+
+static void
+print_row_text(const struct row *r, int namew)
+{
+	const pxs_entry *e = &r->e;
+	char key[PXS_KEY_STRLEN], size[16], age[16], owner[24], ttl[16];
 
 	pxs_key_format(e->key, key);
 	cli_human_size(e->size, size);
 	cli_human_age(e->created_ns, age);
+	cli_human_ttl(e->ttl_ms, ttl);
 	if (e->owner_pid)
 		snprintf(owner, sizeof owner, "%d%s", (int)e->owner_pid,
 			 e->owner_alive ? "" : "(dead)");
 	else
 		snprintf(owner, sizeof owner, "-");
-	/* no stored names yet: the NAME column is "-" */
-	printf("%-32s %-4s %-9s %6s %5u %7u %-12s %5s\n", key, "-",
-	       cli_state_name(e->state), size, e->pins, e->waiters, owner,
-	       age);
+	printf("%-32s %-*s %-9s %6s %5u %7u %-12s %5s %5s\n", key, namew,
+	       r->name[0] ? r->name : "-", cli_state_name(e->state), size,
+	       e->pins, e->waiters, owner, age, ttl);
 }
 
 static void
-print_entry_json(const pxs_entry *e, const char *sep)
+print_row_json(const struct row *r, const char *sep)
 {
+	const pxs_entry *e = &r->e;
 	char key[PXS_KEY_STRLEN];
 
 	pxs_key_format(e->key, key);
-	printf("%s\n {\"key\": \"%s\", \"name\": null, \"state\": \"%s\", "
-	       "\"size\": %llu, \"pins\": %u, \"waiters\": %u, ", sep, key,
-	       cli_state_name(e->state), (unsigned long long)e->size, e->pins,
-	       e->waiters);
+	printf("%s\n {\"key\": \"%s\", \"name\": ", sep, key);
+	if (r->name[0])
+		cli_json_string(stdout, r->name);
+	else
+		printf("null");
+	printf(", \"state\": \"%s\", \"size\": %llu, \"pins\": %u, "
+	       "\"waiters\": %u, ", cli_state_name(e->state),
+	       (unsigned long long)e->size, e->pins, e->waiters);
 	if (e->owner_pid)
 		printf("\"owner_pid\": %d, \"owner_alive\": %s, ",
 		       (int)e->owner_pid, e->owner_alive ? "true" : "false");
 	else
 		printf("\"owner_pid\": null, \"owner_alive\": null, ");
-	printf("\"created_ns\": %llu}", (unsigned long long)e->created_ns);
+	printf("\"created_ns\": %llu, ", (unsigned long long)e->created_ns);
+	if (e->ttl_ms >= 0)
+		printf("\"ttl_ms\": %lld}", (long long)e->ttl_ms);
+	else
+		printf("\"ttl_ms\": null}");
 }
 
 int
-cli_ls(int argc, char **argv)
+cli_ls(const struct cli_args *a)
 {
-	static const struct option opts[] = {
-		{ "pending", no_argument, NULL, 'p' },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	char name[PXS_STORE_NAME_MAX + 1];
-	pxs_entry *v = NULL, *nv, e;
-	size_t n = 0, cap = 0, i;
-	uint64_t cur = 0;
-	int c, rc, json = 0, pending = 0;
+	int rc, namew = 4, json = cli_has(a, CLI_OPT_JSON);
+	struct row *v;
+	size_t n, i;
 	pxs_store *s;
 
-	while ((c = getopt_long(argc, argv, ":ph", opts, NULL)) != -1) {
-		switch (c) {
-		case 'p':
-			pending = 1;
-			break;
-		case OPT_JSON:
-			json = 1;
-			break;
-		case 'h':
-			return cli_help();
-		default:
-			return cli_bad_option(c, argv);
-		}
-	}
-	if (argc - optind != 1)
-		return cli_usage("expected one NAME");
-	if ((rc = cli_store_name(argv[optind], name)) != CLI_OK)
+	if ((rc = cli_one_name(a, name)) != CLI_OK)
 		return rc;
 	if ((rc = cli_open(name, &s)) != CLI_OK)
 		return rc;
-	while ((rc = pxs_list(s, &cur, &e)) == 1) {
-		if (pending && e.state != PXS_STATE_PENDING &&
-		    e.state != PXS_STATE_RESERVED)
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 64;
-			if (!(nv = realloc(v, cap * sizeof *v))) {
-				rc = -ENOMEM;
-				break;
-			}
-			v = nv;
-		}
-		v[n++] = e;
-	}
+	rc = collect(s, name, a, &v, &n);
 	pxs_close(s);
-	if (rc < 0) {
-		free(v);
-		return cli_fail(rc, "list %s", name);
-	}
-	if (n > 1)
-		qsort(v, n, sizeof *v, cmp_created);
+	if (rc != CLI_OK)
+		return rc;
+	for (i = 0; i < n; i++)
+		if ((int)strlen(v[i].name) > namew)
+			namew = (int)strlen(v[i].name);
 	if (!json)
-		printf("%-32s %-4s %-9s %6s %5s %7s %-12s %5s\n", "KEY", "NAME",
-		       "STATE", "SIZE", "PINS", "WAITERS", "OWNER", "AGE");
+		printf("%-32s %-*s %-9s %6s %5s %7s %-12s %5s %5s\n", "KEY",
+		       namew, "NAME", "STATE", "SIZE", "PINS", "WAITERS",
+		       "OWNER", "AGE", "TTL");
 	else
 		printf("[");
 	for (i = 0; i < n; i++) {
 		if (json)
-			print_entry_json(&v[i], i ? "," : "");
+			print_row_json(&v[i], i ? "," : "");
 		else
-			print_entry_text(&v[i]);
+			print_row_text(&v[i], namew);
 	}
 	if (json)
 		printf("]\n");
@@ -141,55 +176,35 @@ cli_ls(int argc, char **argv)
 /* ---- put ---------------------------------------------------------------- */
 
 int
-cli_put(int argc, char **argv)
+cli_put(const struct cli_args *a)
 {
-	static const struct option opts[] = {
-		{ "key", required_argument, NULL, 'k' },
-		{ "name", required_argument, NULL, 'n' },
-		{ "proxy", no_argument, NULL, 'p' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	char name[PXS_STORE_NAME_MAX + 1], out[PXS_PROXY_STRLEN];
-	const char *keyhex = NULL, *keyname = NULL;
+	const char *keyname = a->keyname;
+	int keyhex = cli_has(a, CLI_OPT_KEY), proxy = cli_has(a, CLI_OPT_PROXY);
 	struct cli_input in;
-	pxs_key key;
+	pxs_key key = a->key;
 	pxs_store *s;
-	int c, rc, proxy = 0;
+	int rc;
 
-	while ((c = getopt_long(argc, argv, ":k:n:ph", opts, NULL)) != -1) {
-		switch (c) {
-		case 'k':
-			keyhex = optarg;
-			break;
-		case 'n':
-			keyname = optarg;
-			break;
-		case 'p':
-			proxy = 1;
-			break;
-		case 'h':
-			return cli_help();
-		default:
-			return cli_bad_option(c, argv);
-		}
-	}
-	if (argc - optind < 1 || argc - optind > 2)
+	if (a->npos < 1 || a->npos > 2)
 		return cli_usage("expected NAME [FILE]");
 	if (keyhex && keyname)
-		return cli_usage("--key and --name together");
-	if (keyhex && pxs_key_parse(keyhex, &key) < 0)
-		return cli_usage("bad key '%s' (32 lowercase hex digits)",
-				 keyhex);
+		return cli_usage("--key and --name together: give one");
+	if (keyname && strlen(keyname) > PXS_KEY_NAME_MAX)
+		return cli_usage("KEYNAME is too long to keep: at most %d "
+				 "bytes", PXS_KEY_NAME_MAX);
 	if (keyname)
 		key = pxs_key_from_name(keyname, strlen(keyname));
-	if ((rc = cli_store_name(argv[optind], name)) != CLI_OK)
+	if ((rc = cli_store_name(a->pos[0], name)) != CLI_OK)
 		return rc;
-	if ((rc = cli_input_read(argv[optind + 1], &in)) != CLI_OK)
+	if ((rc = cli_input_read(a->npos > 1 ? a->pos[1] : NULL, &in)) !=
+	    CLI_OK)
 		return rc;
 	if ((rc = cli_open(name, &s)) != CLI_OK)
 		goto out;
-	if (keyhex || keyname)
+	if (keyname) /* the store keeps the name, for ls */
+		rc = pxs_put_named(s, keyname, in.data, in.size, &key);
+	else if (keyhex)
 		rc = pxs_put_at(s, key, in.data, in.size);
 	else
 		rc = pxs_put(s, in.data, in.size, &key);
@@ -197,6 +212,13 @@ cli_put(int argc, char **argv)
 	if (rc == 0)
 		rc = proxy ? cli_proxy_string(name, key, out)
 			   : pxs_key_format(key, out);
+	if (rc == -EEXIST) {
+		pxs_key_format(key, out);
+		fprintf(stderr, "proxyshm put: key %s is in use in %s (evict "
+			"it first, or choose another key)\n", out, name);
+		rc = CLI_EXISTS;
+		goto out;
+	}
 	if (rc < 0) {
 		rc = cli_fail(rc, "put into %s", name);
 		goto out;
@@ -210,46 +232,21 @@ out:
 /* ---- get, evict --------------------------------------------------------- */
 
 int
-cli_get(int argc, char **argv)
+cli_read_value(const struct cli_args *a, int wait)
 {
-	static const struct option opts[] = {
-		{ "name", required_argument, NULL, 'n' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *keyname = NULL, *output = NULL;
-	char key[PXS_KEY_STRLEN];
 	struct cli_ref r;
 	pxs_store *s;
 	pxs_view v;
-	int c, rc;
+	int rc;
 
-	while ((c = getopt_long(argc, argv, ":n:o:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'n':
-			keyname = optarg;
-			break;
-		case 'o':
-			output = optarg;
-			break;
-		case 'h':
-			return cli_help();
-		default:
-			return cli_bad_option(c, argv);
-		}
-	}
-	if ((rc = cli_target(argc - optind, argv + optind, keyname, &r)) < 0)
-		return -rc;
-	if (optind + rc != argc)
-		return cli_usage("unexpected argument '%s'", argv[optind + rc]);
-	if ((rc = cli_open(r.store, &s)) != CLI_OK)
+	if ((rc = cli_open_target(a, 0, &r, &s, NULL)) != CLI_OK)
 		return rc;
-	if ((rc = pxs_get(s, r.key, &v)) < 0) {
-		pxs_key_format(r.key, key);
-		rc = cli_fail(rc, "get %s in %s", key, r.store);
+	rc = wait ? pxs_future_wait(s, r.key, a->timeout_ms, &v)
+		  : pxs_get(s, r.key, &v);
+	if (rc < 0) {
+		rc = cli_key_fail(rc, wait ? "wait for" : "get", &r);
 	} else {
-		rc = cli_output_write(output, v.data, v.size);
+		rc = cli_output_write(a->output, v.data, v.size);
 		pxs_release(s, &v);
 	}
 	pxs_close(s);
@@ -257,40 +254,117 @@ cli_get(int argc, char **argv)
 }
 
 int
-cli_evict(int argc, char **argv)
+cli_get(const struct cli_args *a)
 {
-	static const struct option opts[] = {
-		{ "name", required_argument, NULL, 'n' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	const char *keyname = NULL;
-	char key[PXS_KEY_STRLEN];
+	return cli_read_value(a, 0);
+}
+
+/*
+ * evict NAME --abandoned / --prefix P: every key that the filters pick
+ * (abandoned futures; values stored with a name that starts with P).
+ * Between the listing and the evict a restarted producer may take an
+ * abandoned key over with a new future (pxs_future_new_at()); that future
+ * is then evicted too, and its waiters exit 4, as for any evict.
+ */
+static int
+evict_matching(const struct cli_args *a, pxs_store *s, const char *store)
+{
+	struct cli_ref r;
+	struct row *v;
+	size_t n, i;
+	unsigned done = 0;
+	int rc, ret = CLI_OK;
+
+	if ((rc = collect(s, store, a, &v, &n)) != CLI_OK)
+		return rc;
+	memcpy(r.store, store, strlen(store) + 1);
+	for (i = 0; i < n; i++) {
+		r.key = v[i].e.key;
+		if ((rc = pxs_evict(s, r.key)) == 0)
+			done++;
+		else if (rc != -ENOENT) /* gone meanwhile: nothing to do */
+			ret = cli_key_fail(rc, "evict", &r);
+	}
+	free(v);
+	printf("%s: evicted %u %s%s\n", store, done,
+	       cli_has(a, CLI_OPT_ABANDONED) ? "abandoned future" : "key",
+	       done == 1 ? "" : "s");
+	return ret;
+}
+
+int
+cli_evict(const struct cli_args *a)
+{
+	struct cli_ref r;
+	pxs_key *keys = NULL;
+	int i, nk = 0, used, rc, ret = CLI_OK;
+	pxs_store *s;
+
+	if (cli_has(a, CLI_OPT_ABANDONED) || a->prefix) {
+		if (a->keyname)
+			return cli_usage("--name with --abandoned or --prefix: "
+					 "give one");
+		if ((rc = cli_one_name(a, r.store)) != CLI_OK)
+			return rc;
+		if ((rc = cli_open(r.store, &s)) != CLI_OK)
+			return rc;
+		rc = evict_matching(a, s, r.store);
+		pxs_close(s);
+		return rc;
+	}
+	/* Every key is parsed before the first is evicted: a typo in the
+	 * third evicts nothing. */
+	if ((used = cli_target(a, &r)) < 0)
+		return -used;
+	if (!(keys = malloc((size_t)a->npos * sizeof *keys)))
+		return cli_fail(-ENOMEM, "evict");
+	keys[nk++] = r.key;
+	for (i = used; i < a->npos; i++)
+		if ((rc = cli_key_arg(r.store, a->pos[i], &keys[nk++])) !=
+		    CLI_OK)
+			goto out;
+	if ((rc = cli_open(r.store, &s)) != CLI_OK)
+		goto out;
+	for (i = 0; i < nk; i++) {
+		r.key = keys[i];
+		if ((rc = pxs_evict(s, keys[i])) < 0)
+			ret = cli_key_fail(rc, "evict", &r);
+	}
+	pxs_close(s);
+	rc = ret;
+out:
+	free(keys);
+	return rc;
+}
+
+/* ---- expire ------------------------------------------------------------- */
+
+int
+cli_expire(const struct cli_args *a)
+{
+	const char *secs;
 	struct cli_ref r;
 	pxs_store *s;
-	int c, rc;
+	long ms;
+	int rc, used;
 
-	while ((c = getopt_long(argc, argv, ":n:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'n':
-			keyname = optarg;
-			break;
-		case 'h':
-			return cli_help();
-		default:
-			return cli_bad_option(c, argv);
-		}
-	}
-	if ((rc = cli_target(argc - optind, argv + optind, keyname, &r)) < 0)
-		return -rc;
-	if (optind + rc != argc)
-		return cli_usage("unexpected argument '%s'", argv[optind + rc]);
+	/* everything is parsed before the attach: bad input changes nothing */
+	if ((used = cli_target(a, &r)) < 0)
+		return -used;
+	if (a->npos == used)
+		return cli_usage("missing SECONDS (or 'never') after the key");
+	if (a->npos > used + 1)
+		return cli_usage("unexpected argument '%s'", a->pos[used + 1]);
+	secs = a->pos[used];
+	if (!strcmp(secs, "never"))
+		ms = -1;
+	else if (cli_parse_seconds(secs, &ms) < 0)
+		return cli_usage("bad lifetime '%s': give seconds, like 60 or "
+				 "0.5, or 'never'", secs);
 	if ((rc = cli_open(r.store, &s)) != CLI_OK)
 		return rc;
-	if ((rc = pxs_evict(s, r.key)) < 0) {
-		pxs_key_format(r.key, key);
-		rc = cli_fail(rc, "evict %s in %s", key, r.store);
-	}
+	if ((rc = pxs_expire(s, r.key, ms)) < 0)
+		rc = cli_key_fail(rc, "expire", &r);
 	pxs_close(s);
 	return rc;
 }

@@ -15,62 +15,184 @@
 
 const struct cli_cmd *cli_cmd_now;
 
+/* The options a command accepts, as a mask for its entry below. */
+#define OPT(id) CLI_OPT(CLI_OPT_##id)
+
+/*
+ * The help of each command ends with examples ("  $ " lines) that run as
+ * they are, in order, on a fresh machine: tests/cli/test_cli.sh runs them
+ * all (with /demo renamed), so keep them working.
+ */
 static const struct cli_cmd commands[] = {
 	{ "create", cli_create,
+	  OPT(SIZE) | OPT(CAPACITY) | OPT(MODE) | OPT(EXIST_OK),
 	  "NAME [--size SIZE] [--capacity N] [--mode MODE] [--exist-ok]",
 	  "create a segment",
-	  "  -s, --size SIZE      segment bytes: 4096, 64K, 512M, 4G"
+	  "  -s, --size SIZE      segment bytes: 1M (the least), 512M, 4G"
 	  " (default 256M)\n"
 	  "  -c, --capacity N     max live objects + futures"
 	  " (default size / 16K)\n"
 	  "  -m, --mode MODE      octal permission bits (default 0600)\n"
-	  "  -e, --exist-ok       attach if it exists instead of failing\n" },
-	{ "rm", cli_rm, "[-f] NAME...",
+	  "  -e, --exist-ok       attach if it exists instead of failing\n"
+	  "Examples:\n"
+	  "  $ proxyshm create /demo --size 64M\n"
+	  "  $ proxyshm create /demo --size 64M --exist-ok\n"
+	  "  $ proxyshm rm /demo\n" },
+	{ "rm", cli_rm,
+	  OPT(FORCE), "[-f] NAME...",
 	  "remove segments (attached processes keep theirs)",
-	  "  -f, --force          ignore segments that do not exist\n" },
-	{ "ls-segments", cli_ls_segments, "[--json]",
+	  "  -f, --force          ignore segments that do not exist\n"
+	  "Examples:\n"
+	  "  $ proxyshm create /demo --size 1M\n"
+	  "  $ proxyshm rm /demo\n"
+	  "  $ proxyshm rm -f /demo\n" },
+	{ "ls-segments", cli_ls_segments,
+	  OPT(JSON), "[--json]",
 	  "list the proxyshm segments in /dev/shm with size and use",
-	  "      --json           one JSON array\n" },
-	{ "stat", cli_stat, "NAME [--json]",
+	  "      --json           one JSON array\n"
+	  "Examples:\n"
+	  "  $ proxyshm ls-segments\n"
+	  "  $ proxyshm ls-segments --json\n" },
+	{ "stat", cli_stat,
+	  OPT(JSON), "NAME [--json]",
 	  "sizes, heap use, objects, futures, pins, processes, counters",
-	  "      --json           one JSON object\n" },
-	{ "ls", cli_ls, "NAME [--pending] [--json]",
+	  "      --json           one JSON object\n"
+	  "Examples:\n"
+	  "  $ proxyshm create /demo --size 16M\n"
+	  "  $ proxyshm stat /demo\n"
+	  "  $ proxyshm stat /demo --json\n" },
+	{ "ls", cli_ls,
+	  OPT(PENDING) | OPT(PREFIX) | OPT(JSON),
+	  "NAME [--pending] [--prefix P] [--json]",
 	  "one line per object or future, oldest first",
 	  "  -p, --pending        only futures not set yet\n"
-	  "      --json           one JSON array\n" },
+	  "  -P, --prefix P       only values stored with a name (put "
+	  "--name)\n"
+	  "                       that starts with P\n"
+	  "      --json           one JSON array\n"
+	  "Examples:\n"
+	  "  $ proxyshm create /demo --size 16M\n"
+	  "  $ echo hello | proxyshm put /demo --name greeting\n"
+	  "  $ proxyshm ls /demo\n"
+	  "  $ proxyshm ls /demo --prefix greet\n"
+	  "  $ proxyshm ls /demo --pending --json\n" },
 	{ "put", cli_put,
+	  OPT(KEY) | OPT(NAME) | OPT(PROXY),
 	  "NAME [--key HEX | --name KEYNAME] [--proxy] [FILE|-]",
 	  "store FILE (default stdin) as an object; print its key",
 	  "  -k, --key HEX        store under this key (32 hex digits)\n"
-	  "  -n, --name KEYNAME   store under the key derived from KEYNAME\n"
-	  "  -p, --proxy          print a proxy string instead of the key\n" },
+	  "  -n, --name KEYNAME   store under the key derived from KEYNAME,"
+	  " and keep\n"
+	  "                       KEYNAME with the value (ls shows it)\n"
+	  "  -p, --proxy          print a proxy string instead of the key\n"
+	  "Examples:\n"
+	  "  $ proxyshm create /demo --size 16M\n"
+	  "  $ k=$(echo hello | proxyshm put /demo)\n"
+	  "  $ echo world | proxyshm put /demo --name sim/step/1 --proxy\n"
+	  "  $ proxyshm put /demo /etc/os-release\n" },
 	{ "get", cli_get,
+	  OPT(NAME) | OPT(OUTPUT),
 	  "NAME KEY|PROXY | PROXY | NAME --name KEYNAME [-o FILE]",
 	  "write a value's bytes to stdout or FILE (never waits)",
 	  "  -n, --name KEYNAME   the key derived from KEYNAME\n"
-	  "  -o, --output FILE    write to FILE instead of stdout\n" },
-	{ "evict", cli_evict, "NAME KEY|PROXY | PROXY | NAME --name KEYNAME",
-	  "remove a value or future (waiters on it exit with code 4)",
-	  "  -n, --name KEYNAME   the key derived from KEYNAME\n" },
-	{ "future", cli_future, "NAME [--name KEYNAME] [--timeout SECONDS]",
-	  "create a pending future and print its proxy string",
+	  "  -o, --output FILE    write to FILE instead of stdout\n"
+	  "Examples:\n"
+	  "  $ proxyshm create /demo --size 16M\n"
+	  "  $ k=$(echo hello | proxyshm put /demo)\n"
+	  "  $ proxyshm get /demo $k\n"
+	  "  $ p=$(echo hi | proxyshm put /demo --name greeting --proxy)\n"
+	  "  $ proxyshm get $p\n"
+	  "  $ proxyshm get /demo --name greeting -o /dev/null\n" },
+	{ "evict", cli_evict,
+	  OPT(NAME) | OPT(ABANDONED) | OPT(PREFIX),
+	  "NAME KEY|PROXY... | PROXY... | NAME --name KEYNAME | NAME "
+	  "--abandoned | NAME --prefix P",
+	  "remove values or futures (waiters on them exit with code 4)",
+	  "  -n, --name KEYNAME   the key derived from KEYNAME\n"
+	  "      --abandoned      every future whose owner died before "
+	  "setting it\n"
+	  "  -P, --prefix P       every value stored with a name that starts "
+	  "with P\n"
+	  "Every key is checked before the first is evicted.\n"
+	  "Examples:\n"
+	  "  $ proxyshm create /demo --size 16M\n"
+	  "  $ a=$(echo 1 | proxyshm put /demo); b=$(echo 2 | proxyshm put "
+	  "/demo)\n"
+	  "  $ proxyshm evict /demo $a $b\n"
+	  "  $ echo 3 | proxyshm put /demo --name old\n"
+	  "  $ proxyshm evict /demo --name old\n"
+	  "  $ proxyshm evict /demo --abandoned\n"
+	  "  $ echo 4 | proxyshm put /demo --name run1/a\n"
+	  "  $ proxyshm evict /demo --prefix run1/\n" },
+	{ "expire", cli_expire,
+	  OPT(NAME),
+	  "NAME KEY|PROXY SECONDS | PROXY SECONDS | NAME --name KEYNAME "
+	  "SECONDS",
+	  "evict a value or future SECONDS from now ('never': no more)",
+	  "  -n, --name KEYNAME   the key derived from KEYNAME\n"
+	  "0 evicts at once; `ls` shows the time left in its TTL column.\n"
+	  "Examples:\n"
+	  "  $ proxyshm create /demo --size 16M\n"
+	  "  $ echo hello | proxyshm put /demo --name greeting\n"
+	  "  $ proxyshm expire /demo --name greeting 3600\n"
+	  "  $ proxyshm expire /demo --name greeting never\n" },
+	{ "future", cli_future,
+	  OPT(NAME) | OPT(TIMEOUT) | OPT(OWNED),
+	  "NAME [--name KEYNAME] [--timeout SECONDS] [--owned]",
+	  "create a pending future, print its proxy string and exit",
 	  "  -n, --name KEYNAME   the key derived from KEYNAME"
 	  " (default random)\n"
-	  "  -t, --timeout SECS   abandon the future if not set within SECS\n"
-	  "A background keeper process owns the future until it is set,\n"
-	  "evicted, its segment removed, or the timeout ends; killing the\n"
-	  "keeper (its pid is the future's owner in `ls`) abandons it.\n" },
-	{ "set", cli_set, "PROXY [FILE|-]",
+	  "  -t, --timeout SECS   the future expires SECS from now, set or "
+	  "not\n"
+	  "                       (with --owned: the keeper's lifetime)\n"
+	  "      --owned          a background keeper owns the future, so "
+	  "that its\n"
+	  "                       death abandons it; it leaves when the "
+	  "future is\n"
+	  "                       set or evicted, or after SECS (default "
+	  "600)\n"
+	  "The future has no owner: it stays pending until set or evicted.\n"
+	  "`proxyshm set` owns it while it reads: if set dies, waiters exit "
+	  "4.\n"
+	  "Examples:\n"
+	  "  $ proxyshm create /demo --size 16M\n"
+	  "  $ p=$(proxyshm future /demo)\n"
+	  "  $ echo done | proxyshm set $p\n"
+	  "  $ proxyshm future /demo --name sim/step/1 --timeout 60\n" },
+	{ "set", cli_set,
+	  OPT(NAME), "PROXY [FILE|-]",
 	  "set a future to FILE's bytes (default stdin), waking its waiters",
 	  "Also accepts NAME KEY [FILE] and NAME --name KEYNAME [FILE].\n"
-	  "  -n, --name KEYNAME   the key derived from KEYNAME\n" },
-	{ "wait", cli_wait, "PROXY [--timeout SECONDS] [-o FILE]",
+	  "It claims the future before reading: if it dies reading, the "
+	  "future\n"
+	  "is abandoned and its waiters exit 4.\n"
+	  "  -n, --name KEYNAME   the key derived from KEYNAME\n"
+	  "Examples:\n"
+	  "  $ proxyshm create /demo --size 16M\n"
+	  "  $ p=$(proxyshm future /demo)\n"
+	  "  $ proxyshm set $p /etc/os-release\n"
+	  "  $ proxyshm future /demo --name sim/step/2\n"
+	  "  $ echo 42 | proxyshm set /demo --name sim/step/2\n" },
+	{ "wait", cli_wait,
+	  OPT(TIMEOUT) | OPT(NAME) | OPT(OUTPUT),
+	  "PROXY [--timeout SECONDS] [-o FILE]",
 	  "block until a future is set, then write its bytes",
-	  "Also accepts NAME KEY and NAME --name KEYNAME.\n"
+	  "Also accepts NAME KEY and NAME --name KEYNAME. The key need not\n"
+	  "exist yet: wait also waits for it to be created.\n"
 	  "  -t, --timeout SECS   give up after SECS (exit 3); default never\n"
 	  "  -n, --name KEYNAME   the key derived from KEYNAME\n"
-	  "  -o, --output FILE    write to FILE instead of stdout\n" },
-	{ "stream", cli_stream, "ACTION NAME KEY|PROXY | ACTION NAME --name KEYNAME",
+	  "  -o, --output FILE    write to FILE instead of stdout\n"
+	  "Examples:\n"
+	  "  $ proxyshm create /demo --size 16M\n"
+	  "  $ (sleep 1; echo 42 | proxyshm put /demo --name sim/step/3) &\n"
+	  "  $ proxyshm wait /demo --name sim/step/3 --timeout 30\n"
+	  "  $ p=$(proxyshm future /demo)\n"
+	  "  $ (echo done | proxyshm set $p) &\n"
+	  "  $ proxyshm wait $p --timeout 30 -o /dev/null\n" },
+	{ "stream", cli_stream,
+	  OPT(NAME) | OPT(TIMEOUT) | OPT(OUTPUT) | OPT(WINDOW) | OPT(BLOCK) |
+	  OPT(LINES) | OPT(FROM) | OPT(FOLLOW) | OPT(JSON),
+	  "ACTION NAME KEY|PROXY | ACTION NAME --name KEYNAME",
 	  "make, feed or follow a stream (actions: new append read tail info)",
 	  "  new  [--window N] [--block]   an empty stream (window 16, Discard)\n"
 	  "  append [--lines] [--timeout SECS] [FILE|-]\n"
@@ -81,16 +203,34 @@ static const struct cli_cmd commands[] = {
 	  "                               items from SEQ (default the oldest);\n"
 	  "                               -f waits for new ones until the end\n"
 	  "  info [--json]                numbers, readers, groups\n"
-	  "  -n, --name KEYNAME   the key derived from KEYNAME\n" },
-	{ "check", cli_check, "NAME [--json]",
+	  "  -n, --name KEYNAME   the key derived from KEYNAME\n"
+	  "Examples:\n"
+	  "  $ proxyshm create /demo --size 16M --exist-ok\n"
+	  "  $ proxyshm stream new /demo --name steps --window 4\n"
+	  "  $ printf 'a\\nb\\n' | proxyshm stream append /demo --name steps --lines\n"
+	  "  $ proxyshm stream tail /demo --name steps --json\n"
+	  "  $ proxyshm stream info /demo --name steps\n" },
+	{ "check", cli_check,
+	  OPT(JSON), "NAME [--json]",
 	  "validate the whole segment; exit 6 if anything is wrong",
-	  "      --json           one JSON object\n" },
-	{ "reap", cli_reap, "NAME",
-	  "reclaim what dead processes left: pins, reservations, futures", "" },
-	{ "watch", cli_watch, "NAME [--interval SECONDS] [--count N]",
+	  "      --json           one JSON object\n"
+	  "Examples:\n"
+	  "  $ proxyshm create /demo --size 16M\n"
+	  "  $ proxyshm check /demo\n" },
+	{ "reap", cli_reap,
+	  0, "NAME",
+	  "reclaim what dead processes left: pins, reservations, futures",
+	  "Examples:\n"
+	  "  $ proxyshm create /demo --size 16M\n"
+	  "  $ proxyshm reap /demo\n" },
+	{ "watch", cli_watch,
+	  OPT(INTERVAL) | OPT(COUNT_N), "NAME [--interval SECONDS] [--count N]",
 	  "redraw stat every second until interrupted",
 	  "  -i, --interval SECS  seconds between redraws (default 1)\n"
-	  "  -n, --count N        stop after N redraws\n" },
+	  "  -n, --count N        stop after N redraws\n"
+	  "Examples:\n"
+	  "  $ proxyshm create /demo --size 16M\n"
+	  "  $ proxyshm watch /demo --interval 0.1 --count 3\n" },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -117,21 +257,27 @@ print_main_help(FILE *f)
 	for (size_t i = 0; i < N_COMMANDS; i++)
 		fprintf(f, "  %-12s %s\n", commands[i].name,
 			commands[i].summary);
-	fprintf(f, "\nNAME is a segment name, with or without its leading '/'."
-		"\nKEY is 32 hex digits; PROXY is pxs://NAME/KEY. A Redis store "
-		"is named\nredis://HOST:PORT/NAME (every command but "
-		"ls-segments), its proxies\nredis://HOST:PORT/NAME/KEY.\n\n%s",
-		exit_codes);
+	fprintf(f, "\nNAME is a segment name: 1 to 200 letters, digits, '.', "
+		"'_' or '-', with or\nwithout its leading '/'. KEY is 32 hex "
+		"digits, or --name KEYNAME the key\nderived from a name. PROXY "
+		"is pxs://NAME/KEY, as future and put --proxy\nprint it, "
+		"accepted wherever NAME KEY is. A Redis store is named\n"
+		"redis://HOST:PORT/NAME (every command but ls-segments), its "
+		"proxies\nredis://HOST:PORT/NAME/KEY.\n\n%s", exit_codes);
 }
 
 int
 cli_help(void)
 {
 	const struct cli_cmd *c = cli_cmd_now;
+	const char *ex = strstr(c->help, "Examples:\n");
+	int n = ex ? (int)(ex - c->help) : (int)strlen(c->help);
 
-	printf("Usage: proxyshm %s %s\n%s.\n\n%s", c->name, c->usage,
-	       c->summary, c->help);
-	printf("  -h, --help           show this help\n\n%s", exit_codes);
+	printf("Usage: proxyshm %s %s\n%s.\n\n%.*s", c->name, c->usage,
+	       c->summary, n, c->help);
+	printf("  -h, --help           show this help\n%s%s\n"
+	       "Exit codes: see 'proxyshm --help'.\n", ex ? "\n" : "",
+	       ex ? ex : "");
 	return CLI_OK;
 }
 
@@ -227,8 +373,14 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < N_COMMANDS; i++) {
 		if (strcmp(argv[1], commands[i].name) != 0)
 			continue;
+		struct cli_args a;
+		int rc;
+
 		cli_cmd_now = &commands[i];
-			return commands[i].run(argc - 1, argv + 1);
+		rc = cli_args_parse(commands[i].opts, argc - 1, argv + 1, &a);
+		if (rc != CLI_OK)
+			return rc == CLI_DONE ? CLI_OK : rc;
+		return commands[i].run(&a);
 	}
 	fprintf(stderr, "proxyshm: unknown command '%s' (try 'proxyshm "
 		"--help')\n", argv[1]);

@@ -18,21 +18,41 @@
 
 /* ---- arguments ---------------------------------------------------------- */
 
+/* The characters of a segment name (after its '/'), as pxs_open() checks. */
+static int
+name_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+}
+
 int
 cli_store_name(const char *arg, char *buf)
 {
 	const char *bare = arg[0] == '/' ? arg + 1 : arg;
+	size_t i, n = strlen(bare);
 
 	if (!strncmp(arg, "redis://", 8)) { /* a Redis store, whole */
 		if (strlen(arg) > PXS_STORE_NAME_MAX)
-			return cli_usage("bad store name '%s'", arg);
+			return cli_usage("store name '%s' is too long (at most "
+					 "%d characters)", arg,
+					 PXS_STORE_NAME_MAX);
 		memcpy(buf, arg, strlen(arg) + 1);
 		return CLI_OK;
 	}
-	if (strlen(bare) == 0 || strlen(bare) > PXS_NAME_MAX)
-		return cli_usage("bad segment name '%s'", arg);
+	if (!strncmp(arg, "pxs:", 4))
+		return cli_usage("'%s' is a proxy: give the segment NAME "
+				 "(like /sim) here", arg);
+	for (i = 0; i < n && name_char(bare[i]); i++)
+		;
+	if (n == 0 || n > PXS_NAME_MAX || i < n || !strcmp(bare, ".") ||
+	    !strcmp(bare, "..") || !strncmp(bare, ".pxs-", 5))
+		return cli_usage("bad segment name '%s': 1 to %d letters, "
+				 "digits, '.', '_' or '-' after an optional "
+				 "'/', not starting with '.pxs-'", arg,
+				 PXS_NAME_MAX);
 	buf[0] = '/';
-	memcpy(buf + 1, bare, strlen(bare) + 1);
+	memcpy(buf + 1, bare, n + 1);
 	return CLI_OK;
 }
 
@@ -134,68 +154,34 @@ cli_parse_proxy(const char *s, struct cli_ref *r)
 	return 0;
 }
 
-/* A Redis store name is a URL too: it is a proxy only when it ends in a
- * key ("redis://HOST:PORT/NAME/KEY"). */
-static int
-is_proxy(const char *s)
-{
-	pxs_proxy *p;
-
-	if (!strncmp(s, "redis://", 8)) {
-		if (pxs_proxy_parse(s, &p) < 0)
-			return 0;
-		pxs_proxy_free(p);
-		return 1;
-	}
-	return !strncmp(s, "pxs://", 6);
-}
-
-int
-cli_target(int npos, char **pos, const char *keyname, struct cli_ref *r)
-{
-	struct cli_ref p;
-	int rc;
-
-	if (npos < 1)
-		return -cli_usage("missing NAME or PROXY");
-	if (is_proxy(pos[0])) {
-		if (keyname)
-			return -cli_usage("--name with a PROXY");
-		if (cli_parse_proxy(pos[0], r) < 0)
-			return -cli_usage("bad proxy string '%s'", pos[0]);
-		return 1;
-	}
-	if ((rc = cli_store_name(pos[0], r->store)) != CLI_OK)
-		return -rc;
-	if (keyname) {
-		r->key = pxs_key_from_name(keyname, strlen(keyname));
-		return 1;
-	}
-	if (npos < 2)
-		return -cli_usage("missing KEY after NAME");
-	if (is_proxy(pos[1])) {
-		if (cli_parse_proxy(pos[1], &p) < 0)
-			return -cli_usage("bad proxy string '%s'", pos[1]);
-		if (strcmp(p.store, r->store) != 0)
-			return -cli_usage("proxy '%s' is not in segment %s",
-					  pos[1], r->store);
-		r->key = p.key;
-		return 2;
-	}
-	if (pxs_key_parse(pos[1], &r->key) < 0)
-		return -cli_usage("bad key '%s' (32 lowercase hex digits)",
-				  pos[1]);
-	return 2;
-}
-
 int
 cli_open(const char *name, pxs_store **s)
 {
 	int rc = pxs_open(name, NULL, s);
 
+	if (rc == -ENOENT && name[0] == '/') {
+		fprintf(stderr, "proxyshm %s: segment %s does not exist (create "
+			"it with 'proxyshm create %s')\n", cli_cmd_now->name,
+			name, name);
+		return CLI_NOTFOUND;
+	}
 	if (rc < 0)
 		return cli_fail(rc, "segment %s", name);
 	return CLI_OK;
+}
+
+int
+cli_key_fail(int rc, const char *verb, const struct cli_ref *r)
+{
+	char key[PXS_KEY_STRLEN];
+
+	pxs_key_format(r->key, key);
+	if (rc == -ENOENT) {
+		fprintf(stderr, "proxyshm %s: no key %s in %s\n",
+			cli_cmd_now->name, key, r->store);
+		return CLI_NOTFOUND;
+	}
+	return cli_fail(rc, "%s %s in %s", verb, key, r->store);
 }
 
 int
@@ -348,15 +334,11 @@ cli_now_ns(void)
 	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
-void
-cli_human_age(uint64_t then_ns, char buf[16])
+/* Seconds, minutes, hours or days in buf[16]: "42s", "5m", "3h", "2d". */
+static void
+human_seconds(uint64_t s, char buf[16])
 {
-	uint64_t now = cli_now_ns();
-	uint64_t s = now > then_ns ? (now - then_ns) / 1000000000u : 0;
-
-	if (then_ns == 0)
-		snprintf(buf, 16, "-");
-	else if (s < 120)
+	if (s < 120)
 		snprintf(buf, 16, "%us", (unsigned)s);
 	else if (s < 7200)
 		snprintf(buf, 16, "%um", (unsigned)(s / 60));
@@ -364,6 +346,27 @@ cli_human_age(uint64_t then_ns, char buf[16])
 		snprintf(buf, 16, "%uh", (unsigned)(s / 3600));
 	else
 		snprintf(buf, 16, "%llud", (unsigned long long)(s / 86400));
+}
+
+void
+cli_human_age(uint64_t then_ns, char buf[16])
+{
+	uint64_t now = cli_now_ns();
+
+	if (then_ns == 0)
+		snprintf(buf, 16, "-");
+	else
+		human_seconds(now > then_ns ? (now - then_ns) / 1000000000u : 0,
+			      buf);
+}
+
+void
+cli_human_ttl(int64_t ttl_ms, char buf[16])
+{
+	if (ttl_ms < 0)
+		snprintf(buf, 16, "-");
+	else
+		human_seconds(((uint64_t)ttl_ms + 999) / 1000, buf);
 }
 
 const char *

@@ -103,7 +103,7 @@ line_count() { [ "$(wc -l <"$1")" -eq "$2" ]; }
 
 # ---- help, usage, version --------------------------------------------------
 
-commands="create rm ls-segments stat ls put get evict future set wait stream check reap watch"
+commands="create rm ls-segments stat ls put get evict expire future set wait stream check reap watch"
 expect 0 "--help" "$P" --help
 for c in $commands; do
 	grep -q "^  $c " "$T/out" || not_ok "--help lists $c"
@@ -267,21 +267,38 @@ expect 1 "ls-segments: no arguments" "$P" ls-segments "$S"
 newseg
 F=$SEG
 "$P" create "$F" --size 8M
-# $(...) returns only when every writer of the pipe is gone: the keeper
-# must not hold it. `timeout` turns a hang into a failure.
-p=$(timeout 10 "$P" future "$F")
-assert "future returns and prints a proxy" [ "$p" = "pxs://${F#/}/${p##*/}" ]
+# `proxyshm future` leaves no process behind: run it as a child whose pid
+# we know, and look for that pid, its descendants and anything attached.
+"$P" future "$F" >"$T/pf" &
+fpid=$!
+wait "$fpid"
+assert "future exits 0" [ $? -eq 0 ]
+p=$(cat "$T/pf")
+assert "future prints a proxy" [ "$p" = "pxs://${F#/}/${p##*/}" ]
 k=${p##*/}
+assert "the future command is gone" gone "$fpid"
+# (a keeper would be a fork of it: same command line, another pid)
+future_procs() {
+	local f
+	for f in /proc/[0-9]*/cmdline; do
+		tr '\0' ' ' <"$f" 2>/dev/null | grep -q -- "[f]uture $1 " && echo "$f"
+	done
+}
+assert "no process runs 'future $F' any more" [ -z "$(future_procs "$F")" ]
+expect 0 "stat after future" "$P" stat "$F" --json
+assert "no process attached but stat itself" \
+	[ "$(json_get "$T/out" 'j["processes"] - sum(p["self"] for p in j["attached"])')" = 0 ]
 expect 0 "ls --pending lists it" "$P" ls "$F" --pending
-assert "pending, owned by a live keeper" grep -Eq "^$k +- +pending +0B +0 +0 +[0-9]+ " "$T/out"
-keeper=$(owner_of "$F" "$k")
-alive_other() { [ -n "$1" ] && [ "$1" != $$ ] && ! gone "$1"; }
-assert "the keeper is another live process" alive_other "$keeper"
+assert "pending, with no owner" grep -Eq "^$k +- +pending +0B +0 +0 +- " "$T/out"
 expect 3 "get on a pending future" "$P" get "$p"
 assert "get: says still pending" grep -q "pending" "$T/err"
 expect 3 "wait --timeout 0.2 on a pending future" "$P" wait "$p" --timeout 0.2
 assert "wait: timed out, one line" line_count "$T/err" 1
 expect 1 "wait: bad timeout" "$P" wait "$p" --timeout -1
+expect 2 "set from a missing file" "$P" set "$p" "$T/no-such-file"
+expect 0 "ls after a failed set" "$P" ls "$F" --pending
+assert "a failed set leaves it pending, with no owner" \
+	grep -Eq "^$k +- +pending +0B +0 +0 +- " "$T/out"
 
 # wait blocks until set is called from another process.
 "$P" wait "$p" -o "$T/waited" 2>"$T/wait.err" &
@@ -298,14 +315,13 @@ expect 0 "wait on a set future returns at once" "$P" wait "$p"
 assert "same bytes" cmp -s "$T/out" "$T/val"
 expect 7 "set twice" "$P" set "$p" "$T/val"
 assert "set twice: says already set" grep -q "already set" "$T/err"
-assert "the keeper leaves once the future is set" eventually 10 gone "$keeper"
 
-# The issue's pipeline: p=$(proxyshm future /sim); producer "$p" & proxyshm wait "$p" | analysis
+# The shell pipeline: p=$(proxyshm future /sim); producer "$p" & proxyshm wait "$p" | analysis
 producer() {
 	eventually 10 has_waiters "$F" "${1##*/}" || return 1
 	printf 'the data bar was waiting for' | "$P" set "$1"
 }
-p=$("$P" future "$F")
+p=$(timeout 10 "$P" future "$F")
 producer "$p" &
 ppid_=$!
 "$P" wait "$p" | tr a-z A-Z >"$T/analysis"
@@ -315,10 +331,32 @@ assert "pipeline: producer set it" [ $? -eq 0 ]
 assert "pipeline: wait exit 0" [ "$rc" -eq 0 ]
 assert "pipeline: analysis got the value" [ "$(cat "$T/analysis")" = "THE DATA BAR WAS WAITING FOR" ]
 
+# A producer killed while it reads its input abandons the future: set
+# claims it first. The fifo's writer (fd 9) keeps set's read blocked.
+p=$("$P" future "$F")
+k=${p##*/}
+mkfifo "$T/fifo"
+"$P" set "$p" <"$T/fifo" 2>/dev/null &
+spid=$!
+exec 9>"$T/fifo"
+assert "set claims the future before reading" \
+	eventually 10 eval "[ \"\$(owner_of '$F' '$k')\" = $spid ]"
+kill -KILL "$spid"
+wait "$spid" 2>/dev/null
+exec 9>&-
+expect 4 "wait: set was killed while reading" "$P" wait "$p" --timeout 10
+assert "wait: says abandoned" grep -q "abandoned" "$T/err"
+expect 0 "ls shows it abandoned" "$P" ls "$F"
+# (its owner shown dead, or no more once the dead process was reaped)
+assert "abandoned, owner the dead set" grep -Eq "^$k +- +abandoned .* ($spid\(dead\)|-) " "$T/out"
+expect 4 "get on an abandoned future" "$P" get "$p"
+expect 4 "set on an abandoned future" "$P" set "$p" "$T/val"
+
 # Futures named, set from stdin, addressed as NAME KEY or NAME --name.
 expect 0 "future --name" "$P" future "$F" --name step/42
 pn=$(cat "$T/out")
 expect 7 "future --name twice" "$P" future "$F" --name step/42
+assert "future --name twice: says the key is in use" grep -q "in use" "$T/err"
 printf 'v42' | "$P" set "$F" --name step/42 && ok "set NAME --name from stdin" ||
 	not_ok "set NAME --name from stdin"
 expect 0 "wait NAME --name" "$P" wait "$F" --name step/42
@@ -326,47 +364,47 @@ assert "wait NAME --name bytes" [ "$(cat "$T/out")" = v42 ]
 expect 0 "wait NAME KEY" "$P" wait "$F" "${pn##*/}"
 expect 0 "wait on a plain object returns at once" "$P" wait "$S" "$K2"
 expect 2 "wait --timeout 0: no such key" "$P" wait "$F" ffffffffffffffffffffffffffffffff --timeout 0
+assert "no such key: says which key in which segment" \
+	grep -q "no key ffffffffffffffffffffffffffffffff in $F" "$T/err"
 expect 3 "wait: a key not created in time" "$P" wait "$F" ffffffffffffffffffffffffffffffff --timeout 0.2
 ( sleep 0.3; printf 'late' | "$P" put "$F" --name created/late >/dev/null ) &
 expect 0 "wait: a key created later" "$P" wait "$F" --name created/late --timeout 30
 assert "wait: a key created later, bytes" [ "$(cat "$T/out")" = late ]
 wait
+
+# wait --name before anyone created the future: it waits for the
+# creation, then for the value.
+stat_waiters() { "$P" stat "$F" --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["waiters"])'; }
+"$P" wait "$F" --name sim/step/42 --timeout 30 >"$T/early" 2>"$T/early.err" &
+wpid=$!
+assert "wait --name sleeps on the absent key" eventually 10 eval '[ "$(stat_waiters)" -ge 1 ]'
+expect 0 "then the future is created" "$P" future "$F" --name sim/step/42
+assert "wait --name: still waiting for the value" kill -0 "$wpid"
+printf 'early' | "$P" set "$F" --name sim/step/42
+wait "$wpid"
+assert "wait --name before the key existed: exit 0" [ $? -eq 0 ]
+assert "wait --name before the key existed: the value" [ "$(cat "$T/early")" = early ]
+
 expect 2 "set: no such key" "$P" set "$F" ffffffffffffffffffffffffffffffff "$T/val"
 expect 2 "future: no such segment" "$P" future "$NONE"
+assert "no such segment: says so" grep -q "segment $NONE does not exist" "$T/err"
 expect 1 "set: bad proxy" "$P" set "pxs://" "$T/val"
+expect 1 "get: a proxy with one slash" "$P" get "pxs:/${F#/}/$k"
+assert "bad proxy: names the expected form" grep -q "expected pxs://NAME/KEY" "$T/err"
 
-# Abandoned: the keeper dies while a waiter sleeps.
-p=$("$P" future "$F")
-k=${p##*/}
-keeper=$(owner_of "$F" "$k")
-"$P" wait "$p" 2>"$T/wait.err" &
-wpid=$!
-eventually 10 has_waiters "$F" "$k"
-kill -KILL "$keeper"
-wait "$wpid"
-assert "wait exits 4 when the owner dies" [ $? -eq 4 ]
-assert "wait: says abandoned" grep -q "abandoned" "$T/wait.err"
-expect 0 "ls shows it abandoned" "$P" ls "$F"
-assert "abandoned, owner dead" grep -Eq "^$k +- +abandoned .* $keeper\(dead\) " "$T/out"
-expect 4 "get on an abandoned future" "$P" get "$p"
-expect 4 "set on an abandoned future" "$P" set "$p" "$T/val"
-expect 4 "wait on an abandoned future" "$P" wait "$p"
-
-# future --timeout: the keeper gives up and the future is abandoned.
+# future --timeout: an ownerless future expires, and its waiters exit 4.
 p=$("$P" future "$F" --timeout 0.3)
 expect 4 "wait: future --timeout ran out" "$P" wait "$p" --timeout 30
 
 # Evicted while waiting.
 p=$("$P" future "$F")
 k=${p##*/}
-keeper=$(owner_of "$F" "$k")
 "$P" wait "$p" 2>"$T/wait.err" &
 wpid=$!
 eventually 10 has_waiters "$F" "$k"
 "$P" evict "$p"
 wait "$wpid"
 assert "wait exits 4 when the future is evicted" [ $? -eq 4 ]
-assert "the keeper leaves once the future is evicted" eventually 10 gone "$keeper"
 
 # Two waiters, one set.
 p=$("$P" future "$F")
@@ -380,17 +418,59 @@ printf 'both' | "$P" set "$p"
 wait "$w1" && wait "$w2" && [ "$(cat "$T/w1")$(cat "$T/w2")" = bothboth ] &&
 	ok "both waiters get the value" || not_ok "both waiters get the value"
 
+# ---- future --owned: a keeper, with a bounded lifetime ----------------------
+
+# $(...) returns only when every writer of the pipe is gone: the keeper
+# must not hold it. `timeout` turns a hang into a failure.
+p=$(timeout 10 "$P" future "$F" --owned --timeout 60)
+k=${p##*/}
+keeper=$(owner_of "$F" "$k")
+alive_other() { [ -n "$1" ] && [ "$1" != $$ ] && ! gone "$1"; }
+assert "--owned: the keeper is another live process" alive_other "$keeper"
+printf 'kept' | "$P" set "$p"
+assert "--owned: the keeper leaves once the future is set" eventually 10 gone "$keeper"
+
+# Abandoned: the keeper dies while a waiter sleeps.
+p=$("$P" future "$F" --owned)
+k=${p##*/}
+keeper=$(owner_of "$F" "$k")
+"$P" wait "$p" 2>"$T/wait.err" &
+wpid=$!
+eventually 10 has_waiters "$F" "$k"
+kill -KILL "$keeper"
+wait "$wpid"
+assert "wait exits 4 when the keeper dies" [ $? -eq 4 ]
+expect 0 "ls shows it abandoned" "$P" ls "$F"
+assert "abandoned, keeper dead" grep -Eq "^$k +- +abandoned .* $keeper\(dead\) " "$T/out"
+
+# The keeper's lifetime ends and the future is abandoned.
+p=$("$P" future "$F" --owned --timeout 0.3)
+expect 4 "wait: future --owned --timeout ran out" "$P" wait "$p" --timeout 30
+
+# Evicted: the keeper leaves.
+p=$("$P" future "$F" --owned)
+keeper=$(owner_of "$F" "${p##*/}")
+"$P" evict "$p"
+assert "the keeper leaves once the future is evicted" eventually 10 gone "$keeper"
+
 # The keeper holds no descriptor of its caller: stdio on /dev/null, and an
 # inherited fd 3 closed (else a reader of that pipe would wait for it).
-"$P" future "$F" 3>"$T/fd3" >"$T/pfd"
+"$P" future "$F" --owned 3>"$T/fd3" >"$T/pfd"
 keeper=$(owner_of "$F" "$(sed 's|.*/||' "$T/pfd")")
 fds=$(for f in /proc/"$keeper"/fd/*; do readlink "$f"; done)
 assert "the keeper's stdio is /dev/null" \
 	[ "$(readlink /proc/"$keeper"/fd/1)" = /dev/null ]
 assert "the keeper closed the inherited fd 3" eval "! grep -q fd3 <<<'$fds'"
 
+# evict --abandoned: the abandoned futures go, nothing else.
+expect 0 "evict --abandoned" "$P" evict "$F" --abandoned
+assert "evict --abandoned: counts them" grep -Eq "^$F: evicted [1-9][0-9]* abandoned future" "$T/out"
+expect 0 "ls after evict --abandoned" "$P" ls "$F"
+assert "no abandoned future left" eval "! grep -q ' abandoned ' '$T/out'"
+assert "the values stay" grep -q " value " "$T/out"
+
 # A keeper leaves when its segment is removed.
-p=$("$P" future "$F")
+p=$("$P" future "$F" --owned)
 keeper=$(owner_of "$F" "${p##*/}")
 expect 0 "stat while a keeper holds a future" "$P" stat "$F"
 assert "stat lists the keeper" grep -q "pid $keeper " "$T/out"
@@ -432,6 +512,141 @@ expect 0 "stream info --json" "$P" stream info "$SEG" --name steps --json
 assert "stream info --json: first and next" grep -q '"first": 5, "next": 9' "$T/out"
 expect 0 "stream info" "$P" stream info "$SEG" --name steps
 assert "stream info: the retained range" grep -q "^items     5..8 retained (next 9)" "$T/out"
+
+# ---- evict of several keys, expire -------------------------------------------
+
+newseg
+E=$SEG
+"$P" create "$E" --size 4M
+a=$(echo 1 | "$P" put "$E")
+b=$(echo 2 | "$P" put "$E")
+c=$(echo 3 | "$P" put "$E" --proxy)
+expect 1 "evict: a bad third key" "$P" evict "$E" "$a" "$b" nothex
+assert "evict: a bad key evicts nothing" "$P" get "$E" "$a" -o /dev/null
+expect 0 "evict NAME KEY KEY PROXY" "$P" evict "$E" "$a" "$b" "$c"
+expect 0 "ls after evicting three" "$P" ls "$E"
+assert "all three gone" line_count "$T/out" 1
+d=$(echo 4 | "$P" put "$E")
+expect 2 "evict: one key missing" "$P" evict "$E" "$a" "$d"
+assert "evict: the missing one named" grep -q "no key $a in $E" "$T/err"
+expect 2 "evict: the others still evicted" "$P" get "$E" "$d"
+
+echo hi | "$P" put "$E" --name ttl >/dev/null
+expect 0 "ls: no expiry" "$P" ls "$E"
+assert "ls has a TTL column" grep -q " TTL$" "$T/out"
+assert "TTL - without expiry" grep -Eq " +- *$" "$T/out"
+expect 1 "expire: bad lifetime" "$P" expire "$E" --name ttl soon
+expect 1 "expire: no lifetime" "$P" expire "$E" --name ttl
+expect 0 "expire NAME --name KEYNAME 3600" "$P" expire "$E" --name ttl 3600
+expect 0 "ls after expire" "$P" ls "$E"
+assert "ls shows the time left" grep -Eq " (60m|59m)$" "$T/out"
+expect 0 "ls --json after expire" "$P" ls "$E" --json
+assert "ls --json: ttl_ms" [ "$(json_get "$T/out" '0 < j[0]["ttl_ms"] <= 3600000')" = True ]
+expect 0 "expire never" "$P" expire "$E" --name ttl never
+expect 0 "expire 0 evicts at once" "$P" expire "$E" --name ttl 0
+expect 2 "get after expire 0" "$P" get "$E" --name ttl
+expect 2 "expire: no such key" "$P" expire "$E" --name ttl 5
+
+# ---- names: put --name keeps them; ls shows and filters; evict --prefix ----
+
+newseg
+N=$SEG
+"$P" create "$N" --size 4M
+echo 1 | "$P" put "$N" --name sim/step/1 >/dev/null
+echo 2 | "$P" put "$N" --name sim/step/2 >/dev/null
+echo 3 | "$P" put "$N" --name other >/dev/null
+u=$(echo 4 | "$P" put "$N")
+expect 0 "ls with names" "$P" ls "$N"
+assert "ls shows a stored name" grep -Eq "^[0-9a-f]{32} +sim/step/1 +value " "$T/out"
+assert "ls shows - for a value without a name" grep -Eq "^$u +- +value " "$T/out"
+expect 0 "ls --prefix" "$P" ls "$N" --prefix sim/
+assert "ls --prefix: the two sim/ names" [ "$(grep -c ' sim/step/' "$T/out")" -eq 2 ]
+assert "ls --prefix: nothing else" line_count "$T/out" 3
+expect 0 "ls --json with names" "$P" ls "$N" --json
+assert "ls --json: the names" [ "$(json_get "$T/out" 'sorted(str(e["name"]) for e in j)')" = "['None', 'other', 'sim/step/1', 'sim/step/2']" ]
+expect 1 "put: a KEYNAME too long to keep" "$P" put "$N" --name "$(printf 'x%.0s' $(seq 256))" "$T/val"
+expect 0 "evict --prefix" "$P" evict "$N" --prefix sim/
+assert "evict --prefix: counts them" grep -q "^$N: evicted 2 keys$" "$T/out"
+expect 0 "ls after evict --prefix" "$P" ls "$N"
+assert "evict --prefix: the others stay" [ "$(grep -c ' value ' "$T/out")" -eq 2 ]
+expect 2 "get of an evicted name" "$P" get "$N" --name sim/step/1
+expect 0 "get of a kept one" "$P" get "$N" --name other
+expect 1 "evict --prefix with --name" "$P" evict "$N" --prefix x --name other
+
+# ---- messages for people -------------------------------------------------------
+
+expect 1 "create --size 4096" "$P" create "$NONE" --size 4096
+assert "says the minimum size" grep -q "at least 1M" "$T/err"
+expect 1 "ls of a proxy" "$P" ls "pxs://${E#/}/ffffffffffffffffffffffffffffffff"
+assert "ls of a proxy: says to give the NAME" grep -q "is a proxy: give the segment NAME" "$T/err"
+expect 1 "a bad segment name" "$P" stat "/bad name"
+assert "says the name rule" grep -q "letters, digits" "$T/err"
+expect 2 "ls: no such segment" "$P" ls "$NONE"
+assert "ls: says the segment does not exist" grep -q "segment $NONE does not exist" "$T/err"
+expect 7 "create an existing segment" "$P" create "$E"
+assert "create: says what to do" grep -q "already exists (attach to it with --exist-ok" "$T/err"
+expect 0 "wait --help" "$P" wait --help
+assert "a subcommand's help has no exit-code table" eval "! grep -q '^  4 ' '$T/out'"
+assert "it points to proxyshm --help" grep -q "Exit codes: see 'proxyshm --help'" "$T/out"
+
+# Every example of every --help runs, in order, as it is written (with
+# /demo renamed so that parallel runs do not meet).
+for c in $commands; do
+	"$P" "$c" --help | sed -n 's/^  \$ //p' >"$T/ex.sh"
+	[ -s "$T/ex.sh" ] || { not_ok "$c --help has examples"; continue; }
+	newseg
+	sed -i "s|/demo|$SEG|g" "$T/ex.sh"
+	if (proxyshm() { "$P" "$@"; }; cd "$T" && set -e && . "$T/ex.sh"; wait) >"$T/ex.out" 2>&1; then
+		ok "$c --help: every example runs"
+	else
+		not_ok "$c --help: an example failed"
+		sed 's/^/#   /' "$T/ex.sh" "$T/ex.out" | head -20
+	fi
+	"$P" rm -f "$SEG"
+done
+
+# Every "$ " example of docs/cli.md runs, in order, in one shell (with /sim
+# renamed): each must exit 0, or with the code that the "$ echo $?" after
+# it shows. CLIMD is docs/cli.md, found beside this script.
+CLIMD=$(dirname "$(realpath "$0")")/../../docs/cli.md
+newseg
+python3 - "$CLIMD" "$SEG" >"$T/climd.sh" <<'PY'
+import shlex, sys
+lines = open(sys.argv[1]).read().split("\n")
+seg = sys.argv[2]
+fence, cmds = False, []  # cmds: [command, the output lines after it]
+for line in lines:
+    if line.startswith("```"):
+        fence = not fence
+    elif fence and line.startswith("$ "):
+        cmds.append([line[2:], []])
+    elif fence and cmds:
+        cmds[-1][1].append(line)
+print("fail=0")
+for i, (cmd, out) in enumerate(cmds):
+    if cmd == "echo $?":
+        continue
+    want = "0"
+    if i + 1 < len(cmds) and cmds[i + 1][0] == "echo $?":
+        want = cmds[i + 1][1][0]
+    cmd = cmd.replace("pxs://sim/", "pxs://%s/" % seg[1:]).replace("/sim", seg)
+    # a line that needs jq runs where jq is installed
+    need = "command -v jq >/dev/null" if "| jq " in cmd else "true"
+    print("if %s; then { %s\n} >>climd.out 2>&1; rc=$?; else rc=%s; fi"
+          % (need, cmd, want))
+    print("[ $rc -eq %s ] || { echo %s; fail=1; }"
+          % (want, shlex.quote("exit $rc, want %s: %s" % (want, cmd))))
+print("exit $fail")
+PY
+printf 'results\n' >"$T/results.bin"
+printf '{"steps": 42}\n' >"$T/config.json"
+if (proxyshm() { "$P" "$@"; }; cd "$T" && . "$T/climd.sh") >"$T/climd.err" 2>&1; then
+	ok "cli.md: every \$ example runs"
+else
+	not_ok "cli.md: an example failed"
+	sed 's/^/#   /' "$T/climd.err" | head -20
+fi
+"$P" rm -f "$SEG"
 
 # ---- check, reap ---------------------------------------------------------------
 
