@@ -164,6 +164,11 @@ pxs__shm_get(pxs_store *s, pxs_key key, pxs_view *v)
 		return -EINVAL;
 	if ((rc = pxs__pin_lockless(s, key, v)) != -EAGAIN)
 		goto out;
+	/* A handle's first pin allocates its pin records (pins.c); if the
+	 * heap had no room for them, reap, holding no lock, as for a put's
+	 * block, and let the locked path try once more. */
+	if (!__atomic_load_n(&s->pins, __ATOMIC_ACQUIRE) && pxs__reap(s) > 0)
+		pxs__my_pins(s);
 	if ((rc = pxs__lock_key(s, key, NULL, &idx)) < 0)
 		return rc;
 	bool changed = false;
@@ -291,6 +296,8 @@ pxs__shm_stat(pxs_store *s, pxs_stats *st)
 	st->segment_size = s->g.size;
 	st->heap_size = s->g.heap_end - s->g.heap_off;
 	st->capacity = s->g.capacity;
+	uint32_t used = __atomic_load_n(&s->hdr->live, __ATOMIC_ACQUIRE);
+	st->slots_used = used < st->capacity ? used : st->capacity;
 	pxs__block_cache_drop(s);
 	if ((rc = pxs__heap_lock(s)) < 0)
 		return rc;
