@@ -230,7 +230,9 @@ pxs__pin_lockless(struct pxs_store *s, pxs_key key, pxs_view *v)
 	uint16_t *mine;
 	if (pxs__table_find(s, key, &idx) < 0)
 		return -ENOENT; /* the locked path would probe again for that */
-	if (!(mine = pxs__my_pins(s)) ||
+	/* The first pin goes the locked path, which allocates the records
+	 * only for a value it does pin: a failing get changes nothing. */
+	if (!(mine = __atomic_load_n(&s->pins, __ATOMIC_ACQUIRE)) ||
 	    __atomic_load_n(&mine[idx], __ATOMIC_RELAXED) == UINT16_MAX)
 		return -EAGAIN;
 	struct pxs_seg_slot *sl = &s->slots[idx];

@@ -162,22 +162,24 @@ pxs__shm_get(pxs_store *s, pxs_key key, pxs_view *v)
 		return rc;
 	if (!v)
 		return -EINVAL;
-	if ((rc = pxs__pin_lockless(s, key, v)) != -EAGAIN)
-		goto out;
-	/* A handle's first pin allocates its pin records (pins.c); if the
-	 * heap had no room for them, reap, holding no lock, as for a put's
-	 * block, and let the locked path try once more. */
-	if (!__atomic_load_n(&s->pins, __ATOMIC_ACQUIRE) && pxs__reap(s) > 0)
-		pxs__my_pins(s);
-	if ((rc = pxs__lock_key(s, key, NULL, &idx)) < 0)
-		return rc;
-	bool changed = false;
-	rc = pxs__slot_status(s, idx, &changed);
-	rc = rc == 1 ? pxs__view_pin(s, idx, v) : rc == 0 ? -EAGAIN : rc;
-	if (changed)
-		pxs__slot_unlock_wake(s, idx);
-	else
-		pxs__slot_unlock(s, idx);
+	for (bool reaped = false;; reaped = true) {
+		if ((rc = pxs__pin_lockless(s, key, v)) != -EAGAIN)
+			goto out;
+		if ((rc = pxs__lock_key(s, key, NULL, &idx)) < 0)
+			return rc;
+		bool changed = false;
+		rc = pxs__slot_status(s, idx, &changed);
+		rc = rc == 1 ? pxs__view_pin(s, idx, v) : rc == 0 ? -EAGAIN : rc;
+		if (changed)
+			pxs__slot_unlock_wake(s, idx);
+		else
+			pxs__slot_unlock(s, idx);
+		/* -ENOSPC: the heap had no room for this handle's first pin
+		 * records (pins.c). Reap, holding no lock, as for a put's
+		 * block, and try once more if that freed anything. */
+		if (rc != -ENOSPC || reaped || pxs__reap(s) <= 0)
+			break;
+	}
 out:
 	if (rc == 0)
 		PXS_FAILPOINT(FP_GET_PINNED_BEFORE_RETURN);
