@@ -223,7 +223,10 @@ typedef struct pxs_options {
 	 *  0 = #PXS_DEFAULT_SIZE. */
 	size_t size;
 	/** Most live objects and futures at once, at most #PXS_MAX_CAPACITY;
-	 *  0 = size / 16 KiB, at least 64. */
+	 *  0 = size / 16 KiB, at least 64. Fixed at creation: the slot table
+	 *  (256 B per unit, taken from the size) is backed when the store is
+	 *  created, and a full table refuses insertions with -ENOSPC
+	 *  (#pxs_stats.slots_used equals the capacity then). */
 	uint32_t capacity;
 	/** Permission bits when creating, within 0777; 0 = 0600. Applied
 	 *  exactly, whatever the umask. */
