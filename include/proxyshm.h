@@ -394,8 +394,9 @@ PXS_API int pxs_put(pxs_store *s, const void *data, size_t size,
  * @return 0, or -EINVAL (NULL @p s, zero key, NULL @p data with a non-zero
  *   @p size), -EEXIST (the key holds an object or a future that is not
  *   abandoned; nothing changed), -ENOSPC (heap or slot table full; nothing
- *   changed; pxs_stat()'s @c slots_used says which), -EPROTO (the heap or table failed validation), -EUSERS
- *   (first call in a forked child: process table full), -ENOTRECOVERABLE.
+ *   changed; pxs_stat()'s @c slots_used says which), -EPROTO (the heap or
+ *   table failed validation), -EUSERS (first call in a forked child:
+ *   process table full), -ENOTRECOVERABLE.
  * @note Thread-safe: of two processes putting one key at once, one
  *   succeeds and the other gets -EEXIST. A put wakes the waiters of
  *   pxs_future_wait() on this key, also those that began waiting before
@@ -413,8 +414,8 @@ PXS_API int pxs_put_at(pxs_store *s, pxs_key key, const void *data,
  *   -EAGAIN (a future not set yet), -EOWNERDEAD (an abandoned future),
  *   -EOVERFLOW (this handle already holds 65535 pins on the value),
  *   -ENOSPC (no room in the heap for this handle's pin records, which
- *   are allocated at its first pin), -EPROTO (the slot or its payload failed validation),
- *   -EUSERS (first call in a forked child: process table full),
+ *   are allocated at its first pin), -EPROTO (the slot or its payload
+ *   failed validation), -EUSERS (first call in a forked child: process table full),
  *   -ENOTRECOVERABLE.
  * @note Thread-safe. A value (set or put) is pinned without any lock: the
  *   pin is a count in this handle's own records, so readers of one value
@@ -506,8 +507,9 @@ PXS_API int pxs_expire(pxs_store *s, pxs_key key, long ttl_ms);
  * @param[in]  s       store from pxs_open()
  * @param[out] key_out the new key; written only on success
  * @return 0, or -EINVAL (NULL @p s or @p key_out), -ENOSPC (slot table
- *   full: pxs_stat()'s @c slots_used is @c capacity), -EPROTO (the table failed validation), -EUSERS (first call in a
- *   forked child: process table full), -ENOTRECOVERABLE.
+ *   full: pxs_stat()'s @c slots_used is @c capacity), -EPROTO (the table
+ *   failed validation), -EUSERS (first call in a forked child: process
+ *   table full), -ENOTRECOVERABLE.
  * @note Thread-safe. The future is abandoned if the owning process exits
  *   or closes the handle before setting it, unless pxs_future_disown()
  *   gives it up. A future created in a child after fork() is the child's.

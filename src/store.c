@@ -169,7 +169,10 @@ pxs__shm_get(pxs_store *s, pxs_key key, pxs_view *v)
 			return rc;
 		bool changed = false;
 		rc = pxs__slot_status(s, idx, &changed);
-		rc = rc == 1 ? pxs__view_pin(s, idx, v) : rc == 0 ? -EAGAIN : rc;
+		if (rc == 1)
+			rc = pxs__view_pin(s, idx, v);
+		else if (rc == 0)
+			rc = -EAGAIN;
 		if (changed)
 			pxs__slot_unlock_wake(s, idx);
 		else
