@@ -228,7 +228,10 @@ typedef struct pxs_options {
 	 *  0 = #PXS_DEFAULT_SIZE. */
 	size_t size;
 	/** Most live objects and futures at once, at most #PXS_MAX_CAPACITY;
-	 *  0 = size / 16 KiB, at least 64. */
+	 *  0 = size / 16 KiB, at least 64. Fixed at creation: the slot table
+	 *  (256 B per unit, taken from the size) is backed when the store is
+	 *  created, and a full table refuses insertions with -ENOSPC
+	 *  (#pxs_stats.slots_used equals the capacity then). */
 	uint32_t capacity;
 	/** Permission bits when creating, within 0777; 0 = 0600. Applied
 	 *  exactly, whatever the umask. */
@@ -375,7 +378,8 @@ typedef struct pxs_view {
  * @param[out] key_out the new key; written only on success
  * @return 0, or -EINVAL (NULL @p s or @p key_out, NULL @p data with a
  *   non-zero @p size), -ENOSPC (heap or slot table full, even after
- *   reclaiming what dead processes held; nothing changed), -EPROTO (the
+ *   reclaiming what dead processes held; nothing changed; pxs_stat()'s
+ *   @c slots_used equal to @c capacity says which), -EPROTO (the
  *   heap or table failed validation), -EUSERS (first call in a forked
  *   child: process table full), -ENOTRECOVERABLE.
  * @note Thread-safe; any process of the store may call it. The object
@@ -396,8 +400,9 @@ PXS_API int pxs_put(pxs_store *s, const void *data, size_t size,
  * @return 0, or -EINVAL (NULL @p s, zero key, NULL @p data with a non-zero
  *   @p size), -EEXIST (the key holds an object or a future that is not
  *   abandoned; nothing changed), -ENOSPC (heap or slot table full; nothing
- *   changed), -EPROTO (the heap or table failed validation), -EUSERS
- *   (first call in a forked child: process table full), -ENOTRECOVERABLE.
+ *   changed; pxs_stat()'s @c slots_used says which), -EPROTO (the heap or
+ *   table failed validation), -EUSERS (first call in a forked child:
+ *   process table full), -ENOTRECOVERABLE.
  * @note Thread-safe: of two processes putting one key at once, one
  *   succeeds and the other gets -EEXIST. A put wakes the waiters of
  *   pxs_future_wait() on this key, also those that began waiting before
@@ -462,9 +467,8 @@ PXS_API int pxs_key_name(pxs_store *s, pxs_key key, char *buf, size_t len);
  *   -EAGAIN (a future not set yet), -EOWNERDEAD (an abandoned future),
  *   -EOVERFLOW (this handle already holds 65535 pins on the value),
  *   -ENOSPC (no room in the heap for this handle's pin records, which
- *   are allocated when it attaches, or at its first pin if the heap was
- *   full then), -EPROTO (the slot or its payload failed validation),
- *   -EUSERS (first call in a forked child: process table full),
+ *   are allocated at its first pin), -EPROTO (the slot or its payload
+ *   failed validation), -EUSERS (first call in a forked child: process table full),
  *   -ENOTRECOVERABLE.
  * @note Thread-safe. A value (set or put) is pinned without any lock: the
  *   pin is a count in this handle's own records, so readers of one value
@@ -558,8 +562,9 @@ PXS_API int pxs_expire(pxs_store *s, pxs_key key, long ttl_ms);
  * @param[in]  s       store from pxs_open()
  * @param[out] key_out the new key; written only on success
  * @return 0, or -EINVAL (NULL @p s or @p key_out), -ENOSPC (slot table
- *   full), -EPROTO (the table failed validation), -EUSERS (first call in a
- *   forked child: process table full), -ENOTRECOVERABLE.
+ *   full: pxs_stat()'s @c slots_used is @c capacity), -EPROTO (the table
+ *   failed validation), -EUSERS (first call in a forked child: process
+ *   table full), -ENOTRECOVERABLE.
  * @note Thread-safe. The future is abandoned if the owning process exits
  *   or closes the handle before setting it, unless pxs_future_disown()
  *   gives it up. A future created in a child after fork() is the child's.
@@ -575,9 +580,10 @@ PXS_API int pxs_future_new(pxs_store *s, pxs_key *key_out);
  * @param[in] s   store from pxs_open()
  * @param[in] key the key, not the all-zero one
  * @return 0, or -EINVAL (NULL @p s, zero key), -EEXIST (the key holds an
- *   object or a future that is not abandoned), -ENOSPC (slot table full),
- *   -EPROTO (the table failed validation), -EUSERS (first call in a forked
- *   child: process table full), -ENOTRECOVERABLE.
+ *   object or a future that is not abandoned), -ENOSPC (slot table full:
+ *   pxs_stat()'s @c slots_used is @c capacity), -EPROTO (the table failed
+ *   validation), -EUSERS (first call in a forked child: process table
+ *   full), -ENOTRECOVERABLE.
  * @note Thread-safe: of two processes creating one key at once, one
  *   succeeds and the other gets -EEXIST. Ownership as for
  *   pxs_future_new(). It wakes the waiters of pxs_future_wait() that began
@@ -1098,6 +1104,11 @@ typedef struct pxs_stats {
 	/** Largest single allocation possible now. */
 	uint64_t heap_largest_free;
 	uint32_t capacity;       /**< max live objects + futures */
+	/** Slots taken: objects, futures, evicted values still pinned and
+	 *  expired keys not reclaimed yet, against @c capacity. A put or a
+	 *  new future refused with -ENOSPC while this equals @c capacity met
+	 *  a full slot table; below it, a full heap. 0 for a Redis store. */
+	uint32_t slots_used;
 	uint32_t objects;        /**< values present (set futures included) */
 	uint32_t pending;        /**< futures pending or reserved */
 	uint32_t abandoned;      /**< futures whose owner died */

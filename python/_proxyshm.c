@@ -949,10 +949,10 @@ static PyObject *Store_stat(PyObject *self, PyObject *unused)
 	if (rc < 0)
 		return raise_pxs(state_of_type(Py_TYPE(self)), rc);
 	return Py_BuildValue(
-		"{sKsKsKsKsKsIsIsIsIsIsIsIsIsKsKsKsKsKsK}", "segment_size", x.segment_size,
+		"{sKsKsKsKsKsIsIsIsIsIsIsIsIsIsKsKsKsKsKsK}", "segment_size", x.segment_size,
 		"heap_size", x.heap_size, "heap_used", x.heap_used, "heap_free", x.heap_free,
-		"heap_largest_free", x.heap_largest_free, "capacity", x.capacity, "objects",
-		x.objects, "pending", x.pending, "abandoned", x.abandoned, "evicted_pinned",
+		"heap_largest_free", x.heap_largest_free, "capacity", x.capacity, "slots_used",
+		x.slots_used, "objects", x.objects, "pending", x.pending, "abandoned", x.abandoned, "evicted_pinned",
 		x.evicted_pinned, "pins", x.pins, "waiters", x.waiters, "processes",
 		x.processes, "puts", x.puts, "gets", x.gets, "evictions", x.evictions,
 		"waits", x.waits, "timeouts", x.timeouts, "recoveries", x.recoveries);

@@ -211,7 +211,8 @@ int pxs__reap_procs(struct pxs_store *s);
 /** pxs__reap_procs(), then evict the expired slots (expire.c): returns how
  *  many processes and slots, so > 0 means memory may have come back. */
 int pxs__reap(struct pxs_store *s);
-/** Reap, claim a process entry for @p s, allocate its pin array. */
+/** Reap, claim a process entry for @p s (its pin array comes at its first
+ *  pin: pxs__my_pins). */
 int pxs__attach(struct pxs_store *s);
 /** Reap this handle's own entry, free it, drop its liveness lock. */
 void pxs__detach(struct pxs_store *s);

@@ -5,7 +5,8 @@
  * the freeing of an evicted value nobody holds any more.
  *
  * PIN ARRAYS. Each process entry has a uint16_t[nslots] array in the heap,
- * allocated when it attaches (or at its first pin): element i counts the
+ * allocated at its first pin (a handle that never pins has none, so that
+ * attaching costs no heap): element i counts the
  * pins it holds on slot i, and is written by that process only, with
  * atomic operations. There is no count in the slot: a slot's pins are the
  * sum of the arrays' i-th elements (pxs__pins_on), read by whoever must
@@ -144,9 +145,11 @@ pxs__slot_payload(struct pxs_store *s, const struct pxs_seg_slot *sl,
 
 /* ---- pins ------------------------------------------------------------- */
 
-/* This process's pin array. It is allocated when the handle attaches, so
- * that it sits low in the heap rather than between later objects (it
- * lives as long as the handle), or at the first pin if that failed. */
+/* This process's pin array, allocated at the handle's first pin. It lives
+ * as long as the handle, between objects allocated before and after it
+ * (the price of not making every attach, a `stat` included, pay for one):
+ * 2 B a slot, from the heap, so a full heap refuses a first pin with
+ * -ENOSPC and a later one may succeed. */
 uint16_t *
 pxs__my_pins(struct pxs_store *s)
 {
@@ -227,7 +230,9 @@ pxs__pin_lockless(struct pxs_store *s, pxs_key key, pxs_view *v)
 	uint16_t *mine;
 	if (pxs__table_find(s, key, &idx) < 0)
 		return -ENOENT; /* the locked path would probe again for that */
-	if (!(mine = pxs__my_pins(s)) ||
+	/* The first pin goes the locked path, which allocates the records
+	 * only for a value it does pin: a failing get changes nothing. */
+	if (!(mine = __atomic_load_n(&s->pins, __ATOMIC_ACQUIRE)) ||
 	    __atomic_load_n(&mine[idx], __ATOMIC_RELAXED) == UINT16_MAX)
 		return -EAGAIN;
 	struct pxs_seg_slot *sl = &s->slots[idx];

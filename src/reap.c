@@ -255,10 +255,10 @@ reap_and_claim(struct pxs_store *s)
 int
 pxs__attach(struct pxs_store *s)
 {
-	int rc = reap_and_claim(s);
-	if (rc == 0)
-		pxs__my_pins(s); /* early, so that it sits low in the heap */
-	return rc;
+	/* No pin array yet: a handle that never pins (a stat, a list, a
+	 * producer) costs its process entry and nothing in the heap; its
+	 * first pin allocates one (pins.c). */
+	return reap_and_claim(s);
 }
 
 void
@@ -296,8 +296,6 @@ pxs__refork(struct pxs_store *s)
 			s->fork_gen = pxs__fork_gen;
 	}
 	pthread_mutex_unlock(&s->local);
-	if (rc == 0)
-		pxs__my_pins(s); /* outside s->local, which it takes */
 	return rc;
 }
 

@@ -173,17 +173,27 @@ pxs__shm_get(pxs_store *s, pxs_key key, pxs_view *v)
 		return rc;
 	if (!v)
 		return -EINVAL;
-	if ((rc = pxs__pin_lockless(s, key, v)) != -EAGAIN)
-		goto out;
-	if ((rc = pxs__lock_key(s, key, NULL, &idx)) < 0)
-		return rc;
-	bool changed = false;
-	rc = pxs__slot_status(s, idx, &changed);
-	rc = rc == 1 ? pxs__view_pin(s, idx, v) : rc == 0 ? -EAGAIN : rc;
-	if (changed)
-		pxs__slot_unlock_wake(s, idx);
-	else
-		pxs__slot_unlock(s, idx);
+	for (bool reaped = false;; reaped = true) {
+		if ((rc = pxs__pin_lockless(s, key, v)) != -EAGAIN)
+			goto out;
+		if ((rc = pxs__lock_key(s, key, NULL, &idx)) < 0)
+			return rc;
+		bool changed = false;
+		rc = pxs__slot_status(s, idx, &changed);
+		if (rc == 1)
+			rc = pxs__view_pin(s, idx, v);
+		else if (rc == 0)
+			rc = -EAGAIN;
+		if (changed)
+			pxs__slot_unlock_wake(s, idx);
+		else
+			pxs__slot_unlock(s, idx);
+		/* -ENOSPC: the heap had no room for this handle's first pin
+		 * records (pins.c). Reap, holding no lock, as for a put's
+		 * block, and try once more if that freed anything. */
+		if (rc != -ENOSPC || reaped || pxs__reap(s) <= 0)
+			break;
+	}
 out:
 	if (rc == 0)
 		PXS_FAILPOINT(FP_GET_PINNED_BEFORE_RETURN);
@@ -302,6 +312,8 @@ pxs__shm_stat(pxs_store *s, pxs_stats *st)
 	st->segment_size = s->g.size;
 	st->heap_size = s->g.heap_end - s->g.heap_off;
 	st->capacity = s->g.capacity;
+	uint32_t used = __atomic_load_n(&s->hdr->live, __ATOMIC_ACQUIRE);
+	st->slots_used = used < st->capacity ? used : st->capacity;
 	pxs__block_cache_drop(s);
 	if ((rc = pxs__heap_lock(s)) < 0)
 		return rc;

@@ -115,6 +115,7 @@ print_stat_text(pxs_store *s, const pxs_stats *st)
 	print_size("heap free:", st->heap_free);
 	print_size("largest free:", st->heap_largest_free);
 	printf("%-18s %u\n", "capacity:", st->capacity);
+	printf("%-18s %u\n", "slots used:", st->slots_used);
 	printf("%-18s %u\n", "objects:", st->objects);
 	printf("%-18s %u\n", "pending:", st->pending);
 	printf("%-18s %u\n", "abandoned:", st->abandoned);
@@ -150,11 +151,12 @@ print_stat_json(pxs_store *s, const pxs_stats *st)
 	       (unsigned long long)st->heap_used,
 	       (unsigned long long)st->heap_free,
 	       (unsigned long long)st->heap_largest_free);
-	printf(" \"capacity\": %u, \"objects\": %u, \"pending\": %u, "
-	       "\"abandoned\": %u, \"evicted_pinned\": %u, \"pins\": %u, "
-	       "\"waiters\": %u, \"processes\": %u,\n", st->capacity,
-	       st->objects, st->pending, st->abandoned, st->evicted_pinned,
-	       st->pins, st->waiters, st->processes);
+	printf(" \"capacity\": %u, \"slots_used\": %u, \"objects\": %u, "
+	       "\"pending\": %u, \"abandoned\": %u, \"evicted_pinned\": %u, "
+	       "\"pins\": %u, \"waiters\": %u, \"processes\": %u,\n",
+	       st->capacity, st->slots_used, st->objects, st->pending,
+	       st->abandoned, st->evicted_pinned, st->pins, st->waiters,
+	       st->processes);
 	printf(" \"puts\": %llu, \"gets\": %llu, \"evictions\": %llu, "
 	       "\"waits\": %llu, \"timeouts\": %llu, \"recoveries\": %llu,\n",
 	       (unsigned long long)st->puts, (unsigned long long)st->gets,

@@ -37,8 +37,8 @@ def test_store_attributes_and_stat(store, name):
     assert store.name == name and not store.closed
     st = store.stat()
     for f in ["segment_size", "heap_size", "heap_used", "heap_free", "heap_largest_free",
-              "capacity", "objects", "pending", "abandoned", "evicted_pinned", "pins",
-              "waiters", "processes", "puts", "gets", "evictions", "waits", "timeouts",
+              "capacity", "slots_used", "objects", "pending", "abandoned", "evicted_pinned",
+              "pins", "waiters", "processes", "puts", "gets", "evictions", "waits", "timeouts",
               "recoveries"]:
         assert isinstance(st[f], int)
     assert st["segment_size"] == 32 << 20 and st["capacity"] == 4096
