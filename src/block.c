@@ -1,9 +1,11 @@
-/* block.c - payload blocks: allocation, freeing and claiming under the heap
+/* block.c - payload blocks: allocation, freeing and tagging under the heap
  * lock, and each handle's cache of blocks allocated ahead.
  *
- * Owns: every call into the allocator (alloc.c) made on behalf of an
- * operation, so that the heap lock and its repair live in one place, and
- * struct pxs_block_cache.
+ * Owns: the heap lock (pxs__heap_lock, and its repair: one place), the
+ * allocator (alloc.c) calls of an operation's blocks, and struct
+ * pxs_block_cache. Whole-heap scans take the same lock through
+ * pxs__heap_lock: pxs_stat (store.c), the leak search (reap.c) and
+ * pxs_check (check.c).
  *
  * THE CACHE. The heap lock and the allocator's control block are shared by
  * every process: two processes putting small objects side by side pass

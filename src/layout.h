@@ -71,8 +71,8 @@ enum pxs_ctr {
 /** One hash-table entry: an object or a future. 128 bytes, two cache lines:
  *  the first holds what lookups read (state and key) and what changes only
  *  when the slot does; the second the lock and what waiters use. Pins are
- *  not here: each process counts its own in its pin array (reap.c), so
- *  that readers of a value write no line they share (store.c). */
+ *  not here: each process counts its own in its pin array (pins.c), so
+ *  that readers of a value write no line they share (pins.c, PINS). */
 struct pxs_seg_slot {
 	/* -- read by lookups; written on insert, state change and free -- */
 	/** enum pxs_slot_state; written under lock, release store. */
@@ -195,7 +195,7 @@ struct pxs_seg_hdr {
 	 * its own, shared only with what it guards, so that taking one does
 	 * not steal the others' lines, nor this one, from other CPUs. */
 	/** Whole-table scans that must see no insertion: recounts and
-	 *  pxs_check() (insert.c's gate). Insertions themselves do not take it. */
+	 *  pxs_check() (table.c, THE GATE). Insertions themselves do not take it. */
 	pthread_mutex_t table_lock PXS_LINE;
 	/** Occupied slots (not EMPTY/TOMB) plus insertions that reserved one;
 	 *  atomic, never above capacity. */

@@ -2,10 +2,12 @@
  *
  * Owns: the reaper, which repairs orphaned locks, drops a dead process's
  * pins, abandons its futures, frees its reservations and the blocks it
- * allocated but never published, and frees its process entry; and, since
- * they reap, attaching a handle, detaching it, re-attaching after fork,
- * and the insertion that reaps and retries when the table is full. It is
- * the only file that holds the process-table lock over other locks.
+ * allocated but never published, and has its process entry freed
+ * (procs.c); and, since they reap, attaching a handle, detaching it,
+ * re-attaching after fork, and the insertion that reaps and retries when
+ * the table is full (PXS_REAP_RETRY, internal.h, is the same retry for
+ * the callers above). It is the only file that holds the process-table
+ * lock over other locks.
  *
  * WHO REAPS. A process entry is dead when its liveness lock can be taken
  * (procs.c). Reaping runs under the process-table lock, with the dead
@@ -41,9 +43,7 @@ drop_pins(struct pxs_store *s, uint16_t *a)
 		__atomic_store_n(&a[i], 0, __ATOMIC_RELAXED);
 		PXS_FAILPOINT(FP_REAP_MID_PINS);
 		bool freed = pxs__release_if_unheld(s, i, &off);
-		pxs__slot_unlock(s, i);
-		if (freed)
-			pxs__slot_reclaim(s, i, off);
+		pxs__slot_unlock_reclaim(s, i, false, freed, off);
 	}
 }
 
@@ -76,9 +76,7 @@ drop_ownership(struct pxs_store *s, uint32_t token)
 				freed = pxs__release_if_unheld(s, i, &off);
 			}
 		}
-		pxs__slot_unlock_wake(s, i);
-		if (freed)
-			pxs__slot_reclaim(s, i, off);
+		pxs__slot_unlock_reclaim(s, i, true, freed, off);
 	}
 }
 
@@ -94,14 +92,10 @@ collect_owned(void *ctx, uint64_t off, uint64_t cap, uint32_t owner)
 	struct leak_list *l = ctx;
 	if (owner != l->token)
 		return;
-	if (l->n == l->cap) {
-		size_t ncap = l->cap ? 2 * l->cap : 64;
-		uint64_t *p = realloc(l->off, ncap * sizeof *p);
-		if (!p)
-			return; /* best effort: a later reap finds the rest */
-		l->off = p;
-		l->cap = ncap;
-	}
+	uint64_t *p = pxs__grow(l->off, l->n, &l->cap, sizeof *p, 64);
+	if (!p)
+		return; /* best effort: a later reap finds the rest */
+	l->off = p;
 	l->off[l->n++] = off;
 }
 
@@ -177,8 +171,10 @@ drop_waits(struct pxs_store *s, struct pxs_seg_proc *p)
 	pxs__bell_drop(s, p);
 }
 
-void
-pxs__reap_entry(struct pxs_store *s, uint32_t i)
+/* Reap entry i, whose liveness lock the caller has just taken, under
+ * proc_lock. Leaves the entry LIVE: the caller frees or reuses it. */
+static void
+reap_entry(struct pxs_store *s, uint32_t i)
 {
 	struct pxs_seg_proc *p = &s->procs[i];
 	uint32_t token = pxs__token(p->gen, i);
@@ -217,7 +213,7 @@ reap_dead(struct pxs_store *s)
 			continue;
 		if (n == 0) /* it may have died holding locks */
 			repair_orphans(s);
-		pxs__reap_entry(s, i);
+		reap_entry(s, i);
 		pxs__proc_free(s, i);
 		pxs__proc_let_go(s, i);
 		n++;
@@ -271,7 +267,7 @@ pxs__detach(struct pxs_store *s)
 	if (pxs__lock(s, &s->hdr->proc_lock, NULL, NULL, NULL) == 0) {
 		if (pxs__proc_is_mine(s, tok)) {
 			/* Our views die with the mapping, our futures with our entry. */
-			pxs__reap_entry(s, i);
+			reap_entry(s, i);
 			pxs__proc_free(s, i);
 		}
 		pxs__unlock(&s->hdr->proc_lock);
@@ -307,11 +303,10 @@ pxs__insert_reaping(struct pxs_store *s, pxs_key k, uint32_t state,
 {
 	for (;;) {
 		uint32_t stale;
-		int rc = pxs__table_insert(s, k, state, off, size, owner, idx,
-					   &stale);
-		if (rc == -ENOSPC && pxs__reap(s) > 0) /* dead processes' slots */
-			rc = pxs__table_insert(s, k, state, off, size, owner,
-					       idx, &stale);
+		int rc; /* reaping: dead processes may hold slots */
+		PXS_REAP_RETRY(s, rc,
+			       pxs__table_insert(s, k, state, off, size, owner,
+						 idx, &stale));
 		if (stale != UINT32_MAX) /* an expired slot on the way */
 			pxs__reclaim_if_expired(s, stale);
 		if (rc != -EEXIST && rc != -ENOSPC)

@@ -106,10 +106,7 @@ look(struct pxs_store *s, pxs_key key, struct watch *w, bool reg,
 		return 0;
 	}
 	/* Wake the others only if we changed the state (abandoned it). */
-	if (changed)
-		pxs__slot_unlock_wake(s, w->idx);
-	else
-		pxs__slot_unlock(s, w->idx);
+	pxs__slot_unlock_wake_if(s, w->idx, changed);
 	return 1;
 }
 
