@@ -18,6 +18,9 @@ void pxs_test_name(char *buf, size_t len);
 pxs_store *pxs_test_store(char name[64], size_t size, uint32_t capacity);
 /** pxs_stat(), asserted to succeed. */
 pxs_stats pxs_test_stat(pxs_store *s);
+/** Assert that nothing holds @p s: no view pinned, nobody waiting
+ *  (pxs_stat's pins and waiters are 0). Returns those stats. */
+pxs_stats pxs_test_assert_idle(pxs_store *s);
 /** Close and unlink. */
 void pxs_test_done(pxs_store *s, const char *name);
 
