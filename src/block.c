@@ -74,7 +74,7 @@ cache_drop(struct pxs_store *s, struct pxs_block_cache *c)
 
 /* The cache class of a request of @p size bytes, 0 if it is not cached. */
 static uint64_t
-class_of(uint64_t size)
+cache_class(uint64_t size)
 {
 	return size && size <= PXS_CACHE_LARGEST
 		       ? (size + PXS_CACHE_GRAIN - 1) &
@@ -114,7 +114,7 @@ pxs__block_take(struct pxs_store *s, uint64_t size, uint64_t *off,
 		bool *cached)
 {
 	struct pxs_block_cache *c = &s->cache;
-	uint64_t cls = class_of(size);
+	uint64_t cls = cache_class(size);
 	*cached = false;
 	if (cls && __atomic_load_n(&c->n, __ATOMIC_RELAXED) &&
 	    pthread_mutex_trylock(&c->lock) == 0) {
@@ -152,7 +152,7 @@ void
 pxs__block_cache_fill(struct pxs_store *s, uint64_t size)
 {
 	struct pxs_block_cache *c = &s->cache;
-	uint64_t cls = class_of(size);
+	uint64_t cls = cache_class(size);
 	if (!cls || pthread_mutex_trylock(&c->lock) != 0)
 		return;
 	if (c->token != s->token || c->cls != cls) {

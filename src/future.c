@@ -160,7 +160,7 @@ pxs__shm_future_reserve(pxs_store *s, pxs_key key, size_t size, void **buf)
 	return 0;
 }
 
-/* The reservation's key was evicted: drop our claim on the block, which
+/* The reservation's key was evicted: drop our hold on the block, which
  * is freed unless views pin it. 0 if there was such a reservation. */
 static int
 commit_evicted(struct pxs_store *s, pxs_key key)

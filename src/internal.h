@@ -176,7 +176,7 @@ pxs__token(uint32_t gen, uint32_t idx)
 
 extern volatile unsigned long
 	pxs__fork_gen; /**< bumped in every forked child */
-/** Claim a free process entry and its liveness lock for @p s; -EUSERS if
+/** Acquire a free process entry and its liveness lock for @p s; -EUSERS if
  *  none is free (reap first: pxs__attach). */
 int pxs__proc_claim(struct pxs_store *s);
 /** Under proc_lock: 1 if entry @p i is attached, not ours and dead, and
@@ -237,7 +237,7 @@ int pxs__reap_procs(struct pxs_store *s);
 /** pxs__reap_procs(), then evict the expired slots (expire.c): returns how
  *  many processes and slots, so > 0 means memory may have come back. */
 int pxs__reap(struct pxs_store *s);
-/** Reap, claim a process entry for @p s, allocate its pin array. */
+/** Reap, acquire a process entry for @p s, allocate its pin array. */
 int pxs__attach(struct pxs_store *s);
 /** Reap this handle's own entry, free it, drop its liveness lock. */
 void pxs__detach(struct pxs_store *s);

@@ -140,7 +140,7 @@ enum pxs_proc_state { PXS_PROC_FREE = 0, PXS_PROC_LIVE = 1 };
 struct pxs_seg_proc {
 	/** enum pxs_proc_state; changed under hdr->proc_lock. */
 	uint32_t state;
-	/** Bumped on each claim; part of the owner token. */
+	/** Bumped each time the entry is acquired; part of the owner token. */
 	uint32_t gen;
 	/** For display only: liveness is the lock, not the pid. */
 	int32_t pid;
@@ -188,7 +188,7 @@ struct pxs_seg_hdr {
 	/** Nonzero: insertions wait for the table lock (the insertion gate);
 	 *  set and cleared under it. */
 	uint32_t insert_gate;
-	/** 1 + the highest process entry ever claimed (grows under
+	/** 1 + the highest process entry ever acquired (grows under
 	 *  proc_lock): pin scans stop there. */
 	uint32_t procs_hi;
 	/* Every call reads the line above; each lock below starts a line of

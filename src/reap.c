@@ -12,7 +12,7 @@
  * WHO REAPS. A process entry is dead when its liveness lock can be taken
  * (procs.c). Reaping runs under the process-table lock, with the dead
  * entry's liveness lock held by the reaper, so two reapers never work on
- * one entry: when a process attaches (before it claims an entry),
+ * one entry: when a process attaches (before it acquires an entry),
  * whenever an allocation or insertion would fail with -ENOSPC (the callers,
  * holding no lock, reap: never the allocator or the inserter), and from
  * pxs_close() for the closing handle's own entry. Every step is idempotent
@@ -240,9 +240,10 @@ pxs__reap(struct pxs_store *s)
 	return rc < 0 ? rc : rc + pxs__reclaim_expired(s);
 }
 
-/* Reap, so that dead processes' entries are free to claim, then claim one. */
+/* Reap, so that dead processes' entries are free to acquire, then acquire
+ * one. */
 static int
-reap_and_claim(struct pxs_store *s)
+reap_and_acquire(struct pxs_store *s)
 {
 	int rc = pxs__reap_procs(s);
 	return rc < 0 ? rc : pxs__proc_claim(s);
@@ -251,7 +252,7 @@ reap_and_claim(struct pxs_store *s)
 int
 pxs__attach(struct pxs_store *s)
 {
-	int rc = reap_and_claim(s);
+	int rc = reap_and_acquire(s);
 	if (rc == 0)
 		pxs__my_pins(s); /* early, so that it sits low in the heap */
 	return rc;
@@ -284,11 +285,11 @@ pxs__refork(struct pxs_store *s)
 	if (s->fork_gen != pxs__fork_gen) {
 		/* The parent's token is not ours: remember it (views it pinned
 		 * may be released here), forget it without touching the
-		 * parent's entry, then claim our own. */
+		 * parent's entry, then acquire our own. */
 		memmove(s->past + 1, s->past, sizeof s->past - sizeof *s->past);
 		s->past[0] = s->token;
 		__atomic_store_n(&s->token, 0, __ATOMIC_RELEASE);
-		if ((rc = reap_and_claim(s)) == 0)
+		if ((rc = reap_and_acquire(s)) == 0)
 			s->fork_gen = pxs__fork_gen;
 	}
 	pthread_mutex_unlock(&s->local);

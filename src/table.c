@@ -250,7 +250,7 @@ scan(struct pxs_store *s, pxs_key k, uint32_t h, uint32_t *t, uint32_t *stale)
 /* Under t's lock: t is still free and nothing from t back to h is EMPTY
  * (read backwards: see THE SWEEP). */
 static bool
-claimable(struct pxs_store *s, uint32_t h, uint32_t t)
+target_still_free(struct pxs_store *s, uint32_t h, uint32_t t)
 {
 	uint32_t st = __atomic_load_n(&s->slots[t].state, __ATOMIC_ACQUIRE);
 	if (st != PXS_SLOT_EMPTY && st != PXS_SLOT_TOMB)
@@ -286,7 +286,7 @@ lock_target(struct pxs_store *s, pxs_key k, uint32_t h, uint32_t *t,
 		}
 		if (rc < 0)
 			return rc;
-		if (claimable(s, h, *t))
+		if (target_still_free(s, h, *t))
 			return 0;
 		pxs__slot_unlock(s, *t);
 	}
@@ -495,7 +495,7 @@ pxs__slot_abandon(struct pxs_store *s, uint32_t idx)
 	struct pxs_seg_slot *sl = &s->slots[idx];
 	uint64_t off = sl->state == PXS_SLOT_RESERVED ? sl->off : 0;
 	/* The dead producer's half-written block goes back to the heap:
-	 * claimed, unpublished, then freed (see pxs__block_claim). */
+	 * tagged, unpublished, then freed (see pxs__block_claim). */
 	if (off)
 		pxs__block_claim(s, off);
 	sl->off = 0;
