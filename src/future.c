@@ -229,44 +229,59 @@ pxs__shm_future_claim(pxs_store *s, pxs_key key)
 	return rc;
 }
 
+/* The opening and the end of the calls that look at a future's status:
+ * lock key's slot and resolve the status (pxs__slot_status: 1 value, 0
+ * pending, -EOWNERDEAD abandoned, found so now if its owner died); then,
+ * under the lock, act() turns the status into the result (NULL: the status
+ * is the result). Unlocks, waking the waiters if the future was found
+ * abandoned just now. */
+static int
+with_status(pxs_store *s, pxs_key key,
+	    int (*act)(struct pxs_store *, uint32_t, int))
+{
+	uint32_t idx;
+	int rc = pxs__enter_lock_key(s, key, &idx);
+	if (rc < 0)
+		return rc;
+	bool changed = false;
+	rc = pxs__slot_status(s, idx, &changed);
+	if (act)
+		rc = act(s, idx, rc);
+	pxs__slot_unlock_wake_if(s, idx, changed);
+	return rc;
+}
+
 /* Give up ownership of a pending future: from now on no process's death
  * abandons it (an ownerless future is set by whoever sets it, cancelled by
  * evict). The owner word is 0, as for a published value, which the liveness
  * check already reads as "nobody to watch". A future whose owner is found
  * dead here is abandoned first, as any look at it would. */
+static int
+disown_locked(struct pxs_store *s, uint32_t idx, int status)
+{
+	struct pxs_seg_slot *sl = &s->slots[idx];
+	if (status == 1)
+		return -EALREADY;
+	if (status != 0)
+		return status;
+	if (sl->state == PXS_SLOT_RESERVED)
+		return -EBUSY; /* a reservation is its producer's until commit */
+	if (sl->owner != 0 && sl->owner != s->token)
+		return -EPERM;
+	sl->owner = 0;
+	return 0;
+}
+
 int
 pxs__shm_future_disown(pxs_store *s, pxs_key key)
 {
-	uint32_t idx;
-	int rc = pxs__enter_lock_key(s, key, &idx);
-	if (rc < 0)
-		return rc;
-	struct pxs_seg_slot *sl = &s->slots[idx];
-	bool changed = false;
-	rc = pxs__slot_status(s, idx, &changed);
-	if (rc == 1)
-		rc = -EALREADY;
-	else if (rc == 0 && sl->state == PXS_SLOT_RESERVED)
-		rc = -EBUSY; /* a reservation is its producer's until commit */
-	else if (rc == 0 && sl->owner != 0 && sl->owner != s->token)
-		rc = -EPERM;
-	else if (rc == 0)
-		sl->owner = 0;
-	pxs__slot_unlock_wake_if(s, idx, changed);
-	return rc;
+	return with_status(s, key, disown_locked);
 }
 
 int
 pxs__shm_future_done(pxs_store *s, pxs_key key)
 {
-	uint32_t idx;
-	int rc = pxs__enter_lock_key(s, key, &idx);
-	if (rc < 0)
-		return rc;
-	bool changed = false;
-	rc = pxs__slot_status(s, idx, &changed);
-	pxs__slot_unlock_wake_if(s, idx, changed);
-	return rc;
+	return with_status(s, key, NULL);
 }
 
 /* The part of a wait on key's slot, which is locked (idx). An eviction or

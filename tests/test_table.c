@@ -62,6 +62,17 @@ insert(const struct table *t, pxs_key k)
 	return idx;
 }
 
+/* Insert n keys that share home h (key_at(h, 1..n)) into k[]: they take
+ * the slots h, h+1, ... */
+static void
+insert_run(const struct table *t, uint32_t h, pxs_key *k, uint32_t n)
+{
+	for (uint32_t j = 0; j < n; j++) {
+		k[j] = key_at(t, h, j + 1);
+		ck_assert_uint_eq(insert(t, k[j]), (h + j) & t->s->mask);
+	}
+}
+
 /* Free k's slot as every freer does: lock, tombstone, unlock, reclaim. */
 static void
 free_key(const struct table *t, pxs_key k)
@@ -126,15 +137,15 @@ START_TEST(collisions_probe_linearly_and_wrap)
 {
 	struct table t = table_new();
 	uint32_t h = 3, last = t.s->g.nslots - 1;
-	for (uint32_t j = 1; j <= 3; j++)
-		ck_assert_uint_eq(insert(&t, key_at(&t, h, j)), h + j - 1);
+	pxs_key run[3];
+	insert_run(&t, h, run, 3);
 	/* A key whose home is taken by another's collision goes further. */
 	ck_assert_uint_eq(insert(&t, key_at(&t, h + 1, 1)), h + 3);
 	/* At the end of the table the probe wraps to slot 0. */
 	ck_assert_uint_eq(insert(&t, key_at(&t, last, 1)), last);
 	ck_assert_uint_eq(insert(&t, key_at(&t, last, 2)), 0);
-	for (uint32_t j = 1; j <= 3; j++)
-		assert_at(&t, key_at(&t, h, j), h + j - 1);
+	for (uint32_t j = 0; j < 3; j++)
+		assert_at(&t, run[j], h + j);
 	assert_at(&t, key_at(&t, h + 1, 1), h + 3);
 	assert_at(&t, key_at(&t, last, 2), 0);
 	ck_assert_uint_eq(live(&t), 6);
@@ -148,11 +159,10 @@ START_TEST(tombstone_keeps_later_keys_findable)
 {
 	struct table t = table_new();
 	uint32_t h = 7;
-	pxs_key a = key_at(&t, h, 1), b = key_at(&t, h, 2),
-		c = key_at(&t, h, 3);
-	insert(&t, a);
-	insert(&t, b);
-	insert(&t, c);
+	pxs_key run[3], b, c;
+	insert_run(&t, h, run, 3);
+	b = run[1];
+	c = run[2];
 	free_key(&t, b);
 	/* Not swept: the slot after it holds c, which lies beyond it. */
 	ck_assert_uint_eq(state(&t, h + 1), PXS_SLOT_TOMB);
@@ -176,11 +186,11 @@ START_TEST(sweep_empties_trailing_tombstones)
 {
 	struct table t = table_new();
 	uint32_t h = 9;
-	pxs_key a = key_at(&t, h, 1), b = key_at(&t, h, 2),
-		c = key_at(&t, h, 3);
-	insert(&t, a);
-	insert(&t, b);
-	insert(&t, c);
+	pxs_key run[3], a, b, c;
+	insert_run(&t, h, run, 3);
+	a = run[0];
+	b = run[1];
+	c = run[2];
 	/* The last of the run, followed by EMPTY: it becomes EMPTY. */
 	free_key(&t, c);
 	ck_assert_uint_eq(state(&t, h + 2), PXS_SLOT_EMPTY);
