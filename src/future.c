@@ -121,7 +121,8 @@ pxs__shm_future_set(pxs_store *s, pxs_key key, const void *data, size_t size)
 		return rc;
 	if (!data && size)
 		return -EINVAL;
-	PXS_REAP_RETRY(s, rc, lock_pending_with_block(s, key, size, &idx, &off));
+	PXS_REAP_RETRY(s, rc,
+		       lock_pending_with_block(s, key, size, &idx, &off));
 	if (rc < 0)
 		return rc;
 	PXS_FAILPOINT(FP_SET_LOCKED);
@@ -145,7 +146,8 @@ pxs__shm_future_reserve(pxs_store *s, pxs_key key, size_t size, void **buf)
 		return rc;
 	if (!buf)
 		return -EINVAL;
-	PXS_REAP_RETRY(s, rc, lock_pending_with_block(s, key, size, &idx, &off));
+	PXS_REAP_RETRY(s, rc,
+		       lock_pending_with_block(s, key, size, &idx, &off));
 	if (rc < 0)
 		return rc;
 	struct pxs_seg_slot *sl = &s->slots[idx];

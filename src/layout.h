@@ -195,7 +195,7 @@ struct pxs_seg_hdr {
 	 * its own, shared only with what it guards, so that taking one does
 	 * not steal the others' lines, nor this one, from other CPUs. */
 	/** Whole-table scans that must see no insertion: recounts and
-	 *  pxs_check() (table.c, THE GATE). Insertions themselves do not take it. */
+	 *  pxs_check() (table.c, THE GATE). Insertions do not take it. */
 	pthread_mutex_t table_lock PXS_LINE;
 	/** Occupied slots (not EMPTY/TOMB) plus insertions that reserved one;
 	 *  atomic, never above capacity. */

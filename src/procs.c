@@ -133,7 +133,8 @@ fold_counters(struct pxs_store *s, struct pxs_seg_proc *p)
 /* The proc table needs no repair: an entry is acquired by the lock, and a
  * half-acquired entry (state written, lock not taken) reads as dead. */
 
-/* Acquire entry i (its liveness lock is held through s->lockfd). Under proc_lock. */
+/* Acquire entry i (its liveness lock is held through s->lockfd). Under
+ * proc_lock. */
 static void
 acquire_entry(struct pxs_store *s, uint32_t i)
 {

@@ -942,8 +942,8 @@ START_TEST(f3_proxy_roundtrip_random)
 		len = strlen(
 			s); /* a '0' noise char is not a NUL, but be safe */
 		rc = pxs_proxy_parse(s, &q);
-		FAST((rc == 0) == hx_ref_pxs_proxy(s, len), "parse(\"%s\") = %d", s,
-		     rc);
+		FAST((rc == 0) == hx_ref_pxs_proxy(s, len),
+		     "parse(\"%s\") = %d", s, rc);
 		if (rc == 0) {
 			accepted++;
 			ck_assert_int_eq(pxs_proxy_format(q, out, sizeof out),
