@@ -190,7 +190,7 @@ pxs__block_cache_drop(struct pxs_store *s)
 }
 
 void
-pxs__block_claim(struct pxs_store *s, uint64_t off)
+pxs__block_tag(struct pxs_store *s, uint64_t off)
 {
 	if (pxs__heap_lock(s) < 0)
 		return;

@@ -40,7 +40,7 @@ pxs__slot_evict(struct pxs_store *s, uint32_t idx, uint64_t *off)
 	if (reserved || pxs__pins_on(s, idx) != 0)
 		return false;
 	/* Gone at once; a pending future's waiters see the new gen. */
-	*off = pxs__slot_free(s, idx);
+	*off = pxs__slot_tombstone(s, idx);
 	PXS_FAILPOINT(FP_EVICT_AFTER_UNPUBLISH);
 	return true;
 }

@@ -183,7 +183,7 @@ commit_evicted(struct pxs_store *s, pxs_key key)
 	uint64_t off = 0;
 	bool freed = pxs__pins_on(s, idx) == 0;
 	if (freed)
-		off = pxs__slot_free(s, idx);
+		off = pxs__slot_tombstone(s, idx);
 	pxs__slot_unlock_reclaim(s, idx, false, freed, off);
 	return 0;
 }
@@ -232,7 +232,7 @@ pxs__shm_future_claim(pxs_store *s, pxs_key key)
 }
 
 /* The opening and the end of the calls that look at a future's status:
- * lock key's slot and resolve the status (pxs__slot_status: 1 value, 0
+ * lock key's slot and resolve the status (pxs__slot_resolve: 1 value, 0
  * pending, -EOWNERDEAD abandoned, found so now if its owner died); then,
  * under the lock, act() turns the status into the result (NULL: the status
  * is the result). Unlocks, waking the waiters if the future was found
@@ -246,7 +246,7 @@ with_status(pxs_store *s, pxs_key key,
 	if (rc < 0)
 		return rc;
 	bool changed = false;
-	rc = pxs__slot_status(s, idx, &changed);
+	rc = pxs__slot_resolve(s, idx, &changed);
 	if (act)
 		rc = act(s, idx, rc);
 	pxs__slot_unlock_wake_if(s, idx, changed);
@@ -309,7 +309,7 @@ wait_slot(struct pxs_store *s, pxs_key key, uint32_t idx, long timeout_ms,
 			pxs__expire_locked(s, idx);
 			return -ECANCELED;
 		}
-		if ((rc = pxs__slot_status(s, idx, &changed)) != 0) {
+		if ((rc = pxs__slot_resolve(s, idx, &changed)) != 0) {
 			if (rc == 1)
 				rc = pxs__view_pin(s, idx, v);
 			break;

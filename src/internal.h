@@ -178,7 +178,7 @@ extern volatile unsigned long
 	pxs__fork_gen; /**< bumped in every forked child */
 /** Acquire a free process entry and its liveness lock for @p s; -EUSERS if
  *  none is free (reap first: pxs__attach). */
-int pxs__proc_claim(struct pxs_store *s);
+int pxs__proc_acquire(struct pxs_store *s);
 /** Under proc_lock: 1 if entry @p i is attached, not ours and dead, and
  *  its liveness lock is now ours; the caller reaps, then frees it. */
 int pxs__proc_take_dead(struct pxs_store *s, uint32_t i);
@@ -406,17 +406,17 @@ void pxs__table_sweep(struct pxs_store *s, uint32_t idx);
 /** Under the slot lock: make the slot a tombstone (TOMB), bump gen; frees
  *  no block: returns the payload offset (0 = none) for
  *  pxs__slot_unlock_reclaim to free once the slot is unlocked. */
-uint64_t pxs__slot_free(struct pxs_store *s, uint32_t idx);
+uint64_t pxs__slot_tombstone(struct pxs_store *s, uint32_t idx);
 /** The end of every free under a slot lock: unlock slot @p idx (waking its
  *  waiters if @p wake), then, if @p freed (the slot was made a tombstone
- *  with pxs__slot_free, which returned @p off), free the block and sweep
- *  the tombstones. Returns the block free's error, or 0. */
+ *  with pxs__slot_tombstone, which returned @p off), free the block and
+ *  sweep the tombstones. Returns the block free's error, or 0. */
 int pxs__slot_unlock_reclaim(struct pxs_store *s, uint32_t idx, bool wake,
 			     bool freed, uint64_t off);
 /** Under the lock of a live slot: 1 if it holds a value, 0 if it is a
  *  pending future, -EOWNERDEAD if abandoned (found so now, if its owner has
  *  died: *changed is then set, and the waiters must be woken). */
-int pxs__slot_status(struct pxs_store *s, uint32_t idx, bool *changed);
+int pxs__slot_resolve(struct pxs_store *s, uint32_t idx, bool *changed);
 /** Under the slot lock of a PENDING/RESERVED future: mark it ABANDONED and
  *  free its reserved block (unpublished first). */
 void pxs__slot_abandon(struct pxs_store *s, uint32_t idx);
@@ -435,7 +435,7 @@ int pxs__block_alloc(struct pxs_store *s, uint64_t size, uint64_t *off);
 int pxs__block_free(struct pxs_store *s, uint64_t off);
 /** Tag a published block with this process before unpublishing it, so that
  *  if we die before freeing it, our reaper finds it (heap lock inside). */
-void pxs__block_claim(struct pxs_store *s, uint64_t off);
+void pxs__block_tag(struct pxs_store *s, uint64_t off);
 /** For a put: a block for @p size bytes from this handle's cache
  *  (*cached = true) or from the heap, as pxs__block_alloc(). */
 int pxs__block_take(struct pxs_store *s, uint64_t size, uint64_t *off,
@@ -457,7 +457,8 @@ uint64_t pxs__pins_total(struct pxs_store *s);
 /** Under slot @p idx's lock: if it is EVICTED and nobody pins or produces
  *  it, make it a tombstone and return true, with *off the block to
  *  reclaim (pxs__slot_unlock_reclaim). */
-bool pxs__release_if_unheld(struct pxs_store *s, uint32_t idx, uint64_t *off);
+bool pxs__slot_tombstone_if_unheld(struct pxs_store *s, uint32_t idx,
+				   uint64_t *off);
 /** Validated pin array of process entry @p p, or NULL. */
 uint16_t *pxs__pin_array(struct pxs_store *s, const struct pxs_seg_proc *p);
 /** Validate a slot's payload (off, size) against the heap. */

@@ -83,13 +83,14 @@ pxs__pins_total(struct pxs_store *s)
 /* Under slot idx's lock: if the slot is evicted and nothing holds it any
  * more, free it; returns the block to reclaim after unlocking. */
 bool
-pxs__release_if_unheld(struct pxs_store *s, uint32_t idx, uint64_t *off)
+pxs__slot_tombstone_if_unheld(struct pxs_store *s, uint32_t idx,
+			      uint64_t *off)
 {
 	struct pxs_seg_slot *sl = &s->slots[idx];
 	if (sl->state != PXS_SLOT_EVICTED || sl->owner ||
 	    pxs__pins_on(s, idx))
 		return false;
-	*off = pxs__slot_free(s, idx);
+	*off = pxs__slot_tombstone(s, idx);
 	return true;
 }
 
@@ -103,7 +104,7 @@ free_if_unheld(struct pxs_store *s, uint32_t idx)
 	if (rc < 0)
 		return rc;
 	uint64_t off = 0;
-	bool freed = pxs__release_if_unheld(s, idx, &off);
+	bool freed = pxs__slot_tombstone_if_unheld(s, idx, &off);
 	if (freed)
 		PXS_FAILPOINT(FP_RELEASE_AFTER_UNPUBLISH);
 	return pxs__slot_unlock_reclaim(s, idx, false, freed, off);

@@ -194,7 +194,7 @@ pxs__proc_is_mine(struct pxs_store *s, uint32_t token)
 }
 
 int
-pxs__proc_claim(struct pxs_store *s)
+pxs__proc_acquire(struct pxs_store *s)
 {
 	struct flock fl;
 	int rc = pxs__lock(s, &s->hdr->proc_lock, NULL, NULL, NULL);

@@ -42,7 +42,7 @@ drop_pins(struct pxs_store *s, uint16_t *a)
 		uint64_t off = 0;
 		__atomic_store_n(&a[i], 0, __ATOMIC_RELAXED);
 		PXS_FAILPOINT(FP_REAP_MID_PINS);
-		bool freed = pxs__release_if_unheld(s, i, &off);
+		bool freed = pxs__slot_tombstone_if_unheld(s, i, &off);
 		pxs__slot_unlock_reclaim(s, i, false, freed, off);
 	}
 }
@@ -65,7 +65,7 @@ drop_ownership(struct pxs_store *s, uint32_t token)
 		uint64_t off = 0;
 		bool freed = false;
 		if (sl->owner == 0) {
-			freed = pxs__release_if_unheld(s, i, &off);
+			freed = pxs__slot_tombstone_if_unheld(s, i, &off);
 		} else if (sl->owner == token) {
 			if (sl->state == PXS_SLOT_PENDING ||
 			    sl->state == PXS_SLOT_RESERVED) {
@@ -73,7 +73,8 @@ drop_ownership(struct pxs_store *s, uint32_t token)
 				pxs__slot_abandon(s, i);
 			} else if (sl->state == PXS_SLOT_EVICTED) {
 				sl->owner = 0;
-				freed = pxs__release_if_unheld(s, i, &off);
+				freed = pxs__slot_tombstone_if_unheld(s, i,
+								      &off);
 			}
 		}
 		pxs__slot_unlock_reclaim(s, i, true, freed, off);
@@ -246,7 +247,7 @@ static int
 reap_and_acquire(struct pxs_store *s)
 {
 	int rc = pxs__reap_procs(s);
-	return rc < 0 ? rc : pxs__proc_claim(s);
+	return rc < 0 ? rc : pxs__proc_acquire(s);
 }
 
 int

@@ -165,7 +165,7 @@ pxs__shm_get(pxs_store *s, pxs_key key, pxs_view *v)
 	if ((rc = pxs__lock_key(s, key, NULL, &idx)) < 0)
 		return rc;
 	bool changed = false;
-	rc = pxs__slot_status(s, idx, &changed);
+	rc = pxs__slot_resolve(s, idx, &changed);
 	rc = rc == 1 ? pxs__view_pin(s, idx, v) : rc == 0 ? -EAGAIN : rc;
 	pxs__slot_unlock_wake_if(s, idx, changed);
 out:

@@ -424,12 +424,12 @@ pxs__table_sweep(struct pxs_store *s, uint32_t idx)
 /* ---- freeing ----------------------------------------------------------- */
 
 uint64_t
-pxs__slot_free(struct pxs_store *s, uint32_t idx)
+pxs__slot_tombstone(struct pxs_store *s, uint32_t idx)
 {
 	struct pxs_seg_slot *sl = &s->slots[idx];
 	uint64_t off = sl->off;
 	if (off) /* if we die between unpublishing and freeing, our reaper frees it */
-		pxs__block_claim(s, off);
+		pxs__block_tag(s, off);
 	/* Atomic: lock-free pins read gen and off (pins.c). */
 	__atomic_store_n(&sl->gen, sl->gen + 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&sl->off, 0, __ATOMIC_RELAXED);
@@ -439,7 +439,7 @@ pxs__slot_free(struct pxs_store *s, uint32_t idx)
 	return off;
 }
 
-/* After pxs__slot_free and the slot unlock: free the block, sweep the
+/* After pxs__slot_tombstone and the slot unlock: free the block, sweep the
  * tombstones. */
 static int
 reclaim(struct pxs_store *s, uint32_t idx, uint64_t off)
@@ -474,7 +474,7 @@ abandon_if_dead(struct pxs_store *s, uint32_t idx)
 }
 
 int
-pxs__slot_status(struct pxs_store *s, uint32_t idx, bool *changed)
+pxs__slot_resolve(struct pxs_store *s, uint32_t idx, bool *changed)
 {
 	switch (s->slots[idx].state) {
 	case PXS_SLOT_READY:
@@ -495,9 +495,9 @@ pxs__slot_abandon(struct pxs_store *s, uint32_t idx)
 	struct pxs_seg_slot *sl = &s->slots[idx];
 	uint64_t off = sl->state == PXS_SLOT_RESERVED ? sl->off : 0;
 	/* The dead producer's half-written block goes back to the heap:
-	 * tagged, unpublished, then freed (see pxs__block_claim). */
+	 * tagged, unpublished, then freed (see pxs__block_tag). */
 	if (off)
-		pxs__block_claim(s, off);
+		pxs__block_tag(s, off);
 	sl->off = 0;
 	sl->size = 0;
 	pxs__slot_set_state(sl, PXS_SLOT_ABANDONED);
@@ -518,7 +518,7 @@ pxs__table_replace(struct pxs_store *s, pxs_key k, uint32_t state,
 	if (rc < 0)
 		return rc;
 	bool changed = false;
-	if (pxs__slot_status(s, idx, &changed) != -EOWNERDEAD) {
+	if (pxs__slot_resolve(s, idx, &changed) != -EOWNERDEAD) {
 		pxs__slot_unlock_wake_if(s, idx, changed);
 		return -EEXIST;
 	}

@@ -92,7 +92,7 @@ look(struct pxs_store *s, pxs_key key, struct watch *w, bool reg,
 	bool changed = false;
 	if (sl->gen != w->gen || !pxs__slot_is(sl, key)) {
 		*rc = -ECANCELED; /* evicted while we slept */
-	} else if ((*rc = pxs__slot_status(s, w->idx, &changed)) == 1) {
+	} else if ((*rc = pxs__slot_resolve(s, w->idx, &changed)) == 1) {
 		*rc = pxs__view_pin(s, w->idx, v);
 	} else if (*rc == 0) {
 		if (reg && !w->registered) {

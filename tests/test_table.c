@@ -79,7 +79,7 @@ free_key(const struct table *t, pxs_key k)
 {
 	uint32_t idx;
 	ck_assert_int_eq(pxs__lock_key(t->s, k, NULL, &idx), 0);
-	ck_assert_uint_eq(pxs__slot_free(t->s, idx), 0);
+	ck_assert_uint_eq(pxs__slot_tombstone(t->s, idx), 0);
 	ck_assert_uint_eq(state(t, idx), PXS_SLOT_TOMB);
 	ck_assert_int_eq(pxs__slot_unlock_reclaim(t->s, idx, false, true, 0),
 			 0);
