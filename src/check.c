@@ -220,9 +220,9 @@ check_slot(struct pxs_store *s, pxs_check_report *r, struct blocks *l,
 	 * hold for this generation (waits.c); a dead waiter's share stays
 	 * until its reaper, and is reported, not an error. */
 	uint32_t dead_waiters, waiters = pxs__waits_on_slot(s, i, &dead_waiters);
-	if (sl->waiters != waiters)
+	if (PXS_WAITERS_COUNT(sl->waiters) != waiters)
 		problem(r, "slot %u: %u waiters counted, %u registered", i,
-			sl->waiters, waiters);
+			PXS_WAITERS_COUNT(sl->waiters), waiters);
 	r->waiters += waiters;
 	r->dead_waiters += dead_waiters;
 	return 1;
