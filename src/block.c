@@ -1,9 +1,11 @@
-/* block.c - payload blocks: allocation, freeing and claiming under the heap
+/* block.c - payload blocks: allocation, freeing and tagging under the heap
  * lock, and each handle's cache of blocks allocated ahead.
  *
- * Owns: every call into the allocator (alloc.c) made on behalf of an
- * operation, so that the heap lock and its repair live in one place, and
- * struct pxs_block_cache.
+ * Owns: the heap lock (pxs__heap_lock, and its repair: one place), the
+ * allocator (alloc.c) calls of an operation's blocks, and struct
+ * pxs_block_cache. Whole-heap scans take the same lock through
+ * pxs__heap_lock: pxs_stat (store.c), the leak search (reap.c) and
+ * pxs_check (check.c).
  *
  * THE CACHE. The heap lock and the allocator's control block are shared by
  * every process: two processes putting small objects side by side pass
@@ -72,7 +74,7 @@ cache_drop(struct pxs_store *s, struct pxs_block_cache *c)
 
 /* The cache class of a request of @p size bytes, 0 if it is not cached. */
 static uint64_t
-class_of(uint64_t size)
+cache_class(uint64_t size)
 {
 	return size && size <= PXS_CACHE_LARGEST
 		       ? (size + PXS_CACHE_GRAIN - 1) &
@@ -112,7 +114,7 @@ pxs__block_take(struct pxs_store *s, uint64_t size, uint64_t *off,
 		bool *cached)
 {
 	struct pxs_block_cache *c = &s->cache;
-	uint64_t cls = class_of(size);
+	uint64_t cls = cache_class(size);
 	*cached = false;
 	if (cls && __atomic_load_n(&c->n, __ATOMIC_RELAXED) &&
 	    pthread_mutex_trylock(&c->lock) == 0) {
@@ -150,7 +152,7 @@ void
 pxs__block_cache_fill(struct pxs_store *s, uint64_t size)
 {
 	struct pxs_block_cache *c = &s->cache;
-	uint64_t cls = class_of(size);
+	uint64_t cls = cache_class(size);
 	if (!cls || pthread_mutex_trylock(&c->lock) != 0)
 		return;
 	if (c->token != s->token || c->cls != cls) {
@@ -188,7 +190,7 @@ pxs__block_cache_drop(struct pxs_store *s)
 }
 
 void
-pxs__block_claim(struct pxs_store *s, uint64_t off)
+pxs__block_tag(struct pxs_store *s, uint64_t off)
 {
 	if (pxs__heap_lock(s) < 0)
 		return;

@@ -48,16 +48,12 @@ static void
 collect(void *ctx, uint64_t off, uint64_t cap, uint32_t owner)
 {
 	struct blocks *l = ctx;
-	if (l->n == l->cap) {
-		size_t ncap = l->cap ? 2 * l->cap : 256;
-		struct block *p = realloc(l->b, ncap * sizeof *p);
-		if (!p) {
-			l->oom = true;
-			return;
-		}
-		l->b = p;
-		l->cap = ncap;
+	struct block *p = pxs__grow(l->b, l->n, &l->cap, sizeof *p, 256);
+	if (!p) {
+		l->oom = true;
+		return;
 	}
+	l->b = p;
 	l->b[l->n++] = (struct block){off, cap, owner, 0, 0};
 }
 
@@ -99,16 +95,12 @@ struct pinrec {
 static void
 suspect(struct suspects *q, uint64_t off, uint32_t who, uint32_t other)
 {
-	if (q->n == q->cap) {
-		size_t ncap = q->cap ? 2 * q->cap : 16;
-		struct suspect *p = realloc(q->s, ncap * sizeof *p);
-		if (!p) {
-			q->oom = true;
-			return;
-		}
-		q->s = p;
-		q->cap = ncap;
+	struct suspect *p = pxs__grow(q->s, q->n, &q->cap, sizeof *p, 16);
+	if (!p) {
+		q->oom = true;
+		return;
 	}
+	q->s = p;
 	q->s[q->n++] = (struct suspect){off, who, other};
 }
 
@@ -282,9 +274,7 @@ check_slots(struct pxs_store *s, pxs_check_report *r, struct blocks *l,
 int
 pxs__shm_check(pxs_store *s, pxs_check_report *r)
 {
-	if (!s || !r)
-		return -EINVAL;
-	int rc = pxs__enter(s);
+	int rc = pxs__enter_args(s, r != NULL);
 	if (rc < 0)
 		return rc;
 	memset(r, 0, sizeof *r);

@@ -92,241 +92,104 @@ pxs_unlink(const char *name)
 	return pxs__shm_unlink(name);
 }
 
-int
-pxs_close(pxs_store *s)
-{
-	return be(s)->close(s);
-}
+/* Every other public call on a handle is its backend's function of the
+ * same name (backend.h), called through the table the handle names. */
+#define FORWARD(type, name, params, args)                                      \
+	type pxs_##name params                                                 \
+	{                                                                      \
+		return be(s)->name args;                                       \
+	}
 
-const char *
-pxs_store_name(const pxs_store *s)
-{
-	return be(s)->store_name(s);
-}
+FORWARD(int, close, (pxs_store *s), (s))
+FORWARD(const char *, store_name, (const pxs_store *s), (s))
+FORWARD(int, put,
+	(pxs_store *s, const void *data, size_t size, pxs_key *key_out),
+	(s, data, size, key_out))
+FORWARD(int, put_at,
+	(pxs_store *s, pxs_key key, const void *data, size_t size),
+	(s, key, data, size))
+FORWARD(int, put_named,
+	(pxs_store *s, const char *name, const void *data, size_t size,
+	 pxs_key *key_out),
+	(s, name, data, size, key_out))
+FORWARD(int, key_name, (pxs_store *s, pxs_key key, char *buf, size_t len),
+	(s, key, buf, len))
+FORWARD(int, get, (pxs_store *s, pxs_key key, pxs_view *v), (s, key, v))
+FORWARD(int, release, (pxs_store *s, pxs_view *v), (s, v))
+FORWARD(int, exists, (pxs_store *s, pxs_key key), (s, key))
+FORWARD(int, evict, (pxs_store *s, pxs_key key), (s, key))
+FORWARD(int, future_new, (pxs_store *s, pxs_key *key_out), (s, key_out))
+FORWARD(int, future_new_at, (pxs_store *s, pxs_key key), (s, key))
+FORWARD(int, future_set,
+	(pxs_store *s, pxs_key key, const void *data, size_t size),
+	(s, key, data, size))
+FORWARD(int, future_reserve,
+	(pxs_store *s, pxs_key key, size_t size, void **buf),
+	(s, key, size, buf))
+FORWARD(int, future_commit, (pxs_store *s, pxs_key key), (s, key))
+FORWARD(int, future_claim, (pxs_store *s, pxs_key key), (s, key))
+FORWARD(int, future_disown, (pxs_store *s, pxs_key key), (s, key))
+FORWARD(int, future_wait_spin,
+	(pxs_store *s, pxs_key key, long timeout_ms, long spin_us, pxs_view *v),
+	(s, key, timeout_ms, spin_us, v))
+FORWARD(int, expire, (pxs_store *s, pxs_key key, long ttl_ms), (s, key, ttl_ms))
+FORWARD(int, future_wait_any,
+	(pxs_store *s, const pxs_key *keys, size_t n, long timeout_ms,
+	 size_t *which, pxs_view *v),
+	(s, keys, n, timeout_ms, which, v))
+FORWARD(int, future_done, (pxs_store *s, pxs_key key), (s, key))
+FORWARD(int, stat, (pxs_store *s, pxs_stats *st), (s, st))
+FORWARD(int, list, (pxs_store *s, uint64_t *cursor, pxs_entry *e),
+	(s, cursor, e))
+FORWARD(int, proc_list, (pxs_store *s, uint64_t *cursor, pxs_proc_info *p),
+	(s, cursor, p))
+FORWARD(int, check, (pxs_store *s, pxs_check_report *r), (s, r))
+FORWARD(int, reap, (pxs_store *s), (s))
 
-int
-pxs_put(pxs_store *s, const void *data, size_t size, pxs_key *key_out)
-{
-	return be(s)->put(s, data, size, key_out);
-}
-
-int
-pxs_put_at(pxs_store *s, pxs_key key, const void *data, size_t size)
-{
-	return be(s)->put_at(s, key, data, size);
-}
-
-int
-pxs_put_named(pxs_store *s, const char *name, const void *data, size_t size,
-	      pxs_key *key_out)
-{
-	return be(s)->put_named(s, name, data, size, key_out);
-}
-
-int
-pxs_key_name(pxs_store *s, pxs_key key, char *buf, size_t len)
-{
-	return be(s)->key_name(s, key, buf, len);
-}
-
-int
-pxs_get(pxs_store *s, pxs_key key, pxs_view *v)
-{
-	return be(s)->get(s, key, v);
-}
-
-int
-pxs_release(pxs_store *s, pxs_view *v)
-{
-	return be(s)->release(s, v);
-}
-
-int
-pxs_exists(pxs_store *s, pxs_key key)
-{
-	return be(s)->exists(s, key);
-}
-
-int
-pxs_evict(pxs_store *s, pxs_key key)
-{
-	return be(s)->evict(s, key);
-}
-
-int
-pxs_future_new(pxs_store *s, pxs_key *key_out)
-{
-	return be(s)->future_new(s, key_out);
-}
-
-int
-pxs_future_new_at(pxs_store *s, pxs_key key)
-{
-	return be(s)->future_new_at(s, key);
-}
-
-int
-pxs_future_set(pxs_store *s, pxs_key key, const void *data, size_t size)
-{
-	return be(s)->future_set(s, key, data, size);
-}
-
-int
-pxs_future_reserve(pxs_store *s, pxs_key key, size_t size, void **buf)
-{
-	return be(s)->future_reserve(s, key, size, buf);
-}
-
-int
-pxs_future_commit(pxs_store *s, pxs_key key)
-{
-	return be(s)->future_commit(s, key);
-}
-
-int
-pxs_future_claim(pxs_store *s, pxs_key key)
-{
-	return be(s)->future_claim(s, key);
-}
-
-int
-pxs_future_disown(pxs_store *s, pxs_key key)
-{
-	return be(s)->future_disown(s, key);
-}
-
+/* pxs_future_wait is pxs_future_wait_spin with the handle's own budget. */
 int
 pxs_future_wait(pxs_store *s, pxs_key key, long timeout_ms, pxs_view *v)
 {
 	return be(s)->future_wait_spin(s, key, timeout_ms, -1, v);
 }
 
-int
-pxs_future_wait_spin(pxs_store *s, pxs_key key, long timeout_ms, long spin_us,
-		     pxs_view *v)
-{
-	return be(s)->future_wait_spin(s, key, timeout_ms, spin_us, v);
-}
-
-int
-pxs_expire(pxs_store *s, pxs_key key, long ttl_ms)
-{
-	return be(s)->expire(s, key, ttl_ms);
-}
-
-int
-pxs_future_wait_any(pxs_store *s, const pxs_key *keys, size_t n,
-		    long timeout_ms, size_t *which, pxs_view *v)
-{
-	return be(s)->future_wait_any(s, keys, n, timeout_ms, which, v);
-}
-
-int
-pxs_future_done(pxs_store *s, pxs_key key)
-{
-	return be(s)->future_done(s, key);
-}
-
-int
-pxs_stat(pxs_store *s, pxs_stats *st)
-{
-	return be(s)->stat(s, st);
-}
-
-int
-pxs_list(pxs_store *s, uint64_t *cursor, pxs_entry *e)
-{
-	return be(s)->list(s, cursor, e);
-}
-
-int
-pxs_proc_list(pxs_store *s, uint64_t *cursor, pxs_proc_info *p)
-{
-	return be(s)->proc_list(s, cursor, p);
-}
-
-int
-pxs_check(pxs_store *s, pxs_check_report *r)
-{
-	return be(s)->check(s, r);
-}
-
-int
-pxs_reap(pxs_store *s)
-{
-	return be(s)->reap(s);
-}
-
 /* Streams: a backend whose table leaves them NULL does not have them. */
-#define STREAM_CALL(op, ...)                                                 \
-	(be(s)->op ? be(s)->op(s, __VA_ARGS__) : -ENOTSUP)
+#define FORWARD_OPTIONAL(type, name, params, args)                             \
+	type pxs_##name params                                                 \
+	{                                                                      \
+		return be(s)->name ? be(s)->name args : -ENOTSUP;              \
+	}
 
-int
-pxs_stream_new(pxs_store *s, pxs_key key, const pxs_stream_options *o)
-{
-	return STREAM_CALL(stream_new, key, o);
-}
-
-int
-pxs_stream_append(pxs_store *s, pxs_key key, const void *data, size_t size,
-		  long timeout_ms, uint64_t *seq_out)
-{
-	return STREAM_CALL(stream_append, key, data, size, timeout_ms, seq_out);
-}
-
-int
-pxs_stream_reserve(pxs_store *s, pxs_key key, size_t size, long timeout_ms,
-		   void **buf)
-{
-	return STREAM_CALL(stream_reserve, key, size, timeout_ms, buf);
-}
-
-int
-pxs_stream_commit(pxs_store *s, pxs_key key, uint64_t *seq_out)
-{
-	return STREAM_CALL(stream_commit, key, seq_out);
-}
-
-int
-pxs_stream_read(pxs_store *s, pxs_key key, uint64_t seq, long timeout_ms,
-		pxs_view *v)
-{
-	return STREAM_CALL(stream_read, key, seq, timeout_ms, v);
-}
-
-int
-pxs_stream_end(pxs_store *s, pxs_key key)
-{
-	return STREAM_CALL(stream_end, key);
-}
-
-int
-pxs_stream_stat(pxs_store *s, pxs_key key, pxs_stream_stats *st)
-{
-	return STREAM_CALL(stream_stat, key, st);
-}
-
-int
-pxs_stream_join(pxs_store *s, pxs_key key, uint64_t from_seq)
-{
-	return STREAM_CALL(stream_join, key, from_seq);
-}
-
-int
-pxs_stream_leave(pxs_store *s, pxs_key key)
-{
-	return STREAM_CALL(stream_leave, key);
-}
-
-int
-pxs_stream_take(pxs_store *s, pxs_key key, const char *group,
-		long timeout_ms, uint64_t *seq, pxs_view *v)
-{
-	return STREAM_CALL(stream_take, key, group, timeout_ms, seq, v);
-}
-
-int
-pxs_stream_ack(pxs_store *s, pxs_key key, const char *group, uint64_t seq)
-{
-	return STREAM_CALL(stream_ack, key, group, seq);
-}
+FORWARD_OPTIONAL(int, stream_new,
+		 (pxs_store *s, pxs_key key, const pxs_stream_options *o),
+		 (s, key, o))
+FORWARD_OPTIONAL(int, stream_append,
+		 (pxs_store *s, pxs_key key, const void *data, size_t size,
+		  long timeout_ms, uint64_t *seq_out),
+		 (s, key, data, size, timeout_ms, seq_out))
+FORWARD_OPTIONAL(int, stream_reserve,
+		 (pxs_store *s, pxs_key key, size_t size, long timeout_ms,
+		  void **buf),
+		 (s, key, size, timeout_ms, buf))
+FORWARD_OPTIONAL(int, stream_commit,
+		 (pxs_store *s, pxs_key key, uint64_t *seq_out),
+		 (s, key, seq_out))
+FORWARD_OPTIONAL(int, stream_read,
+		 (pxs_store *s, pxs_key key, uint64_t seq, long timeout_ms,
+		  pxs_view *v),
+		 (s, key, seq, timeout_ms, v))
+FORWARD_OPTIONAL(int, stream_end, (pxs_store *s, pxs_key key), (s, key))
+FORWARD_OPTIONAL(int, stream_stat,
+		 (pxs_store *s, pxs_key key, pxs_stream_stats *st),
+		 (s, key, st))
+FORWARD_OPTIONAL(int, stream_join,
+		 (pxs_store *s, pxs_key key, uint64_t from_seq),
+		 (s, key, from_seq))
+FORWARD_OPTIONAL(int, stream_leave, (pxs_store *s, pxs_key key), (s, key))
+FORWARD_OPTIONAL(int, stream_take,
+		 (pxs_store *s, pxs_key key, const char *group,
+		  long timeout_ms, uint64_t *seq, pxs_view *v),
+		 (s, key, group, timeout_ms, seq, v))
+FORWARD_OPTIONAL(int, stream_ack,
+		 (pxs_store *s, pxs_key key, const char *group, uint64_t seq),
+		 (s, key, group, seq))

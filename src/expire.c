@@ -1,13 +1,14 @@
 /* expire.c - expiry: a deadline after which a key is gone, served without
  * any background thread.
  *
- * Owns: pxs_expire(), eviction under the slot lock (shared with pxs_evict),
- * and reclaiming slots whose deadline has passed.
+ * Owns: what a deadline does (pxs_expire() in store.c only stores it):
+ * eviction under the slot lock (shared with pxs_evict), and reclaiming
+ * slots whose deadline has passed.
  *
  * HOW IT WORKS. pxs_expire() stores a CLOCK_MONOTONIC deadline in the
  * slot (`expires_ns`; that clock is one for all processes of a machine).
  * From that moment on every lookup treats the slot as absent: the
- * lock-free probe (table.c) skips a slot whose deadline has passed, so
+ * lock-free probe (slot.c) skips a slot whose deadline has passed, so
  * pxs_get, pxs_exists and the locked paths all miss it, and an insertion
  * of the same key puts a new slot beside it (table.c) rather than fail
  * with -EEXIST. Nothing happens at the deadline itself; the slot is
@@ -39,7 +40,7 @@ pxs__slot_evict(struct pxs_store *s, uint32_t idx, uint64_t *off)
 	if (reserved || pxs__pins_on(s, idx) != 0)
 		return false;
 	/* Gone at once; a pending future's waiters see the new gen. */
-	*off = pxs__slot_free(s, idx);
+	*off = pxs__slot_tombstone(s, idx);
 	PXS_FAILPOINT(FP_EVICT_AFTER_UNPUBLISH);
 	return true;
 }
@@ -49,9 +50,7 @@ pxs__expire_locked(struct pxs_store *s, uint32_t idx)
 {
 	uint64_t off = 0;
 	bool freed = pxs__slot_evict(s, idx, &off);
-	pxs__slot_unlock_wake(s, idx);
-	if (freed)
-		pxs__slot_reclaim(s, idx, off);
+	pxs__slot_unlock_reclaim(s, idx, true, freed, off);
 }
 
 bool

@@ -93,24 +93,22 @@ publish(struct pxs_store *s, uint32_t idx, enum pxs_failpoint after)
 }
 
 /* Lock key's future, which must be pending, and allocate it a block of
- * size bytes (not published yet). When the heap is full, reap dead
- * processes and try once more: with the slot unlocked, since the reaper
- * takes slot locks while it holds the process-table lock. */
+ * size bytes (not published yet); on failure nothing stays locked, so that
+ * a caller whose heap is full may reap dead processes and try once more
+ * (PXS_REAP_RETRY): the reaper takes slot locks while it holds the
+ * process-table lock. */
 static int
 lock_pending_with_block(struct pxs_store *s, pxs_key key, size_t size,
 			uint32_t *idx, uint64_t *off)
 {
-	for (int attempt = 0;; attempt++) {
-		int rc = pxs__lock_key(s, key, NULL, idx);
-		if (rc < 0)
-			return rc;
-		if ((rc = not_pending(s, *idx)) == 0 &&
-		    (rc = pxs__block_alloc(s, size, off)) == 0)
-			return 0;
-		pxs__slot_unlock(s, *idx);
-		if (rc != -ENOSPC || attempt > 0 || pxs__reap(s) <= 0)
-			return rc;
-	}
+	int rc = pxs__lock_key(s, key, NULL, idx);
+	if (rc < 0)
+		return rc;
+	if ((rc = not_pending(s, *idx)) == 0 &&
+	    (rc = pxs__block_alloc(s, size, off)) == 0)
+		return 0;
+	pxs__slot_unlock(s, *idx);
+	return rc;
 }
 
 int
@@ -123,7 +121,9 @@ pxs__shm_future_set(pxs_store *s, pxs_key key, const void *data, size_t size)
 		return rc;
 	if (!data && size)
 		return -EINVAL;
-	if ((rc = lock_pending_with_block(s, key, size, &idx, &off)) < 0)
+	PXS_REAP_RETRY(s, rc,
+		       lock_pending_with_block(s, key, size, &idx, &off));
+	if (rc < 0)
 		return rc;
 	PXS_FAILPOINT(FP_SET_LOCKED);
 	struct pxs_seg_slot *sl = &s->slots[idx];
@@ -146,7 +146,9 @@ pxs__shm_future_reserve(pxs_store *s, pxs_key key, size_t size, void **buf)
 		return rc;
 	if (!buf)
 		return -EINVAL;
-	if ((rc = lock_pending_with_block(s, key, size, &idx, &off)) < 0)
+	PXS_REAP_RETRY(s, rc,
+		       lock_pending_with_block(s, key, size, &idx, &off));
+	if (rc < 0)
 		return rc;
 	struct pxs_seg_slot *sl = &s->slots[idx];
 	sl->off = off;
@@ -160,7 +162,7 @@ pxs__shm_future_reserve(pxs_store *s, pxs_key key, size_t size, void **buf)
 	return 0;
 }
 
-/* The reservation's key was evicted: drop our claim on the block, which
+/* The reservation's key was evicted: drop our hold on the block, which
  * is freed unless views pin it. 0 if there was such a reservation. */
 static int
 commit_evicted(struct pxs_store *s, pxs_key key)
@@ -181,10 +183,8 @@ commit_evicted(struct pxs_store *s, pxs_key key)
 	uint64_t off = 0;
 	bool freed = pxs__pins_on(s, idx) == 0;
 	if (freed)
-		off = pxs__slot_free(s, idx);
-	pxs__slot_unlock(s, idx);
-	if (freed)
-		pxs__slot_reclaim(s, idx, off);
+		off = pxs__slot_tombstone(s, idx);
+	pxs__slot_unlock_reclaim(s, idx, false, freed, off);
 	return 0;
 }
 
@@ -218,11 +218,9 @@ pxs__shm_future_commit(pxs_store *s, pxs_key key)
 int
 pxs__shm_future_claim(pxs_store *s, pxs_key key)
 {
-	int rc = pxs__enter_key(s, key);
 	uint32_t idx;
+	int rc = pxs__enter_lock_key(s, key, &idx);
 	if (rc < 0)
-		return rc;
-	if ((rc = pxs__lock_key(s, key, NULL, &idx)) < 0)
 		return rc;
 	struct pxs_seg_slot *sl = &s->slots[idx];
 	if (sl->state == PXS_SLOT_PENDING)
@@ -233,54 +231,59 @@ pxs__shm_future_claim(pxs_store *s, pxs_key key)
 	return rc;
 }
 
+/* The opening and the end of the calls that look at a future's status:
+ * lock key's slot and resolve the status (pxs__slot_resolve: 1 value, 0
+ * pending, -EOWNERDEAD abandoned, found so now if its owner died); then,
+ * under the lock, act() turns the status into the result (NULL: the status
+ * is the result). Unlocks, waking the waiters if the future was found
+ * abandoned just now. */
+static int
+with_status(pxs_store *s, pxs_key key,
+	    int (*act)(struct pxs_store *, uint32_t, int))
+{
+	uint32_t idx;
+	int rc = pxs__enter_lock_key(s, key, &idx);
+	if (rc < 0)
+		return rc;
+	bool changed = false;
+	rc = pxs__slot_resolve(s, idx, &changed);
+	if (act)
+		rc = act(s, idx, rc);
+	pxs__slot_unlock_wake_if(s, idx, changed);
+	return rc;
+}
+
 /* Give up ownership of a pending future: from now on no process's death
  * abandons it (an ownerless future is set by whoever sets it, cancelled by
  * evict). The owner word is 0, as for a published value, which the liveness
  * check already reads as "nobody to watch". A future whose owner is found
  * dead here is abandoned first, as any look at it would. */
+static int
+disown_locked(struct pxs_store *s, uint32_t idx, int status)
+{
+	struct pxs_seg_slot *sl = &s->slots[idx];
+	if (status == 1)
+		return -EALREADY;
+	if (status != 0)
+		return status;
+	if (sl->state == PXS_SLOT_RESERVED)
+		return -EBUSY; /* a reservation is its producer's until commit */
+	if (sl->owner != 0 && sl->owner != s->token)
+		return -EPERM;
+	sl->owner = 0;
+	return 0;
+}
+
 int
 pxs__shm_future_disown(pxs_store *s, pxs_key key)
 {
-	int rc = pxs__enter_key(s, key);
-	uint32_t idx;
-	if (rc < 0)
-		return rc;
-	if ((rc = pxs__lock_key(s, key, NULL, &idx)) < 0)
-		return rc;
-	struct pxs_seg_slot *sl = &s->slots[idx];
-	bool changed = false;
-	rc = pxs__slot_status(s, idx, &changed);
-	if (rc == 1)
-		rc = -EALREADY;
-	else if (rc == 0 && sl->state == PXS_SLOT_RESERVED)
-		rc = -EBUSY; /* a reservation is its producer's until commit */
-	else if (rc == 0 && sl->owner != 0 && sl->owner != s->token)
-		rc = -EPERM;
-	else if (rc == 0)
-		sl->owner = 0;
-	if (changed)
-		pxs__slot_unlock_wake(s, idx);
-	else
-		pxs__slot_unlock(s, idx);
-	return rc;
+	return with_status(s, key, disown_locked);
 }
 
 int
 pxs__shm_future_done(pxs_store *s, pxs_key key)
 {
-	int rc = pxs__enter_key(s, key);
-	uint32_t idx;
-	if (rc < 0)
-		return rc;
-	if ((rc = pxs__lock_key(s, key, NULL, &idx)) < 0)
-		return rc;
-	bool changed = false;
-	rc = pxs__slot_status(s, idx, &changed);
-	if (changed)
-		pxs__slot_unlock_wake(s, idx);
-	else
-		pxs__slot_unlock(s, idx);
-	return rc;
+	return with_status(s, key, NULL);
 }
 
 /* The part of a wait on key's slot, which is locked (idx). An eviction or
@@ -306,7 +309,7 @@ wait_slot(struct pxs_store *s, pxs_key key, uint32_t idx, long timeout_ms,
 			pxs__expire_locked(s, idx);
 			return -ECANCELED;
 		}
-		if ((rc = pxs__slot_status(s, idx, &changed)) != 0) {
+		if ((rc = pxs__slot_resolve(s, idx, &changed)) != 0) {
 			if (rc == 1)
 				rc = pxs__view_pin(s, idx, v);
 			break;
@@ -352,10 +355,7 @@ wait_slot(struct pxs_store *s, pxs_key key, uint32_t idx, long timeout_ms,
 	/* Wake the others only if we changed the state (abandoned it):
 	 * waking them after a mere pin would make every waiter of a fan-out
 	 * wake all the others again. */
-	if (changed)
-		pxs__slot_unlock_wake(s, idx);
-	else
-		pxs__slot_unlock(s, idx);
+	pxs__slot_unlock_wake_if(s, idx, changed);
 	if (rc == 0)
 		PXS_FAILPOINT(FP_WAIT_PINNED_BEFORE_RETURN);
 	return rc;

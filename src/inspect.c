@@ -29,9 +29,7 @@ owner_pid(struct pxs_store *s, uint32_t token)
 int
 pxs__shm_list(pxs_store *s, uint64_t *cursor, pxs_entry *e)
 {
-	if (!s || !cursor || !e)
-		return -EINVAL;
-	int rc = pxs__enter(s);
+	int rc = pxs__enter_args(s, cursor && e);
 	if (rc < 0)
 		return rc;
 	uint64_t now = pxs__now_ns(CLOCK_MONOTONIC);
@@ -71,9 +69,7 @@ pxs__shm_list(pxs_store *s, uint64_t *cursor, pxs_entry *e)
 int
 pxs__shm_proc_list(pxs_store *s, uint64_t *cursor, pxs_proc_info *p)
 {
-	if (!s || !cursor || !p)
-		return -EINVAL;
-	int rc = pxs__enter(s);
+	int rc = pxs__enter_args(s, cursor && p);
 	if (rc < 0)
 		return rc;
 	for (uint64_t i = *cursor; i < PXS_MAX_PROCS; i++) {

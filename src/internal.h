@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include "backend.h"
@@ -33,6 +34,26 @@ static inline bool
 pxs__key_is_zero(pxs_key k)
 {
 	return (k.hi | k.lo) == 0;
+}
+
+/* ---- process-local growable arrays ---------------------------------- */
+
+/** Room for one more element in the array @p p of @p n elements of @p elem
+ *  bytes, of which *@p cap are allocated: @p p itself while n < *cap, else
+ *  @p p reallocated to twice as many (@p first at the start) and *@p cap
+ *  updated. NULL if out of memory: @p p is then unchanged and still valid. */
+static inline void *
+pxs__grow(void *p, size_t n, size_t *cap, size_t elem, size_t first)
+{
+	if (n < *cap)
+		return p;
+	size_t ncap = *cap ? 2 * *cap : first;
+	if (ncap < *cap || ncap > SIZE_MAX / elem)
+		return NULL;
+	void *q = realloc(p, ncap * elem);
+	if (q)
+		*cap = ncap;
+	return q;
 }
 
 /* ---- the process-local handle (store.c owns its lifetime) ---------- */
@@ -94,8 +115,6 @@ void pxs__segment_sweep(const char *name);
  *  reaches @p end_ns (UINT64_MAX: never): -ENOENT; -EMFILE, -ENFILE,
  *  -ENOMEM when no inotify watch can be had. */
 int pxs__segment_await(const char *name, uint64_t end_ns);
-/** Make [0, need) of the file backed by memory (heap commit callback). */
-int pxs__segment_commit(void *store, uint64_t need);
 
 /* ---- sync.c: robust locks, futex waits, clocks ------------------------- */
 
@@ -157,9 +176,9 @@ pxs__token(uint32_t gen, uint32_t idx)
 
 extern volatile unsigned long
 	pxs__fork_gen; /**< bumped in every forked child */
-/** Claim a free process entry and its liveness lock for @p s; -EUSERS if
+/** Acquire a free process entry and its liveness lock for @p s; -EUSERS if
  *  none is free (reap first: pxs__attach). */
-int pxs__proc_claim(struct pxs_store *s);
+int pxs__proc_acquire(struct pxs_store *s);
 /** Under proc_lock: 1 if entry @p i is attached, not ours and dead, and
  *  its liveness lock is now ours; the caller reaps, then frees it. */
 int pxs__proc_take_dead(struct pxs_store *s, uint32_t i);
@@ -188,6 +207,13 @@ pxs__count(struct pxs_store *s, enum pxs_ctr c)
 }
 void pxs__counters(struct pxs_store *s, uint64_t out[PXS_CTR_N],
 		   uint32_t *alive);
+/** Entries at or above this were never taken: scans of them stop there. */
+static inline uint32_t
+pxs__procs_hi(const struct pxs_store *s)
+{
+	uint32_t n = __atomic_load_n(&s->hdr->procs_hi, __ATOMIC_ACQUIRE);
+	return n < PXS_MAX_PROCS ? n : PXS_MAX_PROCS;
+}
 
 /** Entry check of every API call on a store. */
 static inline int
@@ -211,8 +237,8 @@ int pxs__reap_procs(struct pxs_store *s);
 /** pxs__reap_procs(), then evict the expired slots (expire.c): returns how
  *  many processes and slots, so > 0 means memory may have come back. */
 int pxs__reap(struct pxs_store *s);
-/** Reap, claim a process entry for @p s (its pin array comes at its first
- *  pin: pxs__my_pins). */
+/** Reap, acquire a process entry for @p s (its pin array comes at its
+ *  first pin: pxs__my_pins). */
 int pxs__attach(struct pxs_store *s);
 /** Reap this handle's own entry, free it, drop its liveness lock. */
 void pxs__detach(struct pxs_store *s);
@@ -223,18 +249,34 @@ void pxs__detach(struct pxs_store *s);
 int pxs__insert_reaping(struct pxs_store *s, pxs_key k, uint32_t state,
 			uint64_t off, uint64_t size, uint32_t owner,
 			uint32_t *idx);
-/** Reap entry @p i, whose liveness lock the caller has just taken, under
- *  proc_lock. Leaves the entry LIVE: the caller frees or reuses it. */
-void pxs__reap_entry(struct pxs_store *s, uint32_t i);
+
+/** Entry check of the calls that take a store and other arguments:
+ *  -EINVAL for a NULL store or if not @p args_ok, else pxs__enter(). */
+static inline int
+pxs__enter_args(struct pxs_store *s, bool args_ok)
+{
+	if (!s || !args_ok)
+		return -EINVAL;
+	return pxs__enter(s);
+}
 
 /** Entry check of the calls that take a store and a key. */
 static inline int
 pxs__enter_key(struct pxs_store *s, pxs_key key)
 {
-	if (!s || pxs__key_is_zero(key))
-		return -EINVAL;
-	return pxs__enter(s);
+	return pxs__enter_args(s, !pxs__key_is_zero(key));
 }
+
+/** Set @p rc to @p op (an expression that yields 0 or a negative errno);
+ *  if that is -ENOSPC and reaping (pxs__reap) gave anything back, set it to
+ *  @p op once more. For callers that hold no lock: the reaper takes them
+ *  all. Allocation and insertion never reap by themselves. */
+#define PXS_REAP_RETRY(s, rc, op)                                    \
+	do {                                                         \
+		(rc) = (op);                                         \
+		if ((rc) == -ENOSPC && pxs__reap(s) > 0)             \
+			(rc) = (op);                                 \
+	} while (0)
 
 /* ---- slot.c: probing, lookup, slot locks and their repair ------------- */
 
@@ -313,6 +355,26 @@ int pxs__slot_is(const struct pxs_seg_slot *sl, pxs_key k);
 void pxs__slot_set_state(struct pxs_seg_slot *sl, uint32_t state);
 /** Unlock, then wake the slot's waiters if it has any. */
 void pxs__slot_unlock_wake(struct pxs_store *s, uint32_t idx);
+/** Unlock, waking the waiters (pxs__slot_unlock_wake) only if @p wake: a
+ *  caller that changed the state (or found a future abandoned) wakes them;
+ *  one that only looked does not. */
+static inline void
+pxs__slot_unlock_wake_if(struct pxs_store *s, uint32_t idx, bool wake)
+{
+	if (wake)
+		pxs__slot_unlock_wake(s, idx);
+	else
+		pxs__slot_unlock(s, idx);
+}
+/** The opening of the API calls on one key: the entry check
+ *  (pxs__enter_key), then the key looked up and its live slot locked
+ *  (pxs__lock_key, no deadline) in *@p idx. */
+static inline int
+pxs__enter_lock_key(struct pxs_store *s, pxs_key key, uint32_t *idx)
+{
+	int rc = pxs__enter_key(s, key);
+	return rc < 0 ? rc : pxs__lock_key(s, key, NULL, idx);
+}
 
 /* ---- table.c: insertion, live count, gate, sweep, freeing slots ------ */
 
@@ -342,18 +404,20 @@ void pxs__gate_open(struct pxs_store *s);
 /** With no slot lock held: turn the run of tombstones ending at @p idx into
  *  EMPTY slots if an EMPTY slot follows it. */
 void pxs__table_sweep(struct pxs_store *s, uint32_t idx);
-/** Under the slot lock: make the slot free (TOMB), bump gen; returns the
- *  payload offset the caller must free with pxs__heap_release (0 = none). */
-uint64_t pxs__slot_free(struct pxs_store *s, uint32_t idx);
-/** After pxs__slot_free and the slot unlock: free the block, sweep tombs. */
-int pxs__slot_reclaim(struct pxs_store *s, uint32_t idx, uint64_t off);
-/** Under the slot lock, if PENDING/RESERVED and the owner is dead: mark
- *  ABANDONED (returns 1) and free a reserved block; else 0. */
-int pxs__slot_check_owner(struct pxs_store *s, uint32_t idx);
+/** Under the slot lock: make the slot a tombstone (TOMB), bump gen; frees
+ *  no block: returns the payload offset (0 = none) for
+ *  pxs__slot_unlock_reclaim to free once the slot is unlocked. */
+uint64_t pxs__slot_tombstone(struct pxs_store *s, uint32_t idx);
+/** The end of every free under a slot lock: unlock slot @p idx (waking its
+ *  waiters if @p wake), then, if @p freed (the slot was made a tombstone
+ *  with pxs__slot_tombstone, which returned @p off), free the block and
+ *  sweep the tombstones. Returns the block free's error, or 0. */
+int pxs__slot_unlock_reclaim(struct pxs_store *s, uint32_t idx, bool wake,
+			     bool freed, uint64_t off);
 /** Under the lock of a live slot: 1 if it holds a value, 0 if it is a
  *  pending future, -EOWNERDEAD if abandoned (found so now, if its owner has
  *  died: *changed is then set, and the waiters must be woken). */
-int pxs__slot_status(struct pxs_store *s, uint32_t idx, bool *changed);
+int pxs__slot_resolve(struct pxs_store *s, uint32_t idx, bool *changed);
 /** Under the slot lock of a PENDING/RESERVED future: mark it ABANDONED and
  *  free its reserved block (unpublished first). */
 void pxs__slot_abandon(struct pxs_store *s, uint32_t idx);
@@ -372,7 +436,7 @@ int pxs__block_alloc(struct pxs_store *s, uint64_t size, uint64_t *off);
 int pxs__block_free(struct pxs_store *s, uint64_t off);
 /** Tag a published block with this process before unpublishing it, so that
  *  if we die before freeing it, our reaper finds it (heap lock inside). */
-void pxs__block_claim(struct pxs_store *s, uint64_t off);
+void pxs__block_tag(struct pxs_store *s, uint64_t off);
 /** For a put: a block for @p size bytes from this handle's cache
  *  (*cached = true) or from the heap, as pxs__block_alloc(). */
 int pxs__block_take(struct pxs_store *s, uint64_t size, uint64_t *off,
@@ -391,14 +455,11 @@ void pxs__block_cache_drop(struct pxs_store *s);
 uint32_t pxs__pins_on(struct pxs_store *s, uint32_t idx);
 /** Pins of all processes on all slots (for pxs_stat). */
 uint64_t pxs__pins_total(struct pxs_store *s);
-/** Lock slot @p idx and, if it is EVICTED and nobody pins or produces it,
- *  free it (then sweep). Whatever value it holds by then: an evicted value
- *  nobody holds is garbage, whoever notices. */
-int pxs__free_if_unheld(struct pxs_store *s, uint32_t idx);
 /** Under slot @p idx's lock: if it is EVICTED and nobody pins or produces
  *  it, make it a tombstone and return true, with *off the block to
- *  reclaim (pxs__slot_reclaim) after unlocking. */
-bool pxs__release_if_unheld(struct pxs_store *s, uint32_t idx, uint64_t *off);
+ *  reclaim (pxs__slot_unlock_reclaim). */
+bool pxs__slot_tombstone_if_unheld(struct pxs_store *s, uint32_t idx,
+				   uint64_t *off);
 /** Validated pin array of process entry @p p, or NULL. */
 uint16_t *pxs__pin_array(struct pxs_store *s, const struct pxs_seg_proc *p);
 /** Validate a slot's payload (off, size) against the heap. */
@@ -428,8 +489,8 @@ int pxs__proxy_registry_count(void);
 /* ---- expire.c: deadlines on keys -------------------------------------- */
 
 /** Under slot @p idx's lock: evict it as pxs_evict() does. true if it was
- *  freed at once (*@p off: the block to give pxs__slot_reclaim() after
- *  unlocking), false if pins or a producer keep it EVICTED. */
+ *  freed at once (*@p off: the block to give
+ *  pxs__slot_unlock_reclaim()), false if pins or a producer keep it EVICTED. */
 bool pxs__slot_evict(struct pxs_store *s, uint32_t idx, uint64_t *off);
 /** Under the lock of expired slot @p idx: evict it, unlock (waking its
  *  waiters) and reclaim it. */

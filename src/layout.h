@@ -71,8 +71,8 @@ enum pxs_ctr {
 /** One hash-table entry: an object or a future. 128 bytes, two cache lines:
  *  the first holds what lookups read (state and key) and what changes only
  *  when the slot does; the second the lock and what waiters use. Pins are
- *  not here: each process counts its own in its pin array (reap.c), so
- *  that readers of a value write no line they share (store.c). */
+ *  not here: each process counts its own in its pin array (pins.c), so
+ *  that readers of a value write no line they share (pins.c, PINS). */
 struct pxs_seg_slot {
 	/* -- read by lookups; written on insert, state change and free -- */
 	/** enum pxs_slot_state; written under lock, release store. */
@@ -148,7 +148,7 @@ enum pxs_proc_state { PXS_PROC_FREE = 0, PXS_PROC_LIVE = 1 };
 struct pxs_seg_proc {
 	/** enum pxs_proc_state; changed under hdr->proc_lock. */
 	uint32_t state;
-	/** Bumped on each claim; part of the owner token. */
+	/** Bumped each time the entry is acquired; part of the owner token. */
 	uint32_t gen;
 	/** For display only: liveness is the lock, not the pid. */
 	int32_t pid;
@@ -196,14 +196,14 @@ struct pxs_seg_hdr {
 	/** Nonzero: insertions wait for the table lock (the insertion gate);
 	 *  set and cleared under it. */
 	uint32_t insert_gate;
-	/** 1 + the highest process entry ever claimed (grows under
+	/** 1 + the highest process entry ever acquired (grows under
 	 *  proc_lock): pin scans stop there. */
 	uint32_t procs_hi;
 	/* Every call reads the line above; each lock below starts a line of
 	 * its own, shared only with what it guards, so that taking one does
 	 * not steal the others' lines, nor this one, from other CPUs. */
 	/** Whole-table scans that must see no insertion: recounts and
-	 *  pxs_check() (insert.c's gate). Insertions themselves do not take it. */
+	 *  pxs_check() (table.c, THE GATE). Insertions do not take it. */
 	pthread_mutex_t table_lock PXS_LINE;
 	/** Occupied slots (not EMPTY/TOMB) plus insertions that reserved one;
 	 *  atomic, never above capacity. */

@@ -48,19 +48,11 @@ pxs__pin_array(struct pxs_store *s, const struct pxs_seg_proc *p)
 	return (uint16_t *)(s->base + off);
 }
 
-/* Entries at or above this were never claimed: scans stop there. */
-static uint32_t
-procs_hi(const struct pxs_store *s)
-{
-	uint32_t n = __atomic_load_n(&s->hdr->procs_hi, __ATOMIC_ACQUIRE);
-	return n < PXS_MAX_PROCS ? n : PXS_MAX_PROCS;
-}
-
 uint32_t
 pxs__pins_on(struct pxs_store *s, uint32_t idx)
 {
 	uint64_t sum = 0;
-	for (uint32_t i = 0, n = procs_hi(s); i < n; i++) {
+	for (uint32_t i = 0, n = pxs__procs_hi(s); i < n; i++) {
 		const struct pxs_seg_proc *p = &s->procs[i];
 		if (__atomic_load_n(&p->state, __ATOMIC_ACQUIRE) !=
 		    PXS_PROC_LIVE)
@@ -76,7 +68,7 @@ uint64_t
 pxs__pins_total(struct pxs_store *s)
 {
 	uint64_t sum = 0;
-	for (uint32_t i = 0, n = procs_hi(s); i < n; i++) {
+	for (uint32_t i = 0, n = pxs__procs_hi(s); i < n; i++) {
 		const struct pxs_seg_proc *p = &s->procs[i];
 		const uint16_t *a;
 		if (__atomic_load_n(&p->state, __ATOMIC_ACQUIRE) !=
@@ -92,28 +84,31 @@ pxs__pins_total(struct pxs_store *s)
 /* Under slot idx's lock: if the slot is evicted and nothing holds it any
  * more, free it; returns the block to reclaim after unlocking. */
 bool
-pxs__release_if_unheld(struct pxs_store *s, uint32_t idx, uint64_t *off)
+pxs__slot_tombstone_if_unheld(struct pxs_store *s, uint32_t idx,
+			      uint64_t *off)
 {
 	struct pxs_seg_slot *sl = &s->slots[idx];
 	if (sl->state != PXS_SLOT_EVICTED || sl->owner ||
 	    pxs__pins_on(s, idx))
 		return false;
-	*off = pxs__slot_free(s, idx);
+	*off = pxs__slot_tombstone(s, idx);
 	return true;
 }
 
-int
-pxs__free_if_unheld(struct pxs_store *s, uint32_t idx)
+/* Lock slot idx and, if it is EVICTED and nobody pins or produces it,
+ * free it (then sweep). Whatever value it holds by then: an evicted value
+ * nobody holds is garbage, whoever notices. */
+static int
+free_if_unheld(struct pxs_store *s, uint32_t idx)
 {
 	int rc = pxs__slot_lock(s, idx, NULL);
 	if (rc < 0)
 		return rc;
 	uint64_t off = 0;
-	bool freed = pxs__release_if_unheld(s, idx, &off);
+	bool freed = pxs__slot_tombstone_if_unheld(s, idx, &off);
 	if (freed)
 		PXS_FAILPOINT(FP_RELEASE_AFTER_UNPUBLISH);
-	pxs__slot_unlock(s, idx);
-	return freed ? pxs__slot_reclaim(s, idx, off) : 0;
+	return pxs__slot_unlock_reclaim(s, idx, false, freed, off);
 }
 
 /* ---- pinning ------------------------------------------------------------ */
@@ -217,7 +212,7 @@ pxs__unpin(struct pxs_store *s, uint32_t idx)
 	/* Not only the value we pinned: a reader backing off may have
 	 * pinned, for a moment, a slot that was freed and reused since its
 	 * lookup, and made that value's evicter keep it. */
-	return pxs__free_if_unheld(s, idx);
+	return free_if_unheld(s, idx);
 }
 
 /* pxs_get() without the slot lock, for a READY value (PINS, above):

@@ -1,12 +1,12 @@
 /* procs.c - attached processes: liveness tokens, counters and fork.
  *
- * Owns: the segment's process table (claiming a free entry, taking a dead
+ * Owns: the segment's process table (acquiring a free entry, taking a dead
  * one's liveness lock, freeing an entry), the per-process liveness lock,
  * the owner tokens stored in slots, the counters, and the fork handler.
  * It reaps nothing: reap.c reaps a dead entry between pxs__proc_take_dead
- * and pxs__proc_free, and attaches a handle (reap, then claim).
+ * and pxs__proc_free, and attaches a handle (reap, then acquire).
  *
- * HOW LIVENESS WORKS. Each handle claims an entry i of the process table
+ * HOW LIVENESS WORKS. Each handle acquires an entry i of the process table
  * and takes an OFD write lock (F_OFD_SETLK) on byte PXS_LIVENESS_LOCK_BASE+i
  * of the segment file through its own descriptor. The kernel drops the lock
  * when the process dies, however it dies. Another process asks "is entry i
@@ -17,14 +17,14 @@
  * lock, so it is never mistaken for a dead one.
  *
  * An owner token is (entry generation << PXS_PROC_BITS) | entry index. The
- * generation is bumped whenever an entry is claimed, so a token of a
+ * generation is bumped whenever an entry is acquired, so a token of a
  * process that left never matches a later occupant of the same entry.
  *
  * FORK. An OFD lock belongs to the open file description, which a child
  * shares with its parent: if the child kept it, a dead parent would look
  * alive. The atfork child handler therefore gives every open store a fresh
  * description (reopening /proc/self/fd/N) in place of the inherited one and
- * bumps pxs__fork_gen; the child's first call then claims its own entry
+ * bumps pxs__fork_gen; the child's first call then acquires its own entry
  * (pxs__refork, reap.c).
  * The lock lives on a description of its own (lockfd) that is never
  * mapped: a mapping references the description it was made from, so a
@@ -130,12 +130,13 @@ fold_counters(struct pxs_store *s, struct pxs_seg_proc *p)
 	}
 }
 
-/* The proc table needs no repair: an entry is claimed by the lock, and a
- * half-claimed entry (state written, lock not taken) reads as dead. */
+/* The proc table needs no repair: an entry is acquired by the lock, and a
+ * half-acquired entry (state written, lock not taken) reads as dead. */
 
-/* Claim entry i (its liveness lock is held through s->lockfd). Under proc_lock. */
+/* Acquire entry i (its liveness lock is held through s->lockfd). Under
+ * proc_lock. */
 static void
-claim(struct pxs_store *s, uint32_t i)
+acquire_entry(struct pxs_store *s, uint32_t i)
 {
 	struct pxs_seg_proc *p = &s->procs[i];
 	fold_counters(s, p);
@@ -193,7 +194,7 @@ pxs__proc_is_mine(struct pxs_store *s, uint32_t token)
 }
 
 int
-pxs__proc_claim(struct pxs_store *s)
+pxs__proc_acquire(struct pxs_store *s)
 {
 	struct flock fl;
 	int rc = pxs__lock(s, &s->hdr->proc_lock, NULL, NULL, NULL);
@@ -211,7 +212,7 @@ pxs__proc_claim(struct pxs_store *s)
 			rc = -errno;
 			break;
 		}
-		claim(s, i);
+		acquire_entry(s, i);
 		rc = 0;
 		break;
 	}

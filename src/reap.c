@@ -2,15 +2,17 @@
  *
  * Owns: the reaper, which repairs orphaned locks, drops a dead process's
  * pins, abandons its futures, frees its reservations and the blocks it
- * allocated but never published, and frees its process entry; and, since
- * they reap, attaching a handle, detaching it, re-attaching after fork,
- * and the insertion that reaps and retries when the table is full. It is
- * the only file that holds the process-table lock over other locks.
+ * allocated but never published, and has its process entry freed
+ * (procs.c); and, since they reap, attaching a handle, detaching it,
+ * re-attaching after fork, and the insertion that reaps and retries when
+ * the table is full (PXS_REAP_RETRY, internal.h, is the same retry for
+ * the callers above). It is the only file that holds the process-table
+ * lock over other locks.
  *
  * WHO REAPS. A process entry is dead when its liveness lock can be taken
  * (procs.c). Reaping runs under the process-table lock, with the dead
  * entry's liveness lock held by the reaper, so two reapers never work on
- * one entry: when a process attaches (before it claims an entry),
+ * one entry: when a process attaches (before it acquires an entry),
  * whenever an allocation or insertion would fail with -ENOSPC (the callers,
  * holding no lock, reap: never the allocator or the inserter), and from
  * pxs_close() for the closing handle's own entry. Every step is idempotent
@@ -40,10 +42,8 @@ drop_pins(struct pxs_store *s, uint16_t *a)
 		uint64_t off = 0;
 		__atomic_store_n(&a[i], 0, __ATOMIC_RELAXED);
 		PXS_FAILPOINT(FP_REAP_MID_PINS);
-		bool freed = pxs__release_if_unheld(s, i, &off);
-		pxs__slot_unlock(s, i);
-		if (freed)
-			pxs__slot_reclaim(s, i, off);
+		bool freed = pxs__slot_tombstone_if_unheld(s, i, &off);
+		pxs__slot_unlock_reclaim(s, i, false, freed, off);
 	}
 }
 
@@ -65,7 +65,7 @@ drop_ownership(struct pxs_store *s, uint32_t token)
 		uint64_t off = 0;
 		bool freed = false;
 		if (sl->owner == 0) {
-			freed = pxs__release_if_unheld(s, i, &off);
+			freed = pxs__slot_tombstone_if_unheld(s, i, &off);
 		} else if (sl->owner == token) {
 			if (sl->state == PXS_SLOT_PENDING ||
 			    sl->state == PXS_SLOT_RESERVED) {
@@ -73,12 +73,11 @@ drop_ownership(struct pxs_store *s, uint32_t token)
 				pxs__slot_abandon(s, i);
 			} else if (sl->state == PXS_SLOT_EVICTED) {
 				sl->owner = 0;
-				freed = pxs__release_if_unheld(s, i, &off);
+				freed = pxs__slot_tombstone_if_unheld(s, i,
+								      &off);
 			}
 		}
-		pxs__slot_unlock_wake(s, i);
-		if (freed)
-			pxs__slot_reclaim(s, i, off);
+		pxs__slot_unlock_reclaim(s, i, true, freed, off);
 	}
 }
 
@@ -94,14 +93,10 @@ collect_owned(void *ctx, uint64_t off, uint64_t cap, uint32_t owner)
 	struct leak_list *l = ctx;
 	if (owner != l->token)
 		return;
-	if (l->n == l->cap) {
-		size_t ncap = l->cap ? 2 * l->cap : 64;
-		uint64_t *p = realloc(l->off, ncap * sizeof *p);
-		if (!p)
-			return; /* best effort: a later reap finds the rest */
-		l->off = p;
-		l->cap = ncap;
-	}
+	uint64_t *p = pxs__grow(l->off, l->n, &l->cap, sizeof *p, 64);
+	if (!p)
+		return; /* best effort: a later reap finds the rest */
+	l->off = p;
 	l->off[l->n++] = off;
 }
 
@@ -177,8 +172,10 @@ drop_waits(struct pxs_store *s, struct pxs_seg_proc *p)
 	pxs__bell_drop(s, p);
 }
 
-void
-pxs__reap_entry(struct pxs_store *s, uint32_t i)
+/* Reap entry i, whose liveness lock the caller has just taken, under
+ * proc_lock. Leaves the entry LIVE: the caller frees or reuses it. */
+static void
+reap_entry(struct pxs_store *s, uint32_t i)
 {
 	struct pxs_seg_proc *p = &s->procs[i];
 	uint32_t token = pxs__token(p->gen, i);
@@ -217,7 +214,7 @@ reap_dead(struct pxs_store *s)
 			continue;
 		if (n == 0) /* it may have died holding locks */
 			repair_orphans(s);
-		pxs__reap_entry(s, i);
+		reap_entry(s, i);
 		pxs__proc_free(s, i);
 		pxs__proc_let_go(s, i);
 		n++;
@@ -244,12 +241,13 @@ pxs__reap(struct pxs_store *s)
 	return rc < 0 ? rc : rc + pxs__reclaim_expired(s);
 }
 
-/* Reap, so that dead processes' entries are free to claim, then claim one. */
+/* Reap, so that dead processes' entries are free to acquire, then acquire
+ * one. */
 static int
-reap_and_claim(struct pxs_store *s)
+reap_and_acquire(struct pxs_store *s)
 {
 	int rc = pxs__reap_procs(s);
-	return rc < 0 ? rc : pxs__proc_claim(s);
+	return rc < 0 ? rc : pxs__proc_acquire(s);
 }
 
 int
@@ -258,7 +256,7 @@ pxs__attach(struct pxs_store *s)
 	/* No pin array yet: a handle that never pins (a stat, a list, a
 	 * producer) costs its process entry and nothing in the heap; its
 	 * first pin allocates one (pins.c). */
-	return reap_and_claim(s);
+	return reap_and_acquire(s);
 }
 
 void
@@ -271,7 +269,7 @@ pxs__detach(struct pxs_store *s)
 	if (pxs__lock(s, &s->hdr->proc_lock, NULL, NULL, NULL) == 0) {
 		if (pxs__proc_is_mine(s, tok)) {
 			/* Our views die with the mapping, our futures with our entry. */
-			pxs__reap_entry(s, i);
+			reap_entry(s, i);
 			pxs__proc_free(s, i);
 		}
 		pxs__unlock(&s->hdr->proc_lock);
@@ -288,11 +286,11 @@ pxs__refork(struct pxs_store *s)
 	if (s->fork_gen != pxs__fork_gen) {
 		/* The parent's token is not ours: remember it (views it pinned
 		 * may be released here), forget it without touching the
-		 * parent's entry, then claim our own. */
+		 * parent's entry, then acquire our own. */
 		memmove(s->past + 1, s->past, sizeof s->past - sizeof *s->past);
 		s->past[0] = s->token;
 		__atomic_store_n(&s->token, 0, __ATOMIC_RELEASE);
-		if ((rc = reap_and_claim(s)) == 0)
+		if ((rc = reap_and_acquire(s)) == 0)
 			s->fork_gen = pxs__fork_gen;
 	}
 	pthread_mutex_unlock(&s->local);
@@ -305,11 +303,10 @@ pxs__insert_reaping(struct pxs_store *s, pxs_key k, uint32_t state,
 {
 	for (;;) {
 		uint32_t stale;
-		int rc = pxs__table_insert(s, k, state, off, size, owner, idx,
-					   &stale);
-		if (rc == -ENOSPC && pxs__reap(s) > 0) /* dead processes' slots */
-			rc = pxs__table_insert(s, k, state, off, size, owner,
-					       idx, &stale);
+		int rc; /* reaping: dead processes may hold slots */
+		PXS_REAP_RETRY(s, rc,
+			       pxs__table_insert(s, k, state, off, size, owner,
+						 idx, &stale));
 		if (stale != UINT32_MAX) /* an expired slot on the way */
 			pxs__reclaim_if_expired(s, stale);
 		if (rc != -EEXIST && rc != -ENOSPC)

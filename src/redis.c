@@ -1049,8 +1049,9 @@ fmt_u64(char buf[24], uint64_t x, size_t *len)
 	*len = (size_t)snprintf(buf, 24, "%llu", (unsigned long long)x);
 }
 
-static int owned(pxs_store *s, pxs_key key, enum script sc, int nargs,
-		 const char **args, const size_t *alen);
+static int key_script(pxs_store *s, pxs_key key, enum script sc,
+		      bool as_owner, int nargs, const char **args,
+		      const size_t *alen);
 
 static int
 r_put_at(pxs_store *s, pxs_key key, const void *data, size_t size)
@@ -1065,7 +1066,7 @@ r_put_at(pxs_store *s, pxs_key key, const void *data, size_t size)
 		const char *args[] = {size ? data : "", ct};
 		size_t alen[] = {size, ctl};
 
-		return owned(s, key, S_PUT_AT, 2, args, alen);
+		return key_script(s, key, S_PUT_AT, true, 2, args, alen);
 	}
 }
 
@@ -1315,10 +1316,13 @@ r_exists(pxs_store *s, pxs_key key)
 	return rc;
 }
 
-/* Run script @p sc (no owner question) on @p key with @p nargs args. */
+/* Run script @p sc on @p key with @p nargs args: one connection, taken
+ * and given back. An owner-aware script (@p as_owner) is given the
+ * handle's owner id as "me" and may ask about an owner's liveness; any
+ * other answers with a status alone. */
 static int
-simple(pxs_store *s, pxs_key key, enum script sc, int nargs,
-       const char **args, const size_t *alen)
+key_script(pxs_store *s, pxs_key key, enum script sc, bool as_owner,
+	   int nargs, const char **args, const size_t *alen)
 {
 	struct rstore *r = R(s);
 	struct conn *n;
@@ -1329,7 +1333,8 @@ simple(pxs_store *s, pxs_key key, enum script sc, int nargs,
 	rc = begin(r, key, &ks, &n, id);
 	if (rc < 0)
 		return rc;
-	rc = script(n, sc, &ks, nargs, args, alen, unused);
+	rc = as_owner ? owned_script(n, sc, &ks, id, nargs, args, alen)
+		      : script(n, sc, &ks, nargs, args, alen, unused);
 	if (rc > 0)
 		rc = -EPROTO;
 	conn_put(r, n);
@@ -1339,31 +1344,10 @@ simple(pxs_store *s, pxs_key key, enum script sc, int nargs,
 static int
 r_evict(pxs_store *s, pxs_key key)
 {
-	return simple(s, key, S_EVICT, 0, NULL, NULL);
+	return key_script(s, key, S_EVICT, false, 0, NULL, NULL);
 }
 
 /* ---- futures ------------------------------------------------------------ */
-
-/* Run the owner-aware script @p sc; "me" is the handle's owner id. */
-static int
-owned(pxs_store *s, pxs_key key, enum script sc, int nargs,
-      const char **args, const size_t *alen)
-{
-	struct rstore *r = R(s);
-	struct conn *n;
-	struct keys ks;
-	char id[24];
-	int rc;
-
-	rc = begin(r, key, &ks, &n, id);
-	if (rc < 0)
-		return rc;
-	rc = owned_script(n, sc, &ks, id, nargs, args, alen);
-	if (rc > 0)
-		rc = -EPROTO;
-	conn_put(r, n);
-	return rc;
-}
 
 static int
 r_future_new_at(pxs_store *s, pxs_key key)
@@ -1377,7 +1361,7 @@ r_future_new_at(pxs_store *s, pxs_key key)
 		const char *args[] = {pid, ct};
 		size_t alen[] = {pl, cl};
 
-		return owned(s, key, S_NEW, 2, args, alen);
+		return key_script(s, key, S_NEW, true, 2, args, alen);
 	}
 }
 
@@ -1406,7 +1390,7 @@ r_future_set(pxs_store *s, pxs_key key, const void *data, size_t size)
 
 	if (data == NULL && size > 0)
 		return -EINVAL;
-	return owned(s, key, S_SET, 1, args, alen);
+	return key_script(s, key, S_SET, true, 1, args, alen);
 }
 
 static int
@@ -1436,7 +1420,7 @@ r_future_reserve(pxs_store *s, pxs_key key, size_t size, void **buf)
 		const char *args[] = {z, pid};
 		size_t alen[] = {zl, pl};
 
-		rc = owned(s, key, S_RESERVE, 2, args, alen);
+		rc = key_script(s, key, S_RESERVE, true, 2, args, alen);
 	}
 	if (rc < 0) {
 		free(q->buf);
@@ -1526,14 +1510,14 @@ r_future_claim(pxs_store *s, pxs_key key)
 		const char *args[] = {pid};
 		size_t alen[] = {pl};
 
-		return owned(s, key, S_CLAIM, 1, args, alen);
+		return key_script(s, key, S_CLAIM, true, 1, args, alen);
 	}
 }
 
 static int
 r_future_disown(pxs_store *s, pxs_key key)
 {
-	return owned(s, key, S_DISOWN, 0, NULL, NULL);
+	return key_script(s, key, S_DISOWN, true, 0, NULL, NULL);
 }
 
 /* The seconds argument of a blocking command for @p ms. */

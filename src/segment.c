@@ -78,6 +78,17 @@ pxs__geometry(uint64_t size, uint32_t capacity, struct pxs_geom *g)
 	return 0;
 }
 
+/* Back [0, len) of fd with memory (posix_fallocate), as a negative errno:
+ * a full /dev/shm, or a file size past its limit (EFBIG), is -ENOSPC. */
+static int
+back(int fd, uint64_t len)
+{
+	int rc = posix_fallocate(fd, 0, (off_t)len);
+	return rc == 0 ? 0 : rc == ENOSPC || rc == EFBIG ? -ENOSPC : -rc;
+}
+
+static int commit(void *store, uint64_t need);
+
 /* Point s at a mapping of geometry g. */
 static void
 set_view(struct pxs_store *s, void *base, const struct pxs_geom *g)
@@ -92,7 +103,7 @@ set_view(struct pxs_store *s, void *base, const struct pxs_geom *g)
 				    .start = g->heap_off,
 				    .end = g->heap_end,
 				    .h = &s->hdr->heap,
-				    .commit = pxs__segment_commit,
+				    .commit = commit,
 				    .commit_ctx = s};
 }
 
@@ -126,9 +137,9 @@ attach_fd(struct pxs_store *s, int fd)
 	/* A genuine segment has its metadata allocated already (this is then
 	 * a cheap walk); a file with holes there gets them filled now, or
 	 * -ENOSPC, rather than a SIGBUS on first touch through the mapping. */
-	int rc = posix_fallocate(fd, 0, (off_t)g.heap_off);
-	if (rc)
-		return rc == ENOSPC || rc == EFBIG ? -ENOSPC : -rc;
+	int rc = back(fd, g.heap_off);
+	if (rc < 0)
+		return rc;
 	void *base = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE,
 			  MAP_SHARED, fd, 0);
 	if (base == MAP_FAILED)
@@ -137,14 +148,14 @@ attach_fd(struct pxs_store *s, int fd)
 	return 0;
 }
 
-int
-pxs__segment_commit(void *store, uint64_t need)
+/* The heap's commit callback: make [0, need) of the file backed by memory. */
+static int
+commit(void *store, uint64_t need)
 {
 	struct pxs_store *s = store;
 	if (need > s->g.size)
 		need = s->g.size;
-	int rc = posix_fallocate(s->fd, 0, (off_t)need);
-	return rc == 0 ? 0 : rc == ENOSPC || rc == EFBIG ? -ENOSPC : -rc;
+	return back(s->fd, need);
 }
 
 /* Format a freshly sized object: everything but the magic, then the magic. */
@@ -223,11 +234,8 @@ create(struct pxs_store *s, const char *name, const pxs_options *o)
 		goto fail;
 	}
 	/* Back the metadata now; the heap is backed as the allocator reaches it. */
-	rc = posix_fallocate(fd, 0, (off_t)g.heap_off);
-	if (rc) {
-		rc = rc == ENOSPC || rc == EFBIG ? -ENOSPC : -rc;
+	if ((rc = back(fd, g.heap_off)) < 0)
 		goto fail;
-	}
 	PXS_FAILPOINT(FP_INIT_AFTER_SIZE);
 	base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (base == MAP_FAILED) {

@@ -1,15 +1,14 @@
 /* store.c - the store handle and the object API: open/close, put, get,
- * release, exists, evict, stat.
+ * release, exists, evict, expire, stat.
  *
  * Owns: the lifetime of struct pxs_store and the object calls. Futures are
  * in future.c; lookup in slot.c, insertion and freeing in table.c, pins in
- * pins.c, payload blocks in block.c.
+ * pins.c, payload blocks in block.c, what a deadline does in expire.c.
  *
  * A put copies the payload into a freshly allocated block *before* it takes
  * any slot or table lock, then inserts a READY slot that points at it: the
  * value is published whole by the slot's state store. If the insertion
  * fails (-EEXIST, -ENOSPC) the block is freed and nothing changed.
- *
  */
 #include "internal.h"
 
@@ -125,9 +124,8 @@ pxs__shm_put_tail(pxs_store *s, pxs_key key, const void *data, size_t size,
 		return -ENOSPC;
 	uint64_t off;
 	bool cached;
-	rc = pxs__block_take(s, size + tail_len, &off, &cached);
-	if (rc == -ENOSPC && pxs__reap(s) > 0) /* dead processes held memory */
-		rc = pxs__block_take(s, size + tail_len, &off, &cached);
+	/* Reaping: dead processes may have held memory. */
+	PXS_REAP_RETRY(s, rc, pxs__block_take(s, size + tail_len, &off, &cached));
 	if (rc < 0)
 		return rc;
 	if (size)
@@ -164,37 +162,36 @@ pxs__shm_put(pxs_store *s, const void *data, size_t size, pxs_key *key_out)
 	}
 }
 
+/* One try at pinning @p key's value: lock-free first, then under the slot
+ * lock (which also settles a future whose owner died). */
+static int
+get_once(pxs_store *s, pxs_key key, pxs_view *v)
+{
+	uint32_t idx;
+	int rc;
+	if ((rc = pxs__pin_lockless(s, key, v)) != -EAGAIN)
+		return rc;
+	if ((rc = pxs__lock_key(s, key, NULL, &idx)) < 0)
+		return rc;
+	bool changed = false;
+	rc = pxs__slot_resolve(s, idx, &changed);
+	rc = rc == 1 ? pxs__view_pin(s, idx, v) : rc == 0 ? -EAGAIN : rc;
+	pxs__slot_unlock_wake_if(s, idx, changed);
+	return rc;
+}
+
 int
 pxs__shm_get(pxs_store *s, pxs_key key, pxs_view *v)
 {
 	int rc = pxs__enter_key(s, key);
-	uint32_t idx;
 	if (rc < 0)
 		return rc;
 	if (!v)
 		return -EINVAL;
-	for (bool reaped = false;; reaped = true) {
-		if ((rc = pxs__pin_lockless(s, key, v)) != -EAGAIN)
-			goto out;
-		if ((rc = pxs__lock_key(s, key, NULL, &idx)) < 0)
-			return rc;
-		bool changed = false;
-		rc = pxs__slot_status(s, idx, &changed);
-		if (rc == 1)
-			rc = pxs__view_pin(s, idx, v);
-		else if (rc == 0)
-			rc = -EAGAIN;
-		if (changed)
-			pxs__slot_unlock_wake(s, idx);
-		else
-			pxs__slot_unlock(s, idx);
-		/* -ENOSPC: the heap had no room for this handle's first pin
-		 * records (pins.c). Reap, holding no lock, as for a put's
-		 * block, and try once more if that freed anything. */
-		if (rc != -ENOSPC || reaped || pxs__reap(s) <= 0)
-			break;
-	}
-out:
+	/* -ENOSPC: the heap had no room for this handle's first pin records
+	 * (pins.c). Reap, holding no lock, as for a put's block, and try
+	 * once more if that freed anything. */
+	PXS_REAP_RETRY(s, rc, get_once(s, key, v));
 	if (rc == 0)
 		PXS_FAILPOINT(FP_GET_PINNED_BEFORE_RETURN);
 	return rc;
@@ -254,27 +251,22 @@ pxs__shm_exists(pxs_store *s, pxs_key key)
 int
 pxs__shm_evict(pxs_store *s, pxs_key key)
 {
-	int rc = pxs__enter_key(s, key);
 	uint32_t idx;
+	int rc = pxs__enter_lock_key(s, key, &idx);
 	if (rc < 0)
-		return rc;
-	if ((rc = pxs__lock_key(s, key, NULL, &idx)) < 0)
 		return rc;
 	PXS_FAILPOINT(FP_EVICT_LOCKED);
 	uint64_t off = 0;
 	bool freed = pxs__slot_evict(s, idx, &off);
-	pxs__slot_unlock_wake(s, idx);
-	return freed ? pxs__slot_reclaim(s, idx, off) : 0;
+	return pxs__slot_unlock_reclaim(s, idx, true, freed, off);
 }
 
 int
 pxs__shm_expire(pxs_store *s, pxs_key key, long ttl_ms)
 {
-	int rc = pxs__enter_key(s, key);
 	uint32_t idx;
+	int rc = pxs__enter_lock_key(s, key, &idx);
 	if (rc < 0)
-		return rc;
-	if ((rc = pxs__lock_key(s, key, NULL, &idx)) < 0)
 		return rc;
 	PXS_FAILPOINT(FP_EXPIRE_LOCKED);
 	struct pxs_seg_slot *sl = &s->slots[idx];
@@ -303,9 +295,7 @@ pxs__shm_expire(pxs_store *s, pxs_key key, long ttl_ms)
 int
 pxs__shm_stat(pxs_store *s, pxs_stats *st)
 {
-	if (!s || !st)
-		return -EINVAL;
-	int rc = pxs__enter(s);
+	int rc = pxs__enter_args(s, st != NULL);
 	if (rc < 0)
 		return rc;
 	memset(st, 0, sizeof *st);

@@ -6,55 +6,8 @@
  * the abandonment of a future whose producer died. Lookups and slot locks
  * are slot.c's. Insertion never reaps: its callers do (reap.c).
  *
- * NO GLOBAL LOCK. An insertion of key k locks k's home slot (the first of
- * its probe sequence) for its whole duration: two inserters of one key
- * share a home, so they cannot both miss each other, and inserters of
- * different keys only meet where their probe sequences overlap. Holding
- * the home, it scans for k (-EEXIST) and for the first free slot t (EMPTY
- * or TOMB), locks t as well and, under t's lock, checks again that t is
- * free and that no slot between home and t is EMPTY; then it fills t and
- * publishes it with one release store of the state word. A lookup walks
- * the probe sequence until an EMPTY slot, so the invariant that keeps every
- * key findable is: no EMPTY slot lies between a live key's home and its
- * slot. Freeing (live -> TOMB) keeps it; only the sweep (TOMB -> EMPTY) can
- * break it, and the next paragraph says why it does not.
- *
- * THE SWEEP. When a freed slot is followed by an EMPTY one, no key can
- * live beyond the run of tombstones that ends there, so the run may become
- * EMPTY again (keeping probes short). The sweep try-locks the EMPTY slot
- * and the tombstones before it, up to SWEEP_MAX, and converts them while
- * it holds all those locks; it never waits, and gives up where a lock is
- * busy. An inserter whose target t is in the run, or is the EMPTY slot
- * after it, needs t's lock too, so the two exclude each other; an inserter
- * whose path crosses the run sees the EMPTY slot after it (or the run
- * itself, converted) when it rereads its path under t's lock. It rereads
- * the path backwards, from t down to home: a slot it has reread can only
- * become EMPTY through a sweep whose EMPTY slot lies further on, between it
- * and t, which the inserter has already seen not EMPTY, or at t, whose lock
- * it holds.
- *
- * DEADLOCK. An inserter holds at most two slot locks, home and target,
- * and waits for them only in index order: a target that wrapped around the
- * end of the table (t < home) is only try-locked, and if it is busy the
- * inserter lets go of home, yields and starts over. The sweep only
- * try-locks; every other path holds one slot lock at a time.
- *
- * CAPACITY. `hdr->live` counts occupied slots plus reservations: an
- * inserter reserves with a compare-and-swap that refuses to pass the
- * capacity before it touches the table, and gives the reservation back if
- * it inserts nothing. A process that dies holding a slot lock mid-insert
- * or mid-free may leave the count one too high; the next holder of that
- * lock marks it suspect and the count is recounted from the slots.
- *
- * THE GATE. A recount and pxs_check() must see a table to which nothing is
- * being added. Each inserter counts itself in its process entry's
- * `inserting` (a line only its own process writes) and then reads
- * `hdr->insert_gate`; a scanner, holding the table lock, sets the gate and
- * waits until no live process is inserting (both sides use sequentially
- * consistent accesses, so one of them sees the other). An inserter that
- * finds the gate closed uncounts itself and waits on the table lock. The
- * wait ignores dead processes and gives up after GATE_WAIT_MS (a stopped
- * one), after which the scan's result is a snapshot rather than exact.
+ * The essays stand above what they explain: THE GATE, CAPACITY, NO GLOBAL
+ * LOCK and DEADLOCK (insertion), THE SWEEP.
  */
 #include "internal.h"
 
@@ -65,6 +18,18 @@
 #define GATE_LIVENESS_NS 1000000 /**< then ask whether the counted are alive */
 
 /* ---- the gate ----------------------------------------------------------- */
+
+/*
+ * THE GATE. A recount and pxs_check() must see a table to which nothing is
+ * being added. Each inserter counts itself in its process entry's
+ * `inserting` (a line only its own process writes) and then reads
+ * `hdr->insert_gate`; a scanner, holding the table lock, sets the gate and
+ * waits until no live process is inserting (both sides use sequentially
+ * consistent accesses, so one of them sees the other). An inserter that
+ * finds the gate closed uncounts itself and waits on the table lock. The
+ * wait ignores dead processes and gives up after GATE_WAIT_MS (a stopped
+ * one), after which the scan's result is a snapshot rather than exact.
+ */
 
 static uint32_t *
 my_count(struct pxs_store *s)
@@ -143,6 +108,15 @@ pxs__gate_open(struct pxs_store *s)
 }
 
 /* ---- the live count ----------------------------------------------------- */
+
+/*
+ * CAPACITY. `hdr->live` counts occupied slots plus reservations: an
+ * inserter reserves with a compare-and-swap that refuses to pass the
+ * capacity before it touches the table, and gives the reservation back if
+ * it inserts nothing. A process that dies holding a slot lock mid-insert
+ * or mid-free may leave the count one too high; the next holder of that
+ * lock marks it suspect and the count is recounted from the slots.
+ */
 
 /* Under the table lock: recount the occupied slots with the gate closed,
  * each live one under its own lock, so that a free in progress (state and
@@ -224,6 +198,27 @@ reserve(struct pxs_store *s)
 
 /* ---- insertion ---------------------------------------------------------- */
 
+/*
+ * NO GLOBAL LOCK. An insertion of key k locks k's home slot (the first of
+ * its probe sequence) for its whole duration: two inserters of one key
+ * share a home, so they cannot both miss each other, and inserters of
+ * different keys only meet where their probe sequences overlap. Holding
+ * the home, it scans for k (-EEXIST) and for the first free slot t (EMPTY
+ * or TOMB), locks t as well and, under t's lock, checks again that t is
+ * free and that no slot between home and t is EMPTY; then it fills t and
+ * publishes it with one release store of the state word. A lookup walks
+ * the probe sequence until an EMPTY slot, so the invariant that keeps every
+ * key findable is: no EMPTY slot lies between a live key's home and its
+ * slot. Freeing (live -> TOMB) keeps it; only the sweep (TOMB -> EMPTY) can
+ * break it, and THE SWEEP (above pxs__table_sweep) says why it does not.
+ *
+ * DEADLOCK. An inserter holds at most two slot locks, home and target,
+ * and waits for them only in index order: a target that wrapped around the
+ * end of the table (t < home) is only try-locked, and if it is busy the
+ * inserter lets go of home, yields and starts over. The sweep only
+ * try-locks; every other path holds one slot lock at a time.
+ */
+
 /* Walk k's probe sequence from home h: -EEXIST if k is live, else the
  * first free slot in *t (-ENOSPC if none). An expired slot is absent (of k
  * too: the new one goes beside it); the first met goes in *stale for the
@@ -253,9 +248,9 @@ scan(struct pxs_store *s, pxs_key k, uint32_t h, uint32_t *t, uint32_t *stale)
 }
 
 /* Under t's lock: t is still free and nothing from t back to h is EMPTY
- * (read backwards: see the top of this file). */
+ * (read backwards: see THE SWEEP). */
 static bool
-claimable(struct pxs_store *s, uint32_t h, uint32_t t)
+target_still_free(struct pxs_store *s, uint32_t h, uint32_t t)
 {
 	uint32_t st = __atomic_load_n(&s->slots[t].state, __ATOMIC_ACQUIRE);
 	if (st != PXS_SLOT_EMPTY && st != PXS_SLOT_TOMB)
@@ -291,7 +286,7 @@ lock_target(struct pxs_store *s, pxs_key k, uint32_t h, uint32_t *t,
 		}
 		if (rc < 0)
 			return rc;
-		if (claimable(s, h, *t))
+		if (target_still_free(s, h, *t))
 			return 0;
 		pxs__slot_unlock(s, *t);
 	}
@@ -381,6 +376,22 @@ pxs__table_insert(struct pxs_store *s, pxs_key k, uint32_t state, uint64_t off,
 
 /* ---- the sweep ---------------------------------------------------------- */
 
+/*
+ * THE SWEEP. When a freed slot is followed by an EMPTY one, no key can
+ * live beyond the run of tombstones that ends there, so the run may become
+ * EMPTY again (keeping probes short). The sweep try-locks the EMPTY slot
+ * and the tombstones before it, up to SWEEP_MAX, and converts them while
+ * it holds all those locks; it never waits, and gives up where a lock is
+ * busy. An inserter whose target t is in the run, or is the EMPTY slot
+ * after it, needs t's lock too, so the two exclude each other; an inserter
+ * whose path crosses the run sees the EMPTY slot after it (or the run
+ * itself, converted) when it rereads its path under t's lock. It rereads
+ * the path backwards, from t down to home: a slot it has reread can only
+ * become EMPTY through a sweep whose EMPTY slot lies further on, between it
+ * and t, which the inserter has already seen not EMPTY, or at t, whose lock
+ * it holds.
+ */
+
 void
 pxs__table_sweep(struct pxs_store *s, uint32_t idx)
 {
@@ -413,12 +424,12 @@ pxs__table_sweep(struct pxs_store *s, uint32_t idx)
 /* ---- freeing ----------------------------------------------------------- */
 
 uint64_t
-pxs__slot_free(struct pxs_store *s, uint32_t idx)
+pxs__slot_tombstone(struct pxs_store *s, uint32_t idx)
 {
 	struct pxs_seg_slot *sl = &s->slots[idx];
 	uint64_t off = sl->off;
 	if (off) /* if we die between unpublishing and freeing, our reaper frees it */
-		pxs__block_claim(s, off);
+		pxs__block_tag(s, off);
 	/* Atomic: lock-free pins read gen and off (pins.c). */
 	__atomic_store_n(&sl->gen, sl->gen + 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&sl->off, 0, __ATOMIC_RELAXED);
@@ -428,30 +439,42 @@ pxs__slot_free(struct pxs_store *s, uint32_t idx)
 	return off;
 }
 
-int
-pxs__slot_reclaim(struct pxs_store *s, uint32_t idx, uint64_t off)
+/* After pxs__slot_tombstone and the slot unlock: free the block, sweep the
+ * tombstones. */
+static int
+reclaim(struct pxs_store *s, uint32_t idx, uint64_t off)
 {
 	int rc = off ? pxs__block_free(s, off) : 0;
 	pxs__table_sweep(s, idx);
 	return rc;
 }
 
+int
+pxs__slot_unlock_reclaim(struct pxs_store *s, uint32_t idx, bool wake,
+			 bool freed, uint64_t off)
+{
+	pxs__slot_unlock_wake_if(s, idx, wake);
+	return freed ? reclaim(s, idx, off) : 0;
+}
+
 /* ---- futures whose producer died ---------------------------------------- */
 
-int
-pxs__slot_check_owner(struct pxs_store *s, uint32_t idx)
+/* Under the slot lock, if PENDING/RESERVED and the owner is dead: mark it
+ * ABANDONED (returns true) and free a reserved block; else false. */
+static bool
+abandon_if_dead(struct pxs_store *s, uint32_t idx)
 {
 	struct pxs_seg_slot *sl = &s->slots[idx];
 	uint32_t st = sl->state, owner = sl->owner;
 	if ((st != PXS_SLOT_PENDING && st != PXS_SLOT_RESERVED) || owner == 0 ||
 	    pxs__proc_alive(s, owner))
-		return 0;
+		return false;
 	pxs__slot_abandon(s, idx);
-	return 1;
+	return true;
 }
 
 int
-pxs__slot_status(struct pxs_store *s, uint32_t idx, bool *changed)
+pxs__slot_resolve(struct pxs_store *s, uint32_t idx, bool *changed)
 {
 	switch (s->slots[idx].state) {
 	case PXS_SLOT_READY:
@@ -459,7 +482,7 @@ pxs__slot_status(struct pxs_store *s, uint32_t idx, bool *changed)
 	case PXS_SLOT_ABANDONED:
 		return -EOWNERDEAD;
 	default: /* pending or reserved */
-		if (!pxs__slot_check_owner(s, idx))
+		if (!abandon_if_dead(s, idx))
 			return 0;
 		*changed = true;
 		return -EOWNERDEAD;
@@ -472,9 +495,9 @@ pxs__slot_abandon(struct pxs_store *s, uint32_t idx)
 	struct pxs_seg_slot *sl = &s->slots[idx];
 	uint64_t off = sl->state == PXS_SLOT_RESERVED ? sl->off : 0;
 	/* The dead producer's half-written block goes back to the heap:
-	 * claimed, unpublished, then freed (see pxs__block_claim). */
+	 * tagged, unpublished, then freed (see pxs__block_tag). */
 	if (off)
-		pxs__block_claim(s, off);
+		pxs__block_tag(s, off);
 	sl->off = 0;
 	sl->size = 0;
 	pxs__slot_set_state(sl, PXS_SLOT_ABANDONED);
@@ -495,11 +518,8 @@ pxs__table_replace(struct pxs_store *s, pxs_key k, uint32_t state,
 	if (rc < 0)
 		return rc;
 	bool changed = false;
-	if (pxs__slot_status(s, idx, &changed) != -EOWNERDEAD) {
-		if (changed)
-			pxs__slot_unlock_wake(s, idx);
-		else
-			pxs__slot_unlock(s, idx);
+	if (pxs__slot_resolve(s, idx, &changed) != -EOWNERDEAD) {
+		pxs__slot_unlock_wake_if(s, idx, changed);
 		return -EEXIST;
 	}
 	struct pxs_seg_slot *sl = &s->slots[idx];

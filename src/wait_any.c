@@ -99,7 +99,7 @@ look(struct pxs_store *s, pxs_key key, struct watch *w, bool reg,
 		pxs__expire_locked(s, w->idx);
 		*rc = -ECANCELED;
 		return 1;
-	} else if ((*rc = pxs__slot_status(s, w->idx, &changed)) == 1) {
+	} else if ((*rc = pxs__slot_resolve(s, w->idx, &changed)) == 1) {
 		*rc = pxs__view_pin(s, w->idx, v);
 	} else if (*rc == 0) {
 		if (reg && !w->registered) {
@@ -112,10 +112,7 @@ look(struct pxs_store *s, pxs_key key, struct watch *w, bool reg,
 		return 0;
 	}
 	/* Wake the others only if we changed the state (abandoned it). */
-	if (changed)
-		pxs__slot_unlock_wake(s, w->idx);
-	else
-		pxs__slot_unlock(s, w->idx);
+	pxs__slot_unlock_wake_if(s, w->idx, changed);
 	return 1;
 }
 

@@ -91,14 +91,6 @@ pxs__wait_unregister(struct pxs_store *s, uint32_t idx, uint32_t gen, int r)
 	pthread_mutex_unlock(&s->waits_lock);
 }
 
-/* Entries at or above this were never claimed. */
-static uint32_t
-procs_hi(const struct pxs_store *s)
-{
-	uint32_t n = __atomic_load_n(&s->hdr->procs_hi, __ATOMIC_ACQUIRE);
-	return n < PXS_MAX_PROCS ? n : PXS_MAX_PROCS;
-}
-
 /* Is the process of (LIVE) entry i dead? */
 static bool
 entry_dead(struct pxs_store *s, uint32_t i)
@@ -107,31 +99,59 @@ entry_dead(struct pxs_store *s, uint32_t i)
 	return !pxs__proc_alive(s, pxs__token(gen, i));
 }
 
-uint32_t
-pxs__waits_on_slot(struct pxs_store *s, uint32_t idx, uint32_t *dead)
+/* What a process entry's records hold for one slot or bell. */
+typedef uint32_t (*held_fn)(const struct pxs_seg_proc *p, uint32_t what,
+			    uint32_t gen);
+
+/* Waiters entry p records on slot idx at generation gen. */
+static uint32_t
+held_on_slot(const struct pxs_seg_proc *p, uint32_t idx, uint32_t gen)
 {
-	uint32_t gen = s->slots[idx].gen, sum = 0;
+	uint32_t sum = 0;
+	for (uint32_t r = 0; r < PXS_PROC_WAITS; r++) {
+		const struct pxs_seg_wait *w = &p->waits[r];
+		uint32_t n = __atomic_load_n(&w->n, __ATOMIC_ACQUIRE);
+		if (n && __atomic_load_n(&w->slot, __ATOMIC_RELAXED) == idx &&
+		    __atomic_load_n(&w->gen, __ATOMIC_RELAXED) == gen)
+			sum += n;
+	}
+	return sum;
+}
+
+/* Waiters entry p counts on bell b. */
+static uint32_t
+held_on_bell(const struct pxs_seg_proc *p, uint32_t b, uint32_t gen)
+{
+	(void)gen;
+	return __atomic_load_n(&p->bell_waits[b], __ATOMIC_RELAXED);
+}
+
+/* The sum of held() over the attached entries; of it, in *dead (if not
+ * NULL), what entries of dead processes hold. */
+static uint32_t
+sum_held(struct pxs_store *s, held_fn held, uint32_t what, uint32_t gen,
+	 uint32_t *dead)
+{
+	uint32_t sum = 0;
 	if (dead)
 		*dead = 0;
-	for (uint32_t i = 0, hi = procs_hi(s); i < hi; i++) {
+	for (uint32_t i = 0, hi = pxs__procs_hi(s); i < hi; i++) {
 		const struct pxs_seg_proc *p = &s->procs[i];
 		if (__atomic_load_n(&p->state, __ATOMIC_ACQUIRE) !=
 		    PXS_PROC_LIVE)
 			continue;
-		uint32_t mine_n = 0;
-		for (uint32_t r = 0; r < PXS_PROC_WAITS; r++) {
-			const struct pxs_seg_wait *w = &p->waits[r];
-			uint32_t n = __atomic_load_n(&w->n, __ATOMIC_ACQUIRE);
-			if (n &&
-			    __atomic_load_n(&w->slot, __ATOMIC_RELAXED) == idx &&
-			    __atomic_load_n(&w->gen, __ATOMIC_RELAXED) == gen)
-				mine_n += n;
-		}
-		sum += mine_n;
-		if (dead && mine_n && entry_dead(s, i))
-			*dead += mine_n;
+		uint32_t n = held(p, what, gen);
+		sum += n;
+		if (dead && n && entry_dead(s, i))
+			*dead += n;
 	}
 	return sum;
+}
+
+uint32_t
+pxs__waits_on_slot(struct pxs_store *s, uint32_t idx, uint32_t *dead)
+{
+	return sum_held(s, held_on_slot, idx, s->slots[idx].gen, dead);
 }
 
 void
@@ -147,19 +167,5 @@ pxs__waits_recount_slot(struct pxs_store *s, uint32_t idx)
 uint32_t
 pxs__waits_on_bell(struct pxs_store *s, uint32_t b, uint32_t *dead)
 {
-	uint32_t sum = 0;
-	if (dead)
-		*dead = 0;
-	for (uint32_t i = 0, hi = procs_hi(s); i < hi; i++) {
-		const struct pxs_seg_proc *p = &s->procs[i];
-		if (__atomic_load_n(&p->state, __ATOMIC_ACQUIRE) !=
-		    PXS_PROC_LIVE)
-			continue;
-		uint32_t n = __atomic_load_n(&p->bell_waits[b],
-					     __ATOMIC_RELAXED);
-		sum += n;
-		if (dead && n && entry_dead(s, i))
-			*dead += n;
-	}
-	return sum;
+	return sum_held(s, held_on_bell, b, 0, dead);
 }

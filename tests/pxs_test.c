@@ -75,6 +75,15 @@ pxs_test_stat(pxs_store *s)
 	return st;
 }
 
+pxs_stats
+pxs_test_assert_idle(pxs_store *s)
+{
+	pxs_stats st = pxs_test_stat(s);
+	ck_assert_uint_eq(st.pins, 0);
+	ck_assert_uint_eq(st.waiters, 0);
+	return st;
+}
+
 pid_t
 pxs_test_spawn(int (*fn)(void *), void *arg)
 {

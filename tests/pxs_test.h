@@ -21,6 +21,9 @@ pxs_stats pxs_test_stat(pxs_store *s);
 /** Assert that the store's contents did not change between two pxs_stat()
  *  snapshots: objects, futures, pins, waiters, heap use and puts. */
 void pxs_test_same_store(pxs_stats a, pxs_stats b);
+/** Assert that nothing holds @p s: no view pinned, nobody waiting
+ *  (pxs_stat's pins and waiters are 0). Returns those stats. */
+pxs_stats pxs_test_assert_idle(pxs_store *s);
 /** Close and unlink. */
 void pxs_test_done(pxs_store *s, const char *name);
 

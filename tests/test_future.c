@@ -223,10 +223,7 @@ START_TEST(threads_wake_on_set)
 		ck_assert_int_eq(w[i].rc, 0);
 		ck_assert_str_eq(w[i].got, "woken");
 	}
-	pxs_stats st;
-	ck_assert_int_eq(pxs_stat(s, &st), 0);
-	ck_assert_uint_eq(st.waiters, 0);
-	ck_assert_uint_eq(st.pins, 0);
+	pxs_test_assert_idle(s);
 	pxs_test_done(s, name);
 }
 END_TEST

@@ -346,10 +346,7 @@ START_TEST(cancelled_waiter_leaves_nothing_held)
 	pthread_join(t, &ret);
 	ck_assert(ret == PTHREAD_CANCELED || ret == NULL);
 	ck_assert_int_ge(pxs_reap(shared), 1); /* the other waiter's pin */
-	pxs_stats st;
-	ck_assert_int_eq(pxs_stat(shared, &st), 0);
-	ck_assert_uint_eq(st.pins, 0);
-	ck_assert_uint_eq(st.waiters, 0);
+	pxs_test_assert_idle(shared);
 	pxs_view v;
 	ck_assert_int_eq(pxs_get(shared, w.k, &v), 0); /* still usable */
 	ck_assert_int_eq(pxs_release(shared, &v), 0);

@@ -110,10 +110,7 @@ START_TEST(many_waiters_all_wake)
 	ck_assert_int_eq(pxs_future_commit(s, j.k), 0);
 	for (int i = 0; i < 16; i++)
 		ck_assert_int_eq(pxs_test_reap(w[i], 30), 0);
-	pxs_stats st;
-	ck_assert_int_eq(pxs_stat(s, &st), 0);
-	ck_assert_uint_eq(st.pins, 0);
-	ck_assert_uint_eq(st.waiters, 0);
+	pxs_test_assert_idle(s);
 	pxs_test_done(s, seg);
 }
 END_TEST

@@ -160,9 +160,7 @@ START_TEST(sixty_four_from_eight_processes)
 		ck_assert_int_eq(seen[i], 1);
 	for (int p = 0; p < NPROC; p++)
 		ck_assert_int_eq(pxs_test_reap(pid[p], 30), 0);
-	pxs_stats st = pxs_test_stat(g_s);
-	ck_assert_uint_eq(st.waiters, 0);
-	ck_assert_uint_eq(st.pins, 0);
+	pxs_stats st = pxs_test_assert_idle(g_s);
 	ck_assert_uint_eq(st.objects, NF);
 	pxs_test_done(g_s, name);
 }

@@ -12,9 +12,8 @@ set -u
 P=$(realpath "${1:?usage: test_cli.sh PROXYSHM}")
 T=$(mktemp -d "${TMPDIR:-/tmp}/pxs-cli.XXXXXX")
 SEGS=()
-n=0
-failed=0
 seq=0
+. "${BASH_SOURCE[0]%/*}/tap.sh"
 
 # ---- helpers ---------------------------------------------------------------
 
@@ -26,9 +25,6 @@ cleanup() {
 	rm -rf "$T"
 }
 trap cleanup EXIT
-
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
 
 # newseg: set SEG to a fresh segment name; it is removed at exit.
 newseg() {
@@ -724,5 +720,4 @@ if command -v redis-server >/dev/null 2>&1; then
 	wait "$rpid" 2>/dev/null
 fi
 
-echo "1..$n"
-[ "$failed" -eq 0 ]
+tap_done

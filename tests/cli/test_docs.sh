@@ -16,20 +16,8 @@ docs=$src/docs
 d=$(mktemp -d "${TMPDIR:-/tmp}/pxs-docs.XXXXXX")
 trap 'rm -rf "$d"; for s in /dev/shm/pxs-doc-$$-*; do [ -e "$s" ] && rm -f "$s"; done' EXIT
 export PATH=${P%/*}:$PATH
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
-check() {
-	local desc=$1
-	shift
-	if "$@" >"$d/log" 2>&1; then
-		ok "$desc"
-	else
-		not_ok "$desc"
-		sed 's/^/#   /' "$d/log" | tail -n 30
-	fi
-}
+. "${BASH_SOURCE[0]%/*}/tap.sh"
+TAP_LOG=$d/log
 
 # ---- the API reference covers the header ------------------------------------
 
@@ -198,5 +186,4 @@ check "cli.md: the shell scenario runs" bash -e "$d/cli.sh"
 grep -q "^588895$" "$d/log" && ok "cli.md shell: bar counted the bytes" ||
 	not_ok "cli.md shell: bar counted the bytes"
 
-echo "1..$n"
-[ "$failed" -eq 0 ]
+tap_done

@@ -23,25 +23,12 @@ cc=${CC:-cc}
 d=$(mktemp -d "${TMPDIR:-/tmp}/pxs-install.XXXXXX")
 seg=/pxs-install-$$
 trap 'rm -rf "$d"; rm -f "/dev/shm$seg"' EXIT
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
-skip() { n=$((n + 1)); echo "ok $n - $* # SKIP"; }
-run() {
-	local desc=$1
-	shift
-	if "$@" >"$d/log" 2>&1; then
-		ok "$desc"
-	else
-		not_ok "$desc"
-		sed 's/^/#   /' "$d/log" | tail -n 30
-	fi
-}
+. "${BASH_SOURCE[0]%/*}/tap.sh"
+TAP_LOG=$d/log
 # first FIND-ARGS...: the first path under $d/root that matches.
 first() { find "$d/root" "$@" | sort | head -n 1; }
 
-run "meson install --destdir" env DESTDIR="$d/root" \
+check "meson install --destdir" env DESTDIR="$d/root" \
 	"${meson[@]}" install -C "$build" --no-rebuild --quiet
 
 pc=$(first -name proxyshm.pc)
@@ -67,7 +54,7 @@ cflags=$(pkg-config --cflags proxyshm) && libs=$(pkg-config --libs proxyshm) &&
 mkdir "$d/app"
 cp "$app" "$d/app/app.c"
 # shellcheck disable=SC2086 # word splitting of the flags is wanted
-run "compile and link against the installed library" \
+check "compile and link against the installed library" \
 	$cc -std=c11 -Wall -Wextra -Wpedantic -Werror \
 	-o "$d/app/app" "$d/app/app.c" $cflags $libs
 libdir=${so%/*}
@@ -78,7 +65,7 @@ LD_LIBRARY_PATH=$libdir "$d/app/app" "$seg" >"$d/out" 2>&1 &&
 LD_LIBRARY_PATH=$libdir ldd "$d/app/app" | grep -q "$libdir/libproxyshm.so" &&
 	ok "it uses the installed library" || not_ok "it uses the installed library"
 # The command finds the library installed beside it, wherever the tree is.
-run "the installed proxyshm runs without LD_LIBRARY_PATH" \
+check "the installed proxyshm runs without LD_LIBRARY_PATH" \
 	env -u LD_LIBRARY_PATH "$bin" --version
 readelf -d "$bin" >"$d/dyn" 2>&1 && grep -q 'R.*PATH.*\$ORIGIN/\.\./' "$d/dyn" &&
 	ok "its RUNPATH is relative to the binary: $(grep "R.*PATH" "$d/dyn" | grep -o "\[.*\]")" ||
@@ -88,10 +75,10 @@ a=$(first -name libproxyshm.a)
 if [ -n "$a" ]; then
 	static_libs=$(pkg-config --static --libs proxyshm | sed 's/-lproxyshm//')
 	# shellcheck disable=SC2086
-	run "static link with the archive and pkg-config --static --libs" \
+	check "static link with the archive and pkg-config --static --libs" \
 		$cc -std=c11 -o "$d/app/app-static" \
 		"$d/app/app.c" $cflags "$a" $static_libs
-	run "run the statically linked program (no LD_LIBRARY_PATH)" \
+	check "run the statically linked program (no LD_LIBRARY_PATH)" \
 		"$d/app/app-static" "$seg"
 else
 	skip "static library not installed (library() builds a shared one only)"
@@ -100,7 +87,7 @@ fi
 # the whole installed tree, moved: the command still runs
 top=${bin%/bin/proxyshm}
 mv "$top" "$d/moved"
-run "moved elsewhere, the installed proxyshm still runs" \
+check "moved elsewhere, the installed proxyshm still runs" \
 	env -u LD_LIBRARY_PATH "$d/moved/bin/proxyshm" --version
 env -u LD_LIBRARY_PATH ldd "$d/moved/bin/proxyshm" 2>&1 |
 	grep -q "libproxyshm.so.0 => $d/moved/bin/\.\./lib" &&
@@ -135,20 +122,20 @@ fi
 # (and without the Python package: this checks the C library and command;
 # the python suite installs and imports the package on its own)
 prefix=$d/prefix
-run "meson setup --prefix=PREFIX -Dtests=disabled -Dbench=false" \
+check "meson setup --prefix=PREFIX -Dtests=disabled -Dbench=false" \
 	"${meson[@]}" setup "$d/build" "$src" --prefix="$prefix" \
 	-Dtests=disabled -Dbench=false -Dpython=disabled
 "${meson[@]}" introspect "$d/build" --tests --benchmarks >"$d/tests.json" 2>&1
 [ "$(tr -d ' \n' <"$d/tests.json")" = '{"benchmarks":[],"tests":[]}' ] &&
 	ok "-Dtests=disabled -Dbench=false define no test and no benchmark" ||
 	{ not_ok "-Dtests=disabled -Dbench=false define no test and no benchmark"; head -c 600 "$d/tests.json" | sed 's/^/#   /'; }
-run "build and install it" \
+check "build and install it" \
 	sh -c 'nice -n 5 "$@" compile -C "$0" && "$@" install -C "$0" --quiet' \
 	"$d/build" "${meson[@]}"
 built=$(find "$d/build" -type f -executable \( -name 'test-*' -o -name 'bench-*' \) | head -n 3)
 [ -z "$built" ] && ok "no test or benchmark program was built" ||
 	not_ok "no test or benchmark program was built: $built"
-run "PREFIX/bin/proxyshm runs without LD_LIBRARY_PATH" \
+check "PREFIX/bin/proxyshm runs without LD_LIBRARY_PATH" \
 	env -u LD_LIBRARY_PATH "$prefix/bin/proxyshm" --version
 env -u LD_LIBRARY_PATH ldd "$prefix/bin/proxyshm" >"$d/ldd" 2>&1
 grep -q "libproxyshm.so.0 => $prefix/bin/\.\./lib" "$d/ldd" &&
@@ -163,13 +150,12 @@ unset PKG_CONFIG_SYSROOT_DIR
 export PKG_CONFIG_PATH=$pcdir
 # As README says: pkg-config from the prefix, and an rpath to its libdir.
 # shellcheck disable=SC2046 # word splitting of the flags is wanted
-run "compile with PKG_CONFIG_PATH=PREFIX/.../pkgconfig" \
+check "compile with PKG_CONFIG_PATH=PREFIX/.../pkgconfig" \
 	$cc -std=c11 -Wall -Werror -o "$d/app/app-prefix" "$d/app/app.c" \
 	$(pkg-config --cflags --libs proxyshm) \
 	-Wl,-rpath,"$(pkg-config --variable=libdir proxyshm)"
-run "run it without LD_LIBRARY_PATH" \
+check "run it without LD_LIBRARY_PATH" \
 	env -u LD_LIBRARY_PATH "$d/app/app-prefix" "$seg"
 man_page "$prefix/share/man" "PREFIX"
 
-echo "1..$n"
-[ "$failed" -eq 0 ]
+tap_done

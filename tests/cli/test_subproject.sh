@@ -12,20 +12,8 @@ meson=("$@")
 d=$(mktemp -d "${TMPDIR:-/tmp}/pxs-subproject.XXXXXX")
 seg=/pxs-subproject-$$
 trap 'rm -rf "$d"; rm -f "/dev/shm$seg"' EXIT
-n=0
-failed=0
-run() {
-	local desc=$1
-	shift
-	n=$((n + 1))
-	if "$@" >"$d/log" 2>&1; then
-		echo "ok $n - $desc"
-	else
-		failed=$((failed + 1))
-		echo "not ok $n - $desc"
-		sed 's/^/#   /' "$d/log" | tail -n 30
-	fi
-}
+. "${BASH_SOURCE[0]%/*}/tap.sh"
+TAP_LOG=$d/log
 
 mkdir -p "$d/app/subprojects"
 ln -s "$src" "$d/app/subprojects/proxyshm"
@@ -37,10 +25,9 @@ executable('app', 'app.c',
   dependencies: dependency('proxyshm', fallback: 'proxyshm'))
 MESON
 # The subproject's own tests are not wanted here (and would recurse).
-run "meson setup with proxyshm as a subproject" "${meson[@]}" setup \
+check "meson setup with proxyshm as a subproject" "${meson[@]}" setup \
 	--force-fallback-for=proxyshm -Dproxyshm:tests=disabled \
 	"$d/build" "$d/app"
-run "build" "${meson[@]}" compile -C "$d/build"
-run "run" "$d/build/app" "$seg"
-echo "1..$n"
-[ "$failed" -eq 0 ]
+check "build" "${meson[@]}" compile -C "$d/build"
+check "run" "$d/build/app" "$seg"
+tap_done

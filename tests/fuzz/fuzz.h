@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "proxyshm.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
@@ -32,6 +34,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 	} while (0)
 
 struct pxs_store;
+/** One round of hostile.c's victim over @p keys (mutating, a failing
+ *  pxs_check allowed), seeded with @p seed: returns only if every result
+ *  was documented. */
+void fz_victim(struct pxs_store *s, const pxs_key *keys, size_t nk,
+	       uint64_t seed);
 /** The call script of fuzz_attach and fuzz_corrupt (fuzz_script.c):
  *  returns only if every result was documented. */
 void fz_script(struct pxs_store *s, const uint8_t *seed, size_t n);

@@ -135,15 +135,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		pxs_key keys[] = {{0x100, 1},  {0x100, 3}, {0x100, 5},
 				  {0x100, 12}, {0x200, 1}, {0x200, 2},
 				  {0x200, 3},  {0x200, 4}, {0x200, 5}};
-		struct hx_victim_opts o = {.keys = keys,
-					   .nkeys = sizeof keys / sizeof *keys,
-					   .seed = size,
-					   .rounds = 1,
-					   .mutate = true,
-					   .check_allowed_to_fail = true};
-		char why[256];
-		if (hx_victim(s, &o, why, sizeof why) < 0)
-			FZ_FAIL("%s", why);
+		fz_victim(s, keys, sizeof keys / sizeof *keys, size);
 		fz_script(s, data, size);
 		pxs_close(s);
 	}

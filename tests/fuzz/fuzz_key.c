@@ -16,39 +16,6 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-static bool
-ref_key(const char *s)
-{
-	size_t n = strlen(s);
-	bool nonzero = false;
-	if (n != 32)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		if (!((s[i] >= '0' && s[i] <= '9') ||
-		      (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-		nonzero |= s[i] != '0';
-	}
-	return nonzero;
-}
-
-static bool
-ref_name(const char *s)
-{
-	size_t n = strlen(s);
-	if (n < 2 || n > PXS_NAME_MAX + 1 || s[0] != '/')
-		return false;
-	for (size_t i = 1; i < n; i++) {
-		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-		      c == '-'))
-			return false;
-	}
-	/* "/.pxs-" is reserved for unfinished segments */
-	return strcmp(s, "/.") && strcmp(s, "/..") && strncmp(s, "/.pxs-", 6);
-}
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -62,7 +29,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	int rc = pxs_key_parse(s, &k);
 	FZ_CHECK(rc == 0 || rc == -EINVAL, "parse returned %d", rc);
-	FZ_CHECK((rc == 0) == ref_key(s), "parse(\"%s\") = %d", s, rc);
+	FZ_CHECK((rc == 0) == hx_ref_key(s, strlen(s)), "parse(\"%s\") = %d",
+		 s, rc);
 	if (rc == 0) {
 		FZ_CHECK(pxs_key_format(k, out) == 0, "format failed");
 		FZ_CHECK(strcmp(out, s) == 0, "format(parse(%s)) = %s", s, out);
@@ -79,7 +47,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FZ_CHECK(pxs_key_equal(nk, pxs_key_from_name(data, size)),
 		 "pxs_key_from_name is not a function");
 	rc = pxs__name_check(s);
-	FZ_CHECK((rc == 0) == ref_name(s), "name_check(\"%s\") = %d", s, rc);
+	FZ_CHECK((rc == 0) == hx_ref_store_name(s, strlen(s)),
+		 "name_check(\"%s\") = %d", s, rc);
 	free(s);
 	return 0;
 }

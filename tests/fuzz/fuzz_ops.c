@@ -262,6 +262,21 @@ model_close(int h)
 		}
 }
 
+/* What an insertion of key k (put_at, future_new_at) must return. An
+ * abandoned key is taken over (a restart): its instance holds nothing
+ * from now on. */
+static int
+want_insert(struct mkey *k)
+{
+	if (k->state == M_ABANDONED) {
+		M.inst[k->inst].used = false;
+		return 0;
+	}
+	return k->state != M_ABSENT ? -EEXIST
+	       : live_count() >= CAP ? -ENOSPC
+				     : 0;
+}
+
 static void
 do_op(struct fz_in *in)
 {
@@ -283,13 +298,7 @@ do_op(struct fz_in *in)
 		return;
 	switch (op) {
 	case 0: /* put_at */
-		/* an abandoned key is taken over (a restart) */
-		want = k->state == M_ABANDONED ? 0
-		       : k->state != M_ABSENT  ? -EEXIST
-		       : live_count() >= CAP   ? -ENOSPC
-					       : 0;
-		if (k->state == M_ABANDONED)
-			M.inst[k->inst].used = false; /* holds nothing */
+		want = want_insert(k);
 		rc = pxs_put_at(s, k->k, data, size);
 		expect(name, h, key, rc, want);
 		if (rc == 0) {
@@ -372,13 +381,7 @@ do_op(struct fz_in *in)
 		}
 		break;
 	case 6: /* future_new_at */
-		/* an abandoned key is taken over (a restart) */
-		want = k->state == M_ABANDONED ? 0
-		       : k->state != M_ABSENT  ? -EEXIST
-		       : live_count() >= CAP   ? -ENOSPC
-					       : 0;
-		if (k->state == M_ABANDONED)
-			M.inst[k->inst].used = false; /* holds nothing */
+		want = want_insert(k);
 		rc = pxs_future_new_at(s, k->k);
 		expect(name, h, key, rc, want);
 		if (rc == 0) {

@@ -8,7 +8,7 @@
  * store part exactly when the reference does; when it accepts, format(parse(s)) == s and parse(format(p)) has
  * the same key; pxs_proxy_new on the embedded name agrees; formatting
  * into every short buffer length gives -ENOSPC and "" without writing
- * past the buffer.
+ * past the buffer. The grammar is hostile.c's reference (hx_ref_*).
  */
 #include "fuzz.h"
 #include "hostile.h"
@@ -19,89 +19,6 @@ int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	return 0;
-}
-
-static bool
-name_char(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	       (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
-}
-
-static bool ref_name_key(const char *name, size_t n);
-
-/* "redis://HOST:PORT/" then NAME "/" KEY; *store_len: the store's part. */
-static bool
-ref_redis(const char *s, size_t *store_len)
-{
-	size_t n = strlen(s), i = 8, h;
-	long port = 0;
-
-	if (n < 8 || memcmp(s, "redis://", 8))
-		return false;
-	if (s[i] == '[') {
-		h = ++i;
-		while (i < n && (strchr("0123456789abcdefABCDEF:.", s[i]) &&
-				 s[i] != '\0'))
-			i++;
-		if (i >= n || s[i] != ']' || i - h < 2 || i - h > 45)
-			return false;
-		i++;
-	} else {
-		h = i;
-		while (i < n && (name_char(s[i]) && s[i] != '_'))
-			i++;
-		if (i == h || i - h > 253)
-			return false;
-	}
-	if (s[i++] != ':' || s[i] < '1' || s[i] > '9')
-		return false;
-	for (h = i; s[i] >= '0' && s[i] <= '9'; i++)
-		if (i - h >= 5 || (port = port * 10 + (s[i] - '0')) > 65535)
-			return false;
-	if (s[i] != '/')
-		return false;
-	const char *last = strrchr(s, '/');
-	*store_len = (size_t)(last - s);
-	return ref_name_key(s + i + 1, n - i - 1);
-}
-
-static bool
-ref_proxy(const char *s)
-{
-	size_t n = strlen(s);
-	if (n < 6 || memcmp(s, "pxs://", 6))
-		return false;
-	return ref_name_key(s + 6, n - 6);
-}
-
-/* NAME "/" KEY, @p n bytes. */
-static bool
-ref_name_key(const char *name, size_t n)
-{
-	size_t i = 0;
-	while (i < n && name[i] != '/') {
-		if (!name_char(name[i]))
-			return false;
-		i++;
-	}
-	if (i == 0 || i > PXS_NAME_MAX || i >= n)
-		return false;
-	if ((i == 1 && name[0] == '.') ||
-	    (i == 2 && name[0] == '.' && name[1] == '.') ||
-	    (i >= 5 && !strncmp(name, ".pxs-", 5))) /* reserved */
-		return false;
-	const char *key = name + i + 1;
-	bool nonzero = false;
-	if (strlen(key) != 32)
-		return false;
-	for (int j = 0; j < 32; j++) {
-		if (!((key[j] >= '0' && key[j] <= '9') ||
-		      (key[j] >= 'a' && key[j] <= 'f')))
-			return false;
-		nonzero |= key[j] != '0';
-	}
-	return nonzero;
 }
 
 int
@@ -118,9 +35,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int rc = pxs_proxy_parse(s, &p);
 	FZ_CHECK(rc == 0 || rc == -EINVAL || rc == -ENOMEM, "parse: %d", rc);
 	size_t store_len = 0;
-	const bool redis = ref_redis(s, &store_len);
-	FZ_CHECK((rc == 0) == (ref_proxy(s) || redis), "parse(\"%s\") = %d",
-		 s, rc);
+	const bool redis = hx_ref_redis_proxy(s, &store_len);
+	FZ_CHECK((rc == 0) == (hx_ref_pxs_proxy(s, strlen(s)) || redis),
+		 "parse(\"%s\") = %d", s, rc);
 	if (rc < 0) {
 		FZ_CHECK(p == NULL, "failed parse left *out set");
 		free(s);

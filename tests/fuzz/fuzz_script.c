@@ -7,6 +7,20 @@
 #include "hostile.h"
 
 void
+fz_victim(pxs_store *s, const pxs_key *keys, size_t nk, uint64_t seed)
+{
+	struct hx_victim_opts o = {.keys = keys,
+				   .nkeys = nk,
+				   .seed = seed,
+				   .rounds = 1,
+				   .mutate = true,
+				   .check_allowed_to_fail = true};
+	char why[256];
+	if (hx_victim(s, &o, why, sizeof why) < 0)
+		FZ_FAIL("%s", why);
+}
+
+void
 fz_script(pxs_store *s, const uint8_t *seed, size_t n)
 {
 	pxs_key keys[12] = {{1, 1}, {2, 2}, {0, 1}, {1, 0}};
@@ -25,15 +39,7 @@ fz_script(pxs_store *s, const uint8_t *seed, size_t n)
 	uint64_t sd = 0x9e3779b97f4a7c15ull;
 	for (size_t i = 0; i < n && i < 64; i++)
 		sd = (sd ^ seed[i]) * 0x100000001b3ull;
-	struct hx_victim_opts o = {.keys = keys,
-				   .nkeys = nk,
-				   .seed = sd,
-				   .rounds = 1,
-				   .mutate = true,
-				   .check_allowed_to_fail = true};
-	char why[256];
-	if (hx_victim(s, &o, why, sizeof why) < 0)
-		FZ_FAIL("%s", why);
+	fz_victim(s, keys, nk, sd);
 	pxs_check_report r;
 	rc = pxs_check(s, &r);
 	FZ_CHECK(hx_acceptable(HX_CHECK, rc), "pxs_check: %d", rc);

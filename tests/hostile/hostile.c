@@ -518,3 +518,99 @@ hx_victim(pxs_store *s, const struct hx_victim_opts *o, char *why, size_t len)
 	}
 	return c.failed ? -1 : 0;
 }
+
+/* ---- the reference grammar --------------------------------------------- */
+
+bool
+hx_ref_name_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+}
+
+bool
+hx_ref_key(const char *s, size_t n)
+{
+	bool nonzero = false;
+	if (n != 32)
+		return false;
+	for (size_t i = 0; i < 32; i++) {
+		char c = s[i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return false;
+		nonzero |= c != '0';
+	}
+	return nonzero;
+}
+
+/* NAME in n bytes: 1..PXS_NAME_MAX name characters, not "." or "..", and
+ * not reserved for unfinished segments (".pxs-..."). */
+static bool
+ref_name(const char *name, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!hx_ref_name_char(name[i]))
+			return false;
+	return n >= 1 && n <= PXS_NAME_MAX && !(n == 1 && name[0] == '.') &&
+	       !(n == 2 && name[0] == '.' && name[1] == '.') &&
+	       !(n >= 5 && !strncmp(name, ".pxs-", 5));
+}
+
+bool
+hx_ref_store_name(const char *s, size_t n)
+{
+	return n >= 1 && s[0] == '/' && ref_name(s + 1, n - 1);
+}
+
+bool
+hx_ref_name_key(const char *name, size_t n)
+{
+	const char *slash = memchr(name, '/', n);
+	if (!slash)
+		return false;
+	size_t i = (size_t)(slash - name);
+	return ref_name(name, i) && hx_ref_key(slash + 1, n - i - 1);
+}
+
+bool
+hx_ref_pxs_proxy(const char *s, size_t n)
+{
+	if (n < 6 || memcmp(s, "pxs://", 6) != 0)
+		return false;
+	return hx_ref_name_key(s + 6, n - 6);
+}
+
+bool
+hx_ref_redis_proxy(const char *s, size_t *store_len)
+{
+	size_t n = strlen(s), i = 8, h;
+	long port = 0;
+
+	if (n < 8 || memcmp(s, "redis://", 8))
+		return false;
+	if (s[i] == '[') {
+		h = ++i;
+		while (i < n && (strchr("0123456789abcdefABCDEF:.", s[i]) &&
+				 s[i] != '\0'))
+			i++;
+		if (i >= n || s[i] != ']' || i - h < 2 || i - h > 45)
+			return false;
+		i++;
+	} else {
+		h = i;
+		while (i < n && (hx_ref_name_char(s[i]) && s[i] != '_'))
+			i++;
+		if (i == h || i - h > 253)
+			return false;
+	}
+	if (s[i++] != ':' || s[i] < '1' || s[i] > '9')
+		return false;
+	for (h = i; s[i] >= '0' && s[i] <= '9'; i++)
+		if (i - h >= 5 || (port = port * 10 + (s[i] - '0')) > 65535)
+			return false;
+	if (s[i] != '/')
+		return false;
+	const char *last = strrchr(s, '/');
+	*store_len = (size_t)(last - s);
+	return hx_ref_name_key(s + i + 1, n - i - 1);
+}

@@ -149,6 +149,28 @@ int hx_victim(pxs_store *s, const struct hx_victim_opts *o, char *why,
  *  whole process group instead: this restores the default first. */
 void hx_deadline(unsigned secs);
 
+/* ---- the reference grammar of keys and proxy strings ------------------ */
+/* What the parsers must accept, exactly, written from the header's words
+ * and nothing of the library: the fuzzer (fuzz_proxy.c, fuzz_key.c) and
+ * the bad-argument tests (test_badargs.c) judge the parsers by it. */
+
+/** A character of a store name: [A-Za-z0-9._-]. */
+bool hx_ref_name_char(char c);
+/** A key's hex form: exactly 32 lowercase hex digits, not all zero. */
+bool hx_ref_key(const char *s, size_t n);
+/** A segment store name in @p n bytes: "/" NAME (below). */
+bool hx_ref_store_name(const char *s, size_t n);
+/** NAME "/" KEY in @p n bytes: NAME 1..PXS_NAME_MAX of name characters,
+ *  not "." or "..", nor reserved (".pxs-..."). */
+bool hx_ref_name_key(const char *s, size_t n);
+/** "pxs://" NAME "/" KEY in @p n bytes. */
+bool hx_ref_pxs_proxy(const char *s, size_t n);
+/** "redis://" HOST ":" PORT "/" NAME "/" KEY, in the string @p s (HOST:
+ *  1..253 of [A-Za-z0-9.-], or "[" 2..45 of [0-9A-Fa-f:.] "]"; PORT
+ *  1..65535 without leading zeros). *@p store_len: the length of its store
+ *  part, up to the last '/'. */
+bool hx_ref_redis_proxy(const char *s, size_t *store_len);
+
 /** xorshift64* step. */
 static inline uint64_t
 hx_rand(uint64_t *x)

@@ -821,21 +821,7 @@ END_TEST
 
 /* ---- F2: the key parser ------------------------------------------------ */
 
-/* The reference grammar: exactly 32 lowercase hex digits, not all zero. */
-static bool
-ref_key_ok(const char *s, size_t n)
-{
-	bool nonzero = false;
-	if (n != 32)
-		return false;
-	for (size_t i = 0; i < 32; i++) {
-		char c = s[i];
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-			return false;
-		nonzero |= c != '0';
-	}
-	return nonzero;
-}
+/* The reference grammar is hostile.c's (hx_ref_key, hx_ref_pxs_proxy). */
 
 START_TEST(f2_key_rejects)
 {
@@ -904,7 +890,7 @@ START_TEST(f2_key_roundtrip_1e6)
 						  (sizeof alphabet - 1)];
 		s[n] = '\0';
 		int rc = pxs_key_parse(s, &back);
-		FAST((rc == 0) == ref_key_ok(s, n), "parse(\"%s\") = %d", s,
+		FAST((rc == 0) == hx_ref_key(s, n), "parse(\"%s\") = %d", s,
 		     rc);
 		if (rc == 0) {
 			FAST(pxs_key_format(back, buf) == 0, "format");
@@ -916,36 +902,6 @@ START_TEST(f2_key_roundtrip_1e6)
 END_TEST
 
 /* ---- F3/F4: the proxy parser and formatter ---------------------------- */
-
-static bool
-ref_name_char(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	       (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
-}
-
-/* The reference grammar: "pxs://" name "/" key, name 1..200 of
- * [A-Za-z0-9._-] and not "." or "..", key as above. */
-static bool
-ref_proxy_ok(const char *s, size_t n)
-{
-	if (n < 6 || memcmp(s, "pxs://", 6) != 0)
-		return false;
-	const char *name = s + 6;
-	size_t i = 0;
-	while (6 + i < n && name[i] != '/') {
-		if (!ref_name_char(name[i]))
-			return false;
-		i++;
-	}
-	if (i == 0 || i > PXS_NAME_MAX || 6 + i >= n)
-		return false;
-	if ((i == 1 && name[0] == '.') ||
-	    (i == 2 && name[0] == '.' && name[1] == '.') ||
-	    (i >= 5 && !strncmp(name, ".pxs-", 5))) /* reserved */
-		return false;
-	return ref_key_ok(name + i + 1, n - 6 - i - 1);
-}
 
 /* Copy pattern to out, with "@" replaced by key and "%.31" by key minus
  * its last digit. */
@@ -993,7 +949,7 @@ START_TEST(f3_proxy_rejects)
 		ck_assert_msg(pxs_proxy_parse(b, &p) == -EINVAL,
 			      "accepted \"%s\"", b);
 		ck_assert_ptr_null(p);
-		ck_assert(!ref_proxy_ok(b, strlen(b)));
+		ck_assert(!hx_ref_pxs_proxy(b, strlen(b)));
 	}
 	/* The zero key, uppercase key, short and long keys. */
 	const char *keys[] = {"00000000000000000000000000000000",
@@ -1110,8 +1066,8 @@ START_TEST(f3_proxy_roundtrip_random)
 		len = strlen(
 			s); /* a '0' noise char is not a NUL, but be safe */
 		rc = pxs_proxy_parse(s, &q);
-		FAST((rc == 0) == ref_proxy_ok(s, len), "parse(\"%s\") = %d", s,
-		     rc);
+		FAST((rc == 0) == hx_ref_pxs_proxy(s, len),
+		     "parse(\"%s\") = %d", s, rc);
 		if (rc == 0) {
 			accepted++;
 			ck_assert_int_eq(pxs_proxy_format(q, out, sizeof out),
