@@ -44,9 +44,16 @@ pxs__repair_heap(struct pxs_store *s, void *arg)
 }
 
 int
+pxs__heap_lock_by(struct pxs_store *s, const struct timespec *deadline)
+{
+	return pxs__lock(s, &s->hdr->heap_lock, deadline, pxs__repair_heap,
+			 NULL);
+}
+
+int
 pxs__heap_lock(struct pxs_store *s)
 {
-	return pxs__lock(s, &s->hdr->heap_lock, NULL, pxs__repair_heap, NULL);
+	return pxs__heap_lock_by(s, NULL);
 }
 
 /* Under the cache's lock. The count is also read without it, as a hint
@@ -81,9 +88,10 @@ class_of(uint64_t size)
 }
 
 static int
-heap_alloc(struct pxs_store *s, uint64_t size, uint64_t *off)
+heap_alloc(struct pxs_store *s, uint64_t size, const struct timespec *dl,
+	   uint64_t *off)
 {
-	int rc = pxs__heap_lock(s);
+	int rc = pxs__heap_lock_by(s, dl);
 	if (rc < 0)
 		return rc;
 	PXS_FAILPOINT(FP_HEAP_LOCKED);
@@ -93,18 +101,25 @@ heap_alloc(struct pxs_store *s, uint64_t size, uint64_t *off)
 }
 
 int
-pxs__block_alloc(struct pxs_store *s, uint64_t size, uint64_t *off)
+pxs__block_alloc_by(struct pxs_store *s, uint64_t size,
+		    const struct timespec *deadline, uint64_t *off)
 {
 	if (size == 0) { /* no block: empty values point at the heap start */
 		*off = 0;
 		return 0;
 	}
-	int rc = heap_alloc(s, size, off);
+	int rc = heap_alloc(s, size, deadline, off);
 	if (rc == -ENOSPC && __atomic_load_n(&s->cache.n, __ATOMIC_RELAXED)) {
 		pxs__block_cache_drop(s); /* the heap is short: give back ours */
-		rc = heap_alloc(s, size, off);
+		rc = heap_alloc(s, size, deadline, off);
 	}
 	return rc;
+}
+
+int
+pxs__block_alloc(struct pxs_store *s, uint64_t size, uint64_t *off)
+{
+	return pxs__block_alloc_by(s, size, NULL, off);
 }
 
 int

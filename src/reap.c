@@ -225,15 +225,22 @@ reap_dead(struct pxs_store *s)
 	return n;
 }
 
-int
-pxs__reap_procs(struct pxs_store *s)
+/* Reap under the process-table lock, waiting for it until @p deadline. */
+static int
+reap_procs_by(struct pxs_store *s, const struct timespec *deadline)
 {
-	int rc = pxs__lock(s, &s->hdr->proc_lock, NULL, NULL, NULL);
+	int rc = pxs__lock(s, &s->hdr->proc_lock, deadline, NULL, NULL);
 	if (rc < 0)
 		return rc;
 	rc = reap_dead(s);
 	pxs__unlock(&s->hdr->proc_lock);
 	return rc;
+}
+
+int
+pxs__reap_procs(struct pxs_store *s)
+{
+	return reap_procs_by(s, NULL);
 }
 
 int
@@ -244,20 +251,26 @@ pxs__reap(struct pxs_store *s)
 	return rc < 0 ? rc : rc + pxs__reclaim_expired(s);
 }
 
-/* Reap, so that dead processes' entries are free to claim, then claim one. */
+/* Reap, so that dead processes' entries are free to claim, then claim
+ * one; the process-table lock is waited for until @p deadline (NULL: no
+ * limit), which a stopped holder or a garbage lock word makes -ETIMEDOUT
+ * rather than a hang. */
 static int
-reap_and_claim(struct pxs_store *s)
+reap_and_claim(struct pxs_store *s, const struct timespec *deadline)
 {
-	int rc = pxs__reap_procs(s);
-	return rc < 0 ? rc : pxs__proc_claim(s);
+	int rc = reap_procs_by(s, deadline);
+	return rc < 0 ? rc : pxs__proc_claim(s, deadline);
 }
 
 int
 pxs__attach(struct pxs_store *s)
 {
-	int rc = reap_and_claim(s);
-	if (rc == 0)
-		pxs__my_pins(s); /* early, so that it sits low in the heap */
+	struct timespec dl;
+	pxs__deadline(&dl, PXS_ATTACH_LOCK_MS);
+	int rc = reap_and_claim(s, &dl);
+	if (rc == 0) /* early, so that it sits low in the heap; if the heap
+			lock is not had in time, at the first pin */
+		pxs__my_pins_by(s, &dl);
 	return rc;
 }
 
@@ -283,6 +296,10 @@ pxs__detach(struct pxs_store *s)
 int
 pxs__refork(struct pxs_store *s)
 {
+	if (s->rdonly) { /* registers nothing, in the child either */
+		s->fork_gen = pxs__fork_gen;
+		return 0;
+	}
 	pthread_mutex_lock(&s->local);
 	int rc = 0;
 	if (s->fork_gen != pxs__fork_gen) {
@@ -292,7 +309,7 @@ pxs__refork(struct pxs_store *s)
 		memmove(s->past + 1, s->past, sizeof s->past - sizeof *s->past);
 		s->past[0] = s->token;
 		__atomic_store_n(&s->token, 0, __ATOMIC_RELEASE);
-		if ((rc = reap_and_claim(s)) == 0)
+		if ((rc = reap_and_claim(s, NULL)) == 0)
 			s->fork_gen = pxs__fork_gen;
 	}
 	pthread_mutex_unlock(&s->local);

@@ -98,7 +98,7 @@ cli_ls(int argc, char **argv)
 		return cli_usage("expected one NAME");
 	if ((rc = cli_store_name(argv[optind], name)) != CLI_OK)
 		return rc;
-	if ((rc = cli_open(name, &s)) != CLI_OK)
+	if ((rc = cli_open_inspect(name, &s)) != CLI_OK)
 		return rc;
 	while ((rc = pxs_list(s, &cur, &e)) == 1) {
 		if (pending && e.state != PXS_STATE_PENDING &&

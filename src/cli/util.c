@@ -9,6 +9,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -188,10 +191,69 @@ cli_target(int npos, char **pos, const char *keyname, struct cli_ref *r)
 	return 2;
 }
 
+/* --trust-owner: whose segments are accepted besides ours. */
+static bool trust_set;
+static uid_t trust_uid;
+
+int
+cli_trust_owner(const char *user)
+{
+	const struct passwd *pw = getpwnam(user);
+	char *end;
+	unsigned long v;
+
+	if (pw) {
+		trust_uid = pw->pw_uid;
+	} else {
+		errno = 0;
+		v = strtoul(user, &end, 10);
+		if (!*user || *end || errno || v > (uid_t)-1 - 1) {
+			fprintf(stderr, "proxyshm: --trust-owner: no user "
+				"'%s'\n", user);
+			return CLI_USAGE;
+		}
+		trust_uid = (uid_t)v;
+	}
+	trust_set = true;
+	return CLI_OK;
+}
+
+/* Options of an attach of store @p name, with @p flags. */
+static pxs_options
+attach_options(const char *name, unsigned flags)
+{
+	pxs_options o = { .flags = 0 };
+
+	if (name[0] != '/') /* Redis: neither flag applies */
+		return o;
+	o.flags = flags | (trust_set ? PXS_TRUST_OWNER : 0);
+	o.trusted_owner = trust_uid;
+	return o;
+}
+
 int
 cli_open(const char *name, pxs_store **s)
 {
-	int rc = pxs_open(name, NULL, s);
+	pxs_options o = attach_options(name, 0);
+	int rc = pxs_open(name, &o, s);
+
+	if (rc < 0)
+		return cli_fail(rc, "segment %s", name);
+	return CLI_OK;
+}
+
+pxs_options
+cli_inspect_options(const char *name)
+{
+	/* A Redis store has no read-only attach; it takes no locks anyway. */
+	return attach_options(name, PXS_RDONLY);
+}
+
+int
+cli_open_inspect(const char *name, pxs_store **s)
+{
+	pxs_options o = cli_inspect_options(name);
+	int rc = pxs_open(name, &o, s);
 
 	if (rc < 0)
 		return cli_fail(rc, "segment %s", name);
