@@ -354,7 +354,10 @@ PXS_API int pxs_open(const char *name, const pxs_options *opts,
  * @return 0 (also for NULL); never an error.
  * @note No other thread may use @p s during or after the call. A child
  *   after fork() may close its copy of the handle: that only unmaps it and
- *   leaves the parent's futures and pins alone.
+ *   leaves the parent's futures and pins alone. It waits at most about two
+ *   seconds for the locks it takes (a stopped process may hold them):
+ *   what it could not do then is left for the next attacher to reclaim,
+ *   as for a process that died.
  */
 PXS_API int pxs_close(pxs_store *s);
 

@@ -145,19 +145,26 @@ pxs__bell_wait(struct pxs_store *s, pxs_key key, uint64_t end_ns)
 	return pxs__now_ns(CLOCK_MONOTONIC) >= end_ns ? -ETIMEDOUT : 0;
 }
 
-void
-pxs__bell_drop(struct pxs_store *s, struct pxs_seg_proc *p)
+bool
+pxs__bell_drop(struct pxs_store *s, struct pxs_seg_proc *p,
+	       const struct timespec *deadline)
 {
+	bool done = true;
 	for (uint32_t b = 0; b < PXS_BELLS; b++) {
-		if (!__atomic_load_n(&p->bell_waits[b], __ATOMIC_RELAXED) ||
-		    bell_lock(s, b, NULL) < 0)
+		if (!__atomic_load_n(&p->bell_waits[b], __ATOMIC_RELAXED))
 			continue;
+		int rc = bell_lock(s, b, deadline);
+		if (rc < 0) {
+			done = done && rc != -ETIMEDOUT;
+			continue;
+		}
 		__atomic_store_n(&p->bell_waits[b], 0, __ATOMIC_RELAXED);
 		PXS_FAILPOINT(FP_REAP_MID_WAITS);
 		__atomic_store_n(&s->hdr->bells[b].waiters,
 				 pxs__waits_on_bell(s, b, NULL), __ATOMIC_RELAXED);
 		pxs__unlock(&s->hdr->bells[b].lock);
 	}
+	return done;
 }
 
 uint32_t

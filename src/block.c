@@ -67,12 +67,17 @@ set_count(struct pxs_block_cache *c, uint32_t n)
 /* Under the cache's lock: give every cached block back to the heap (or
  * forget them, if they were cached before a fork, by the parent). */
 static void
-cache_drop(struct pxs_store *s, struct pxs_block_cache *c)
+cache_drop(struct pxs_store *s, struct pxs_block_cache *c,
+	   const struct timespec *deadline)
 {
-	if (c->n && c->token == s->token && pxs__heap_lock(s) == 0) {
-		for (uint32_t i = 0; i < c->n; i++)
+	if (c->n && c->token == s->token) {
+		int rc = pxs__heap_lock_by(s, deadline);
+		if (rc == -ETIMEDOUT)
+			return; /* kept for a later drop (or our reaper) */
+		for (uint32_t i = 0; rc == 0 && i < c->n; i++)
 			pxs__heap_free(&s->heap, c->off[i]);
-		pxs__unlock(&s->hdr->heap_lock);
+		if (rc == 0)
+			pxs__unlock(&s->hdr->heap_lock);
 	}
 	set_count(c, 0);
 }
@@ -169,7 +174,7 @@ pxs__block_cache_fill(struct pxs_store *s, uint64_t size)
 	if (!cls || pthread_mutex_trylock(&c->lock) != 0)
 		return;
 	if (c->token != s->token || c->cls != cls) {
-		cache_drop(s, c);
+		cache_drop(s, c, NULL);
 		c->token = s->token;
 		c->cls = cls;
 		c->streak = 0;
@@ -192,14 +197,20 @@ pxs__block_cache_fill(struct pxs_store *s, uint64_t size)
 }
 
 void
-pxs__block_cache_drop(struct pxs_store *s)
+pxs__block_cache_drop_by(struct pxs_store *s, const struct timespec *deadline)
 {
 	struct pxs_block_cache *c = &s->cache;
 	if (__atomic_load_n(&c->n, __ATOMIC_RELAXED) &&
 	    pthread_mutex_trylock(&c->lock) == 0) {
-		cache_drop(s, c);
+		cache_drop(s, c, deadline);
 		pthread_mutex_unlock(&c->lock);
 	}
+}
+
+void
+pxs__block_cache_drop(struct pxs_store *s)
+{
+	pxs__block_cache_drop_by(s, NULL);
 }
 
 void

@@ -233,8 +233,12 @@ int pxs__insert_reaping(struct pxs_store *s, pxs_key k, uint32_t state,
 			uint64_t off, uint64_t size, uint32_t owner,
 			uint32_t *idx);
 /** Reap entry @p i, whose liveness lock the caller has just taken, under
- *  proc_lock. Leaves the entry LIVE: the caller frees or reuses it. */
-void pxs__reap_entry(struct pxs_store *s, uint32_t i);
+ *  proc_lock, waiting for each lock until @p deadline (NULL: no limit).
+ *  Leaves the entry LIVE: the caller frees or reuses it if this returns
+ *  true, and otherwise (a lock not had in time: some work is left) lets
+ *  go of it, so that the next reaper finds it dead and finishes. */
+bool pxs__reap_entry(struct pxs_store *s, uint32_t i,
+		     const struct timespec *deadline);
 
 /** Entry check of the calls that take a store and a key. */
 static inline int
@@ -399,6 +403,10 @@ void pxs__block_give_back(struct pxs_store *s, uint64_t off, bool cached);
 void pxs__block_cache_fill(struct pxs_store *s, uint64_t size);
 /** Give the blocks this handle allocated ahead back to the heap. */
 void pxs__block_cache_drop(struct pxs_store *s);
+/** As pxs__block_cache_drop, waiting for the heap lock until @p deadline
+ *  (then the blocks stay cached). */
+void pxs__block_cache_drop_by(struct pxs_store *s,
+			      const struct timespec *deadline);
 
 /* ---- pins.c: pin arrays, pinning, unpinning ---------------------------- */
 /** Pins on slot @p idx: the sum of every live entry's pin array at idx.
@@ -491,8 +499,11 @@ void pxs__bell_ring(struct pxs_store *s, pxs_key k);
  *  CLOCK_MONOTONIC @p end_ns (UINT64_MAX: no end). 0 if woken or @p key
  *  is there (look again), -ETIMEDOUT, or a lock error. */
 int pxs__bell_wait(struct pxs_store *s, pxs_key key, uint64_t end_ns);
-/** Reaper: take back the bell counts of process entry @p p. */
-void pxs__bell_drop(struct pxs_store *s, struct pxs_seg_proc *p);
+/** Reaper: take back the bell counts of process entry @p p, waiting for
+ *  each bell's lock until @p deadline (NULL: no limit); false if one was
+ *  not had in time (the counts it guards are left for the next reaper). */
+bool pxs__bell_drop(struct pxs_store *s, struct pxs_seg_proc *p,
+		    const struct timespec *deadline);
 /** Threads asleep on bells (for pxs_stat). */
 uint32_t pxs__bell_waiters(struct pxs_store *s);
 /** For pxs_check: the bells' counts, what the processes record, and how

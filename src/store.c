@@ -80,7 +80,9 @@ pxs__shm_close(pxs_store *s)
 		return 0;
 	pxs__proc_untrack(s);
 	if (s->fork_gen == pxs__fork_gen) { /* a child never registered: not ours */
-		pxs__block_cache_drop(s);
+		struct timespec dl; /* bounded: left to our reaper after that */
+		pxs__deadline(&dl, PXS_ATTACH_LOCK_MS);
+		pxs__block_cache_drop_by(s, &dl);
 		pxs__detach(s);
 	}
 	pxs__segment_close(s);
@@ -294,12 +296,12 @@ pxs__shm_stat(pxs_store *s, pxs_stats *st)
 	st->segment_size = s->g.size;
 	st->heap_size = s->g.heap_end - s->g.heap_off;
 	st->capacity = s->g.capacity;
-	pxs__block_cache_drop(s);
 	/* A second at most for the heap lock; without it (a read-only
 	 * handle, a stopped holder, a lock word that is garbage) the heap's
 	 * figures are a snapshot of its control block, each bounded. */
 	struct timespec dl;
 	pxs__deadline(&dl, 1000);
+	pxs__block_cache_drop_by(s, &dl);
 	rc = pxs__heap_lock_by(s, &dl);
 	if (rc == -ENOTRECOVERABLE)
 		return rc;
