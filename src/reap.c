@@ -53,7 +53,7 @@ drop_pins(struct pxs_store *s, uint16_t *a, const struct timespec *dl)
 {
 	bool done = true;
 	for (uint32_t i = 0; i < s->g.nslots; i++) {
-		int l;
+		int l = 0;
 		if (!a[i] || (l = reaper_lock(s, i, dl)) == 0)
 			continue;
 		if (l < 0) {
@@ -82,7 +82,7 @@ drop_ownership(struct pxs_store *s, uint32_t token, const struct timespec *dl)
 	for (uint32_t i = 0; i < s->g.nslots; i++) {
 		struct pxs_seg_slot *sl = &s->slots[i];
 		uint32_t owner = __atomic_load_n(&sl->owner, __ATOMIC_RELAXED);
-		int l;
+		int l = 0;
 		if ((owner != token &&
 		     (owner != 0 || __atomic_load_n(&sl->state,
 						    __ATOMIC_RELAXED) !=

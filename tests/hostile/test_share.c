@@ -12,10 +12,12 @@
 #include "hostile.h"
 #include "pxs_test.h"
 
+#include <fcntl.h>
 #include <grp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define MiB HX_MiB
@@ -25,6 +27,7 @@
 #define OUTSIDER 64103
 
 static const pxs_key k_owner = {1, 1}, k_member = {2, 2};
+static const char *cli; /* the proxyshm command (argv[1]) */
 
 struct share {
 	char name[64];
@@ -68,14 +71,20 @@ member_attaches(void *arg)
 	pxs_store *s;
 	pxs_view v;
 	pxs_stats st;
+	/* Read-write: without group write the mode refuses first. */
+	int refused = sh->mode & 020 ? -EPERM : -EACCES;
 	if (become(MEMBER, true) < 0)
 		return 10;
 	/* By default another user's store is refused: a squatter's. */
-	if (pxs_open(sh->name, NULL, &s) != -EPERM)
+	if (pxs_open(sh->name, NULL, &s) != refused)
 		return 11;
 	pxs_options o = {.flags = PXS_TRUST_OWNER, .trusted_owner = OUTSIDER};
-	if (pxs_open(sh->name, &o, &s) != -EPERM)
+	if (pxs_open(sh->name, &o, &s) != refused)
 		return 12; /* trusting somebody else does not help */
+	o.flags = PXS_RDONLY;
+	if (pxs_open(sh->name, &o, &s) != -EPERM)
+		return 19; /* nor does looking only */
+	o.flags = PXS_TRUST_OWNER;
 	o.trusted_owner = OWNER;
 	o.flags = PXS_TRUST_OWNER | PXS_RDONLY;
 	if (pxs_open(sh->name, &o, &s) != 0)
@@ -165,17 +174,78 @@ START_TEST(group_shares_with_trusted_owner)
 }
 END_TEST
 
+/* ---- the command: --trust-owner ------------------------------------------ */
+
+/* Run the proxyshm command with @p args (NULL-terminated) as user @p uid
+ * (in GROUP if @p in_group), output to /dev/null; its exit status. */
+static int
+run_as(uid_t uid, bool in_group, const char *const *args)
+{
+	fflush(NULL);
+	pid_t p = fork();
+	if (p == 0) {
+		int fd = open("/dev/null", O_WRONLY);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (become(uid, in_group) < 0)
+			_exit(100);
+		execv(cli, (char *const *)args);
+		_exit(127);
+	}
+	return pxs_test_reap(p, 30);
+}
+
+START_TEST(cli_trust_owner)
+{
+	char name[64], owner[16];
+	pxs_test_name(name, sizeof name);
+	snprintf(owner, sizeof owner, "%d", OWNER);
+	const char *create[] = {cli, "create", name, "--size", "2M", "--mode",
+				"0660", NULL};
+	const char *stat_plain[] = {cli, "stat", name, NULL};
+	const char *stat_trust[] = {cli, "--trust-owner", owner, "stat", name,
+				    NULL};
+	const char *put_trust[] = {cli, "--trust-owner", owner, "put", name,
+				   "--name", "k", "/etc/passwd", NULL};
+	const char *ls_segments[] = {cli, "--trust-owner", owner,
+				     "ls-segments", NULL};
+	const char *no_user[] = {cli, "--trust-owner", "no-such-user-pxs",
+				 "stat", name, NULL};
+	ck_assert_int_eq(run_as(OWNER, true, create), 0);
+	ck_assert_int_eq(run_as(MEMBER, true, stat_plain), 5); /* refused */
+	ck_assert_int_eq(run_as(MEMBER, true, stat_trust), 0);
+	ck_assert_int_eq(run_as(MEMBER, true, put_trust), 0);
+	ck_assert_int_eq(run_as(MEMBER, true, ls_segments), 0);
+	ck_assert_int_eq(run_as(MEMBER, true, no_user), 1);
+	ck_assert_int_eq(run_as(OUTSIDER, false, stat_trust), 5); /* mode */
+	/* The member's put is there for the owner. */
+	pxs_store *s;
+	pxs_options o = {.flags = PXS_RDONLY | PXS_TRUST_OWNER,
+			 .trusted_owner = OWNER};
+	ck_assert_int_eq(pxs_open(name, &o, &s), 0);
+	ck_assert_int_eq(pxs_exists(s, pxs_key_from_name("k", 1)), 1);
+	pxs_close(s);
+	ck_assert_int_eq(pxs_unlink(name), 0);
+}
+END_TEST
+
 int
-main(void)
+main(int argc, char **argv)
 {
 	if (geteuid() != 0) {
 		printf("SKIP share: needs root\n");
 		return 77;
 	}
+	if (argc < 2) {
+		fprintf(stderr, "usage: %s PROXYSHM\n", argv[0]);
+		return 2;
+	}
+	cli = argv[1];
 	Suite *su = suite_create("share");
 	TCase *tc = tcase_create("share");
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, group_shares_with_trusted_owner);
+	tcase_add_test(tc, cli_trust_owner);
 	suite_add_tcase(su, tc);
 	return pxs_test_run(su);
 }
