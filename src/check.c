@@ -36,8 +36,9 @@ struct block {
 
 /* How long a check waits in all for the locks it takes. */
 #define CHECK_LOCK_MS 1000
-/* Walks of a heap read without its lock before its errors are believed. */
-#define UNLOCKED_WALKS 3
+/* Most walks of a heap read without its lock: an error is believed when
+ * two walks in a row find the same one (traffic moves what it finds). */
+#define UNLOCKED_WALKS 5
 
 /* A referrer: a slot index, or PIN_REFERRER | process entry index. */
 #define PIN_REFERRER 0x80000000u
@@ -250,6 +251,26 @@ slot_moved(const struct pxs_seg_slot *sl, uint32_t st, uint32_t gen)
 	       __atomic_load_n(&sl->gen, __ATOMIC_RELAXED) != gen;
 }
 
+/* Check and walk the heap (collecting its blocks into @p l): the first
+ * error in @p err, "" if none. */
+static void
+heap_error(struct pxs_store *s, uint64_t heap_size, struct pxs_heap_report *hr,
+	   pxs_heap_visit_fn fn, struct blocks *l, char *err, size_t len)
+{
+	int hrc = pxs__heap_check(&s->heap, hr);
+	int wrc = pxs__heap_walk(&s->heap, fn, l);
+	err[0] = 0;
+	if (hrc < 0)
+		snprintf(err, len, "heap: %s", hr->first_error);
+	else if (wrc < 0)
+		snprintf(err, len, "heap: the block walk failed");
+	else if (hr->bytes_free + hr->bytes_used != heap_size)
+		snprintf(err, len, "heap: free %llu + used %llu != size %llu",
+			 (unsigned long long)hr->bytes_free,
+			 (unsigned long long)hr->bytes_used,
+			 (unsigned long long)heap_size);
+}
+
 /* One slot, under its lock (@p locked) or read without it. Returns 1 if
  * it is live. */
 static int
@@ -380,36 +401,34 @@ pxs__shm_check(pxs_store *s, pxs_check_report *r)
 		goto out;
 	bool heap_locked = rc == 0;
 	busy(s, r, rc, "heap", -1);
-	int hrc, wrc;
+	r->heap_size = s->g.heap_end - s->g.heap_off;
+	char err[sizeof r->first_error], prev[sizeof err] = "";
+	bool judged = false;
 	for (int walk = 1;; walk++) {
 		l.n = 0;
-		hrc = pxs__heap_check(&s->heap, &hr);
-		wrc = pxs__heap_walk(&s->heap, collect, &l);
-		if (heap_locked || (hrc == 0 && wrc == 0) || l.oom ||
-		    walk == UNLOCKED_WALKS)
+		heap_error(s, r->heap_size, &hr, collect, &l, err, sizeof err);
+		if (heap_locked || l.oom || !err[0] ||
+		    (walk > 1 && strcmp(err, prev) == 0)) {
+			judged = true;
 			break;
+		}
+		if (walk == UNLOCKED_WALKS)
+			break; /* it kept changing: traffic, not judged */
+		memcpy(prev, err, sizeof prev);
 	}
 	if (heap_locked)
 		pxs__unlock(&s->hdr->heap_lock);
 	rc = -ENOMEM;
 	if (l.oom)
 		goto out;
-	if (hrc < 0)
-		problem(r, "heap: %s", hr.first_error);
-	else if (wrc < 0)
-		problem(r, "heap: the block walk failed");
-	r->heap_size = s->g.heap_end - s->g.heap_off;
+	if (judged && err[0])
+		problem(r, "%s", err);
 	r->bytes_free = hr.bytes_free;
 	r->bytes_used = hr.bytes_used;
 	r->bytes_overhead = hr.bytes_overhead;
 	r->largest_free = hr.largest_free;
 	r->blocks_used = hr.blocks_used;
 	r->blocks_free = hr.blocks_free;
-	if (hrc == 0 && hr.bytes_free + hr.bytes_used != r->heap_size)
-		problem(r, "heap: free %llu + used %llu != size %llu",
-			(unsigned long long)hr.bytes_free,
-			(unsigned long long)hr.bytes_used,
-			(unsigned long long)r->heap_size);
 
 	for (uint32_t p = 0; p < PXS_MAX_PROCS; p++) {
 		const struct pxs_seg_proc *e = &s->procs[p];
