@@ -471,10 +471,8 @@ pxs__shm_check(pxs_store *s, pxs_check_report *r)
 	}
 	r->waiters += bell_recorded;
 	r->dead_waiters += bell_dead;
-	rc = -ENOMEM;
-	if (q.oom || (q.n && (rc = confirm(s, r, &q, &end)) == -ENOMEM))
-		goto out;
-	if (rc == -ENOTRECOVERABLE)
+	rc = q.oom ? -ENOMEM : q.n ? confirm(s, r, &q, &end) : 0;
+	if (rc == -ENOMEM || rc == -ENOTRECOVERABLE)
 		goto out;
 	for (size_t i = 0; i < l.n; i++) {
 		uint32_t owner = l.b[i].owner;
