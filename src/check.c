@@ -314,7 +314,8 @@ check_slot(struct pxs_store *s, pxs_check_report *r, struct blocks *l,
 	 * hold for this generation (waits.c); a dead waiter's share stays
 	 * until its reaper, and is reported, not an error. */
 	uint32_t dead_waiters, waiters = pxs__waits_on_slot(s, i, &dead_waiters);
-	uint32_t counted = __atomic_load_n(&sl->waiters, __ATOMIC_RELAXED);
+	uint32_t counted = PXS_WAITERS_COUNT(
+		__atomic_load_n(&sl->waiters, __ATOMIC_RELAXED));
 	if (locked && counted != waiters)
 		problem(r, "slot %u: %u waiters counted, %u registered", i,
 			counted, waiters);

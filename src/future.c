@@ -331,11 +331,10 @@ wait_slot(struct pxs_store *s, pxs_key key, uint32_t idx, long timeout_ms,
 				return rc;
 			continue;
 		}
+		/* r < 0: uncounted (all this process's records taken), but
+		 * woken all the same (waits.c). */
 		int r = pxs__wait_register(s, idx);
-		/* Uncounted (all this process's records taken), nobody wakes
-		 * us: sleep briefly and look again. */
-		uint64_t wake = now + (r >= 0 ? (uint64_t)PXS_LIVENESS_SLICE_MS
-					      : 1u) * 1000000u;
+		uint64_t wake = now + (uint64_t)PXS_LIVENESS_SLICE_MS * 1000000u;
 		pxs__ts_from_ns(&slice, wake < end ? wake : end);
 		uint32_t seq = __atomic_load_n(&sl->seq, __ATOMIC_ACQUIRE);
 		PXS_FAILPOINT(FP_WAIT_REGISTERED);

@@ -50,7 +50,8 @@ pxs__shm_list(pxs_store *s, uint64_t *cursor, pxs_entry *e)
 		e->state = public_state[st];
 		e->size = __atomic_load_n(&sl->size, __ATOMIC_RELAXED);
 		e->pins = pxs__pins_on(s, (uint32_t)i);
-		e->waiters = __atomic_load_n(&sl->waiters, __ATOMIC_RELAXED);
+		e->waiters = PXS_WAITERS_COUNT(
+			__atomic_load_n(&sl->waiters, __ATOMIC_RELAXED));
 		e->created_ns =
 			__atomic_load_n(&sl->created_ns, __ATOMIC_RELAXED);
 		e->ttl_ms = at && st != PXS_SLOT_EVICTED

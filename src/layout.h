@@ -102,10 +102,18 @@ struct pxs_seg_slot {
 	 *  about. */
 	uint32_t seq;
 	/** Threads asleep on seq: the sum of the wait records (below) that
-	 *  name this slot and its generation; changed under the lock
-	 *  (waits.c). */
+	 *  name this slot and its generation, plus the PXS_WAITERS_UNCOUNTED
+	 *  bit once a waiter without a free record has slept here; changed
+	 *  under the lock (waits.c). */
 	uint32_t waiters;
 } __attribute__((aligned(64)));
+
+/** In a slot's `waiters`: some thread without a free wait record has
+ *  slept on this occupant, uncounted; setters wake it all the same. The
+ *  bit goes with the occupant (insertion zeroes the word). */
+#define PXS_WAITERS_UNCOUNTED 0x80000000u
+/** The counted waiters of a slot's `waiters` word. */
+#define PXS_WAITERS_COUNT(w) ((w) & ~PXS_WAITERS_UNCOUNTED)
 
 /** A process's record of its threads asleep on one slot (waits.c):
  *  written by that process under the slot's lock, read by recounts under

@@ -315,7 +315,8 @@ pxs__shm_stat(pxs_store *s, pxs_stats *st)
 		uint32_t state = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE);
 		if (state < PXS_SLOT_READY)
 			continue;
-		st->waiters += __atomic_load_n(&sl->waiters, __ATOMIC_RELAXED);
+		st->waiters += PXS_WAITERS_COUNT(
+			__atomic_load_n(&sl->waiters, __ATOMIC_RELAXED));
 		if (pxs__slot_expired_at(sl, now))
 			continue; /* absent, not reclaimed yet */
 		st->objects += state == PXS_SLOT_READY;

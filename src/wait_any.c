@@ -30,8 +30,9 @@
  * go through the process's wait records (waits.c), so the counts stay
  * exact when a waiter dies; on the way out each is withdrawn under the
  * slot lock. A process has PXS_PROC_WAITS records: the futures beyond
- * what is free of them are watched uncounted, and since their setters
- * then make no wake-up call, the sleep is cut to 1 ms while any is.
+ * what is free of them are watched uncounted, with the slot's
+ * PXS_WAITERS_UNCOUNTED bit set so that their setters wake us all the
+ * same (waits.c).
  */
 #include "internal.h"
 
@@ -83,8 +84,7 @@ lock_watch(struct pxs_store *s, pxs_key key, struct watch *w,
  * else 0 with *seq read and the slot registered if @p reg. */
 static int
 look(struct pxs_store *s, pxs_key key, struct watch *w, bool reg,
-     const struct timespec *dl, uint32_t *seq, pxs_view *v, int *rc,
-     bool *uncounted)
+     const struct timespec *dl, uint32_t *seq, pxs_view *v, int *rc)
 {
 	if ((*rc = lock_watch(s, key, w, dl)) < 0)
 		return 1;
@@ -99,8 +99,6 @@ look(struct pxs_store *s, pxs_key key, struct watch *w, bool reg,
 			w->rec = pxs__wait_register(s, w->idx);
 			w->registered = true;
 		}
-		if (w->registered && w->rec < 0)
-			*uncounted = true;
 		*seq = __atomic_load_n(&sl->seq, __ATOMIC_ACQUIRE);
 		pxs__slot_unlock(s, w->idx);
 		return 0;
@@ -135,7 +133,6 @@ pxs__shm_future_wait_any(pxs_store *s, const pxs_key *keys, size_t n,
 	const struct timespec *dl;
 	uint64_t end_ns = pxs__wait_deadline(timeout_ms, &deadline, &dl);
 	size_t i = 0;
-	bool uncounted = false; /* some watch has no record: nobody wakes it */
 	bool full = true; /* look at every future, owners' liveness included */
 	uint64_t slice_end = 0;
 	for (;;) {
@@ -145,7 +142,7 @@ pxs__shm_future_wait_any(pxs_store *s, const pxs_key *keys, size_t n,
 					    __ATOMIC_ACQUIRE) == seq[i])
 				continue;
 			if (look(s, keys[i], &w[i], timeout_ms != 0, dl,
-				 &seq[i], v, &rc, &uncounted))
+				 &seq[i], v, &rc))
 				goto done;
 		}
 		uint64_t now = pxs__now_ns(CLOCK_MONOTONIC);
@@ -156,11 +153,7 @@ pxs__shm_future_wait_any(pxs_store *s, const pxs_key *keys, size_t n,
 		if (full)
 			slice_end = now +
 				    (uint64_t)PXS_LIVENESS_SLICE_MS * 1000000u;
-		/* A future without a wait record is not counted, so its
-		 * setter makes no wake-up call: look again after 1 ms. */
 		uint64_t until = slice_end < end_ns ? slice_end : end_ns;
-		if (uncounted && now + 1000000u < until)
-			until = now + 1000000u;
 		pxs__ts_from_ns(&slice, until);
 		for (size_t j = 0; j < n; j++)
 			words[j] = &s->slots[w[j].idx].seq;

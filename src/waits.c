@@ -26,8 +26,13 @@
  * hands between other slots is never seen naming slot i.
  *
  * A process has PXS_PROC_WAITS records: its threads may sleep on that many
- * distinct slots at once, counted. A thread that finds none free polls in
- * short sleeps instead, uncounted (future.c).
+ * distinct slots at once, counted. A thread that finds none free (a
+ * wait-any over many futures, say) sleeps uncounted: it sets the slot's
+ * PXS_WAITERS_UNCOUNTED bit, which makes every setter of this occupant
+ * make its wake-up call, as a count would. Nothing clears the bit but the
+ * slot's next occupant: a future is set once, so the bit costs at most one
+ * wake-up call nobody needed. Counts, checks and tools read the counted
+ * part (PXS_WAITERS_COUNT).
  */
 #include "internal.h"
 
@@ -62,6 +67,9 @@ pxs__wait_register(struct pxs_store *s, uint32_t idx)
 		__atomic_fetch_add(&w[r].n, 1, __ATOMIC_RELEASE);
 		PXS_FAILPOINT(FP_WAIT_RECORDED);
 		__atomic_fetch_add(&sl->waiters, 1, __ATOMIC_RELAXED);
+	} else {
+		__atomic_fetch_or(&sl->waiters, PXS_WAITERS_UNCOUNTED,
+				  __ATOMIC_RELAXED);
 	}
 	pthread_mutex_unlock(&s->waits_lock);
 	return r;
@@ -76,7 +84,7 @@ pxs__wait_unregister(struct pxs_store *s, uint32_t idx, uint32_t gen, int r)
 	/* Once the slot is freed, insertion zeroes the count for the next
 	 * occupant: only our record still holds us. */
 	if (__atomic_load_n(&sl->gen, __ATOMIC_RELAXED) == gen &&
-	    __atomic_load_n(&sl->waiters, __ATOMIC_RELAXED))
+	    PXS_WAITERS_COUNT(__atomic_load_n(&sl->waiters, __ATOMIC_RELAXED)))
 		__atomic_fetch_sub(&sl->waiters, 1, __ATOMIC_RELAXED);
 	if (__atomic_load_n(&w->n, __ATOMIC_RELAXED))
 		__atomic_fetch_sub(&w->n, 1, __ATOMIC_RELEASE);
@@ -129,8 +137,11 @@ pxs__waits_on_slot(struct pxs_store *s, uint32_t idx, uint32_t *dead)
 void
 pxs__waits_recount_slot(struct pxs_store *s, uint32_t idx)
 {
-	__atomic_store_n(&s->slots[idx].waiters,
-			 pxs__waits_on_slot(s, idx, NULL), __ATOMIC_RELAXED);
+	uint32_t *w = &s->slots[idx].waiters;
+	uint32_t flag = __atomic_load_n(w, __ATOMIC_RELAXED) &
+			PXS_WAITERS_UNCOUNTED;
+	__atomic_store_n(w, flag | pxs__waits_on_slot(s, idx, NULL),
+			 __ATOMIC_RELAXED);
 }
 
 uint32_t

@@ -113,6 +113,10 @@ in_futex(pid_t tid)
 	if (fgets(buf, sizeof buf, f))
 		n = strtol(buf, NULL, 10);
 	fclose(f);
+#ifdef SYS_futex_waitv
+	if (n == SYS_futex_waitv)
+		return 1;
+#endif
 	return n == SYS_futex;
 }
 

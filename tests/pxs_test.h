@@ -27,7 +27,7 @@ pid_t pxs_test_spawn(int (*fn)(void *), void *arg);
  *  killed, or -1 on timeout (the child is then SIGKILLed and reaped). */
 int pxs_test_reap(pid_t pid, int timeout_s);
 /** Poll until the thread `tid` (a pid for single-threaded processes) is
- *  blocked in the futex syscall; 0, or -1 after timeout_ms. */
+ *  blocked in the futex (or futex_waitv) syscall; 0, or -1 after timeout_ms. */
 int pxs_test_wait_blocked(pid_t tid, int timeout_ms);
 
 /** Bytes needed by a self-verifying payload carrying n data bytes. */

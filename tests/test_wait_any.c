@@ -1,11 +1,14 @@
 /* test_wait_any.c - pxs_future_wait_any(): bad input changes nothing, the
  * first ready future wins, 64 futures set in random order by 8 processes,
- * a killed owner and an evicted future end the wait with their index. */
+ * a killed owner and an evicted future end the wait with their index, and
+ * futures beyond the process's wait records sleep and are woken, not
+ * polled. */
 #include "internal.h"
 #include "pxs_test.h"
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -249,6 +252,85 @@ START_TEST(killed_owner_and_evicted_future)
 }
 END_TEST
 
+/* The voluntary context switches of thread tid so far, from /proc. */
+static long
+switches(pid_t tid)
+{
+	char path[64], line[128];
+	long n = -1;
+	snprintf(path, sizeof path, "/proc/self/task/%d/status", (int)tid);
+	FILE *f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "voluntary_ctxt_switches: %ld", &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
+struct any_waiter {
+	pid_t tid;
+	int rc;
+	size_t which;
+	char got[8];
+};
+
+static void *
+any_waiter_fn(void *arg)
+{
+	struct any_waiter *a = arg;
+	pxs_view v;
+	__atomic_store_n(&a->tid, gettid(), __ATOMIC_RELEASE);
+	a->rc = pxs_future_wait_any(g_s, g_k, NF, 60000, &a->which, &v);
+	if (a->rc == 0) {
+		memcpy(a->got, v.data, v.size < 8 ? v.size : 8);
+		pxs_release(g_s, &v);
+	}
+	return NULL;
+}
+
+START_TEST(futures_beyond_the_records_sleep)
+{
+	/* One thread waits on 64 futures: 24 of them get this process's
+	 * wait records, the other 40 are watched uncounted. The thread must
+	 * sleep (no 1 ms polling: it switches out a few times a second, at
+	 * the liveness slices) and a set of an uncounted future must wake it;
+	 * counts and pxs_check see only the counted part. */
+	char name[64];
+	g_s = pxs_test_store(name, 8 * MiB, 256);
+	for (int i = 0; i < NF; i++)
+		ck_assert_int_eq(pxs_future_new(g_s, &g_k[i]), 0);
+	struct any_waiter a = {0};
+	pthread_t th;
+	ck_assert_int_eq(pthread_create(&th, NULL, any_waiter_fn, &a), 0);
+	while (!__atomic_load_n(&a.tid, __ATOMIC_ACQUIRE))
+		usleep(1000);
+	double end = pxs_test_ms() + 20000;
+	while (pxs_test_stat(g_s).waiters < PXS_PROC_WAITS &&
+	       pxs_test_ms() < end)
+		usleep(1000);
+	ck_assert_int_eq(pxs_test_wait_blocked(a.tid, 20000), 0);
+	ck_assert_uint_eq(pxs_test_stat(g_s).waiters, PXS_PROC_WAITS);
+	pxs_check_report r;
+	ck_assert_int_eq(pxs_check(g_s, &r), 0);
+	ck_assert_msg(r.errors == 0, "pxs_check: %s", r.first_error);
+	long before = switches(a.tid);
+	usleep(600 * 1000);
+	long slept = switches(a.tid) - before;
+	/* 600 ms: about 3 liveness slices; polling every ms made ~600. */
+	ck_assert_msg(slept < 60, "%ld context switches in 600 ms", slept);
+	ck_assert_int_eq(pxs_future_set(g_s, g_k[NF - 1], "last", 5), 0);
+	pthread_join(th, NULL);
+	ck_assert_int_eq(a.rc, 0);
+	ck_assert_uint_eq(a.which, NF - 1);
+	ck_assert_str_eq(a.got, "last");
+	ck_assert_uint_eq(pxs_test_stat(g_s).waiters, 0);
+	ck_assert_int_eq(pxs_check(g_s, &r), 0);
+	ck_assert_msg(r.errors == 0, "pxs_check: %s", r.first_error);
+	pxs_test_done(g_s, name);
+}
+END_TEST
+
 int
 main(void)
 {
@@ -259,6 +341,7 @@ main(void)
 	tcase_add_test(tc, first_ready_wins);
 	tcase_add_test(tc, sixty_four_from_eight_processes);
 	tcase_add_test(tc, killed_owner_and_evicted_future);
+	tcase_add_test(tc, futures_beyond_the_records_sleep);
 	suite_add_tcase(s, tc);
 	return pxs_test_run(s);
 }
