@@ -991,12 +991,13 @@ typedef struct pxs_check_report {
  *   On a #PXS_RDONLY handle it takes no lock and repairs nothing: the heap,
  *   the slots, the pin and wait records and the doorbells are read as a
  *   snapshot. A slot is judged only if it did not change while it was
- *   read, a heap walk that fails is repeated (three walks in all) before
- *   its error is reported, and the comparisons that need a lock to be
- *   exact are not made: waiter counts against the wait records, and the
- *   live count against the capacity. Everything else is reported as
- *   above, so under heavy traffic an error it reports is best confirmed by
- *   a second check.
+ *   read, a heap walk that finds an error is repeated until two walks in
+ *   a row find the same one (five at most), and the comparisons that need
+ *   a lock to be exact are not made: waiter counts against the wait
+ *   records, and the live count against the capacity. Traffic can still
+ *   change the heap under a walk, so an inconsistency is reported (-EPROTO)
+ *   only if three whole checks in a row find one; the report is the
+ *   third's.
  */
 PXS_API int pxs_check(pxs_store *s, pxs_check_report *r);
 
