@@ -17,10 +17,11 @@
  * users with more futures can lift themselves by waiting on groups.
  *
  * THE LOOP. Each round locks the futures in order; a future that is set
- * (or abandoned, cancelled, gone) ends the call with its index. Otherwise
- * the round registers in the slot's `waiters` (once per call), reads
- * `seq` under the lock and unlocks. After the last one it sleeps on all
- * the words until one changes, its deadline, or the end of a liveness
+ * (or abandoned, cancelled, expired, gone) ends the call with its index.
+ * Otherwise the round registers in the slot's `waiters` (once per call),
+ * reads `seq` and the expiry deadline under the lock and unlocks. After the
+ * last one it sleeps on all the words until one changes, its deadline, the
+ * first expiry deadline among the futures, or the end of a liveness
  * slice (the kernel wakes nobody when an owner dies, so we look, as
  * pxs_future_wait() does). Woken within a slice, it looks again only at
  * the futures whose word moved: checking an owner's liveness is a system
@@ -45,6 +46,7 @@ struct watch {
 	bool found;
 	bool registered; /* pxs__wait_register() was called for it */
 	int rec;         /* its wait record, or -1: uncounted (waits.c) */
+	uint64_t exp;    /* its expiry deadline when last looked at, or 0 */
 };
 
 /* Withdraw registration w from its slot (not locked by us). */
@@ -92,6 +94,11 @@ look(struct pxs_store *s, pxs_key key, struct watch *w, bool reg,
 	bool changed = false;
 	if (sl->gen != w->gen || !pxs__slot_is(sl, key)) {
 		*rc = -ECANCELED; /* evicted while we slept */
+	} else if (pxs__slot_expired(sl)) {
+		/* Expired: it goes now, as if evicted (unlocks and wakes). */
+		pxs__expire_locked(s, w->idx);
+		*rc = -ECANCELED;
+		return 1;
 	} else if ((*rc = pxs__slot_status(s, w->idx, &changed)) == 1) {
 		*rc = pxs__view_pin(s, w->idx, v);
 	} else if (*rc == 0) {
@@ -100,6 +107,7 @@ look(struct pxs_store *s, pxs_key key, struct watch *w, bool reg,
 			w->registered = true;
 		}
 		*seq = __atomic_load_n(&sl->seq, __ATOMIC_ACQUIRE);
+		w->exp = __atomic_load_n(&sl->expires_ns, __ATOMIC_RELAXED);
 		pxs__slot_unlock(s, w->idx);
 		return 0;
 	}
@@ -154,12 +162,19 @@ pxs__shm_future_wait_any(pxs_store *s, const pxs_key *keys, size_t n,
 			slice_end = now +
 				    (uint64_t)PXS_LIVENESS_SLICE_MS * 1000000u;
 		uint64_t until = slice_end < end_ns ? slice_end : end_ns;
+		/* Sleep no later than the first deadline of a watched future
+		 * (pxs_expire() moves the word, so a new one is seen). */
+		bool expiry = false;
+		for (size_t j = 0; j < n; j++)
+			if (w[j].exp && w[j].exp < until)
+				until = w[j].exp, expiry = true;
 		pxs__ts_from_ns(&slice, until);
 		for (size_t j = 0; j < n; j++)
 			words[j] = &s->slots[w[j].idx].seq;
 		if ((rc = pxs__futex_waitv(words, seq, n, &slice)) == -ENOSYS)
 			break;
-		full = pxs__now_ns(CLOCK_MONOTONIC) >= slice_end;
+		uint64_t woke = pxs__now_ns(CLOCK_MONOTONIC);
+		full = woke >= slice_end || (expiry && woke >= until);
 	}
 done:
 	for (size_t j = 0; j < n; j++)

@@ -2,7 +2,7 @@
  * first ready future wins, 64 futures set in random order by 8 processes,
  * a killed owner and an evicted future end the wait with their index, and
  * futures beyond the process's wait records sleep and are woken, not
- * polled. */
+ * polled, and a watched future's expiry ends the wait. */
 #include "internal.h"
 #include "pxs_test.h"
 
@@ -194,6 +194,7 @@ owner(void *arg)
 struct later {
 	pid_t kill_pid;
 	pxs_key evict;
+	pxs_key expire; /* given a 100 ms deadline instead */
 };
 
 static void *
@@ -203,6 +204,8 @@ later_fn(void *arg)
 	usleep(100 * 1000);
 	if (l->kill_pid)
 		kill(l->kill_pid, SIGKILL);
+	else if (!pxs__key_is_zero(l->expire))
+		pxs_expire(g_s, l->expire, 100);
 	else
 		pxs_evict(g_s, l->evict);
 	return NULL;
@@ -248,6 +251,37 @@ START_TEST(killed_owner_and_evicted_future)
 	ck_assert_uint_eq(st.pending, NF - 2);
 	close(g_pipe[0]);
 	close(g_pipe[1]);
+	pxs_test_done(g_s, name);
+}
+END_TEST
+
+START_TEST(expiry_of_a_watched_future_ends_the_wait)
+{
+	/* A deadline set before the wait and one set during it both end
+	 * the wait with -ECANCELED and the future's index, long before the
+	 * call's own timeout. */
+	char name[64];
+	g_s = pxs_test_store(name, 8 * MiB, 256);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(pxs_future_new(g_s, &g_k[i]), 0);
+	ck_assert_int_eq(pxs_expire(g_s, g_k[1], 100), 0);
+	pxs_view v;
+	size_t which = 99;
+	ck_assert_int_eq(pxs_future_wait_any(g_s, g_k, 3, 60000, &which, &v),
+			 -ECANCELED);
+	ck_assert_uint_eq(which, 1);
+	ck_assert_int_eq(pxs_exists(g_s, g_k[1]), 0);
+	struct later l = {.expire = g_k[2]};
+	pthread_t th;
+	ck_assert_int_eq(pthread_create(&th, NULL, later_fn, &l), 0);
+	pxs_key rest[2] = {g_k[0], g_k[2]};
+	ck_assert_int_eq(pxs_future_wait_any(g_s, rest, 2, 60000, &which, &v),
+			 -ECANCELED);
+	ck_assert_uint_eq(which, 1);
+	pthread_join(th, NULL);
+	pxs_stats st = pxs_test_stat(g_s);
+	ck_assert_uint_eq(st.waiters, 0);
+	ck_assert_uint_eq(st.pending, 1);
 	pxs_test_done(g_s, name);
 }
 END_TEST
@@ -342,6 +376,7 @@ main(void)
 	tcase_add_test(tc, sixty_four_from_eight_processes);
 	tcase_add_test(tc, killed_owner_and_evicted_future);
 	tcase_add_test(tc, futures_beyond_the_records_sleep);
+	tcase_add_test(tc, expiry_of_a_watched_future_ends_the_wait);
 	suite_add_tcase(s, tc);
 	return pxs_test_run(s);
 }
