@@ -201,6 +201,31 @@ typedef struct pxs_store pxs_store;
 #define PXS_CREATE 0x1u
 /** #pxs_options flag: with #PXS_CREATE, fail with -EEXIST if it exists. */
 #define PXS_EXCL 0x2u
+/**
+ * #pxs_options flag: attach for inspection only, writing nothing. The
+ * segment is opened read-only and mapped without write access; the handle
+ * takes no entry in the process table (it is not counted in
+ * #pxs_stats.processes), allocates no pin records and takes no lock, so
+ * inspecting a store never changes it and never waits for a process that
+ * holds a lock (a stopped one, or a lock word that is garbage). pxs_stat(),
+ * pxs_list(), pxs_proc_list(), pxs_check(), pxs_exists() and
+ * pxs_key_name() work on such a handle and read the segment without locks,
+ * as a snapshot; every call that would change the store or pin a value
+ * returns -EROFS and changes nothing (the stream calls: -ENOTSUP). Read permission on the segment is enough. Not with
+ * #PXS_CREATE; shared-memory stores only.
+ */
+#define PXS_RDONLY 0x4u
+/**
+ * #pxs_options flag: also accept a segment owned by the user
+ * #pxs_options.trusted_owner. Without it a segment owned by another user
+ * is refused (-EPERM): anyone who can write /dev/shm could have created it
+ * under the name first, to read or feed what is stored there. With it, a
+ * store that one user created with a group mode (#pxs_options.mode 0660)
+ * can be used by the members of that group who trust that user. The mode
+ * still applies: read-write use needs write permission, #PXS_RDONLY read
+ * permission. Shared-memory stores only.
+ */
+#define PXS_TRUST_OWNER 0x8u
 
 /** Default segment size when #pxs_options.size is 0: 256 MiB. */
 #define PXS_DEFAULT_SIZE ((size_t)256 << 20)
@@ -236,7 +261,8 @@ typedef struct pxs_options {
 	/** Permission bits when creating, within 0777; 0 = 0600. Applied
 	 *  exactly, whatever the umask. */
 	mode_t mode;
-	/** 0 (attach only), #PXS_CREATE, or #PXS_CREATE | #PXS_EXCL. */
+	/** 0 (attach only), #PXS_CREATE, or #PXS_CREATE | #PXS_EXCL; or
+	 *  #PXS_RDONLY (attach only). Any of these with #PXS_TRUST_OWNER. */
 	unsigned flags;
 	/** How long pxs_future_wait() on this handle polls the future before
 	 *  it sleeps in the kernel, in microseconds, at most
@@ -257,6 +283,9 @@ typedef struct pxs_options {
 	 *  /dev/shm, it does not poll; on a Redis store it blocks in the
 	 *  server on the store's creation token. */
 	long wait_ms;
+	/** With #PXS_TRUST_OWNER: the user (uid) whose segments are accepted
+	 *  besides the caller's own; ignored without that flag. */
+	uid_t trusted_owner;
 } pxs_options;
 
 /**
@@ -279,15 +308,23 @@ typedef struct pxs_options {
  * @param[in]  opts NULL to attach to an existing segment only
  * @param[out] out  the handle; set to NULL on failure
  * @return 0, or:
- *   -EINVAL (NULL @p name or @p out, a bad name, unknown flags, size below
- *   #PXS_MIN_SIZE, capacity above #PXS_MAX_CAPACITY or too large for size,
- *   mode outside 0777, spin_us above #PXS_MAX_SPIN_US);
+ *   -EINVAL (NULL @p name or @p out, a bad name, unknown flags,
+ *   #PXS_RDONLY with #PXS_CREATE, #PXS_RDONLY or #PXS_TRUST_OWNER on a
+ *   Redis store, size below #PXS_MIN_SIZE, capacity above
+ *   #PXS_MAX_CAPACITY or too large for size, mode outside 0777, spin_us
+ *   above #PXS_MAX_SPIN_US);
  *   -ENOENT (no such segment and no #PXS_CREATE);
  *   -EEXIST (#PXS_CREATE|#PXS_EXCL and it exists);
- *   -EPROTO (not a proxyshm segment, another layout version, or a header
- *   that fails validation);
- *   -EPERM (the segment is owned by another user);
+ *   -EPROTO (not a proxyshm segment, another layout version, a header
+ *   that fails validation, with #PXS_RDONLY a file whose metadata is not
+ *   all backed by memory, or a process-table lock word that is not a
+ *   lock);
+ *   -EPERM (the segment is owned by another user, and not by the
+ *   #pxs_options.trusted_owner of #PXS_TRUST_OWNER);
  *   -EACCES (permission denied by the mode);
+ *   -ETIMEDOUT (not with #PXS_RDONLY: the segment's process-table lock
+ *   was not had within a second, because a stopped process holds it or
+ *   its lock word is garbage; nothing changed);
  *   -ENOSPC (/dev/shm cannot hold the segment's metadata);
  *   -EMFILE, -ENFILE, -ENOMEM (out of descriptors or memory);
  *   -EUSERS (the segment's table of attached processes is full);
@@ -308,6 +345,11 @@ typedef struct pxs_options {
  *   owner of futures.
  *   A wait for the segment sleeps in the calling thread only; a creator
  *   needs no cooperation (it publishes with a rename, which the watch sees).
+ *   Attaching waits at most a second in all for the locks it takes (the
+ *   process table's, then the heap's for this handle's pin records, which
+ *   are otherwise allocated at its first pin); a #PXS_RDONLY attach takes
+ *   none and writes nothing. A #PXS_RDONLY handle stays read-only in a
+ *   child after fork() and registers nothing there either.
  */
 PXS_API int pxs_open(const char *name, const pxs_options *opts,
 		     pxs_store **out);
@@ -321,7 +363,10 @@ PXS_API int pxs_open(const char *name, const pxs_options *opts,
  * @return 0 (also for NULL); never an error.
  * @note No other thread may use @p s during or after the call. A child
  *   after fork() may close its copy of the handle: that only unmaps it and
- *   leaves the parent's futures and pins alone.
+ *   leaves the parent's futures and pins alone. It waits at most about two
+ *   seconds for the locks it takes (a stopped process may hold them):
+ *   what it could not do then is left for the next attacher to reclaim,
+ *   as for a process that died.
  */
 PXS_API int pxs_close(pxs_store *s);
 
@@ -378,10 +423,10 @@ typedef struct pxs_view {
  * @param[out] key_out the new key; written only on success
  * @return 0, or -EINVAL (NULL @p s or @p key_out, NULL @p data with a
  *   non-zero @p size), -ENOSPC (heap or slot table full, even after
- *   reclaiming what dead processes held; nothing changed; pxs_stat()'s
- *   @c slots_used equal to @c capacity says which), -EPROTO (the
- *   heap or table failed validation), -EUSERS (first call in a forked
- *   child: process table full), -ENOTRECOVERABLE.
+ *   reclaiming what dead processes held; nothing changed; pxs_stat()'s @c
+ *   slots_used equal to @c capacity says which), -EPROTO (the heap or table
+ *   failed validation), -EUSERS (first call in a forked child: process table
+ *   full), -EROFS (a #PXS_RDONLY handle; nothing changed), -ENOTRECOVERABLE.
  * @note Thread-safe; any process of the store may call it. The object
  *   belongs to no process: it stays until evicted, whoever exits.
  */
@@ -401,8 +446,9 @@ PXS_API int pxs_put(pxs_store *s, const void *data, size_t size,
  *   @p size), -EEXIST (the key holds an object or a future that is not
  *   abandoned; nothing changed), -ENOSPC (heap or slot table full; nothing
  *   changed; pxs_stat()'s @c slots_used says which), -EPROTO (the heap or
- *   table failed validation), -EUSERS (first call in a forked child:
- *   process table full), -ENOTRECOVERABLE.
+ *   table failed validation), -EUSERS (first call in a forked child: process
+ *   table full), -EROFS (a #PXS_RDONLY handle; nothing changed),
+ *   -ENOTRECOVERABLE.
  * @note Thread-safe: of two processes putting one key at once, one
  *   succeeds and the other gets -EEXIST. A put wakes the waiters of
  *   pxs_future_wait() on this key, also those that began waiting before
@@ -467,9 +513,9 @@ PXS_API int pxs_key_name(pxs_store *s, pxs_key key, char *buf, size_t len);
  *   -EAGAIN (a future not set yet), -EOWNERDEAD (an abandoned future),
  *   -EOVERFLOW (this handle already holds 65535 pins on the value),
  *   -ENOSPC (no room in the heap for this handle's pin records, which
- *   are allocated at its first pin), -EPROTO (the slot or its payload
- *   failed validation), -EUSERS (first call in a forked child: process table full),
- *   -ENOTRECOVERABLE.
+ *   are allocated at its first pin), -EPROTO (the slot or its payload failed
+ *   validation), -EUSERS (first call in a forked child: process table full),
+ *   -EROFS (a #PXS_RDONLY handle; nothing changed), -ENOTRECOVERABLE.
  * @note Thread-safe. A value (set or put) is pinned without any lock: the
  *   pin is a count in this handle's own records, so readers of one value
  *   in many processes do not slow each other down. A future that is not
@@ -509,7 +555,7 @@ PXS_API int pxs_release(pxs_store *s, pxs_view *v);
  *   abandoned or evicted), or -EINVAL (NULL @p s, zero key), -EUSERS
  *   (first call in a forked child: process table full), -ENOTRECOVERABLE.
  * @note Thread-safe; takes no lock and writes nothing, so the answer may
- *   be out of date as soon as it returns.
+ *   be out of date as soon as it returns. Works on a #PXS_RDONLY handle.
  */
 PXS_API int pxs_exists(pxs_store *s, pxs_key key);
 
@@ -521,7 +567,8 @@ PXS_API int pxs_exists(pxs_store *s, pxs_key key);
  * @param[in] key the key, not the all-zero one
  * @return 0, or -EINVAL (NULL @p s, zero key), -ENOENT (absent), -EPROTO
  *   (the slot or heap failed validation), -EUSERS (first call in a forked
- *   child: process table full), -ENOTRECOVERABLE.
+ *   child: process table full), -EROFS (a #PXS_RDONLY handle; nothing
+ *   changed), -ENOTRECOVERABLE.
  * @note Thread-safe; any process may evict any key, whoever created it.
  */
 PXS_API int pxs_evict(pxs_store *s, pxs_key key);
@@ -541,8 +588,9 @@ PXS_API int pxs_evict(pxs_store *s, pxs_key key);
  * @param[in] ttl_ms milliseconds from now; 0 evicts at once; < 0 removes
  *                   the key's expiry. A later call replaces the deadline.
  * @return 0, or -EINVAL (NULL @p s, zero key), -ENOENT (absent or already
- *   expired), -EPROTO (the slot failed validation), -EUSERS (first call in
- *   a forked child: process table full), -ENOTRECOVERABLE.
+ *   expired), -EPROTO (the slot failed validation), -EUSERS (first call in a
+ *   forked child: process table full), -EROFS (a #PXS_RDONLY handle; nothing
+ *   changed), -ENOTRECOVERABLE.
  * @note Thread-safe; any process may give any key a lifetime; it takes the
  *   key's slot lock. On a Redis store the lifetime is Redis's own TTL
  *   (PEXPIRE of all the object's keys, on the server's clock): the server
@@ -563,8 +611,8 @@ PXS_API int pxs_expire(pxs_store *s, pxs_key key, long ttl_ms);
  * @param[out] key_out the new key; written only on success
  * @return 0, or -EINVAL (NULL @p s or @p key_out), -ENOSPC (slot table
  *   full: pxs_stat()'s @c slots_used is @c capacity), -EPROTO (the table
- *   failed validation), -EUSERS (first call in a forked child: process
- *   table full), -ENOTRECOVERABLE.
+ *   failed validation), -EUSERS (first call in a forked child: process table
+ *   full), -EROFS (a #PXS_RDONLY handle; nothing changed), -ENOTRECOVERABLE.
  * @note Thread-safe. The future is abandoned if the owning process exits
  *   or closes the handle before setting it, unless pxs_future_disown()
  *   gives it up. A future created in a child after fork() is the child's.
@@ -582,8 +630,8 @@ PXS_API int pxs_future_new(pxs_store *s, pxs_key *key_out);
  * @return 0, or -EINVAL (NULL @p s, zero key), -EEXIST (the key holds an
  *   object or a future that is not abandoned), -ENOSPC (slot table full:
  *   pxs_stat()'s @c slots_used is @c capacity), -EPROTO (the table failed
- *   validation), -EUSERS (first call in a forked child: process table
- *   full), -ENOTRECOVERABLE.
+ *   validation), -EUSERS (first call in a forked child: process table full),
+ *   -EROFS (a #PXS_RDONLY handle; nothing changed), -ENOTRECOVERABLE.
  * @note Thread-safe: of two processes creating one key at once, one
  *   succeeds and the other gets -EEXIST. Ownership as for
  *   pxs_future_new(). It wakes the waiters of pxs_future_wait() that began
@@ -604,7 +652,7 @@ PXS_API int pxs_future_new_at(pxs_store *s, pxs_key key);
  *   pxs_future_reserve() and not committed), -EOWNERDEAD (abandoned),
  *   -ENOSPC (heap full; still pending), -EPROTO (the slot or heap failed
  *   validation), -EUSERS (first call in a forked child: process table
- *   full), -ENOTRECOVERABLE.
+ *   full), -EROFS (a #PXS_RDONLY handle; nothing changed), -ENOTRECOVERABLE.
  * @note Thread-safe: of two setters, one succeeds and the other gets
  *   -EALREADY. Any process may set a future it does not own.
  */
@@ -622,9 +670,10 @@ PXS_API int pxs_future_set(pxs_store *s, pxs_key key, const void *data,
  *                  written only on success
  * @return 0, or -EINVAL (NULL @p s or @p buf, zero key), -ENOENT (no such
  *   key), -EALREADY (already set, or a plain object), -EBUSY (already
- *   reserved), -EOWNERDEAD (abandoned), -ENOSPC (heap full; still
- *   pending), -EPROTO (the slot or heap failed validation), -EUSERS (first
- *   call in a forked child: process table full), -ENOTRECOVERABLE.
+ *   reserved), -EOWNERDEAD (abandoned), -ENOSPC (heap full; still pending),
+ *   -EPROTO (the slot or heap failed validation), -EUSERS (first call in a
+ *   forked child: process table full), -EROFS (a #PXS_RDONLY handle; nothing
+ *   changed), -ENOTRECOVERABLE.
  * @note Thread-safe. The reservation belongs to this handle: only it can
  *   commit, and if its process dies before the commit the future is
  *   abandoned and the memory returns to the heap. A child after fork() is
@@ -640,9 +689,10 @@ PXS_API int pxs_future_reserve(pxs_store *s, pxs_key key, size_t size,
  * @return 0, or -EINVAL (NULL @p s, zero key), -ENOENT (no such key, or
  *   evicted since the reservation: the reserved memory is freed), -EPERM
  *   (reserved by another process or handle), -EALREADY (already set, or a
- *   plain object), -EAGAIN (pending, not reserved), -EOWNERDEAD
- *   (abandoned), -EPROTO (the slot failed validation), -EUSERS (first call
- *   in a forked child: process table full), -ENOTRECOVERABLE.
+ *   plain object), -EAGAIN (pending, not reserved), -EOWNERDEAD (abandoned),
+ *   -EPROTO (the slot failed validation), -EUSERS (first call in a forked
+ *   child: process table full), -EROFS (a #PXS_RDONLY handle; nothing
+ *   changed), -ENOTRECOVERABLE.
  * @note Thread-safe; any thread of the reserving handle may commit.
  */
 PXS_API int pxs_future_commit(pxs_store *s, pxs_key key);
@@ -657,7 +707,7 @@ PXS_API int pxs_future_commit(pxs_store *s, pxs_key key);
  *   -EALREADY (already set, or a plain object), -EBUSY (reserved by
  *   another handle), -EOWNERDEAD (abandoned), -EPROTO (the slot failed
  *   validation), -EUSERS (first call in a forked child: process table
- *   full), -ENOTRECOVERABLE.
+ *   full), -EROFS (a #PXS_RDONLY handle; nothing changed), -ENOTRECOVERABLE.
  * @note Thread-safe; the last claim wins. A child after fork() may claim
  *   its parent's future, and then owns it.
  */
@@ -679,8 +729,9 @@ PXS_API int pxs_future_claim(pxs_store *s, pxs_key key);
  *   pxs_future_reserve() and not committed: the reservation is its
  *   producer's), -EPERM (owned by another live process or handle),
  *   -EOWNERDEAD (abandoned: its owner died before this call), -EPROTO (the
- *   slot failed validation), -EUSERS (first call in a forked child:
- *   process table full), -ENOTRECOVERABLE.
+ *   slot failed validation), -EUSERS (first call in a forked child: process
+ *   table full), -EROFS (a #PXS_RDONLY handle; nothing changed),
+ *   -ENOTRECOVERABLE.
  * @note Thread-safe. Any process may disown a future it owns; after fork()
  *   the child is a different owner from its parent, so a child cannot
  *   disown its parent's futures (-EPERM) unless it claims them first.
@@ -710,14 +761,15 @@ PXS_API int pxs_future_disown(pxs_store *s, pxs_key key);
  *                        then -ENOENT)
  * @param[out] v          pinned view, valid until #pxs_release(); written
  *                        only on success
- * @return 0, or -EINVAL (NULL @p s or @p v, zero key), -ENOENT (no such
- *   key, with @p timeout_ms 0 only), -ETIMEDOUT (not created or not set in
- *   time; at once for 0 and a pending future), -ECANCELED (evicted, or
- *   expired, while waiting), -EOWNERDEAD (owner died before setting it),
- *   -EOVERFLOW (this handle already holds 65535 pins on the value),
- *   -ENOSPC (no room for this handle's pin records, as for pxs_get()),
- *   -EPROTO (the slot or its payload failed validation), -EUSERS (first
- *   call in a forked child: process table full), -ENOTRECOVERABLE.
+ * @return 0, or -EINVAL (NULL @p s or @p v, zero key), -ENOENT (no such key,
+ *   with @p timeout_ms 0 only), -ETIMEDOUT (not created or not set in time;
+ *   at once for 0 and a pending future), -ECANCELED (evicted, or expired,
+ *   while waiting), -EOWNERDEAD (owner died before setting it), -EOVERFLOW
+ *   (this handle already holds 65535 pins on the value), -ENOSPC (no room
+ *   for this handle's pin records, as for pxs_get()), -EPROTO (the slot or
+ *   its payload failed validation), -EUSERS (first call in a forked child:
+ *   process table full), -EROFS (a #PXS_RDONLY handle; nothing changed),
+ *   -ENOTRECOVERABLE.
  * @note Thread-safe: any number of threads and processes may wait on one
  *   future; one set wakes them all. Never returns -EINTR: a signal does
  *   not end the wait. A waiter holds no lock while it sleeps. It is counted
@@ -745,9 +797,10 @@ PXS_API int pxs_future_wait(pxs_store *s, pxs_key key, long timeout_ms,
  * @param[in]  spin_us    microseconds to poll, at most #PXS_MAX_SPIN_US;
  *                        <0 uses the handle's #pxs_options.spin_us
  * @param[out] v          pinned view, valid until #pxs_release()
- * @return 0, or the errors of pxs_future_wait(): -EINVAL (also for
- *   @p spin_us above #PXS_MAX_SPIN_US), -ENOENT, -ETIMEDOUT, -ECANCELED,
- *   -EOWNERDEAD, -EOVERFLOW, -ENOSPC, -EPROTO, -EUSERS, -ENOTRECOVERABLE.
+ * @return 0, or the errors of pxs_future_wait(): -EINVAL (also for @p
+ *   spin_us above #PXS_MAX_SPIN_US), -ENOENT, -ETIMEDOUT, -ECANCELED,
+ *   -EOWNERDEAD, -EOVERFLOW, -ENOSPC, -EPROTO, -EUSERS, -EROFS,
+ *   -ENOTRECOVERABLE.
  * @note As pxs_future_wait(): thread-safe, not cut short by signals. The
  *   spin holds no lock.
  */
@@ -781,11 +834,12 @@ PXS_API int pxs_future_wait_spin(pxs_store *s, pxs_key key, long timeout_ms,
  *   above #PXS_WAIT_ANY_MAX, a zero key), -ETIMEDOUT (none set in time,
  *   including at once for 0), -ENOSYS (the kernel has no futex_waitv),
  *   -EUSERS (first call in a forked child: process table full), and for
- *   keys[*which]: -ENOENT (no such key), -ECANCELED (evicted while
- *   waiting), -EOWNERDEAD (owner died before setting it), -EOVERFLOW (this
- *   handle already holds 65535 pins on the value), -ENOSPC (no room for
- *   this handle's pin records, as for pxs_get()), -EPROTO (the slot or its
- *   payload failed validation), -ENOTRECOVERABLE.
+ *   keys[*which]: -ENOENT (no such key), -ECANCELED (evicted while waiting),
+ *   -EOWNERDEAD (owner died before setting it), -EOVERFLOW (this handle
+ *   already holds 65535 pins on the value), -ENOSPC (no room for this handle's
+ *   pin records, as for pxs_get()), -EPROTO (the slot or its payload failed
+ *   validation), -EROFS (a #PXS_RDONLY handle; nothing changed),
+ *   -ENOTRECOVERABLE.
  * @note Thread-safe: any number of threads and processes may wait on the
  *   same futures, alone or in wait-any sets; one set wakes them all. Never
  *   returns -EINTR: a signal does not end the wait. A waiter holds no lock
@@ -805,7 +859,8 @@ PXS_API int pxs_future_wait_any(pxs_store *s, const pxs_key *keys, size_t n,
  *   -EINVAL (NULL @p s, zero key), -ENOENT (no such key), -EOWNERDEAD
  *   (abandoned; a future whose owner is found dead is abandoned by this
  *   call), -EPROTO (the slot failed validation), -EUSERS (first call in a
- *   forked child: process table full), -ENOTRECOVERABLE.
+ *   forked child: process table full), -EROFS (a #PXS_RDONLY handle; nothing
+ *   changed), -ENOTRECOVERABLE.
  * @note Thread-safe; takes the slot's lock for a moment, never waits for
  *   the future.
  */
@@ -819,8 +874,9 @@ PXS_API int pxs_future_done(pxs_store *s, pxs_key key);
  *  back (#PXS_STREAM_BLOCK), and named groups that hand each item to one
  *  member. Every call below also returns, as every call on a store does,
  *  -EUSERS (first call in a forked child: process table full) and
- *  -ENOTRECOVERABLE; on a Redis store every one of them returns -ENOTSUP
- *  (not supported there yet). A key that holds anything but a stream (a
+ *  -ENOTRECOVERABLE; on a Redis store (not supported there yet) and on a
+ *  #PXS_RDONLY handle (they pin the stream's metadata) every one of them
+ *  returns -ENOTSUP. A key that holds anything but a stream (a
  *  plain value, a future), or a stream whose metadata another process
  *  scribbled over, is -EPROTO and nothing changes.
  *  @{ */
@@ -1134,9 +1190,14 @@ typedef struct pxs_stats {
  * @return 0, or -EINVAL (NULL @p s or @p st), -EUSERS (first call in a
  *   forked child: process table full), -ENOTRECOVERABLE (poisoned, or the
  *   heap lock could not be repaired).
- * @note Thread-safe. Takes the heap lock for a moment; the slot counts are
- *   read without locks, so under concurrent use they are a snapshot, not an
- *   atomic one. Counters are summed over every attached process.
+ * @note Thread-safe. Takes the heap lock for a moment, waiting for it at
+ *   most a second (if a stopped process holds it, or its word is garbage,
+ *   the heap's figures are read without it); the slot counts are read
+ *   without locks, so under concurrent use they are a snapshot, not an
+ *   atomic one. Counters are summed over every attached process. On a
+ *   #PXS_RDONLY handle it takes no lock at all and writes nothing; such a
+ *   handle is not an attached process, so it is not counted in
+ *   #pxs_stats.processes and has no pin records in #pxs_stats.heap_used.
  */
 PXS_API int pxs_stat(pxs_store *s, pxs_stats *st);
 /** @} */
@@ -1185,8 +1246,9 @@ typedef struct pxs_entry {
  * @return 1 (an entry), 0 (no more), or -EINVAL (NULL @p s, @p cursor or
  *   @p e), -EUSERS (first call in a forked child: process table full),
  *   -ENOTRECOVERABLE.
- * @note Thread-safe; a cursor belongs to one caller. Writes nothing to the
- *   segment; a slot whose state word is invalid is skipped.
+ * @note Thread-safe; a cursor belongs to one caller. Takes no lock and
+ *   writes nothing to the segment; a slot whose state word is invalid is
+ *   skipped. Works on a #PXS_RDONLY handle.
  */
 PXS_API int pxs_list(pxs_store *s, uint64_t *cursor, pxs_entry *e);
 
@@ -1209,7 +1271,8 @@ typedef struct pxs_proc_info {
  *   @p p), -EUSERS (first call in a forked child: process table full),
  *   -ENOTRECOVERABLE.
  * @note Thread-safe; takes no lock and writes nothing to the segment. The
- *   caller's own handle is listed too.
+ *   caller's own handle is listed too, unless it is #PXS_RDONLY (which
+ *   takes no entry). Works on a #PXS_RDONLY handle.
  */
 PXS_API int pxs_proc_list(pxs_store *s, uint64_t *cursor, pxs_proc_info *p);
 
@@ -1238,6 +1301,14 @@ typedef struct pxs_check_report {
 	/** Of which registered by processes that died (pxs_reap() takes them
 	 *  off). */
 	uint32_t dead_waiters;
+	/** Locks the check could not take within its second (held by a
+	 *  stopped process, or a lock word that is garbage): what they guard
+	 *  was read without them, as a snapshot. Always 0 on a #PXS_RDONLY
+	 *  handle, which takes no lock. */
+	uint32_t locks_busy;
+	/** The first of them ("heap", "table", "slot 17", "doorbell 3"),
+	 *  "" if none. */
+	char busy_lock[32];
 } pxs_check_report;
 
 /**
@@ -1255,10 +1326,24 @@ typedef struct pxs_check_report {
  * @note Thread-safe. Takes the heap lock for the heap walk, then the table
  *   lock and holds new insertions back for the slot scan (each slot under
  *   its own lock in turn), so the verdict is exact even while other
- *   processes work; a slot whose lock is held by a stopped process for
- *   over a second is skipped, and if a stopped process is inside an
+ *   processes work. It waits at most a second in all for these locks;
+ *   after that it only tries them. A lock it does not get (a stopped
+ *   process holds it, or its word is garbage) is counted in
+ *   #pxs_check_report.locks_busy and named in busy_lock, and what it
+ *   guards is read without it; if a stopped process is inside an
  *   insertion the live count is a snapshot, not compared with the
- *   capacity.
+ *   capacity. So it returns within about two seconds whatever other
+ *   processes do.
+ *   On a #PXS_RDONLY handle it takes no lock and repairs nothing: the heap,
+ *   the slots, the pin and wait records and the doorbells are read as a
+ *   snapshot. A slot is judged only if it did not change while it was
+ *   read, a heap walk that finds an error is repeated until two walks in
+ *   a row find the same one (five at most), and the comparisons that need
+ *   a lock to be exact are not made: waiter counts against the wait
+ *   records, and the live count against the capacity. Traffic can still
+ *   change the heap under a walk, so an inconsistency is reported (-EPROTO)
+ *   only if three whole checks in a row find one; the report is the
+ *   third's.
  */
 PXS_API int pxs_check(pxs_store *s, pxs_check_report *r);
 
@@ -1273,7 +1358,7 @@ PXS_API int pxs_check(pxs_store *s, pxs_check_report *r);
  * @param[in] s store from pxs_open()
  * @return the number of dead processes reaped (>= 0), or -EINVAL (NULL
  *   @p s), -EUSERS (first call in a forked child: process table full),
- *   -ENOTRECOVERABLE.
+ *   -EROFS (a #PXS_RDONLY handle; nothing changed), -ENOTRECOVERABLE.
  * @note Thread-safe; any process may reap for all. A process stopped by a
  *   signal is alive and is not reaped.
  */

@@ -145,19 +145,26 @@ pxs__bell_wait(struct pxs_store *s, pxs_key key, uint64_t end_ns)
 	return pxs__now_ns(CLOCK_MONOTONIC) >= end_ns ? -ETIMEDOUT : 0;
 }
 
-void
-pxs__bell_drop(struct pxs_store *s, struct pxs_seg_proc *p)
+bool
+pxs__bell_drop(struct pxs_store *s, struct pxs_seg_proc *p,
+	       const struct timespec *deadline)
 {
+	bool done = true;
 	for (uint32_t b = 0; b < PXS_BELLS; b++) {
-		if (!__atomic_load_n(&p->bell_waits[b], __ATOMIC_RELAXED) ||
-		    bell_lock(s, b, NULL) < 0)
+		if (!__atomic_load_n(&p->bell_waits[b], __ATOMIC_RELAXED))
 			continue;
+		int rc = bell_lock(s, b, deadline);
+		if (rc < 0) {
+			done = done && rc != -ETIMEDOUT;
+			continue;
+		}
 		__atomic_store_n(&p->bell_waits[b], 0, __ATOMIC_RELAXED);
 		PXS_FAILPOINT(FP_REAP_MID_WAITS);
 		__atomic_store_n(&s->hdr->bells[b].waiters,
 				 pxs__waits_on_bell(s, b, NULL), __ATOMIC_RELAXED);
 		pxs__unlock(&s->hdr->bells[b].lock);
 	}
+	return done;
 }
 
 uint32_t
@@ -171,26 +178,33 @@ pxs__bell_waiters(struct pxs_store *s)
 }
 
 uint32_t
-pxs__bell_check(struct pxs_store *s, uint32_t *counted, uint32_t *recorded,
-		uint32_t *dead)
+pxs__bell_check(struct pxs_store *s, const struct timespec *deadline,
+		uint32_t *counted, uint32_t *recorded, uint32_t *dead,
+		uint32_t *first_busy)
 {
-	/* One second for the whole scan, not one per bell: on a segment
-	 * whose lock words are garbage or held by a stopped process every
-	 * bell may be busy, and a check must still return. A bell whose lock
-	 * is not had by then is tried once and counted as not checked. */
+	/* One second at most for the whole scan, not one per bell: on a
+	 * segment whose lock words are garbage or held by a stopped process
+	 * every bell may be busy, and a check must still return. A bell
+	 * whose lock is not had by then is tried once, and read without it
+	 * (as a read-only handle reads every bell). */
 	struct timespec dl;
 	uint32_t skipped = 0;
 	pxs__deadline(&dl, 1000);
+	if (deadline && (deadline->tv_sec < dl.tv_sec ||
+			 (deadline->tv_sec == dl.tv_sec &&
+			  deadline->tv_nsec < dl.tv_nsec)))
+		dl = *deadline;
 	*counted = *recorded = *dead = 0;
+	*first_busy = UINT32_MAX;
 	for (uint32_t b = 0; b < PXS_BELLS; b++) {
-		if (bell_lock(s, b, &dl) < 0) {
-			skipped++;
-			continue;
-		}
+		bool locked = bell_lock(s, b, &dl) == 0;
+		if (!locked && skipped++ == 0)
+			*first_busy = b;
 		uint32_t c = __atomic_load_n(&s->hdr->bells[b].waiters,
 					     __ATOMIC_RELAXED),
 			 d, r = pxs__waits_on_bell(s, b, &d);
-		pxs__unlock(&s->hdr->bells[b].lock);
+		if (locked)
+			pxs__unlock(&s->hdr->bells[b].lock);
 		*counted += c;
 		*recorded += r;
 		*dead += d;

@@ -46,9 +46,16 @@ pxs__repair_heap(struct pxs_store *s, void *arg)
 }
 
 int
+pxs__heap_lock_by(struct pxs_store *s, const struct timespec *deadline)
+{
+	return pxs__lock(s, &s->hdr->heap_lock, deadline, pxs__repair_heap,
+			 NULL);
+}
+
+int
 pxs__heap_lock(struct pxs_store *s)
 {
-	return pxs__lock(s, &s->hdr->heap_lock, NULL, pxs__repair_heap, NULL);
+	return pxs__heap_lock_by(s, NULL);
 }
 
 /* Under the cache's lock. The count is also read without it, as a hint
@@ -62,12 +69,17 @@ set_count(struct pxs_block_cache *c, uint32_t n)
 /* Under the cache's lock: give every cached block back to the heap (or
  * forget them, if they were cached before a fork, by the parent). */
 static void
-cache_drop(struct pxs_store *s, struct pxs_block_cache *c)
+cache_drop(struct pxs_store *s, struct pxs_block_cache *c,
+	   const struct timespec *deadline)
 {
-	if (c->n && c->token == s->token && pxs__heap_lock(s) == 0) {
-		for (uint32_t i = 0; i < c->n; i++)
+	if (c->n && c->token == s->token) {
+		int rc = pxs__heap_lock_by(s, deadline);
+		if (rc == -ETIMEDOUT)
+			return; /* kept for a later drop (or our reaper) */
+		for (uint32_t i = 0; rc == 0 && i < c->n; i++)
 			pxs__heap_free(&s->heap, c->off[i]);
-		pxs__unlock(&s->hdr->heap_lock);
+		if (rc == 0)
+			pxs__unlock(&s->hdr->heap_lock);
 	}
 	set_count(c, 0);
 }
@@ -83,9 +95,10 @@ cache_class(uint64_t size)
 }
 
 static int
-heap_alloc(struct pxs_store *s, uint64_t size, uint64_t *off)
+heap_alloc(struct pxs_store *s, uint64_t size, const struct timespec *dl,
+	   uint64_t *off)
 {
-	int rc = pxs__heap_lock(s);
+	int rc = pxs__heap_lock_by(s, dl);
 	if (rc < 0)
 		return rc;
 	PXS_FAILPOINT(FP_HEAP_LOCKED);
@@ -95,18 +108,25 @@ heap_alloc(struct pxs_store *s, uint64_t size, uint64_t *off)
 }
 
 int
-pxs__block_alloc(struct pxs_store *s, uint64_t size, uint64_t *off)
+pxs__block_alloc_by(struct pxs_store *s, uint64_t size,
+		    const struct timespec *deadline, uint64_t *off)
 {
 	if (size == 0) { /* no block: empty values point at the heap start */
 		*off = 0;
 		return 0;
 	}
-	int rc = heap_alloc(s, size, off);
+	int rc = heap_alloc(s, size, deadline, off);
 	if (rc == -ENOSPC && __atomic_load_n(&s->cache.n, __ATOMIC_RELAXED)) {
 		pxs__block_cache_drop(s); /* the heap is short: give back ours */
-		rc = heap_alloc(s, size, off);
+		rc = heap_alloc(s, size, deadline, off);
 	}
 	return rc;
+}
+
+int
+pxs__block_alloc(struct pxs_store *s, uint64_t size, uint64_t *off)
+{
+	return pxs__block_alloc_by(s, size, NULL, off);
 }
 
 int
@@ -156,7 +176,7 @@ pxs__block_cache_fill(struct pxs_store *s, uint64_t size)
 	if (!cls || pthread_mutex_trylock(&c->lock) != 0)
 		return;
 	if (c->token != s->token || c->cls != cls) {
-		cache_drop(s, c);
+		cache_drop(s, c, NULL);
 		c->token = s->token;
 		c->cls = cls;
 		c->streak = 0;
@@ -179,14 +199,20 @@ pxs__block_cache_fill(struct pxs_store *s, uint64_t size)
 }
 
 void
-pxs__block_cache_drop(struct pxs_store *s)
+pxs__block_cache_drop_by(struct pxs_store *s, const struct timespec *deadline)
 {
 	struct pxs_block_cache *c = &s->cache;
 	if (__atomic_load_n(&c->n, __ATOMIC_RELAXED) &&
 	    pthread_mutex_trylock(&c->lock) == 0) {
-		cache_drop(s, c);
+		cache_drop(s, c, deadline);
 		pthread_mutex_unlock(&c->lock);
 	}
+}
+
+void
+pxs__block_cache_drop(struct pxs_store *s)
+{
+	pxs__block_cache_drop_by(s, NULL);
 }
 
 void

@@ -7,6 +7,19 @@
  * heap lock and each slot under its own lock, so the verdict is exact even
  * while other processes work; the counts of dead pins and leaked blocks are
  * a snapshot.
+ *
+ * DEADLINES. A check waits at most CHECK_LOCK_MS in all for its locks:
+ * after that each lock is only tried. A lock it did not get (held by a
+ * stopped process, or a word that is not a lock) is counted in the
+ * report's locks_busy, the first one named in busy_lock, and what it
+ * guards is read without it, as a read-only handle (PXS_RDONLY, which
+ * takes no lock at all) reads everything. Read so, a slot is used only if
+ * its state and generation are the same before and after, a heap walk
+ * that finds an error is walked again until two walks agree (traffic moves
+ * blocks under it), and the comparisons that only a lock makes exact (a
+ * slot's or a bell's waiter count against the records, the live count
+ * against the capacity) are not made. A read-only handle reports an
+ * inconsistency only if RDONLY_CHECKS whole checks in a row find one.
  */
 #include "internal.h"
 
@@ -21,6 +34,12 @@ struct block {
 	uint32_t refs;
 	uint32_t first; /* the first referrer seen */
 };
+
+/* How long a check waits in all for the locks it takes. */
+#define CHECK_LOCK_MS 1000
+/* Most walks of a heap read without its lock: an error is believed when
+ * two walks in a row find the same one (traffic moves what it finds). */
+#define UNLOCKED_WALKS 5
 
 /* A referrer: a slot index, or PIN_REFERRER | process entry index. */
 #define PIN_REFERRER 0x80000000u
@@ -86,6 +105,33 @@ problem(pxs_check_report *r, const char *fmt, ...)
 	}
 }
 
+/* Lock @p rc (of a lock named @p what, with index @p idx >= 0) was not
+ * had: count it and name the first. A read-only handle tries no lock. */
+static void
+busy(const struct pxs_store *s, pxs_check_report *r, int rc,
+     const char *what, long idx)
+{
+	if (s->rdonly || rc == 0)
+		return;
+	if (r->locks_busy++ == 0) {
+		if (idx >= 0)
+			snprintf(r->busy_lock, sizeof r->busy_lock, "%s %ld",
+				 what, idx);
+		else
+			snprintf(r->busy_lock, sizeof r->busy_lock, "%s", what);
+	}
+}
+
+/* Milliseconds until @p end (CLOCK_MONOTONIC), 0 if it has passed. */
+static long
+ms_left(const struct timespec *end)
+{
+	uint64_t at = (uint64_t)end->tv_sec * 1000000000u +
+		      (uint64_t)end->tv_nsec,
+		 now = pxs__now_ns(CLOCK_MONOTONIC);
+	return at > now ? (long)((at - now) / 1000000u) : 0;
+}
+
 /* A pin-record array and whether its process is dead. */
 struct pinrec {
 	const uint16_t *a;
@@ -132,20 +178,22 @@ reference(struct pxs_store *s, pxs_check_report *r, struct blocks *l,
 		b->first = who;
 }
 
-/* Does who (still) refer to off? Read under its lock. */
+/* Does who (still) refer to off? Read under its lock if it can be had
+ * by @p end, else without it. */
 static bool
-refers(struct pxs_store *s, uint32_t who, uint64_t off)
+refers(struct pxs_store *s, uint32_t who, uint64_t off,
+       const struct timespec *end)
 {
 	if (who & PIN_REFERRER)
 		return __atomic_load_n(&s->procs[who & ~PIN_REFERRER].pins_off,
 				       __ATOMIC_ACQUIRE) == off;
-	struct timespec dl;
-	pxs__deadline(&dl, 1000);
-	if (pxs__slot_lock(s, who, &dl) < 0)
-		return false;
 	const struct pxs_seg_slot *sl = &s->slots[who];
-	bool yes = pxs__state_holds_block(sl->state) && sl->off == off;
-	pxs__slot_unlock(s, who);
+	int rc = pxs__slot_lock(s, who, end);
+	bool yes = pxs__state_holds_block(__atomic_load_n(
+			   &sl->state, __ATOMIC_ACQUIRE)) &&
+		   __atomic_load_n(&sl->off, __ATOMIC_RELAXED) == off;
+	if (rc == 0)
+		pxs__slot_unlock(s, who);
 	return yes;
 }
 
@@ -153,14 +201,16 @@ refers(struct pxs_store *s, uint32_t who, uint64_t off)
  * refers to an offset that is not a block of the chain, or two that still
  * refer to one block, is an error; anything else was traffic. */
 static int
-confirm(struct pxs_store *s, pxs_check_report *r, struct suspects *q)
+confirm(struct pxs_store *s, pxs_check_report *r, struct suspects *q,
+	const struct timespec *end)
 {
 	struct blocks l2 = {0};
-	int rc = pxs__heap_lock(s);
-	if (rc < 0)
+	int rc = pxs__heap_lock_by(s, end);
+	if (rc == -ENOTRECOVERABLE)
 		return rc;
 	pxs__heap_walk(&s->heap, collect, &l2);
-	pxs__unlock(&s->hdr->heap_lock);
+	if (rc == 0)
+		pxs__unlock(&s->hdr->heap_lock);
 	if (l2.oom) {
 		free(l2.b);
 		return -ENOMEM;
@@ -168,14 +218,15 @@ confirm(struct pxs_store *s, pxs_check_report *r, struct suspects *q)
 	for (size_t i = 0; i < q->n; i++) {
 		const struct suspect *x = &q->s[i];
 		uint32_t idx = x->who & ~PIN_REFERRER;
-		if (!refers(s, x->who, x->off))
+		if (!refers(s, x->who, x->off, end))
 			continue;
 		if (x->other == UINT32_MAX && !find_block(&l2, x->off))
 			problem(r, "%s %u: offset %llu is not a block of the "
 				   "heap", x->who & PIN_REFERRER
 					? "pin records of process" : "slot",
 				idx, (unsigned long long)x->off);
-		else if (x->other != UINT32_MAX && refers(s, x->other, x->off))
+		else if (x->other != UINT32_MAX &&
+			 refers(s, x->other, x->off, end))
 			problem(r, "block %llu is referred to twice (by %u and "
 				   "%u)", (unsigned long long)x->off,
 				x->other & ~PIN_REFERRER, idx);
@@ -184,16 +235,52 @@ confirm(struct pxs_store *s, pxs_check_report *r, struct suspects *q)
 	return 0;
 }
 
-/* One slot, under its lock. Returns 1 if it is live. */
+/* Did slot @p sl, read without its lock, change while it was looked at? */
+static bool
+slot_moved(const struct pxs_seg_slot *sl, uint32_t st, uint32_t gen)
+{
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE) != st ||
+	       __atomic_load_n(&sl->gen, __ATOMIC_RELAXED) != gen;
+}
+
+/* Check and walk the heap (collecting its blocks into @p l): the first
+ * error in @p err, "" if none. */
+static void
+heap_error(struct pxs_store *s, uint64_t heap_size, struct pxs_heap_report *hr,
+	   pxs_heap_visit_fn fn, struct blocks *l, char *err, size_t len)
+{
+	int hrc = pxs__heap_check(&s->heap, hr);
+	int wrc = pxs__heap_walk(&s->heap, fn, l);
+	err[0] = 0;
+	if (hrc < 0)
+		snprintf(err, len, "heap: %s", hr->first_error);
+	else if (wrc < 0)
+		snprintf(err, len, "heap: the block walk failed");
+	else if (hr->bytes_free + hr->bytes_used != heap_size)
+		snprintf(err, len, "heap: free %llu + used %llu != size %llu",
+			 (unsigned long long)hr->bytes_free,
+			 (unsigned long long)hr->bytes_used,
+			 (unsigned long long)heap_size);
+}
+
+/* One slot, under its lock (@p locked) or read without it. Returns 1 if
+ * it is live. */
 static int
 check_slot(struct pxs_store *s, pxs_check_report *r, struct blocks *l,
-	   struct suspects *q, const struct pinrec *pr, size_t npr, uint32_t i)
+	   struct suspects *q, const struct pinrec *pr, size_t npr, uint32_t i,
+	   bool locked)
 {
 	const struct pxs_seg_slot *sl = &s->slots[i];
-	uint32_t st = sl->state;
-	if (st < PXS_SLOT_READY)
+	uint32_t gen = __atomic_load_n(&sl->gen, __ATOMIC_RELAXED);
+	uint32_t st = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE);
+	if (st < PXS_SLOT_READY || st >= PXS_SLOT_NSTATES)
 		return 0;
-	uint64_t off = sl->off, size = sl->size;
+	uint64_t off = __atomic_load_n(&sl->off, __ATOMIC_RELAXED),
+		 size = __atomic_load_n(&sl->size, __ATOMIC_RELAXED);
+	pxs_check_report before;
+	if (!locked)
+		before = *r;
 	uint32_t pins = 0, dead_pins = 0;
 	if (!pxs__state_holds_block(st)) {
 		if (off)
@@ -220,11 +307,17 @@ check_slot(struct pxs_store *s, pxs_check_report *r, struct blocks *l,
 	 * hold for this generation (waits.c); a dead waiter's share stays
 	 * until its reaper, and is reported, not an error. */
 	uint32_t dead_waiters, waiters = pxs__waits_on_slot(s, i, &dead_waiters);
-	if (PXS_WAITERS_COUNT(sl->waiters) != waiters)
+	uint32_t counted = PXS_WAITERS_COUNT(
+		__atomic_load_n(&sl->waiters, __ATOMIC_RELAXED));
+	if (locked && counted != waiters)
 		problem(r, "slot %u: %u waiters counted, %u registered", i,
-			PXS_WAITERS_COUNT(sl->waiters), waiters);
+			counted, waiters);
 	r->waiters += waiters;
 	r->dead_waiters += dead_waiters;
+	/* Read without the lock: what a slot that changed meanwhile showed
+	 * is traffic, not a finding (its references are confirmed later). */
+	if (!locked && slot_moved(sl, st, gen))
+		*r = before;
 	return 1;
 }
 
@@ -237,12 +330,13 @@ check_slot(struct pxs_store *s, pxs_check_report *r, struct blocks *l,
  * capacity. */
 static void
 check_slots(struct pxs_store *s, pxs_check_report *r, struct blocks *l,
-	    struct suspects *q, const struct pinrec *pr, size_t npr)
+	    struct suspects *q, const struct pinrec *pr, size_t npr,
+	    const struct timespec *end)
 {
-	struct timespec dl;
-	pxs__deadline(&dl, 1000);
-	bool table = pxs__table_lock(s, &dl) == 0;
-	bool exact = table && pxs__gate_close(s);
+	int rc = pxs__table_lock(s, end);
+	bool table = rc == 0;
+	busy(s, r, rc, "table", -1);
+	bool exact = table && pxs__gate_close(s, ms_left(end));
 	uint32_t live = 0;
 	for (uint32_t i = 0; i < s->g.nslots; i++) {
 		uint32_t st = __atomic_load_n(&s->slots[i].state,
@@ -253,11 +347,15 @@ check_slots(struct pxs_store *s, pxs_check_report *r, struct blocks *l,
 		}
 		if (st < PXS_SLOT_READY)
 			continue;
-		pxs__deadline(&dl, 1000);
-		if (pxs__slot_lock(s, i, &dl) < 0)
-			continue;
-		live += check_slot(s, r, l, q, pr, npr, i);
-		pxs__slot_unlock(s, i);
+		rc = pxs__slot_lock(s, i, end);
+		if (rc == -EPROTO && __atomic_load_n(&s->slots[i].state,
+						     __ATOMIC_ACQUIRE) >=
+					     PXS_SLOT_NSTATES)
+			continue; /* no longer a state: the next check sees it */
+		busy(s, r, rc, "slot", (long)i);
+		live += check_slot(s, r, l, q, pr, npr, i, rc == 0);
+		if (rc == 0)
+			pxs__slot_unlock(s, i);
 	}
 	r->slots_live = live;
 	/* The header's live count includes insertions under way and may be
@@ -271,12 +369,11 @@ check_slots(struct pxs_store *s, pxs_check_report *r, struct blocks *l,
 			s->g.capacity);
 }
 
-int
-pxs__shm_check(pxs_store *s, pxs_check_report *r)
+/* One whole check. */
+static int
+check_once(struct pxs_store *s, pxs_check_report *r)
 {
-	int rc = pxs__enter_args(s, r != NULL);
-	if (rc < 0)
-		return rc;
+	int rc;
 	memset(r, 0, sizeof *r);
 	struct pxs_heap_report hr;
 	struct blocks l = {0};
@@ -289,30 +386,40 @@ pxs__shm_check(pxs_store *s, pxs_check_report *r)
 		free(pr);
 		return -ENOMEM;
 	}
-	if ((rc = pxs__heap_lock(s)) < 0)
+	struct timespec end;
+	pxs__deadline(&end, CHECK_LOCK_MS);
+	if ((rc = pxs__heap_lock_by(s, &end)) == -ENOTRECOVERABLE)
 		goto out;
-	int hrc = pxs__heap_check(&s->heap, &hr);
-	int wrc = pxs__heap_walk(&s->heap, collect, &l);
-	pxs__unlock(&s->hdr->heap_lock);
+	bool heap_locked = rc == 0;
+	busy(s, r, rc, "heap", -1);
+	r->heap_size = s->g.heap_end - s->g.heap_off;
+	char err[sizeof r->first_error], prev[sizeof err] = "";
+	bool judged = false;
+	for (int walk = 1;; walk++) {
+		l.n = 0;
+		heap_error(s, r->heap_size, &hr, collect, &l, err, sizeof err);
+		if (heap_locked || l.oom || !err[0] ||
+		    (walk > 1 && strcmp(err, prev) == 0)) {
+			judged = true;
+			break;
+		}
+		if (walk == UNLOCKED_WALKS)
+			break; /* it kept changing: traffic, not judged */
+		memcpy(prev, err, sizeof prev);
+	}
+	if (heap_locked)
+		pxs__unlock(&s->hdr->heap_lock);
 	rc = -ENOMEM;
 	if (l.oom)
 		goto out;
-	if (hrc < 0)
-		problem(r, "heap: %s", hr.first_error);
-	else if (wrc < 0)
-		problem(r, "heap: the block walk failed");
-	r->heap_size = s->g.heap_end - s->g.heap_off;
+	if (judged && err[0])
+		problem(r, "%s", err);
 	r->bytes_free = hr.bytes_free;
 	r->bytes_used = hr.bytes_used;
 	r->bytes_overhead = hr.bytes_overhead;
 	r->largest_free = hr.largest_free;
 	r->blocks_used = hr.blocks_used;
 	r->blocks_free = hr.blocks_free;
-	if (hrc == 0 && hr.bytes_free + hr.bytes_used != r->heap_size)
-		problem(r, "heap: free %llu + used %llu != size %llu",
-			(unsigned long long)hr.bytes_free,
-			(unsigned long long)hr.bytes_used,
-			(unsigned long long)r->heap_size);
 
 	for (uint32_t p = 0; p < PXS_MAX_PROCS; p++) {
 		const struct pxs_seg_proc *e = &s->procs[p];
@@ -340,20 +447,23 @@ pxs__shm_check(pxs_store *s, pxs_check_report *r)
 		if (a)
 			pr[npr++] = (struct pinrec){a, dead[p]};
 	}
-	check_slots(s, r, &l, &q, pr, npr);
-	uint32_t bell_counted, bell_recorded, bell_dead;
-	uint32_t bells_busy = pxs__bell_check(s, &bell_counted, &bell_recorded,
-					      &bell_dead);
-	if (bells_busy)
-		problem(r, "doorbells: %u locks could not be taken in 1 s",
-			bells_busy);
-	if (bell_counted != bell_recorded)
+	check_slots(s, r, &l, &q, pr, npr, &end);
+	uint32_t bell_counted, bell_recorded, bell_dead, bell_busy;
+	uint32_t bells_busy = pxs__bell_check(s, &end, &bell_counted,
+					      &bell_recorded, &bell_dead,
+					      &bell_busy);
+	if (bells_busy) {
+		busy(s, r, -ETIMEDOUT, "doorbell", (long)bell_busy);
+		if (!s->rdonly)
+			r->locks_busy += bells_busy - 1;
+	} else if (bell_counted != bell_recorded) {
 		problem(r, "doorbells: %u waiters counted, %u registered",
 			bell_counted, bell_recorded);
+	}
 	r->waiters += bell_recorded;
 	r->dead_waiters += bell_dead;
-	rc = -ENOMEM;
-	if (q.oom || (q.n && confirm(s, r, &q) == -ENOMEM))
+	rc = q.oom ? -ENOMEM : q.n ? confirm(s, r, &q, &end) : 0;
+	if (rc == -ENOMEM || rc == -ENOTRECOVERABLE)
 		goto out;
 	for (size_t i = 0; i < l.n; i++) {
 		uint32_t owner = l.b[i].owner;
@@ -369,6 +479,25 @@ out:
 	free(dead);
 	free(pr);
 	return rc;
+}
+
+/* Checks of a read-only handle in a row that must all find an
+ * inconsistency before it is reported: read without locks under heavy
+ * traffic, one check in about eight sees a heap that was changing under
+ * its walk. */
+#define RDONLY_CHECKS 3
+
+int
+pxs__shm_check(pxs_store *s, pxs_check_report *r)
+{
+	int rc = pxs__enter_args(s, r != NULL);
+	if (rc < 0)
+		return rc;
+	for (int n = 1;; n++) {
+		rc = check_once(s, r);
+		if (rc != -EPROTO || !s->rdonly || n == RDONLY_CHECKS)
+			return rc;
+	}
 }
 
 int

@@ -5,6 +5,12 @@
  * on a handle, each one indirect call through the table its handle names
  * (backend.h). It sits at the top of the layers: it calls the backends,
  * and nothing below calls it except through the public API.
+ *
+ * A read-only handle (PXS_RDONLY) gets a table of its own: the calls
+ * that inspect go to the shared-memory backend, which reads without locks
+ * on such a handle; every call that would change the store, or pin a
+ * value, answers -EROFS here, before anything touches the mapping (which
+ * has no write access: a write would be a SIGSEGV).
  */
 #include "internal.h"
 
@@ -49,6 +55,108 @@ static const struct pxs__backend shm_backend = {
 	.stream_ack = pxs__shm_stream_ack,
 };
 
+/* ---- the read-only handle's refusals -------------------------------- */
+
+static int
+ro_put(pxs_store *s, const void *data, size_t size, pxs_key *key)
+{
+	return -EROFS;
+}
+
+static int
+ro_put_named(pxs_store *s, const char *name, const void *data, size_t size,
+	     pxs_key *key)
+{
+	return -EROFS;
+}
+
+static int
+ro_key_data(pxs_store *s, pxs_key key, const void *data, size_t size)
+{
+	return -EROFS;
+}
+
+static int
+ro_get(pxs_store *s, pxs_key key, pxs_view *v)
+{
+	return -EROFS;
+}
+
+static int
+ro_key(pxs_store *s, pxs_key key)
+{
+	return -EROFS;
+}
+
+static int
+ro_new(pxs_store *s, pxs_key *key)
+{
+	return -EROFS;
+}
+
+static int
+ro_reserve(pxs_store *s, pxs_key key, size_t size, void **buf)
+{
+	return -EROFS;
+}
+
+static int
+ro_wait(pxs_store *s, pxs_key key, long timeout_ms, long spin_us,
+	pxs_view *v)
+{
+	return -EROFS;
+}
+
+static int
+ro_expire(pxs_store *s, pxs_key key, long ttl_ms)
+{
+	return -EROFS;
+}
+
+static int
+ro_wait_any(pxs_store *s, const pxs_key *keys, size_t n, long timeout_ms,
+	    size_t *which, pxs_view *v)
+{
+	return -EROFS;
+}
+
+static int
+ro_reap(pxs_store *s)
+{
+	return -EROFS;
+}
+
+static const struct pxs__backend shm_ro_backend = {
+	.scheme = "shm",
+	.close = pxs__shm_close,
+	.store_name = pxs__shm_store_name,
+	.put = ro_put,
+	.put_at = ro_key_data,
+	.put_named = ro_put_named,
+	.key_name = pxs__shm_key_name, /* reads without locks there */
+	.get = ro_get,
+	.release = pxs__shm_release, /* it has no views: -EINVAL, or 0 */
+	.exists = pxs__shm_exists,
+	.evict = ro_key,
+	.future_new = ro_new,
+	.future_new_at = ro_key,
+	.future_set = ro_key_data,
+	.future_reserve = ro_reserve,
+	.future_commit = ro_key,
+	.future_claim = ro_key,
+	.future_disown = ro_key,
+	.future_wait_spin = ro_wait,
+	.future_done = ro_key,
+	.future_wait_any = ro_wait_any,
+	.expire = ro_expire,
+	.stat = pxs__shm_stat,
+	.list = pxs__shm_list,
+	.proc_list = pxs__shm_proc_list,
+	.check = pxs__shm_check,
+	.reap = ro_reap,
+	/* No stream calls: they pin the stream's metadata (-ENOTSUP). */
+};
+
 /* The backend of @p s. A NULL handle goes to the shared-memory backend,
  * whose functions already answer it as the header documents (-EINVAL, or
  * 0 for pxs_close), so both backends need no NULL checks of their own. */
@@ -75,7 +183,9 @@ pxs_open(const char *name, const pxs_options *o, pxs_store **out)
 	}
 	rc = pxs__shm_open(name, o, out);
 	if (rc == 0)
-		((struct pxs__handle *)*out)->be = &shm_backend;
+		((struct pxs__handle *)*out)->be =
+			o && (o->flags & PXS_RDONLY) ? &shm_ro_backend
+						     : &shm_backend;
 	return rc;
 }
 

@@ -85,6 +85,8 @@ struct pxs_store {
 	uint16_t *pins; /**< this process's pin array (NULL until first pin) */
 	uint32_t token; /**< owner token of this handle's process entry */
 	uint32_t spin_us; /**< pxs_options.spin_us: waits poll this long first */
+	bool rdonly; /**< PXS_RDONLY: mapped without write access, no entry,
+			no pin records; every lock attempt is -EROFS (sync.c) */
 	uint32_t past[8]; /**< tokens of ancestors, before forks: their views
 			     may be released here (forgotten, not unpinned) */
 	unsigned long fork_gen; /**< pxs__fork_gen when token was taken */
@@ -121,8 +123,9 @@ int pxs__segment_await(const char *name, uint64_t end_ns);
 int pxs__mutex_init(pthread_mutex_t *m);
 /** Lock; on EOWNERDEAD run @p repair (may be NULL) then mark consistent.
  *  @p deadline (CLOCK_MONOTONIC, NULL = forever) bounds the wait.
- *  @return 0, -ETIMEDOUT, -ENOTRECOVERABLE, or repair's error (lock held
- *  only on 0). */
+ *  @return 0, -ETIMEDOUT, -ENOTRECOVERABLE, repair's error, -EROFS on a
+ *  read-only handle (which cannot write a lock word), or what the lock
+ *  call said of a lock word that is not a lock (lock held only on 0). */
 int pxs__lock(struct pxs_store *s, pthread_mutex_t *m,
 	      const struct timespec *deadline,
 	      int (*repair)(struct pxs_store *, void *), void *arg);
@@ -177,8 +180,9 @@ pxs__token(uint32_t gen, uint32_t idx)
 extern volatile unsigned long
 	pxs__fork_gen; /**< bumped in every forked child */
 /** Acquire a free process entry and its liveness lock for @p s; -EUSERS if
- *  none is free (reap first: pxs__attach). */
-int pxs__proc_acquire(struct pxs_store *s);
+ *  none is free (reap first: pxs__attach); -ETIMEDOUT if the process-table
+ *  lock is not had by @p deadline (NULL: no limit). */
+int pxs__proc_acquire(struct pxs_store *s, const struct timespec *deadline);
 /** Under proc_lock: 1 if entry @p i is attached, not ours and dead, and
  *  its liveness lock is now ours; the caller reaps, then frees it. */
 int pxs__proc_take_dead(struct pxs_store *s, uint32_t i);
@@ -201,6 +205,8 @@ static inline void
 pxs__count(struct pxs_store *s, enum pxs_ctr c)
 {
 	uint32_t tok = __atomic_load_n(&s->token, __ATOMIC_RELAXED);
+	if (PXS_UNLIKELY(!tok) && s->rdonly)
+		return; /* a read-only handle writes nothing */
 	uint64_t *ctr = tok ? &s->procs[pxs__token_idx(tok)].ctr[c]
 			    : &s->hdr->ctr_gone[c];
 	__atomic_fetch_add(ctr, 1, __ATOMIC_RELAXED);
@@ -237,8 +243,11 @@ int pxs__reap_procs(struct pxs_store *s);
 /** pxs__reap_procs(), then evict the expired slots (expire.c): returns how
  *  many processes and slots, so > 0 means memory may have come back. */
 int pxs__reap(struct pxs_store *s);
+/** How long attaching waits in all for the locks it takes. */
+#define PXS_ATTACH_LOCK_MS 1000
 /** Reap, acquire a process entry for @p s (its pin array comes at its
- *  first pin: pxs__my_pins). */
+ *  first pin: pxs__my_pins); waits at most PXS_ATTACH_LOCK_MS in all for
+ *  the locks (-ETIMEDOUT when the process-table lock is not had by then). */
 int pxs__attach(struct pxs_store *s);
 /** Reap this handle's own entry, free it, drop its liveness lock. */
 void pxs__detach(struct pxs_store *s);
@@ -398,8 +407,9 @@ int pxs__table_lock(struct pxs_store *s, const struct timespec *deadline);
 /** If the table lock's holder died, repair it now (and recount if asked). */
 void pxs__table_lock_repair(struct pxs_store *s);
 /** Under the table lock: stop new insertions and wait for those under way
- *  (false: some live process did not finish within a second). */
-bool pxs__gate_close(struct pxs_store *s);
+ *  (false: some live process did not finish within a second, or within
+ *  @p wait_ms if that is shorter). */
+bool pxs__gate_close(struct pxs_store *s, long wait_ms);
 void pxs__gate_open(struct pxs_store *s);
 /** With no slot lock held: turn the run of tombstones ending at @p idx into
  *  EMPTY slots if an EMPTY slot follows it. */
@@ -428,10 +438,15 @@ void pxs__slot_abandon(struct pxs_store *s, uint32_t idx);
 int pxs__repair_heap(struct pxs_store *s, void *arg);
 /** Lock the heap (repairing it after a dead holder). */
 int pxs__heap_lock(struct pxs_store *s);
+/** As pxs__heap_lock, giving up at @p deadline (-ETIMEDOUT). */
+int pxs__heap_lock_by(struct pxs_store *s, const struct timespec *deadline);
 /** Allocate a block of @p size tagged with this process (heap lock inside).
  *  It never reaps (callers may hold a slot lock, which the reaper takes):
  *  on -ENOSPC a caller that holds no lock may pxs__reap() and retry. */
 int pxs__block_alloc(struct pxs_store *s, uint64_t size, uint64_t *off);
+/** As pxs__block_alloc, waiting for the heap lock until @p deadline. */
+int pxs__block_alloc_by(struct pxs_store *s, uint64_t size,
+			const struct timespec *deadline, uint64_t *off);
 /** Free a block (heap lock inside). */
 int pxs__block_free(struct pxs_store *s, uint64_t off);
 /** Tag a published block with this process before unpublishing it, so that
@@ -448,6 +463,10 @@ void pxs__block_give_back(struct pxs_store *s, uint64_t off, bool cached);
 void pxs__block_cache_fill(struct pxs_store *s, uint64_t size);
 /** Give the blocks this handle allocated ahead back to the heap. */
 void pxs__block_cache_drop(struct pxs_store *s);
+/** As pxs__block_cache_drop, waiting for the heap lock until @p deadline
+ *  (then the blocks stay cached). */
+void pxs__block_cache_drop_by(struct pxs_store *s,
+			      const struct timespec *deadline);
 
 /* ---- pins.c: pin arrays, pinning, unpinning ---------------------------- */
 /** Pins on slot @p idx: the sum of every live entry's pin array at idx.
@@ -469,6 +488,10 @@ int pxs__slot_payload(struct pxs_store *s, const struct pxs_seg_slot *sl,
 /** This handle's pin array, allocated on first use; NULL if the heap has
  *  no room for it. */
 uint16_t *pxs__my_pins(struct pxs_store *s);
+/** As pxs__my_pins, waiting for the heap lock until @p deadline (then
+ *  NULL: the array is allocated at the first pin instead). */
+uint16_t *pxs__my_pins_by(struct pxs_store *s,
+			  const struct timespec *deadline);
 /** Under the slot lock: pin a READY slot and fill the view. */
 int pxs__view_pin(struct pxs_store *s, uint32_t idx, pxs_view *v);
 /** Drop one of this handle's pins on slot @p idx; free the value if it was
@@ -533,15 +556,21 @@ void pxs__bell_ring(struct pxs_store *s, pxs_key k);
  *  CLOCK_MONOTONIC @p end_ns (UINT64_MAX: no end). 0 if woken or @p key
  *  is there (look again), -ETIMEDOUT, or a lock error. */
 int pxs__bell_wait(struct pxs_store *s, pxs_key key, uint64_t end_ns);
-/** Reaper: take back the bell counts of process entry @p p. */
-void pxs__bell_drop(struct pxs_store *s, struct pxs_seg_proc *p);
+/** Reaper: take back the bell counts of process entry @p p, waiting for
+ *  each bell's lock until @p deadline (NULL: no limit); false if one was
+ *  not had in time (the counts it guards are left for the next reaper). */
+bool pxs__bell_drop(struct pxs_store *s, struct pxs_seg_proc *p,
+		    const struct timespec *deadline);
 /** Threads asleep on bells (for pxs_stat). */
 uint32_t pxs__bell_waiters(struct pxs_store *s);
 /** For pxs_check: the bells' counts, what the processes record, and how
  *  much of that dead processes recorded. Returns how many bells' locks
- *  could not be taken within the scan's one second (those not counted). */
-uint32_t pxs__bell_check(struct pxs_store *s, uint32_t *counted,
-			 uint32_t *recorded, uint32_t *dead);
+ *  could not be taken by @p deadline (at most a second from now); those
+ *  are read without their lock, as a snapshot. *@p first_busy is the
+ *  first such bell. */
+uint32_t pxs__bell_check(struct pxs_store *s, const struct timespec *deadline,
+			 uint32_t *counted, uint32_t *recorded,
+			 uint32_t *dead, uint32_t *first_busy);
 
 
 #endif

@@ -76,6 +76,36 @@ pxs__shm_put_named(pxs_store *s, const char *name, const void *data,
 	return rc;
 }
 
+/* The name kept with slot @p sl's value, if it is one of @p key, into
+ * buf[len]: its length, 0 for none, -ENOSPC if it does not fit. */
+static int
+read_name(struct pxs_store *s, const struct pxs_seg_slot *sl, pxs_key key,
+	  char *buf, size_t len)
+{
+	char tmp[PXS_KEY_NAME_MAX];
+	uint64_t off = __atomic_load_n(&sl->off, __ATOMIC_ACQUIRE),
+		 size = __atomic_load_n(&sl->size, __ATOMIC_RELAXED);
+	size_t n = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE) ==
+				   PXS_SLOT_READY &&
+			   off ?
+			   record_len(s, off, size) :
+			   0;
+	if (n > sizeof tmp)
+		n = 0;
+	if (n) {
+		memcpy(tmp, (const char *)s->base + off + size + sizeof(uint16_t),
+		       n);
+		if (memchr(tmp, '\0', n) ||
+		    !pxs_key_equal(pxs_key_from_name(tmp, n), key))
+			n = 0; /* not a name of this key */
+	}
+	if (n && n >= len)
+		return -ENOSPC;
+	memcpy(buf, tmp, n);
+	buf[n] = '\0';
+	return (int)n;
+}
+
 int
 pxs__shm_key_name(pxs_store *s, pxs_key key, char *buf, size_t len)
 {
@@ -87,28 +117,26 @@ pxs__shm_key_name(pxs_store *s, pxs_key key, char *buf, size_t len)
 	if (!buf || len == 0)
 		return -EINVAL;
 	buf[0] = '\0';
+	if (s->rdonly) {
+		/* No locks on a read-only mapping: read, and believe what was
+		 * read only if it hashes to the key (a torn or reused block
+		 * cannot) and the slot kept its generation meanwhile. */
+		if (pxs__table_find(s, key, &idx) < 0)
+			return -ENOENT;
+		const struct pxs_seg_slot *sl = &s->slots[idx];
+		uint32_t gen = __atomic_load_n(&sl->gen, __ATOMIC_ACQUIRE);
+		rc = read_name(s, sl, key, buf, len);
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if (__atomic_load_n(&sl->gen, __ATOMIC_RELAXED) != gen) {
+			buf[0] = '\0';
+			rc = 0;
+		}
+		return rc;
+	}
 	if ((rc = pxs__lock_key(s, key, NULL, &idx)) < 0)
 		return rc;
 	/* Under the slot lock the value's block cannot be freed or reused. */
-	const struct pxs_seg_slot *sl = &s->slots[idx];
-	uint64_t off = sl->off, size = sl->size;
-	size_t n = sl->state == PXS_SLOT_READY && off ?
-			   record_len(s, off, size) : 0;
-	const char *name = NULL;
-	if (n) {
-		name = (const char *)s->base + off + size + sizeof(uint16_t);
-		if (memchr(name, '\0', n) ||
-		    !pxs_key_equal(pxs_key_from_name(name, n), key))
-			n = 0; /* not a name of this key */
-	}
-	if (n && n >= len) {
-		rc = -ENOSPC;
-	} else {
-		if (n)
-			memcpy(buf, name, n);
-		buf[n] = '\0';
-		rc = (int)n;
-	}
+	rc = read_name(s, &s->slots[idx], key, buf, len);
 	pxs__slot_unlock(s, idx);
 	return rc;
 }

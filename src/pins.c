@@ -148,6 +148,12 @@ pxs__slot_payload(struct pxs_store *s, const struct pxs_seg_slot *sl,
 uint16_t *
 pxs__my_pins(struct pxs_store *s)
 {
+	return pxs__my_pins_by(s, NULL);
+}
+
+uint16_t *
+pxs__my_pins_by(struct pxs_store *s, const struct timespec *deadline)
+{
 	uint16_t *a = __atomic_load_n(&s->pins, __ATOMIC_ACQUIRE);
 	if (PXS_LIKELY(a != NULL))
 		return a;
@@ -155,7 +161,7 @@ pxs__my_pins(struct pxs_store *s)
 	struct pxs_seg_proc *p = &s->procs[pxs__token_idx(s->token)];
 	if (!(a = s->pins) && !(a = pxs__pin_array(s, p))) {
 		uint64_t off, n = (uint64_t)s->g.nslots * sizeof(uint16_t);
-		if (pxs__block_alloc(s, n, &off) == 0) {
+		if (pxs__block_alloc_by(s, n, deadline, &off) == 0) {
 			a = (uint16_t *)(s->base + off);
 			memset(a, 0, n);
 			__atomic_store_n(&p->pins_off, off, __ATOMIC_RELEASE);

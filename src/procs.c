@@ -194,10 +194,10 @@ pxs__proc_is_mine(struct pxs_store *s, uint32_t token)
 }
 
 int
-pxs__proc_acquire(struct pxs_store *s)
+pxs__proc_acquire(struct pxs_store *s, const struct timespec *deadline)
 {
 	struct flock fl;
-	int rc = pxs__lock(s, &s->hdr->proc_lock, NULL, NULL, NULL);
+	int rc = pxs__lock(s, &s->hdr->proc_lock, deadline, NULL, NULL);
 	if (rc < 0)
 		return rc;
 	PXS_FAILPOINT(FP_PROC_REGISTER_LOCKED);

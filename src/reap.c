@@ -19,6 +19,12 @@
  * and done under the lock of what it changes, so a reaper that dies
  * half-way leaves work that the next reaper finishes.
  *
+ * DEADLINES. An attach and a detach reap with a deadline (a second): a
+ * step whose lock is not had by then (a stopped holder, a garbage lock
+ * word) is skipped, and the entry is not freed but let go of, dead, so
+ * that the next reaper finishes it. Every step being idempotent, that is
+ * what a reaper that died half-way leaves too.
+ *
  * LEAKED BLOCKS. A process that dies between allocating a block and
  * publishing it in a slot leaves a block tagged with its token that no slot
  * references. The reaper lists the dead token's blocks (heap lock), then
@@ -32,36 +38,61 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Drop every pin recorded in array a, slot by slot. */
-static void
-drop_pins(struct pxs_store *s, uint16_t *a)
+/* Lock slot i for the reaper until dl: 1 locked, -1 not had in time, 0
+ * not to be had at all (a state word or lock word that is garbage, an
+ * unrepairable lock): skipped, as it always was. */
+static int
+reaper_lock(struct pxs_store *s, uint32_t i, const struct timespec *dl)
 {
+	int rc = pxs__slot_lock(s, i, dl);
+	return rc == 0 ? 1 : rc == -ETIMEDOUT ? -1 : 0;
+}
+
+/* Drop every pin recorded in array a, slot by slot; false if a slot's
+ * lock was not had by dl (its pins stay). */
+static bool
+drop_pins(struct pxs_store *s, uint16_t *a, const struct timespec *dl)
+{
+	bool done = true;
 	for (uint32_t i = 0; i < s->g.nslots; i++) {
-		if (!a[i] || pxs__slot_lock(s, i, NULL) < 0)
+		int l = 0;
+		if (!a[i] || (l = reaper_lock(s, i, dl)) == 0)
 			continue;
+		if (l < 0) {
+			done = false;
+			continue;
+		}
 		uint64_t off = 0;
 		__atomic_store_n(&a[i], 0, __ATOMIC_RELAXED);
 		PXS_FAILPOINT(FP_REAP_MID_PINS);
 		bool freed = pxs__slot_tombstone_if_unheld(s, i, &off);
 		pxs__slot_unlock_reclaim(s, i, false, freed, off);
 	}
+	return done;
 }
 
 /* Abandon the futures owned by token; finish its evicted reservations;
  * free evicted values that nobody holds any more (a process that died
- * between dropping its last pin and freeing the value leaves one). */
-static void
-drop_ownership(struct pxs_store *s, uint32_t token)
+ * between dropping its last pin and freeing the value leaves one). False
+ * if a slot of token's was not had by dl. */
+static bool
+drop_ownership(struct pxs_store *s, uint32_t token, const struct timespec *dl)
 {
+	bool done = true;
 	for (uint32_t i = 0; i < s->g.nslots; i++) {
 		struct pxs_seg_slot *sl = &s->slots[i];
 		uint32_t owner = __atomic_load_n(&sl->owner, __ATOMIC_RELAXED);
+		int l = 0;
 		if ((owner != token &&
 		     (owner != 0 || __atomic_load_n(&sl->state,
 						    __ATOMIC_RELAXED) !=
 					    PXS_SLOT_EVICTED)) ||
-		    pxs__slot_lock(s, i, NULL) < 0)
+		    (l = reaper_lock(s, i, dl)) == 0)
 			continue;
+		if (l < 0) { /* another's evicted value: a later reap's */
+			done = done && owner != token;
+			continue;
+		}
 		uint64_t off = 0;
 		bool freed = false;
 		if (sl->owner == 0) {
@@ -79,6 +110,7 @@ drop_ownership(struct pxs_store *s, uint32_t token)
 		}
 		pxs__slot_unlock_reclaim(s, i, true, freed, off);
 	}
+	return done;
 }
 
 struct leak_list {
@@ -107,16 +139,20 @@ cmp_u64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Free the blocks token allocated but no slot references. */
-static void
-free_leaked(struct pxs_store *s, uint32_t token)
+/* Free the blocks token allocated but no slot references; false if the
+ * heap lock was not had by dl. */
+static bool
+free_leaked(struct pxs_store *s, uint32_t token, const struct timespec *dl)
 {
 	struct leak_list l = {.token = token};
-	if (pxs__heap_lock(s) < 0)
-		return;
+	bool done = false;
+	int rc = pxs__heap_lock_by(s, dl);
+	if (rc < 0)
+		return rc != -ETIMEDOUT;
 	pxs__heap_walk(&s->heap, collect_owned, &l);
 	pxs__unlock(&s->hdr->heap_lock);
-	if (!l.n)
+	done = l.n == 0;
+	if (done)
 		goto out;
 	qsort(l.off, l.n, sizeof *l.off, cmp_u64);
 	/* Strike out the blocks that slots reference. */
@@ -132,8 +168,10 @@ free_leaked(struct pxs_store *s, uint32_t token)
 			*hit |= 1; /* referenced; offsets are 16-aligned, so order is kept */
 	}
 	PXS_FAILPOINT(FP_REAP_MID_LEAKS);
-	if (pxs__heap_lock(s) < 0)
+	if ((rc = pxs__heap_lock_by(s, dl)) < 0) {
+		done = rc != -ETIMEDOUT;
 		goto out;
+	}
 	for (size_t i = 0; i < l.n; i++) {
 		uint64_t cap;
 		uint32_t owner;
@@ -143,16 +181,20 @@ free_leaked(struct pxs_store *s, uint32_t token)
 			pxs__heap_free(&s->heap, l.off[i]);
 	}
 	pxs__unlock(&s->hdr->heap_lock);
+	done = true;
 out:
 	free(l.off);
+	return done;
 }
 
 /* Take back the waits a dead process's threads registered: each record is
  * cleared under its slot's lock and the slot recounted (waits.c), so a
  * reaper that dies half-way leaves records the next one finds. */
-static void
-drop_waits(struct pxs_store *s, struct pxs_seg_proc *p)
+static bool
+drop_waits(struct pxs_store *s, struct pxs_seg_proc *p,
+	   const struct timespec *dl)
 {
+	bool done = true;
 	for (uint32_t r = 0; r < PXS_PROC_WAITS; r++) {
 		struct pxs_seg_wait *w = &p->waits[r];
 		uint32_t idx = __atomic_load_n(&w->slot, __ATOMIC_RELAXED);
@@ -162,33 +204,49 @@ drop_waits(struct pxs_store *s, struct pxs_seg_proc *p)
 			__atomic_store_n(&w->n, 0, __ATOMIC_RELEASE);
 			continue;
 		}
-		if (pxs__slot_lock(s, idx, NULL) < 0)
+		int l = reaper_lock(s, idx, dl);
+		if (l <= 0) {
+			done = done && l == 0;
 			continue;
+		}
 		__atomic_store_n(&w->n, 0, __ATOMIC_RELEASE);
 		PXS_FAILPOINT(FP_REAP_MID_WAITS);
 		pxs__waits_recount_slot(s, idx);
 		pxs__slot_unlock(s, idx);
 	}
-	pxs__bell_drop(s, p);
+	return pxs__bell_drop(s, p, dl) && done;
 }
 
 /* Reap entry i, whose liveness lock the caller has just taken, under
- * proc_lock. Leaves the entry LIVE: the caller frees or reuses it. */
-static void
-reap_entry(struct pxs_store *s, uint32_t i)
+ * proc_lock, waiting for each lock until @p dl (NULL: no limit). Leaves
+ * the entry LIVE: the caller frees or reuses it if this returns true, and
+ * otherwise (a lock not had in time: some work is left) lets go of it, so
+ * that the next reaper finds it dead and finishes. */
+static bool
+reap_entry(struct pxs_store *s, uint32_t i, const struct timespec *dl)
 {
 	struct pxs_seg_proc *p = &s->procs[i];
 	uint32_t token = pxs__token(p->gen, i);
 	uint16_t *a = pxs__pin_array(s, p);
-	drop_waits(s, p);
-	if (a) {
-		drop_pins(s, a);
+	bool done = drop_waits(s, p, dl);
+	if (a && drop_pins(s, a, dl)) {
+		/* Unpublished, then freed, under the heap lock; if that is not
+		 * had in time, the array (all zero now) stays for the next
+		 * reaper. */
 		uint64_t off = p->pins_off;
-		__atomic_store_n(&p->pins_off, 0, __ATOMIC_RELEASE);
-		pxs__block_free(s, off);
+		int rc = pxs__heap_lock_by(s, dl);
+		if (rc != -ETIMEDOUT)
+			__atomic_store_n(&p->pins_off, 0, __ATOMIC_RELEASE);
+		if (rc == 0) {
+			pxs__heap_free(&s->heap, off);
+			pxs__unlock(&s->hdr->heap_lock);
+		}
+		done = done && rc != -ETIMEDOUT;
+	} else if (a) {
+		done = false;
 	}
-	drop_ownership(s, token);
-	free_leaked(s, token);
+	done = drop_ownership(s, token, dl) && done;
+	return free_leaked(s, token, dl) && done;
 }
 
 /* ---- attaching, leaving, reaping ---------------------------------------- */
@@ -204,33 +262,45 @@ repair_orphans(struct pxs_store *s)
 	pxs__table_lock_repair(s);
 }
 
-/* Under proc_lock: reap every dead entry and free it; returns how many. */
+/* Under proc_lock: reap every dead entry and free it (until dl, NULL: no
+ * limit; one not reaped whole by then stays, dead, for the next reaper);
+ * returns how many were freed. */
 static int
-reap_dead(struct pxs_store *s)
+reap_dead(struct pxs_store *s, const struct timespec *dl)
 {
 	int n = 0;
+	bool repaired = false;
 	for (uint32_t i = 0; i < PXS_MAX_PROCS; i++) {
 		if (!pxs__proc_take_dead(s, i))
 			continue;
-		if (n == 0) /* it may have died holding locks */
+		if (!repaired) /* it may have died holding locks */
 			repair_orphans(s);
-		reap_entry(s, i);
-		pxs__proc_free(s, i);
+		repaired = true;
+		if (reap_entry(s, i, dl)) {
+			pxs__proc_free(s, i);
+			n++;
+		}
 		pxs__proc_let_go(s, i);
-		n++;
 	}
 	return n;
+}
+
+/* Reap under the process-table lock, waiting for it until @p deadline. */
+static int
+reap_procs_by(struct pxs_store *s, const struct timespec *deadline)
+{
+	int rc = pxs__lock(s, &s->hdr->proc_lock, deadline, NULL, NULL);
+	if (rc < 0)
+		return rc;
+	rc = reap_dead(s, deadline);
+	pxs__unlock(&s->hdr->proc_lock);
+	return rc;
 }
 
 int
 pxs__reap_procs(struct pxs_store *s)
 {
-	int rc = pxs__lock(s, &s->hdr->proc_lock, NULL, NULL, NULL);
-	if (rc < 0)
-		return rc;
-	rc = reap_dead(s);
-	pxs__unlock(&s->hdr->proc_lock);
-	return rc;
+	return reap_procs_by(s, NULL);
 }
 
 int
@@ -241,22 +311,26 @@ pxs__reap(struct pxs_store *s)
 	return rc < 0 ? rc : rc + pxs__reclaim_expired(s);
 }
 
-/* Reap, so that dead processes' entries are free to acquire, then acquire
- * one. */
+/* Reap, so that dead processes' entries are free to acquire, then
+ * acquire one; the process-table lock is waited for until @p deadline (NULL: no
+ * limit), which a stopped holder or a garbage lock word makes -ETIMEDOUT
+ * rather than a hang. */
 static int
-reap_and_acquire(struct pxs_store *s)
+reap_and_acquire(struct pxs_store *s, const struct timespec *deadline)
 {
-	int rc = pxs__reap_procs(s);
-	return rc < 0 ? rc : pxs__proc_acquire(s);
+	int rc = reap_procs_by(s, deadline);
+	return rc < 0 ? rc : pxs__proc_acquire(s, deadline);
 }
 
 int
 pxs__attach(struct pxs_store *s)
 {
+	struct timespec dl;
+	pxs__deadline(&dl, PXS_ATTACH_LOCK_MS);
 	/* No pin array yet: a handle that never pins (a stat, a list, a
 	 * producer) costs its process entry and nothing in the heap; its
 	 * first pin allocates one (pins.c). */
-	return reap_and_acquire(s);
+	return reap_and_acquire(s, &dl);
 }
 
 void
@@ -266,12 +340,14 @@ pxs__detach(struct pxs_store *s)
 	if (!tok)
 		return;
 	uint32_t i = pxs__token_idx(tok);
-	if (pxs__lock(s, &s->hdr->proc_lock, NULL, NULL, NULL) == 0) {
-		if (pxs__proc_is_mine(s, tok)) {
-			/* Our views die with the mapping, our futures with our entry. */
-			reap_entry(s, i);
+	struct timespec dl;
+	/* Bounded: a lock not had in time leaves our entry, which reads as
+	 * dead once we let go of it, to the next reaper. */
+	pxs__deadline(&dl, PXS_ATTACH_LOCK_MS);
+	if (pxs__lock(s, &s->hdr->proc_lock, &dl, NULL, NULL) == 0) {
+		/* Our views die with the mapping, our futures with our entry. */
+		if (pxs__proc_is_mine(s, tok) && reap_entry(s, i, &dl))
 			pxs__proc_free(s, i);
-		}
 		pxs__unlock(&s->hdr->proc_lock);
 	}
 	pxs__proc_let_go(s, i);
@@ -281,6 +357,10 @@ pxs__detach(struct pxs_store *s)
 int
 pxs__refork(struct pxs_store *s)
 {
+	if (s->rdonly) { /* registers nothing, in the child either */
+		s->fork_gen = pxs__fork_gen;
+		return 0;
+	}
 	pthread_mutex_lock(&s->local);
 	int rc = 0;
 	if (s->fork_gen != pxs__fork_gen) {
@@ -290,7 +370,7 @@ pxs__refork(struct pxs_store *s)
 		memmove(s->past + 1, s->past, sizeof s->past - sizeof *s->past);
 		s->past[0] = s->token;
 		__atomic_store_n(&s->token, 0, __ATOMIC_RELEASE);
-		if ((rc = reap_and_acquire(s)) == 0)
+		if ((rc = reap_and_acquire(s, NULL)) == 0)
 			s->fork_gen = pxs__fork_gen;
 	}
 	pthread_mutex_unlock(&s->local);

@@ -1814,7 +1814,7 @@ r_expire(pxs_store *s, pxs_key key, long ttl_ms)
 		const char *args[] = {t};
 		size_t alen[] = {tl};
 
-		return simple(s, key, S_EXPIRE, 1, args, alen);
+		return key_script(s, key, S_EXPIRE, false, 1, args, alen);
 	}
 }
 

@@ -21,9 +21,16 @@
  * Linux with glibc (and musl).
  *
  * ATTACH trusts nothing: it fstat()s first (a regular file, one link, our
- * uid, large enough), maps exactly st_size, checks magic, version and
- * fingerprint, and recomputes the geometry from (size, capacity) and
- * demands that the header agrees with it.
+ * uid or the one the caller trusts, large enough), maps exactly st_size,
+ * checks magic, version and fingerprint, and recomputes the geometry from
+ * (size, capacity) and demands that the header agrees with it.
+ *
+ * READ-ONLY. A PXS_RDONLY handle opens the object O_RDONLY and maps it
+ * PROT_READ: it cannot write a byte, so it cannot back the metadata with
+ * posix_fallocate either. It demands instead that the file holds at least
+ * its metadata's worth of memory (st_blocks), which a genuine segment
+ * does from its creation, so that reading the metadata through the mapping
+ * finds no hole to fault in on a full /dev/shm.
  */
 #include "internal.h"
 
@@ -111,7 +118,7 @@ set_view(struct pxs_store *s, void *base, const struct pxs_geom *g)
  * touching a hole of a file on a full /dev/shm through a mapping is a
  * SIGBUS), against a geometry recomputed locally; then map st_size bytes. */
 static int
-attach_fd(struct pxs_store *s, int fd)
+attach_fd(struct pxs_store *s, int fd, const pxs_options *o)
 {
 	struct stat st;
 	struct pxs_seg_hdr h;
@@ -120,7 +127,9 @@ attach_fd(struct pxs_store *s, int fd)
 		return -errno;
 	if (!S_ISREG(st.st_mode) || st.st_nlink != 1)
 		return -EPROTO;
-	if (st.st_uid != geteuid())
+	if (st.st_uid != geteuid() &&
+	    !(o && (o->flags & PXS_TRUST_OWNER) &&
+	      st.st_uid == o->trusted_owner))
 		return -EPERM;
 	if ((uint64_t)st.st_size < PXS_MIN_SIZE || st.st_size % PXS_PAGE)
 		return -EPROTO;
@@ -137,10 +146,16 @@ attach_fd(struct pxs_store *s, int fd)
 	/* A genuine segment has its metadata allocated already (this is then
 	 * a cheap walk); a file with holes there gets them filled now, or
 	 * -ENOSPC, rather than a SIGBUS on first touch through the mapping. */
-	int rc = back(fd, g.heap_off);
-	if (rc < 0)
-		return rc;
-	void *base = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE,
+	if (s->rdonly) {
+		if ((uint64_t)st.st_blocks * 512u < g.heap_off)
+			return -EPROTO;
+	} else {
+		int rc = back(fd, g.heap_off);
+		if (rc < 0)
+			return rc;
+	}
+	void *base = mmap(NULL, (size_t)st.st_size,
+			  s->rdonly ? PROT_READ : PROT_READ | PROT_WRITE,
 			  MAP_SHARED, fd, 0);
 	if (base == MAP_FAILED)
 		return errno == EACCES ? -EACCES : -ENOMEM;
@@ -313,13 +328,14 @@ open_mapped(struct pxs_store *s, const char *name, const pxs_options *o)
      * race: each loop either attaches, creates, or sees the other side's
      * result; a bounded count guards against a pathological flip-flop. */
 	for (int tries = 0; tries < 64; tries++) {
-		int fd = shm_open(name, O_RDWR | O_CLOEXEC, 0);
+		int fd = shm_open(name, (s->rdonly ? O_RDONLY : O_RDWR) |
+						O_CLOEXEC, 0);
 		if (fd >= 0) {
 			if (o && (o->flags & PXS_EXCL)) {
 				close(fd);
 				return -EEXIST;
 			}
-			int rc = attach_fd(s, fd);
+			int rc = attach_fd(s, fd, o);
 			if (rc < 0) {
 				close(fd);
 				return rc;
@@ -377,10 +393,11 @@ int
 pxs__segment_reopen(const struct pxs_store *s)
 {
 	char path[64];
+	int mode = (s->rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC;
 	snprintf(path, sizeof path, "/proc/self/fd/%d", s->fd);
-	int fd = open(path, O_RDWR | O_CLOEXEC);
+	int fd = open(path, mode);
 	if (fd < 0)
-		fd = shm_open(s->name, O_RDWR | O_CLOEXEC, 0);
+		fd = shm_open(s->name, mode, 0);
 	return fd < 0 ? -errno : fd;
 }
 

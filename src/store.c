@@ -26,9 +26,11 @@ pxs__shm_open(const char *name, const pxs_options *o, pxs_store **out)
 	*out = NULL;
 	if (pxs__name_check(name) < 0)
 		return -EINVAL;
-	if (o && ((o->flags & ~(PXS_CREATE | PXS_EXCL)) ||
+	if (o && ((o->flags & ~(PXS_CREATE | PXS_EXCL | PXS_RDONLY |
+				 PXS_TRUST_OWNER)) ||
 		  (o->mode & ~(mode_t)0777) ||
 		  ((o->flags & PXS_EXCL) && !(o->flags & PXS_CREATE)) ||
+		  ((o->flags & PXS_RDONLY) && (o->flags & PXS_CREATE)) ||
 		  (o->size && o->size < PXS_MIN_SIZE) ||
 		  o->capacity > PXS_MAX_CAPACITY ||
 		  o->spin_us > PXS_MAX_SPIN_US))
@@ -38,6 +40,7 @@ pxs__shm_open(const char *name, const pxs_options *o, pxs_store **out)
 		return -ENOMEM;
 	s->fd = s->lockfd = -1;
 	s->spin_us = o ? o->spin_us : 0;
+	s->rdonly = o && (o->flags & PXS_RDONLY);
 	strcpy(s->name, name);
 	pthread_mutex_init(&s->local, NULL);
 	pthread_mutex_init(&s->waits_lock, NULL);
@@ -54,7 +57,7 @@ pxs__shm_open(const char *name, const pxs_options *o, pxs_store **out)
 	while ((rc = pxs__segment_open(s, name, o)) == -ENOENT && wait &&
 	       (rc = pxs__segment_await(name, end_ns)) == 0)
 		pxs__segment_close(s);
-	if (rc == 0)
+	if (rc == 0 && !s->rdonly) /* read-only: no entry, no pins */
 		rc = pxs__attach(s);
 	if (rc < 0) {
 		pxs__segment_close(s);
@@ -76,7 +79,9 @@ pxs__shm_close(pxs_store *s)
 		return 0;
 	pxs__proc_untrack(s);
 	if (s->fork_gen == pxs__fork_gen) { /* a child never registered: not ours */
-		pxs__block_cache_drop(s);
+		struct timespec dl; /* bounded: left to our reaper after that */
+		pxs__deadline(&dl, PXS_ATTACH_LOCK_MS);
+		pxs__block_cache_drop_by(s, &dl);
 		pxs__detach(s);
 	}
 	pxs__segment_close(s);
@@ -304,12 +309,19 @@ pxs__shm_stat(pxs_store *s, pxs_stats *st)
 	st->capacity = s->g.capacity;
 	uint32_t used = __atomic_load_n(&s->hdr->live, __ATOMIC_ACQUIRE);
 	st->slots_used = used < st->capacity ? used : st->capacity;
-	pxs__block_cache_drop(s);
-	if ((rc = pxs__heap_lock(s)) < 0)
+	/* A second at most for the heap lock; without it (a read-only
+	 * handle, a stopped holder, a lock word that is garbage) the heap's
+	 * figures are a snapshot of its control block, each bounded. */
+	struct timespec dl;
+	pxs__deadline(&dl, 1000);
+	pxs__block_cache_drop_by(s, &dl);
+	rc = pxs__heap_lock_by(s, &dl);
+	if (rc == -ENOTRECOVERABLE)
 		return rc;
 	pxs__heap_usage(&s->heap, &st->heap_used, &st->heap_free,
 			&st->heap_largest_free);
-	pxs__unlock(&s->hdr->heap_lock);
+	if (rc == 0)
+		pxs__unlock(&s->hdr->heap_lock);
 	uint64_t now = pxs__now_ns(CLOCK_MONOTONIC);
 	for (uint32_t i = 0; i < s->g.nslots; i++) {
 		const struct pxs_seg_slot *sl = &s->slots[i];

@@ -25,6 +25,47 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+/* THE KIND WORD. A lock word in the segment may be garbage (a scribbler,
+ * a stale image). Given a kind it never had, glibc may take paths whose
+ * assertions abort the process (a priority-inheritance mutex with an
+ * owner-died bit that is not robust), so every lock first compares the
+ * kind word with the one pxs__mutex_init writes: anything else is -EPROTO,
+ * "not a lock", and glibc is not called. The word is written only by
+ * pthread_mutex_init, so a genuine lock never fails the comparison. */
+#ifdef __GLIBC__
+static int mutex_kind = -1;
+
+static int
+our_kind(void)
+{
+	int k = __atomic_load_n(&mutex_kind, __ATOMIC_RELAXED);
+	if (PXS_UNLIKELY(k == -1)) {
+		pthread_mutex_t m;
+		if (pxs__mutex_init(&m) < 0)
+			return -1;
+		k = m.__data.__kind;
+		pthread_mutex_destroy(&m);
+		__atomic_store_n(&mutex_kind, k, __ATOMIC_RELAXED);
+	}
+	return k;
+}
+
+static inline bool
+not_a_lock(pthread_mutex_t *m)
+{
+	int k = our_kind();
+	return k != -1 && __atomic_load_n(&m->__data.__kind,
+					  __ATOMIC_RELAXED) != k;
+}
+#else
+static inline bool
+not_a_lock(pthread_mutex_t *m)
+{
+	(void)m;
+	return false;
+}
+#endif
+
 int
 pxs__mutex_init(pthread_mutex_t *m)
 {
@@ -139,6 +180,12 @@ pxs__lock(struct pxs_store *s, pthread_mutex_t *m,
 	  const struct timespec *deadline,
 	  int (*repair)(struct pxs_store *, void *), void *arg)
 {
+	/* A read-only mapping cannot take a lock (a lock is a write): a
+	 * read-only handle's callers read without it, as a snapshot. */
+	if (PXS_UNLIKELY(s->rdonly))
+		return -EROFS;
+	if (PXS_UNLIKELY(not_a_lock(m)))
+		return -EPROTO;
 	int rc = pthread_mutex_trylock(m);
 	if (rc == EBUSY && (rc = spin_trylock(m)) == EBUSY)
 		rc = deadline ? clocklock(m, deadline) : pthread_mutex_lock(m);
@@ -146,8 +193,8 @@ pxs__lock(struct pxs_store *s, pthread_mutex_t *m,
 		return 0;
 	if (rc == ETIMEDOUT)
 		return -ETIMEDOUT;
-	if (rc != EOWNERDEAD)
-		return rc == ENOTRECOVERABLE ? -ENOTRECOVERABLE : -rc;
+	if (rc != EOWNERDEAD) /* anything else: the word is not our lock */
+		return rc == ENOTRECOVERABLE ? -ENOTRECOVERABLE : -EPROTO;
 	return after_owner_died(s, m, repair, arg);
 }
 
@@ -155,11 +202,17 @@ int
 pxs__trylock(struct pxs_store *s, pthread_mutex_t *m,
 	     int (*repair)(struct pxs_store *, void *), void *arg)
 {
+	if (PXS_UNLIKELY(s->rdonly))
+		return -EROFS;
+	if (PXS_UNLIKELY(not_a_lock(m)))
+		return -EPROTO;
 	int rc = pthread_mutex_trylock(m);
 	if (rc == 0)
 		return 0;
 	if (rc != EOWNERDEAD)
-		return rc == ENOTRECOVERABLE ? -ENOTRECOVERABLE : -rc;
+		return rc == ENOTRECOVERABLE ? -ENOTRECOVERABLE
+		       : rc == EBUSY	     ? -EBUSY
+					     : -EPROTO;
 	return after_owner_died(s, m, repair, arg);
 }
 

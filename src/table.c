@@ -87,13 +87,17 @@ insertions_under_way(struct pxs_store *s, bool ask_liveness)
 }
 
 bool
-pxs__gate_close(struct pxs_store *s)
+pxs__gate_close(struct pxs_store *s, long wait_ms)
 {
 	__atomic_store_n(&s->hdr->insert_gate, 1, __ATOMIC_SEQ_CST);
 	PXS_FAILPOINT(FP_GATE_CLOSED);
 	uint64_t t0 = pxs__now_ns(CLOCK_MONOTONIC), now = t0;
+	uint64_t wait_ns = wait_ms < 0 ? 0
+			   : wait_ms < GATE_WAIT_MS
+				   ? (uint64_t)wait_ms * 1000000
+				   : (uint64_t)GATE_WAIT_MS * 1000000;
 	while (insertions_under_way(s, now - t0 > GATE_LIVENESS_NS)) {
-		if (now - t0 > (uint64_t)GATE_WAIT_MS * 1000000)
+		if (now - t0 > wait_ns)
 			return false;
 		sched_yield();
 		now = pxs__now_ns(CLOCK_MONOTONIC);
@@ -126,7 +130,7 @@ recount_live(struct pxs_store *s)
 {
 	uint32_t live = 0;
 	struct timespec dl;
-	pxs__gate_close(s);
+	pxs__gate_close(s, GATE_WAIT_MS);
 	for (uint32_t i = 0; i < s->g.nslots; i++) {
 		uint32_t st = __atomic_load_n(&s->slots[i].state,
 					      __ATOMIC_ACQUIRE);

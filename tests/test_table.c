@@ -381,7 +381,7 @@ START_TEST(closed_gate_holds_insertions_back)
 {
 	struct table t = table_new();
 	ck_assert_int_eq(pxs__table_lock(t.s, NULL), 0);
-	ck_assert(pxs__gate_close(t.s));
+	ck_assert(pxs__gate_close(t.s, 1000));
 	ck_assert_uint_eq(t.s->hdr->insert_gate, 1);
 	struct inserter in = {.t = &t, .k = key_at(&t, 12, 1), .rc = 1};
 	pthread_t th;
@@ -425,7 +425,7 @@ START_TEST(gate_ignores_dead_inserters)
 	ck_assert_int_eq(pxs_test_reap(pid, 30), 0);
 	ck_assert_int_eq(pxs__table_lock(t.s, NULL), 0);
 	/* Its count stays up, but it is dead: the gate closes at once. */
-	ck_assert(pxs__gate_close(t.s));
+	ck_assert(pxs__gate_close(t.s, 1000));
 	pxs__gate_open(t.s);
 	pxs__unlock(&t.s->hdr->table_lock);
 	/* And insertion is not held back by it. */

@@ -196,6 +196,15 @@ int cli_open(const char *name, pxs_store **s);
 /* An error of a call on r->key: "no key K in /x" for -ENOENT, else
  * "VERB K in /x: <pxs_strerror(rc)>"; returns the exit code. */
 int cli_key_fail(int rc, const char *verb, const struct cli_ref *r);
+/* --trust-owner USER (a user name or a uid): every attach of a segment
+ * also accepts one owned by USER (PXS_TRUST_OWNER). CLI_OK, or prints why
+ * not and returns CLI_USAGE. */
+int cli_trust_owner(const char *user);
+/* cli_open() for commands that only look: a segment is attached read-only
+ * (PXS_RDONLY), so that looking takes no lock and changes nothing. */
+int cli_open_inspect(const char *name, pxs_store **s);
+/* The options of such an attach of store @p name. */
+pxs_options cli_inspect_options(const char *name);
 /* Format a proxy string for (store, key) into buf[PXS_PROXY_STRLEN]. */
 int cli_proxy_string(const char *store, pxs_key key, char *buf);
 

@@ -122,8 +122,10 @@ print_stat_text(pxs_store *s, const pxs_stats *st)
 	printf("%-18s %u\n", "evicted, pinned:", st->evicted_pinned);
 	printf("%-18s %u\n", "pins:", st->pins);
 	printf("%-18s %u\n", "waiters:", st->waiters);
-	printf("%-18s %u alive (this command included)\n", "processes:",
-	       st->processes);
+	/* A segment is inspected read-only, without attaching: the count is
+	 * of the others. A Redis store counts this command too. */
+	printf("%-18s %u alive%s\n", "processes:", st->processes,
+	       pxs_store_name(s)[0] == '/' ? "" : " (this command included)");
 	print_procs_text(s);
 	printf("%-18s puts %llu, gets %llu, evictions %llu, waits %llu, "
 	       "timeouts %llu, recoveries %llu\n", "counters:",
@@ -186,7 +188,7 @@ cli_stat(const struct cli_args *a)
 
 	if ((rc = cli_one_name(a, name)) != CLI_OK)
 		return rc;
-	if ((rc = cli_open(name, &s)) != CLI_OK)
+	if ((rc = cli_open_inspect(name, &s)) != CLI_OK)
 		return rc;
 	if ((rc = pxs_stat(s, &st)) < 0) {
 		rc = cli_fail(rc, "stat %s", name);
@@ -226,7 +228,7 @@ cli_watch(const struct cli_args *a)
 
 	if ((rc = cli_one_name(a, name)) != CLI_OK)
 		return rc;
-	if ((rc = cli_open(name, &s)) != CLI_OK)
+	if ((rc = cli_open_inspect(name, &s)) != CLI_OK)
 		return rc;
 	/* no SA_RESTART: the signal cuts the sleep short */
 	sigemptyset(&sa.sa_mask);
@@ -285,6 +287,7 @@ cli_ls_segments(const struct cli_args *a)
 	const char *sep = "";
 	struct dirent *de;
 	int rc, ret = CLI_OK, json = cli_has(a, CLI_OPT_JSON);
+	pxs_options o;
 	pxs_store *s;
 	pxs_stats st;
 	DIR *d;
@@ -325,7 +328,8 @@ cli_ls_segments(const struct cli_args *a)
 	for (i = 0; i < n; i++) {
 		name[0] = '/';
 		strcpy(name + 1, names[i]);
-		rc = pxs_open(name, NULL, &s);
+		o = cli_inspect_options(name);
+		rc = pxs_open(name, &o, &s);
 		if (rc == -EPROTO || rc == -EACCES || rc == -EPERM ||
 		    rc == -ENOENT || rc == -EINVAL)
 			continue;
@@ -351,8 +355,6 @@ cli_ls_segments(const struct cli_args *a)
 			ret = cli_fail(rc, "segment %s", name);
 			continue;
 		}
-		/* processes: the others, not this command */
-		st.processes = st.processes ? st.processes - 1 : 0;
 		if (json) {
 			printf("%s\n {\"name\": ", sep);
 			cli_json_string(stdout, name);
@@ -405,9 +407,11 @@ print_check_json(const char *name, int rc, const pxs_check_report *r)
 	       (unsigned long long)r->blocks_free);
 	printf(" \"slots_live\": %u, \"pins\": %u, \"dead_pins\": %u, "
 	       "\"processes\": %u, \"dead_processes\": %u, "
-	       "\"leaked_blocks\": %u}\n", r->slots_live, r->pins,
-	       r->dead_pins, r->processes, r->dead_processes,
-	       r->leaked_blocks);
+	       "\"leaked_blocks\": %u, \"locks_busy\": %u, \"busy_lock\": ",
+	       r->slots_live, r->pins, r->dead_pins, r->processes,
+	       r->dead_processes, r->leaked_blocks, r->locks_busy);
+	cli_json_string(stdout, r->busy_lock);
+	printf("}\n");
 }
 
 static void
@@ -435,6 +439,9 @@ print_check_text(const char *name, int rc, const pxs_check_report *r)
 	printf("processes:  %u alive, %u dead not yet reaped, %u blocks "
 	       "leaked by dead processes\n", r->processes, r->dead_processes,
 	       r->leaked_blocks);
+	if (r->locks_busy)
+		printf("locks:      %u busy (first: %s), read without them\n",
+		       r->locks_busy, r->busy_lock);
 }
 
 int
@@ -443,11 +450,13 @@ cli_check(const struct cli_args *a)
 	char name[PXS_STORE_NAME_MAX + 1];
 	int rc, json = cli_has(a, CLI_OPT_JSON);
 	pxs_check_report r;
+	pxs_options o;
 	pxs_store *s;
 
 	if ((rc = cli_one_name(a, name)) != CLI_OK)
 		return rc;
-	rc = pxs_open(name, NULL, &s);
+	o = cli_inspect_options(name);
+	rc = pxs_open(name, &o, &s);
 	if (rc == -EPROTO || rc == -ENOTRECOVERABLE) {
 		cli_fail(rc, "segment %s", name);
 		return CLI_CHECK;
@@ -457,6 +466,18 @@ cli_check(const struct cli_args *a)
 	memset(&r, 0, sizeof r);
 	rc = pxs_check(s, &r);
 	pxs_close(s);
+	if (rc == -EPROTO) {
+		/* A read-only check reads a busy store as a snapshot and can
+		 * see a heap mid-change as broken: confirm under the locks
+		 * (bounded), where the user may attach read-write. */
+		pxs_options rw = cli_inspect_options(name);
+		rw.flags &= ~PXS_RDONLY;
+		if (pxs_open(name, &rw, &s) == 0) {
+			memset(&r, 0, sizeof r);
+			rc = pxs_check(s, &r);
+			pxs_close(s);
+		}
+	}
 	if (rc == -ENOTRECOVERABLE) {
 		cli_fail(rc, "check %s", name);
 		return CLI_CHECK;

@@ -146,7 +146,7 @@ cli_ls(const struct cli_args *a)
 
 	if ((rc = cli_one_name(a, name)) != CLI_OK)
 		return rc;
-	if ((rc = cli_open(name, &s)) != CLI_OK)
+	if ((rc = cli_open_inspect(name, &s)) != CLI_OK)
 		return rc;
 	rc = collect(s, name, a, &v, &n);
 	pxs_close(s);

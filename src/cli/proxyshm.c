@@ -250,7 +250,7 @@ static const char exit_codes[] =
 static void
 print_main_help(FILE *f)
 {
-	fprintf(f, "Usage: proxyshm COMMAND [ARGS]"
+	fprintf(f, "Usage: proxyshm [--trust-owner USER] COMMAND [ARGS]"
 		"   (proxyshm COMMAND --help)\n"
 		"Inspect and use proxyshm shared-memory stores.\n\n"
 		"Commands:\n");
@@ -263,7 +263,11 @@ print_main_help(FILE *f)
 		"is pxs://NAME/KEY, as future and put --proxy\nprint it, "
 		"accepted wherever NAME KEY is. A Redis store is named\n"
 		"redis://HOST:PORT/NAME (every command but ls-segments), its "
-		"proxies\nredis://HOST:PORT/NAME/KEY.\n\n%s", exit_codes);
+		"proxies\nredis://HOST:PORT/NAME/KEY.\n"
+		"--trust-owner USER also accepts segments owned by USER (a name"
+		" or a uid),\nsuch as a store shared with your group"
+		" (create --mode 0660).\n\n%s",
+		exit_codes);
 }
 
 int
@@ -360,6 +364,16 @@ main(int argc, char **argv)
 	if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version")) {
 		printf("proxyshm %s\n", pxs_version());
 		return CLI_OK;
+	}
+	if (!strcmp(argv[1], "--trust-owner")) {
+		if (argc < 3 || cli_trust_owner(argv[2]) != CLI_OK)
+			return CLI_USAGE;
+		argc -= 2;
+		argv += 2;
+		if (argc < 2) {
+			print_main_help(stderr);
+			return CLI_USAGE;
+		}
 	}
 	if (!strcmp(argv[1], "help") && argc > 2) {
 		/* "help CMD" is "CMD --help" */

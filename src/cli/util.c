@@ -9,6 +9,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -154,10 +157,52 @@ cli_parse_proxy(const char *s, struct cli_ref *r)
 	return 0;
 }
 
+/* --trust-owner: whose segments are accepted besides ours. */
+static bool trust_set;
+static uid_t trust_uid;
+
 int
-cli_open(const char *name, pxs_store **s)
+cli_trust_owner(const char *user)
 {
-	int rc = pxs_open(name, NULL, s);
+	const struct passwd *pw = getpwnam(user);
+	char *end;
+	unsigned long v;
+
+	if (pw) {
+		trust_uid = pw->pw_uid;
+	} else {
+		errno = 0;
+		v = strtoul(user, &end, 10);
+		if (!*user || *end || errno || v > (uid_t)-1 - 1) {
+			fprintf(stderr, "proxyshm: --trust-owner: no user "
+				"'%s'\n", user);
+			return CLI_USAGE;
+		}
+		trust_uid = (uid_t)v;
+	}
+	trust_set = true;
+	return CLI_OK;
+}
+
+/* Options of an attach of store @p name, with @p flags. */
+static pxs_options
+attach_options(const char *name, unsigned flags)
+{
+	pxs_options o = { .flags = 0 };
+
+	if (name[0] != '/') /* Redis: neither flag applies */
+		return o;
+	o.flags = flags | (trust_set ? PXS_TRUST_OWNER : 0);
+	o.trusted_owner = trust_uid;
+	return o;
+}
+
+/* Attach @p name with @p flags; a missing segment is said in words. */
+static int
+open_with(const char *name, unsigned flags, pxs_store **s)
+{
+	pxs_options o = attach_options(name, flags);
+	int rc = pxs_open(name, &o, s);
 
 	if (rc == -ENOENT && name[0] == '/') {
 		fprintf(stderr, "proxyshm %s: segment %s does not exist (create "
@@ -168,6 +213,25 @@ cli_open(const char *name, pxs_store **s)
 	if (rc < 0)
 		return cli_fail(rc, "segment %s", name);
 	return CLI_OK;
+}
+
+int
+cli_open(const char *name, pxs_store **s)
+{
+	return open_with(name, 0, s);
+}
+
+pxs_options
+cli_inspect_options(const char *name)
+{
+	/* A Redis store has no read-only attach; it takes no locks anyway. */
+	return attach_options(name, PXS_RDONLY);
+}
+
+int
+cli_open_inspect(const char *name, pxs_store **s)
+{
+	return open_with(name, PXS_RDONLY, s);
 }
 
 int
@@ -344,8 +408,10 @@ human_seconds(uint64_t s, char buf[16])
 		snprintf(buf, 16, "%um", (unsigned)(s / 60));
 	else if (s < 172800)
 		snprintf(buf, 16, "%uh", (unsigned)(s / 3600));
-	else
-		snprintf(buf, 16, "%llud", (unsigned long long)(s / 86400));
+	else /* at most 10 digits: a store does not live 11 million years */
+		snprintf(buf, 16, "%ud",
+			 (unsigned)(s / 86400 < UINT32_MAX ? s / 86400
+							    : UINT32_MAX));
 }
 
 void

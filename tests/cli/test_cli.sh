@@ -155,13 +155,22 @@ expect 1 "rm: no NAME" "$P" rm
 expect 0 "stat" "$P" stat "$S"
 assert "stat shows the segment size" grep -q "^segment size: *8M (8388608)" "$T/out"
 assert "stat shows the capacity" grep -q "^capacity: *100$" "$T/out"
-assert "stat marks this command" grep -q "(this command)" "$T/out"
+assert "stat does not attach (no entry of its own)" \
+	sh -c '! grep -q "(this command)" "$1"' sh "$T/out"
 expect 0 "stat --json" "$P" stat "$S" --json
 assert "stat --json is JSON" json_ok "$T/out"
 assert "stat --json: segment_size" \
 	[ "$(json_get "$T/out" 'j["segment_size"]')" = 8388608 ]
-assert "stat --json: attached list" \
-	[ "$(json_get "$T/out" 'sum(p["self"] for p in j["attached"])')" = 1 ]
+assert "stat --json: not counted in processes" \
+	[ "$(json_get "$T/out" 'j["processes"]')" = 0 ]
+assert "stat --json: not in the attached list" \
+	[ "$(json_get "$T/out" 'sum(p["self"] for p in j["attached"])')" = 0 ]
+# Looking changes nothing: the file is byte for byte the same.
+sum_before=$(sha256sum "/dev/shm/${S#/}")
+for c in stat ls check; do "$P" "$c" "$S" >/dev/null 2>&1; done
+"$P" ls-segments >/dev/null 2>&1
+assert "stat, ls, check, ls-segments leave the file unchanged" \
+	[ "$(sha256sum "/dev/shm/${S#/}")" = "$sum_before" ]
 expect 2 "stat: no such segment" "$P" stat "$NONE"
 expect 1 "stat: two names" "$P" stat "$S" "$S"
 
