@@ -125,8 +125,8 @@ class _StreamReader:
             raise StopIteration from None
         except OSError as e:
             if e.errno == _errno.ERANGE:
-                pos = self._stream.stat()["position"]
-                self._seq = pos if pos is not None else self._stream.stat()["first"]
+                st = self._stream.stat()
+                self._seq = max(st["first"], st["position"] or 0)
             raise
         self._seq += 1
         return v
