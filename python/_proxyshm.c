@@ -1443,13 +1443,14 @@ static PyObject *Future_commit(PyObject *self, PyObject *unused)
 	Py_RETURN_NONE;
 }
 
-static PyObject *Future_reduce(PyObject *self, PyObject *unused)
+/* A Future or a Stream pickles as proxyshm.<@p fn>(store name, key hex). */
+static PyObject *keyed_reduce(PyObject *self, const char *fn_name)
 {
 	FutureObject *f = (FutureObject *)self;
 	PyObject *mod = PyImport_ImportModule("proxyshm");
 	if (!mod)
 		return NULL;
-	PyObject *fn = PyObject_GetAttrString(mod, "_future");
+	PyObject *fn = PyObject_GetAttrString(mod, fn_name);
 	Py_DECREF(mod);
 	if (!fn)
 		return NULL;
@@ -1458,12 +1459,18 @@ static PyObject *Future_reduce(PyObject *self, PyObject *unused)
 	return Py_BuildValue("(N(Os))", fn, f->store->name, buf);
 }
 
-static PyObject *Future_repr(PyObject *self)
+static PyObject *Future_reduce(PyObject *self, PyObject *unused)
+{
+	return keyed_reduce(self, "_future");
+}
+
+/* <proxyshm.Future /store key>, and the same for a Stream. */
+static PyObject *keyed_repr(PyObject *self)
 {
 	FutureObject *f = (FutureObject *)self;
 	char buf[PXS_KEY_STRLEN];
 	pxs_key_format(f->key, buf);
-	return PyUnicode_FromFormat("<proxyshm.Future %U %s>", f->store->name, buf);
+	return PyUnicode_FromFormat("<%s %U %s>", Py_TYPE(self)->tp_name, f->store->name, buf);
 }
 
 static PyMethodDef Future_methods[] = {
@@ -1506,7 +1513,7 @@ static PyType_Slot Future_slots[] = {
 		     "the store (once per process) and can wait on it or set it." },
 	{ Py_tp_new, Future_new },
 	{ Py_tp_dealloc, Future_dealloc },
-	{ Py_tp_repr, Future_repr },
+	{ Py_tp_repr, keyed_repr },
 	{ Py_tp_methods, Future_methods },
 	{ Py_tp_getset, Future_getset },
 	{ 0, NULL }
@@ -1827,25 +1834,7 @@ static PyObject *Stream_reader(PyObject *self, PyObject *args, PyObject *kw)
 
 static PyObject *Stream_reduce(PyObject *self, PyObject *unused)
 {
-	StreamObject *f = (StreamObject *)self;
-	PyObject *mod = PyImport_ImportModule("proxyshm");
-	if (!mod)
-		return NULL;
-	PyObject *fn = PyObject_GetAttrString(mod, "_stream");
-	Py_DECREF(mod);
-	if (!fn)
-		return NULL;
-	char buf[PXS_KEY_STRLEN];
-	pxs_key_format(f->key, buf);
-	return Py_BuildValue("(N(Os))", fn, f->store->name, buf);
-}
-
-static PyObject *Stream_repr(PyObject *self)
-{
-	StreamObject *f = (StreamObject *)self;
-	char buf[PXS_KEY_STRLEN];
-	pxs_key_format(f->key, buf);
-	return PyUnicode_FromFormat("<proxyshm.Stream %U %s>", f->store->name, buf);
+	return keyed_reduce(self, "_stream");
 }
 
 #define TIMEOUT_DOC                                                                      \
@@ -1918,7 +1907,7 @@ static PyType_Slot Stream_slots[] = {
 		     "member. Pickles as its store's name and key. Thread-safe; the reader\n"
 		     "position and group membership belong to the process." },
 	{ Py_tp_dealloc, Future_dealloc },
-	{ Py_tp_repr, Stream_repr },
+	{ Py_tp_repr, keyed_repr },
 	{ Py_tp_methods, Stream_methods },
 	{ Py_tp_getset, Stream_getset },
 	{ 0, NULL }
