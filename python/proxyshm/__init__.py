@@ -116,7 +116,10 @@ class _StreamReader:
         return self
 
     def __next__(self):
-        if not self._joined or self._pid != _os.getpid():
+        if self._pid != _os.getpid():
+            raise ValueError("a stream reader of another process (fork makes "
+                             "no reader: call reader() in the child)")
+        if not self._joined:
             raise StopIteration
         try:
             v = self._stream.read(self._seq, self._timeout)

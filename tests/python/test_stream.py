@@ -351,6 +351,30 @@ def _join_and_hang(st, joined):
     time.sleep(600)
 
 
+def _in_child(st, r, out):
+    try:
+        next(r)
+        out.put("inherited")
+    except ValueError:
+        with st.reader(from_seq=0) as mine:  # a reader of its own
+            out.put(bytes(next(mine)))
+
+
+def test_forked_child_is_not_a_reader(store):
+    st = store.stream("f", create=True)
+    st.append(b"zero")
+    r = st.reader()
+    out = FORK.Queue()
+    p = FORK.Process(target=_in_child, args=(st, r, out))
+    p.start()
+    assert out.get(timeout=60) == b"zero"
+    p.join(60)
+    assert p.exitcode == 0
+    assert st.stat()["readers"] == 1 and st.stat()["position"] == 0
+    assert bytes(next(r)) == b"zero"
+    r.close()
+
+
 def test_killed_worker_gives_its_item_back(store):
     st = store.stream("k", create=True, window=8)
     for i in range(3):
