@@ -1,9 +1,10 @@
 /*
  * _proxyshm.c: the CPython extension module proxyshm._proxyshm over
- * libproxyshm. It owns the Python types Store, Key, View and Future, the
- * reservation buffer behind Future.reserve(), and the mapping of the
- * library's negative errno values onto OSError. The pure-Python parts
- * (pickling helpers, the per-process cache of attached stores, resolve())
+ * libproxyshm. It owns the Python types Store, Key, View, Future and
+ * Stream, the reservation buffer behind Future.reserve() and
+ * Stream.reserve(), and the mapping of the library's negative errno values
+ * onto OSError. The pure-Python parts (pickling helpers, the per-process
+ * cache of attached stores, resolve(), the iterator of Stream.reader())
  * live in proxyshm/__init__.py and call into this module.
  *
  * Lifetimes. A View and a reservation hold a strong reference to their
@@ -35,7 +36,7 @@
 typedef struct {
 	PyObject *invalid_argument; /* proxyshm.InvalidArgumentError */
 	PyTypeObject *store_type, *key_type, *view_type, *future_type,
-		*reservation_type;
+		*reservation_type, *stream_type;
 } module_state;
 
 static module_state *state_of_type(PyTypeObject *t);
@@ -1014,6 +1015,8 @@ static PyObject *Store_future(PyObject *self, PyObject *args, PyObject *kw)
 	return future_wrap(s, k);
 }
 
+static PyObject *Store_stream(PyObject *self, PyObject *args, PyObject *kw);
+
 static PyMethodDef Store_methods[] = {
 	{ "close", Store_close, METH_NOARGS,
 	  "close()\n--\n\nDetach. New operations raise ValueError at once; the segment stays mapped\n"
@@ -1063,6 +1066,14 @@ static PyMethodDef Store_methods[] = {
 	  "future(*, key=None, owned=False)\n--\n\nCreate a pending future (under a random key, or under key) and return a\n"
 	  "Future. Ownerless by default: it outlives this process. owned=True makes this\n"
 	  "process its owner, whose death abandons it (waiters get EOWNERDEAD)." },
+	{ "stream", (PyCFunction)(void (*)(void))Store_stream, METH_VARARGS | METH_KEYWORDS,
+	  "stream(key_or_name, *, window=None, block=False, create=False)\n--\n\n"
+	  "The stream under a Key (or 32-hex-digit str), or under the key of a name\n"
+	  "(any other str or bytes, as Key.from_name()). create=True makes it: window\n"
+	  "items retained (None: 16, at most 65536), block=True to make appends wait\n"
+	  "for the slowest reader instead of sliding the window (FileExistsError if\n"
+	  "the key is in use). Without create it must exist: FileNotFoundError, or\n"
+	  "OSError EPROTO for a key that holds something else." },
 	{ "stat", Store_stat, METH_NOARGS,
 	  "stat()\n--\n\nA dict of the store's sizes and counters (the fields of pxs_stats)." },
 	{ "reap", Store_reap, METH_NOARGS,
@@ -1131,6 +1142,7 @@ struct ReservationObject {
 	size_t size;
 	Py_ssize_t exports;
 	PyObject *mv_ref; /* weakref to the memoryview from reserve() */
+	unsigned long tid; /* a stream's reserving thread; 0 for a future */
 	ReservationObject *next;
 };
 
@@ -1189,11 +1201,12 @@ static PyType_Spec Reservation_spec = { "proxyshm._Reservation", sizeof(Reservat
 						Py_TPFLAGS_DISALLOW_INSTANTIATION,
 					Reservation_slots };
 
-/* Find this process's live reservation of @p k in @p s, or NULL. */
-static ReservationObject *resv_find(StoreObject *s, pxs_key k)
+/* Find this process's live reservation of @p k in @p s made by thread
+ * @p tid (0: a future's, whichever thread made it), or NULL. */
+static ReservationObject *resv_find(StoreObject *s, pxs_key k, unsigned long tid)
 {
 	for (ReservationObject *r = s->resv; r; r = r->next)
-		if (pxs_key_equal(r->key, k))
+		if (pxs_key_equal(r->key, k) && r->tid == tid)
 			return r;
 	return NULL;
 }
@@ -1220,6 +1233,45 @@ static int resv_seal(ReservationObject *r)
 	r->buf = NULL;
 	resv_unlink(r);
 	return 0;
+}
+
+/* resv_seal() of this process's reservation of @p k in @p s, if any. */
+static int resv_seal_key(StoreObject *s, pxs_key k, unsigned long tid)
+{
+	ReservationObject *r = resv_find(s, k, tid);
+	return r ? resv_seal(r) : 0;
+}
+
+/* Wrap the reservation @p buf, @p size bytes, of @p k (by thread @p tid,
+ * as for resv_find()) in a Reservation and return a writable memoryview of
+ * it (or NULL with an exception set: the library's reservation stays). */
+static PyObject *resv_wrap(StoreObject *s, pxs_key k, unsigned long tid, void *buf,
+			   size_t size)
+{
+	module_state *st = state_of_type(Py_TYPE(s));
+	ReservationObject *r = PyObject_New(ReservationObject, st->reservation_type);
+	if (!r)
+		return NULL;
+	r->store = (StoreObject *)Py_NewRef((PyObject *)s);
+	r->key = k;
+	r->buf = buf;
+	r->size = size;
+	r->exports = 0;
+	r->mv_ref = NULL;
+	r->tid = tid;
+	r->next = s->resv;
+	s->resv = r;
+	s->uses++;
+	PyObject *mv = PyMemoryView_FromObject((PyObject *)r);
+	Py_DECREF(r); /* the memoryview holds it */
+	if (!mv)
+		return NULL;
+	r->mv_ref = PyWeakref_NewRef(mv, NULL);
+	if (!r->mv_ref) {
+		Py_DECREF(mv);
+		return NULL;
+	}
+	return mv;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1374,28 +1426,7 @@ static PyObject *Future_reserve(PyObject *self, PyObject *arg)
 	int rc = pxs_future_reserve(s->h, f->key, (size_t)n, &buf);
 	if (rc < 0)
 		return raise_pxs(st, rc);
-	ReservationObject *r = PyObject_New(ReservationObject, st->reservation_type);
-	if (!r)
-		return NULL; /* the reservation stays; evict() frees it */
-	r->store = (StoreObject *)Py_NewRef((PyObject *)s);
-	r->key = f->key;
-	r->buf = buf;
-	r->size = (size_t)n;
-	r->exports = 0;
-	r->mv_ref = NULL;
-	r->next = s->resv;
-	s->resv = r;
-	s->uses++;
-	PyObject *mv = PyMemoryView_FromObject((PyObject *)r);
-	Py_DECREF(r); /* the memoryview holds it */
-	if (!mv)
-		return NULL;
-	r->mv_ref = PyWeakref_NewRef(mv, NULL);
-	if (!r->mv_ref) {
-		Py_DECREF(mv);
-		return NULL;
-	}
-	return mv;
+	return resv_wrap(s, f->key, 0, buf, (size_t)n); /* on failure evict() frees it */
 }
 
 static PyObject *Future_commit(PyObject *self, PyObject *unused)
@@ -1404,8 +1435,7 @@ static PyObject *Future_commit(PyObject *self, PyObject *unused)
 	StoreObject *s = f->store;
 	if (store_check(s) < 0)
 		return NULL;
-	ReservationObject *r = resv_find(s, f->key);
-	if (r && resv_seal(r) < 0)
+	if (resv_seal_key(s, f->key, 0) < 0)
 		return NULL;
 	int rc = pxs_future_commit(s->h, f->key);
 	if (rc < 0)
@@ -1413,13 +1443,14 @@ static PyObject *Future_commit(PyObject *self, PyObject *unused)
 	Py_RETURN_NONE;
 }
 
-static PyObject *Future_reduce(PyObject *self, PyObject *unused)
+/* A Future or a Stream pickles as proxyshm.<@p fn>(store name, key hex). */
+static PyObject *keyed_reduce(PyObject *self, const char *fn_name)
 {
 	FutureObject *f = (FutureObject *)self;
 	PyObject *mod = PyImport_ImportModule("proxyshm");
 	if (!mod)
 		return NULL;
-	PyObject *fn = PyObject_GetAttrString(mod, "_future");
+	PyObject *fn = PyObject_GetAttrString(mod, fn_name);
 	Py_DECREF(mod);
 	if (!fn)
 		return NULL;
@@ -1428,12 +1459,18 @@ static PyObject *Future_reduce(PyObject *self, PyObject *unused)
 	return Py_BuildValue("(N(Os))", fn, f->store->name, buf);
 }
 
-static PyObject *Future_repr(PyObject *self)
+static PyObject *Future_reduce(PyObject *self, PyObject *unused)
+{
+	return keyed_reduce(self, "_future");
+}
+
+/* <proxyshm.Future /store key>, and the same for a Stream. */
+static PyObject *keyed_repr(PyObject *self)
 {
 	FutureObject *f = (FutureObject *)self;
 	char buf[PXS_KEY_STRLEN];
 	pxs_key_format(f->key, buf);
-	return PyUnicode_FromFormat("<proxyshm.Future %U %s>", f->store->name, buf);
+	return PyUnicode_FromFormat("<%s %U %s>", Py_TYPE(self)->tp_name, f->store->name, buf);
 }
 
 static PyMethodDef Future_methods[] = {
@@ -1476,7 +1513,7 @@ static PyType_Slot Future_slots[] = {
 		     "the store (once per process) and can wait on it or set it." },
 	{ Py_tp_new, Future_new },
 	{ Py_tp_dealloc, Future_dealloc },
-	{ Py_tp_repr, Future_repr },
+	{ Py_tp_repr, keyed_repr },
 	{ Py_tp_methods, Future_methods },
 	{ Py_tp_getset, Future_getset },
 	{ 0, NULL }
@@ -1484,6 +1521,402 @@ static PyType_Slot Future_slots[] = {
 
 static PyType_Spec Future_spec = { "proxyshm.Future", sizeof(FutureObject), 0,
 				   Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE, Future_slots };
+
+/* ------------------------------------------------------------------ */
+/* Stream                                                              */
+
+/*
+ * A Stream is a store and the key of a stream in it (the same object as a
+ * Future's: future_call() and the key/store getters serve both). Every
+ * call that may wait (append, reserve, read, take) runs in sliced_wait()'s
+ * slices, with the GIL released and Ctrl-C seen between slices; the
+ * library's stream waits restart after signals as its future waits do.
+ * Slicing changes nothing else: a slice that times out has appended,
+ * reserved, read or taken nothing. Stream.reader() is the pure-Python
+ * proxyshm._StreamReader over join(), read() and leave().
+ *
+ * reserve() hands out a Reservation as Future.reserve() does. The
+ * library's stream reservation belongs to the reserving thread, so the
+ * Reservation records the thread and commit() seals the calling thread's.
+ */
+typedef FutureObject StreamObject;
+
+static PyObject *stream_wrap(StoreObject *s, pxs_key k)
+{
+	module_state *st = state_of_type(Py_TYPE(s));
+	StreamObject *o = PyObject_New(StreamObject, st->stream_type);
+	if (!o)
+		return NULL;
+	o->store = (StoreObject *)Py_NewRef((PyObject *)s);
+	o->key = k;
+	return (PyObject *)o;
+}
+
+/* A Key, a str of 32 hex digits, or else a name (str or bytes-like) whose
+ * hash is the key, as Key.from_name(). 0, or -1 with an exception set. */
+static int stream_key_arg(module_state *st, PyObject *obj, pxs_key *out)
+{
+	int rc = key_parse(st, obj, out);
+	if (rc == 0)
+		return 0;
+	if (rc == KEY_RAISED && !PyObject_CheckBuffer(obj))
+		return -1;
+	PyErr_Clear();
+	PyObject *k = Key_from_name((PyObject *)st->key_type, obj);
+	if (!k)
+		return -1;
+	*out = ((KeyObject *)k)->k;
+	Py_DECREF(k);
+	return 0;
+}
+
+/* A sequence number: an int >= 0 (InvalidArgumentError otherwise). */
+static int seq_arg(module_state *st, PyObject *o, uint64_t *seq)
+{
+	unsigned long long v = PyLong_AsUnsignedLongLong(o);
+	if (v == (unsigned long long)-1 && PyErr_Occurred()) {
+		if (!PyErr_ExceptionMatches(PyExc_OverflowError))
+			return -1;
+		PyErr_Clear();
+		raise_pxs(st, -EINVAL);
+		return -1;
+	}
+	*seq = v;
+	return 0;
+}
+
+static PyObject *Store_stream(PyObject *self, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = { "key", "window", "block", "create", NULL };
+	StoreObject *s = (StoreObject *)self;
+	module_state *st = state_of_type(Py_TYPE(self));
+	PyObject *key, *window = Py_None;
+	int block = 0, create = 0, rc;
+	pxs_key k;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "O|$Opp:stream", kwlist, &key, &window, &block,
+					 &create))
+		return NULL;
+	if (store_check(s) < 0 || stream_key_arg(st, key, &k) < 0)
+		return NULL;
+	if (create) {
+		pxs_stream_options o = { .window = 16, .flags = block ? PXS_STREAM_BLOCK : 0 };
+		if (window != Py_None) {
+			unsigned long w = PyLong_AsUnsignedLong(window);
+			if (w == (unsigned long)-1 && PyErr_Occurred()) {
+				if (!PyErr_ExceptionMatches(PyExc_OverflowError))
+					return NULL;
+				PyErr_Clear();
+				w = 0; /* out of range: the library's EINVAL */
+			}
+			o.window = w > PXS_STREAM_WINDOW_MAX ? 0 : (uint32_t)w;
+		}
+		rc = pxs_stream_new(s->h, k, &o);
+	} else {
+		pxs_stream_stats x;
+		rc = window != Py_None || block ? -EINVAL : pxs_stream_stat(s->h, k, &x);
+	}
+	if (rc < 0)
+		return raise_pxs(st, rc);
+	return stream_wrap(s, k);
+}
+
+struct stream_op {
+	pxs_key key;
+	const char *group; /* take */
+	uint64_t seq;      /* read; set by append and take */
+	const void *data;  /* append */
+	size_t size;       /* append, reserve */
+	void *buf;         /* set by reserve */
+	pxs_view v;        /* set by read and take */
+};
+
+static int stream_append_fn(pxs_store *h, void *arg, long slice_ms)
+{
+	struct stream_op *o = arg;
+	return pxs_stream_append(h, o->key, o->data, o->size, slice_ms, &o->seq);
+}
+
+static int stream_reserve_fn(pxs_store *h, void *arg, long slice_ms)
+{
+	struct stream_op *o = arg;
+	return pxs_stream_reserve(h, o->key, o->size, slice_ms, &o->buf);
+}
+
+static int stream_read_fn(pxs_store *h, void *arg, long slice_ms)
+{
+	struct stream_op *o = arg;
+	return pxs_stream_read(h, o->key, o->seq, slice_ms, &o->v);
+}
+
+static int stream_take_fn(pxs_store *h, void *arg, long slice_ms)
+{
+	struct stream_op *o = arg;
+	return pxs_stream_take(h, o->key, o->group, slice_ms, &o->seq, &o->v);
+}
+
+/* Run @p fn on @p o in sliced_wait(): 0, or -1 with an exception set. */
+static int stream_wait(StreamObject *f, long timeout_ms, wait_fn fn, struct stream_op *o)
+{
+	o->key = f->key;
+	int rc = sliced_wait(f->store, timeout_ms, fn, o);
+	if (rc == WAIT_INTERRUPTED)
+		return -1;
+	if (rc < 0) {
+		raise_pxs(state_of_type(Py_TYPE(f)), rc);
+		return -1;
+	}
+	return 0;
+}
+
+static PyObject *Stream_append(PyObject *self, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = { "data", "timeout", NULL };
+	StreamObject *f = (StreamObject *)self;
+	PyObject *timeout = Py_None;
+	struct stream_op o = { 0 };
+	Py_buffer b;
+	long ms;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "y*|O:append", kwlist, &b, &timeout))
+		return NULL;
+	int rc = store_check(f->store) < 0 || timeout_arg(timeout, &ms) < 0 ? -1 : 0;
+	if (rc == 0) {
+		o.data = b.buf;
+		o.size = (size_t)b.len;
+		rc = stream_wait(f, ms, stream_append_fn, &o);
+	}
+	PyBuffer_Release(&b);
+	return rc < 0 ? NULL : PyLong_FromUnsignedLongLong(o.seq);
+}
+
+static PyObject *Stream_reserve(PyObject *self, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = { "nbytes", "timeout", NULL };
+	StreamObject *f = (StreamObject *)self;
+	PyObject *timeout = Py_None;
+	struct stream_op o = { 0 };
+	Py_ssize_t n;
+	long ms;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "n|O:reserve", kwlist, &n, &timeout))
+		return NULL;
+	if (n < 0)
+		return raise_pxs(state_of_type(Py_TYPE(self)), -EINVAL);
+	if (store_check(f->store) < 0 || timeout_arg(timeout, &ms) < 0)
+		return NULL;
+	o.size = (size_t)n;
+	if (stream_wait(f, ms, stream_reserve_fn, &o) < 0)
+		return NULL;
+	return resv_wrap(f->store, f->key, PyThread_get_thread_ident(), o.buf, o.size);
+}
+
+static PyObject *Stream_commit(PyObject *self, PyObject *unused)
+{
+	StreamObject *f = (StreamObject *)self;
+	StoreObject *s = f->store;
+	uint64_t seq;
+	if (store_check(s) < 0 || resv_seal_key(s, f->key, PyThread_get_thread_ident()) < 0)
+		return NULL;
+	int rc = pxs_stream_commit(s->h, f->key, &seq);
+	if (rc < 0)
+		return raise_pxs(state_of_type(Py_TYPE(self)), rc);
+	return PyLong_FromUnsignedLongLong(seq);
+}
+
+static PyObject *Stream_read(PyObject *self, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = { "seq", "timeout", NULL };
+	StreamObject *f = (StreamObject *)self;
+	module_state *st = state_of_type(Py_TYPE(self));
+	PyObject *seq, *timeout = Py_None;
+	struct stream_op o = { 0 };
+	long ms;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "O|O:read", kwlist, &seq, &timeout))
+		return NULL;
+	if (store_check(f->store) < 0 || seq_arg(st, seq, &o.seq) < 0 ||
+	    timeout_arg(timeout, &ms) < 0 || stream_wait(f, ms, stream_read_fn, &o) < 0)
+		return NULL;
+	return view_wrap(f->store, f->key, &o.v);
+}
+
+static PyObject *Stream_take(PyObject *self, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = { "group", "timeout", NULL };
+	StreamObject *f = (StreamObject *)self;
+	PyObject *timeout = Py_None;
+	struct stream_op o = { 0 };
+	long ms;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "s|O:take", kwlist, &o.group, &timeout))
+		return NULL;
+	if (store_check(f->store) < 0 || timeout_arg(timeout, &ms) < 0 ||
+	    stream_wait(f, ms, stream_take_fn, &o) < 0)
+		return NULL;
+	PyObject *view = view_wrap(f->store, f->key, &o.v);
+	return view ? Py_BuildValue("(KN)", (unsigned long long)o.seq, view) : NULL;
+}
+
+static PyObject *Stream_ack(PyObject *self, PyObject *args)
+{
+	StreamObject *f = (StreamObject *)self;
+	module_state *st = state_of_type(Py_TYPE(self));
+	const char *group;
+	PyObject *seq;
+	uint64_t n;
+	if (!PyArg_ParseTuple(args, "sO:ack", &group, &seq))
+		return NULL;
+	if (store_check(f->store) < 0 || seq_arg(st, seq, &n) < 0)
+		return NULL;
+	int rc = pxs_stream_ack(f->store->h, f->key, group, n);
+	if (rc < 0)
+		return raise_pxs(st, rc);
+	Py_RETURN_NONE;
+}
+
+static PyObject *Stream_join(PyObject *self, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = { "from_seq", NULL };
+	StreamObject *f = (StreamObject *)self;
+	module_state *st = state_of_type(Py_TYPE(self));
+	PyObject *from = NULL;
+	uint64_t seq = 0;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:join", kwlist, &from))
+		return NULL;
+	if (store_check(f->store) < 0 || (from && seq_arg(st, from, &seq) < 0))
+		return NULL;
+	int rc = pxs_stream_join(f->store->h, f->key, seq);
+	if (rc < 0)
+		return raise_pxs(st, rc);
+	Py_RETURN_NONE;
+}
+
+static PyObject *Stream_end(PyObject *self, PyObject *unused)
+{
+	return future_call(self, pxs_stream_end);
+}
+
+static PyObject *Stream_leave(PyObject *self, PyObject *unused)
+{
+	return future_call(self, pxs_stream_leave);
+}
+
+static PyObject *Stream_stat(PyObject *self, PyObject *unused)
+{
+	StreamObject *f = (StreamObject *)self;
+	pxs_stream_stats x;
+	if (store_check(f->store) < 0)
+		return NULL;
+	int rc = pxs_stream_stat(f->store->h, f->key, &x);
+	if (rc < 0)
+		return raise_pxs(state_of_type(Py_TYPE(self)), rc);
+	PyObject *pos = x.position == UINT64_MAX ? Py_NewRef(Py_None) :
+						   PyLong_FromUnsignedLongLong(x.position);
+	if (!pos)
+		return NULL;
+	return Py_BuildValue("{sKsKsNsIsNsIsIsIsIsKsN}", "first", (unsigned long long)x.first,
+			     "next", (unsigned long long)x.next, "ended", PyBool_FromLong(x.ended),
+			     "window", x.window, "block",
+			     PyBool_FromLong((x.flags & PXS_STREAM_BLOCK) != 0), "readers",
+			     x.readers, "groups", x.groups, "taken", x.taken, "reserved",
+			     x.reserved, "slowest", (unsigned long long)x.slowest, "position", pos);
+}
+
+static PyObject *Stream_reader(PyObject *self, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = { "from_seq", "timeout", NULL };
+	PyObject *from = Py_None, *timeout = Py_None;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|OO:reader", kwlist, &from, &timeout))
+		return NULL;
+	PyObject *mod = PyImport_ImportModule("proxyshm");
+	if (!mod)
+		return NULL;
+	PyObject *res = PyObject_CallMethod(mod, "_StreamReader", "OOO", self, from, timeout);
+	Py_DECREF(mod);
+	return res;
+}
+
+static PyObject *Stream_reduce(PyObject *self, PyObject *unused)
+{
+	return keyed_reduce(self, "_stream");
+}
+
+#define TIMEOUT_DOC                                                                      \
+	"timeout: seconds (None: for ever, 0: just check), then TimeoutError. The GIL is\n" \
+	"released during the wait; Ctrl-C raises KeyboardInterrupt."
+
+static PyMethodDef Stream_methods[] = {
+	{ "append", (PyCFunction)(void (*)(void))Stream_append, METH_VARARGS | METH_KEYWORDS,
+	  "append(data, timeout=None)\n--\n\nCopy a bytes-like object in as the next item and return its seq.\n"
+	  "On a block=True stream it waits while the window is full up to the slowest\n"
+	  "reader or group. BrokenPipeError (EPIPE) once the stream has ended.\n" TIMEOUT_DOC },
+	{ "reserve", (PyCFunction)(void (*)(void))Stream_reserve, METH_VARARGS | METH_KEYWORDS,
+	  "reserve(nbytes, timeout=None)\n--\n\nReserve the next item and return a writable memoryview into the\n"
+	  "segment; write it, then commit() from the same thread. Readers see nothing\n"
+	  "before the commit; a process that dies first leaves no gap. One reservation\n"
+	  "per thread and stream (OSError EBUSY). Waits as append() does.\n" TIMEOUT_DOC },
+	{ "commit", Stream_commit, METH_NOARGS,
+	  "commit()\n--\n\nPublish this thread's reservation as the next item and return its seq.\n"
+	  "Releases reserve()'s memoryview; BufferError (nothing published) while an\n"
+	  "array or memoryview made from it still exists." },
+	{ "read", (PyCFunction)(void (*)(void))Stream_read, METH_VARARGS | METH_KEYWORDS,
+	  "read(seq, timeout=None)\n--\n\nWait for item seq and return it in place as a View. OSError ERANGE if\n"
+	  "it slid out of the window (stat()['first'] is the oldest left),\n"
+	  "BrokenPipeError (EPIPE) if the stream ended before it. Reading a joined\n"
+	  "process's position moves the position on.\n" TIMEOUT_DOC },
+	{ "end", Stream_end, METH_NOARGS,
+	  "end()\n--\n\nEnd the stream: appends get BrokenPipeError, readers and takers that\n"
+	  "reach the end get it too; retained items stay readable. OSError EALREADY\n"
+	  "if it has ended already." },
+	{ "stat", Stream_stat, METH_NOARGS,
+	  "stat()\n--\n\nA dict: first (oldest retained seq), next (the next commit's seq),\n"
+	  "ended, window, block, readers, groups, taken (unacknowledged items),\n"
+	  "reserved, slowest (lowest seq a reader or group still needs) and position\n"
+	  "(this process's reader position, None if not joined). One atomic snapshot." },
+	{ "join", (PyCFunction)(void (*)(void))Stream_join, METH_VARARGS | METH_KEYWORDS,
+	  "join(from_seq=0)\n--\n\nMake this process a reader at position from_seq: on a block=True stream\n"
+	  "it holds producers back until it reads on. OSError ERANGE if from_seq is\n"
+	  "below stat()['first'], EALREADY if this process is joined already. A\n"
+	  "forked child is not joined; a dead reader is dropped." },
+	{ "leave", Stream_leave, METH_NOARGS,
+	  "leave()\n--\n\nStop being a reader (FileNotFoundError if not joined)." },
+	{ "take", (PyCFunction)(void (*)(void))Stream_take, METH_VARARGS | METH_KEYWORDS,
+	  "take(group, timeout=None)\n--\n\nTake the next item for the named group (1 to 31 bytes): each item goes\n"
+	  "to one member process at a time, and back to the group if its taker dies\n"
+	  "before ack(). Returns (seq, View). BrokenPipeError once the stream has\n"
+	  "ended and every item the group got is acknowledged.\n" TIMEOUT_DOC },
+	{ "ack", Stream_ack, METH_VARARGS,
+	  "ack(group, seq, /)\n--\n\nAcknowledge item seq of group: it is done and never handed out again\n"
+	  "(FileNotFoundError if it is not taken and unacknowledged)." },
+	{ "reader", (PyCFunction)(void (*)(void))Stream_reader, METH_VARARGS | METH_KEYWORDS,
+	  "reader(from_seq=None, timeout=None)\n--\n\nJoin (at from_seq; None: the oldest retained item) and return an\n"
+	  "iterator of Views, one item after another, that stops at the end of the\n"
+	  "stream and leaves on close(), on exit of its with block, or when collected.\n"
+	  "OSError ERANGE for items that slid out (the next item is then the oldest\n"
+	  "left); timeout applies to each item." },
+	{ "__reduce__", Stream_reduce, METH_NOARGS, NULL },
+	{ NULL, NULL, 0, NULL }
+};
+
+static PyGetSetDef Stream_getset[] = {
+	{ "key", Future_get_key, NULL, "The stream's Key.", NULL },
+	{ "store", Future_get_store, NULL, "The Store it lives in.", NULL },
+	{ NULL, NULL, NULL, NULL, NULL }
+};
+
+static PyType_Slot Stream_slots[] = {
+	{ Py_tp_doc, "A stream in a store, from Store.stream(): items numbered 0, 1, 2, ... in\n"
+		     "commit order, read in place as Views, a window of retained items, readers\n"
+		     "that can hold producers back, and groups that hand each item to one\n"
+		     "member. Pickles as its store's name and key. Thread-safe; the reader\n"
+		     "position and group membership belong to the process." },
+	{ Py_tp_dealloc, Future_dealloc },
+	{ Py_tp_repr, keyed_repr },
+	{ Py_tp_methods, Stream_methods },
+	{ Py_tp_getset, Stream_getset },
+	{ 0, NULL }
+};
+
+static PyType_Spec Stream_spec = { "proxyshm.Stream", sizeof(StreamObject), 0,
+				   Py_TPFLAGS_DEFAULT | Py_TPFLAGS_IMMUTABLETYPE |
+					   Py_TPFLAGS_DISALLOW_INSTANTIATION,
+				   Stream_slots };
 
 /* ------------------------------------------------------------------ */
 /* Module                                                              */
@@ -1578,6 +2011,7 @@ static int mod_exec(PyObject *m)
 		      { &Store_spec, &st->store_type, "Store" },
 		      { &View_spec, &st->view_type, "View" },
 		      { &Future_spec, &st->future_type, "Future" },
+		      { &Stream_spec, &st->stream_type, "Stream" },
 		      { &Reservation_spec, &st->reservation_type, "_Reservation" } };
 	for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
 		*types[i].slot = (PyTypeObject *)PyType_FromModuleAndSpec(m, types[i].spec, NULL);
@@ -1603,6 +2037,7 @@ static int mod_traverse(PyObject *m, visitproc visit, void *arg)
 	Py_VISIT(st->view_type);
 	Py_VISIT(st->future_type);
 	Py_VISIT(st->reservation_type);
+	Py_VISIT(st->stream_type);
 	return 0;
 }
 
@@ -1615,6 +2050,7 @@ static int mod_clear(PyObject *m)
 	Py_CLEAR(st->view_type);
 	Py_CLEAR(st->future_type);
 	Py_CLEAR(st->reservation_type);
+	Py_CLEAR(st->stream_type);
 	return 0;
 }
 

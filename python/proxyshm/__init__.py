@@ -13,6 +13,7 @@ pxs_strerror(); EINVAL is InvalidArgumentError, an OSError and a ValueError.
 See docs/python.md for the patterns (numpy, multiprocessing).
 """
 
+import errno as _errno
 import os as _os
 import pkgutil as _pkgutil
 import threading as _threading
@@ -30,6 +31,7 @@ from ._proxyshm import (  # noqa: E402
     InvalidArgumentError,
     Key,
     Store,
+    Stream,
     View,
     __version__,
     strerror,
@@ -39,7 +41,7 @@ from ._proxyshm import _parse_proxy  # noqa: E402
 
 __all__ = [
     "DEFAULT_SIZE", "MAX_SPIN_US", "MIN_SIZE", "WAIT_ANY_MAX", "Future",
-    "InvalidArgumentError", "Key", "Store", "View", "attach", "resolve", "strerror", "unlink",
+    "InvalidArgumentError", "Key", "Store", "Stream", "View", "attach", "resolve", "strerror", "unlink",
     "__version__",
 ]
 
@@ -73,6 +75,83 @@ _attach = attach  # what pickled Stores call
 
 def _future(name, key):
     return Future(attach(name), key)
+
+
+def _stream(name, key):
+    return attach(name).stream(key)
+
+
+class _StreamReader:
+    """The iterator of Stream.reader(): joins the stream at from_seq (None:
+    the oldest retained item), yields a View of each item in turn, stops at
+    the end of the stream (EPIPE) and leaves on close(), on exit of a with
+    block, at the end, or when collected. An item that slid out of the
+    window raises OSError ERANGE; the next one is then the oldest left
+    (the reader's position). timeout (seconds, None: for ever) applies to
+    each item: TimeoutError, after which iterating goes on where it was.
+    The position belongs to the process (one reader per process and
+    stream); a forked child does not inherit it.
+    """
+
+    def __init__(self, stream, from_seq=None, timeout=None):
+        self._stream = stream
+        self._timeout = timeout
+        self._joined = False
+        seq = stream.stat()["first"] if from_seq is None else from_seq
+        stream.join(seq)
+        self._seq = seq
+        self._pid = _os.getpid()
+        self._joined = True
+
+    @property
+    def stream(self):
+        return self._stream
+
+    @property
+    def position(self):
+        """The seq of the next item this reader returns."""
+        return self._seq
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self._pid != _os.getpid():
+            raise ValueError("a stream reader of another process (fork makes "
+                             "no reader: call reader() in the child)")
+        if not self._joined:
+            raise StopIteration
+        try:
+            v = self._stream.read(self._seq, self._timeout)
+        except BrokenPipeError:
+            self.close()
+            raise StopIteration from None
+        except OSError as e:
+            if e.errno == _errno.ERANGE:
+                st = self._stream.stat()
+                self._seq = max(st["first"], st["position"] or 0)
+            raise
+        self._seq += 1
+        return v
+
+    def close(self):
+        """Leave the stream (idempotent; nothing in a forked child)."""
+        if self._joined and self._pid == _os.getpid():
+            self._joined = False
+            self._stream.leave()
+        self._joined = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except (OSError, ValueError):
+            pass  # the store is closed or the stream gone: nothing to leave
 
 
 def resolve(proxy, timeout=None):

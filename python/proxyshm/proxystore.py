@@ -2,8 +2,10 @@
 
 Owns: ShmKey (the connector's key type), ShmConnector (ProxyStore's
 Connector and DeferrableConnector protocols on one shared-memory segment),
-and blocking_future() (a ProxyStore Future whose result() and proxies wake
-by the kernel instead of polling). Built on the native package (proxyshm's
+blocking_future() (a ProxyStore Future whose result() and proxies wake
+by the kernel instead of polling), and ShmPublisher/ShmSubscriber
+(ProxyStore's MessagePublisher and MessageSubscriber protocols on proxyshm
+streams, for StreamProducer and StreamConsumer). Built on the native package (proxyshm's
 Store, Key, View and Future) and on ProxyStore's public classes; nothing in
 ProxyStore is modified.
 
@@ -29,7 +31,8 @@ from proxystore.store.exceptions import ProxyResolveMissingKeyError
 from proxystore.store.factory import StoreFactory
 from proxystore.store.future import Future
 
-__all__ = ['ShmKey', 'ShmConnector', 'BlockingStoreFactory',
+__all__ = ['ShmKey', 'ShmConnector', 'BlockingStoreFactory', 'ShmPublisher',
+           'ShmSubscriber',
            'blocking_future']
 
 T = TypeVar('T')
@@ -375,3 +378,137 @@ def blocking_future(
         store.connector.new_key(), store.config(), evict=evict,
         deserializer=deserializer, timeout=timeout)
     return Future(factory, serializer=serializer)
+
+
+# ---------------------------------------------------------------- streams
+
+_TOPIC_PREFIX = 'proxystore-stream/'
+
+
+def _topic_stream(store: Any, topic: str, window: int, block: bool) -> Any:
+    """The stream of topic in store, made on first use by either side.
+
+    A topic's key is Key.from_name('proxystore-stream/' + topic); window
+    and block count only for whichever side makes it first.
+    """
+    if not isinstance(topic, str) or not topic:
+        raise ValueError('a topic is a non-empty str')
+    name = _TOPIC_PREFIX + topic
+    try:
+        return store.stream(name, create=True, window=window, block=block)
+    except FileExistsError:
+        return store.stream(name)
+
+
+def _store_of(store: proxyshm.Store | str) -> Any:
+    return proxyshm.attach(store) if isinstance(store, str) else store
+
+
+class ShmPublisher:
+    """ProxyStore MessagePublisher over proxyshm streams, one per topic.
+
+    StreamProducer(ShmPublisher('/app'), stores=...) publishes its event
+    messages as items of a stream in the segment: subscribers in any
+    process of the machine read them in order, in place.
+
+    Args:
+        store: a proxyshm.Store, or a segment name (attached once per
+            process, as proxyshm.attach()).
+        window: messages a topic's stream retains (1..65536) when this
+            side makes it.
+        block: True (the default) makes send_message() wait while a
+            subscriber is window messages behind (backpressure); False
+            lets the window slide, and a subscriber that falls behind gets
+            OSError ERANGE for what it lost.
+        timeout: seconds send_message() may wait (None: for ever), then
+            TimeoutError.
+
+    Note:
+        Thread-safe; any number of publishers, in any processes, may send
+        to one topic. close() leaves the topics' streams in place (the
+        producer's close_topics() is what tells subscribers the end);
+        end(topic) ends a stream for good.
+    """
+
+    def __init__(self, store: proxyshm.Store | str, *, window: int = 1024,
+                 block: bool = True, timeout: float | None = None) -> None:
+        self._store = _store_of(store)
+        self._window = window
+        self._block = block
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._streams: dict[str, Any] = {}
+
+    def _stream(self, topic: str) -> Any:
+        with self._lock:
+            st = self._streams.get(topic)
+            if st is None:
+                st = _topic_stream(self._store, topic, self._window,
+                                   self._block)
+                self._streams[topic] = st
+            return st
+
+    def send_message(self, topic: str, message: bytes) -> None:
+        """Append message to topic's stream (made on first use).
+
+        Raises:
+            BrokenPipeError: the topic's stream was ended.
+            TimeoutError: a block stream stayed full for timeout seconds.
+        """
+        self._stream(topic).append(message, self._timeout)
+
+    def end(self, topic: str) -> None:
+        """End topic's stream: its subscribers stop after the last message."""
+        self._stream(topic).end()
+
+    def close(self) -> None:
+        """Close this publisher (the streams stay)."""
+        with self._lock:
+            self._streams.clear()
+
+
+class ShmSubscriber:
+    """ProxyStore MessageSubscriber reading one topic's proxyshm stream.
+
+    StreamConsumer(ShmSubscriber('/app', 'topic')) iterates the messages
+    of the topic from the oldest still retained, in order; every
+    subscriber (in its own process) sees every message. On a block
+    stream a subscriber holds publishers back until it reads on, and one
+    whose process dies releases them.
+
+    Args:
+        store: a proxyshm.Store, or a segment name.
+        topic: the topic to read; its stream is made if no publisher has
+            sent to it yet (window and block as for ShmPublisher).
+        timeout: seconds next_message() may wait (None: for ever), then
+            TimeoutError.
+
+    Raises:
+        OSError: EALREADY if this process already subscribes to topic (a
+            stream has one reader position per process).
+
+    Note:
+        Iteration stops when the stream is ended (ShmPublisher.end()).
+        close() (or collection) gives up the process's reader position.
+    """
+
+    def __init__(self, store: proxyshm.Store | str, topic: str, *,
+                 window: int = 1024, block: bool = True,
+                 timeout: float | None = None) -> None:
+        st = _topic_stream(_store_of(store), topic, window, block)
+        self._reader = st.reader(timeout=timeout)
+
+    def __iter__(self) -> ShmSubscriber:
+        return self
+
+    def __next__(self) -> bytes:
+        return self.next_message()
+
+    def next_message(self) -> bytes:
+        """The next message, as bytes (StopIteration at the stream's end)."""
+        with next(self._reader) as view:
+            return bytes(view)
+
+    def close(self) -> None:
+        """Give up this process's reader position (idempotent)."""
+        self._reader.close()

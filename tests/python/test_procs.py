@@ -174,6 +174,10 @@ CTRL_C = textwrap.dedent("""
                 f.result()
             elif how == "resolve":
                 proxyshm.resolve(f.proxy())
+            elif how == "stream_read":
+                s.stream(keys[0]).read(0)
+            elif how == "stream_take":
+                s.stream(keys[0]).take("g")
             else:
                 s.wait_any(keys)
             sys.exit(4)
@@ -185,26 +189,46 @@ CTRL_C = textwrap.dedent("""
             sys.exit(3)
 """)
 
+def wait_in_futex(pid, timeout=20.0):
+    """Block until process pid sleeps in a futex wait (its wchan says so)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with open("/proc/%d/wchan" % pid) as f:
+            if "futex" in f.read():
+                return
+        if time.monotonic() > deadline:
+            raise AssertionError("process %d not in a futex wait" % pid)
+        time.sleep(0.005)
+
+
 CTRL_C_BOUND = 0.2  # seconds from the signal to KeyboardInterrupt
 CTRL_C_TRIES = 5
 
 
-@pytest.mark.parametrize("how", ["result", "resolve", "wait_any"])
+@pytest.mark.parametrize("how", ["result", "resolve", "wait_any", "stream_read",
+                                 "stream_take"])
 def test_ctrl_c_ends_a_wait(store, how):
     # Measured from the signal's delivery to the child's except clause, on
     # one clock; nothing else is in the interval (no process start, no
     # pipe). A loaded machine can delay one try by a scheduling quantum or
     # more, so the best of a few tries must meet the bound: a wait that
     # did not check for signals would miss it every time.
-    futs = [store.future() for _ in range(2 if how == "wait_any" else 1)]
-    p = subprocess.Popen([sys.executable, "-c", CTRL_C, store.name, how] +
-                         [str(f.key) for f in futs],
+    if how.startswith("stream"):
+        futs = []
+        keys = [str(store.stream("ctrl-c", create=True).key)]
+    else:
+        futs = [store.future() for _ in range(2 if how == "wait_any" else 1)]
+        keys = [str(f.key) for f in futs]
+    p = subprocess.Popen([sys.executable, "-c", CTRL_C, store.name, how] + keys,
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     best = float("inf")
     try:
         for attempt in range(CTRL_C_TRIES):
             assert p.stdout.readline().strip() == "waiting"
-            wait_for_waiters(store, len(futs))  # asleep in the library
+            if futs:
+                wait_for_waiters(store, len(futs))  # asleep in the library
+            else:
+                wait_in_futex(p.pid)  # stream waits are not counted
             t0 = time.monotonic()
             p.send_signal(signal.SIGINT)
             out = p.stdout.readline().split()

@@ -10,10 +10,12 @@ stack), each built on ShmConnector:
 - the autouse check that a test leaves no store registered.
 
 Test modules that build their own LocalConnector or FileConnector (store
-basics, proxies, metrics, refs, scopes) get stand-ins under those names in
-their globals for the duration of each test: ShmConnector subclasses that
-take the replaced class's arguments, so every store those tests make lives
-in shared memory. Every segment made here is unlinked after its test.
+basics, proxies, metrics, refs, scopes, streams) get stand-ins under those
+names in their globals for the duration of each test: ShmConnector
+subclasses that take the replaced class's arguments, so every store those
+tests make lives in shared memory; the stream tests' message
+publisher/subscriber pairs become ShmPublisher/ShmSubscriber on a stream of
+a fresh segment. Every segment made here is unlinked after its test.
 
 With PXS_PST_BASELINE=1 in the environment the stand-ins are left out and
 the store fixture uses LocalConnector: the same run against ProxyStore's own
@@ -37,7 +39,8 @@ import pytest
 
 import proxystore
 import proxyshm
-from proxyshm.proxystore import ShmConnector
+from proxyshm.proxystore import ShmConnector, ShmPublisher, ShmSubscriber
+from proxystore.stream.protocols import MessagePublisher, MessageSubscriber
 from proxystore.store import Store, store_registration
 
 SEGMENT_SIZE = 32 << 20
@@ -103,9 +106,33 @@ class ShmAsFileConnector(ShmConnector):
                 'buffering': self.buffering}
 
 
+def shm_message_pubsub_pair(
+    topic: str | None = None,
+) -> tuple[ShmPublisher, ShmSubscriber]:
+    """testing.stream's create_message_pubsub_pair() over a stream in a
+    fresh segment: the publisher and the subscriber of one topic."""
+    topic = 'default' if topic is None else topic
+    store = proxyshm.Store(segment_name('stream'), create=True,
+                           size=SEGMENT_SIZE, capacity=SEGMENT_CAPACITY)
+    publisher = ShmPublisher(store)
+    subscriber = ShmSubscriber(store, topic)
+    assert isinstance(publisher, MessagePublisher)
+    assert isinstance(subscriber, MessageSubscriber)
+    return publisher, subscriber
+
+
+# Stream tests that read the events out of the publisher's queue.Queue
+# (publisher._queues): they keep ProxyStore's queue pair.
+_PEEK_AT_QUEUES = frozenset({'test_filtering_stream',
+                             'test_consumer_next_object_evicts',
+                             'test_consumer_next_object_missing'})
+
 BASELINE = os.environ.get('PXS_PST_BASELINE') == '1'
-_STAND_INS = {} if BASELINE else {'LocalConnector': ShmAsLocalConnector,
-                                  'FileConnector': ShmAsFileConnector}
+_STAND_INS = {} if BASELINE else {
+    'LocalConnector': ShmAsLocalConnector,
+    'FileConnector': ShmAsFileConnector,
+    'create_message_pubsub_pair': shm_message_pubsub_pair,
+}
 
 
 @pytest.fixture(autouse=True)
@@ -115,8 +142,9 @@ def _shm_everywhere(request: pytest.FixtureRequest,
     """Stand-ins for the connectors a test module builds itself."""
     module = request.node.module if hasattr(request.node, 'module') else None
     if module is not None and module.__name__.startswith('tests.'):
+        peeks = getattr(request.node, 'originalname', '') in _PEEK_AT_QUEUES
         for name, stand_in in _STAND_INS.items():
-            if name in vars(module):
+            if name in vars(module) and not (peeks and name.endswith('_pair')):
                 monkeypatch.setattr(module, name, stand_in)
     yield
     _unlink_made()

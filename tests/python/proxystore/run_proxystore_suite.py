@@ -39,8 +39,8 @@ BORROWED = {
     'redis': ['redis'],
     'tomli_w': ['tomli_w'],
 }
-# ProxyStore's tests for connectors, stores and proxies (futures are in
-# store_basics_test.py).
+# ProxyStore's tests for connectors, stores, proxies (futures are in
+# store_basics_test.py) and streams.
 PROXYSTORE_TESTS = [
     'tests/connectors/connector_test.py',
     'tests/store/store_basics_test.py',
@@ -52,6 +52,7 @@ PROXYSTORE_TESTS = [
     'tests/store/metrics_test.py',
     'tests/store/scopes_test.py',
     'tests/proxy',
+    'tests/stream/interface_test.py',
 ]
 PROBE = """
 import sys
@@ -162,7 +163,8 @@ def main() -> int:
         rc = 0
         if args.only != 'proxystore' and not args.baseline:
             rc |= run('our connector tests', HERE, env,
-                      ['shm_connector_checks.py', 'examples_checks.py'],
+                      ['shm_connector_checks.py', 'examples_checks.py',
+                       'stream_shim_checks.py'],
                       args.pytest_args, tmp)
         if args.only != 'ours':
             rc |= run('ProxyStore suite', args.proxystore, env,
