@@ -16,7 +16,7 @@
 
 /* What the actions read of the command line (from struct cli_args). */
 struct sopts {
-	const char *keyname, *output;
+	const char *output;
 	long timeout_ms;
 	uint64_t window, from, seq;
 	bool block, lines, follow, json, have_from;
@@ -227,7 +227,6 @@ cli_stream(const struct cli_args *args)
 		return cli_usage("wrong number of arguments for 'stream %s'",
 				 acts[act].name);
 	struct sopts o = {
-		.keyname = a.keyname,
 		.output = a.output,
 		.timeout_ms = a.timeout_ms,
 		.window = a.window,
