@@ -48,10 +48,14 @@ art="$build/fuzz/artifacts/$target"
 mkdir -p "$work" "$art"
 dict=
 [ -f "$here/$target.dict" ] && dict="-dict=$here/$target.dict"
+# A target with no finding kept yet has no regress directory (git keeps
+# no empty one); libFuzzer stops on a corpus directory that is missing.
+regress=
+[ -d "$here/regress/$target" ] && regress="$here/regress/$target"
 
 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
 UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1} \
 	"$build/tests/hostile/fuzz_$target" -max_total_time="$secs" \
 	-timeout=5 -rss_limit_mb=1024 -max_len="$maxlen" \
 	-print_final_stats=1 -artifact_prefix="$art/" $dict "$@" \
-	"$work" "$here/corpus/$target" "$here/regress/$target"
+	"$work" "$here/corpus/$target" $regress
