@@ -466,18 +466,6 @@ cli_check(const struct cli_args *a)
 	memset(&r, 0, sizeof r);
 	rc = pxs_check(s, &r);
 	pxs_close(s);
-	if (rc == -EPROTO) {
-		/* A read-only check reads a busy store as a snapshot and can
-		 * see a heap mid-change as broken: confirm under the locks
-		 * (bounded), where the user may attach read-write. */
-		pxs_options rw = cli_inspect_options(name);
-		rw.flags &= ~PXS_RDONLY;
-		if (pxs_open(name, &rw, &s) == 0) {
-			memset(&r, 0, sizeof r);
-			rc = pxs_check(s, &r);
-			pxs_close(s);
-		}
-	}
 	if (rc == -ENOTRECOVERABLE) {
 		cli_fail(rc, "check %s", name);
 		return CLI_CHECK;
