@@ -265,6 +265,23 @@ static int store_check(StoreObject *s)
 	return 0;
 }
 
+/* The prefix of a Redis store's name (docs/python.md, the header's
+ * "Redis stores"): such a name is the library's as given. */
+#define REDIS_SCHEME "redis://"
+
+/* The library's name for the str @p name: a Redis store's name as it is, a
+ * segment's with its leading '/' (added when missing, as "app" for
+ * "/app"). A new reference, or NULL with an exception set. */
+static PyObject *store_name(PyObject *name)
+{
+	const char *c = PyUnicode_AsUTF8(name);
+	if (!c)
+		return NULL;
+	if (c[0] == '/' || strncmp(c, REDIS_SCHEME, strlen(REDIS_SCHEME)) == 0)
+		return Py_NewRef(name);
+	return PyUnicode_FromFormat("/%U", name);
+}
+
 static int Store_init(PyObject *self, PyObject *args, PyObject *kw)
 {
 	static char *kwlist[] = { "name", "size", "capacity", "create", "exclusive",
@@ -285,9 +302,7 @@ static int Store_init(PyObject *self, PyObject *args, PyObject *kw)
 	if (size < 0 || capacity > UINT32_MAX || spin_us > UINT32_MAX || mode < 0 ||
 	    mode > 07777)
 		return raise_pxs(st, -EINVAL), -1;
-	PyObject *full = PyUnicode_GET_LENGTH(name) > 0 && PyUnicode_READ_CHAR(name, 0) == '/' ?
-				 Py_NewRef(name) :
-				 PyUnicode_FromFormat("/%U", name);
+	PyObject *full = store_name(name);
 	if (!full)
 		return -1;
 	const char *cname = PyUnicode_AsUTF8(full);
@@ -1928,9 +1943,7 @@ static PyObject *mod_unlink(PyObject *m, PyObject *name)
 		PyErr_SetString(PyExc_TypeError, "unlink() takes a str");
 		return NULL;
 	}
-	PyObject *full = PyUnicode_GET_LENGTH(name) > 0 && PyUnicode_READ_CHAR(name, 0) == '/' ?
-				 Py_NewRef(name) :
-							    PyUnicode_FromFormat("/%U", name);
+	PyObject *full = store_name(name);
 	if (!full)
 		return NULL;
 	const char *c = PyUnicode_AsUTF8(full);
@@ -1955,17 +1968,25 @@ static PyObject *mod_parse_proxy(PyObject *m, PyObject *arg)
 	const char *s = PyUnicode_AsUTF8AndSize(arg, &n);
 	if (!s)
 		return NULL;
+	if (strlen(s) != (size_t)n) /* a NUL inside: not a proxy string */
+		return raise_pxs(st, -EINVAL);
 	int rc = pxs_proxy_parse(s, &p);
 	if (rc < 0)
 		return raise_pxs(st, rc);
 	pxs_key k = pxs_proxy_key(p);
 	pxs_proxy_free(p);
-	/* strict form: "pxs://" NAME "/" 32 hex */
-	char name_buf[PXS_NAME_MAX + 2];
-	size_t len = (size_t)n - 6 - 33; /* parsed, so 1..PXS_NAME_MAX */
-	name_buf[0] = '/';
-	memcpy(name_buf + 1, s + 6, len);
-	PyObject *name = PyUnicode_FromStringAndSize(name_buf, (Py_ssize_t)len + 1);
+	/* Parsed strictly, so the string is "pxs://" NAME "/" 32 hex (NAME a
+	 * segment's without its '/') or a Redis store's name, "/", 32 hex. */
+	char name_buf[PXS_PROXY_STRLEN];
+	size_t len = (size_t)n - 33; /* < PXS_PROXY_STRLEN - 33 */
+	if (strncmp(s, REDIS_SCHEME, strlen(REDIS_SCHEME)) == 0) {
+		memcpy(name_buf, s, len);
+	} else { /* "pxs://" is 6 bytes; its NAME gets back its '/' */
+		name_buf[0] = '/';
+		memcpy(name_buf + 1, s + 6, len - 6);
+		len -= 5;
+	}
+	PyObject *name = PyUnicode_FromStringAndSize(name_buf, (Py_ssize_t)len);
 	if (!name)
 		return NULL;
 	return Py_BuildValue("(NN)", name, key_new_from(st->key_type, k));

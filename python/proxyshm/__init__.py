@@ -50,7 +50,8 @@ _stores = {}
 
 
 def _full(name):
-    return name if name.startswith("/") else "/" + name
+    # as the extension's store_name(): a Redis store's name as given
+    return name if name.startswith(("/", "redis://")) else "/" + name
 
 
 def attach(name):
