@@ -74,3 +74,35 @@ def error_of_wait(store, wait, action, sleepers=1):
     t.join(30)
     assert not t.is_alive() and len(out) == 1
     return out[0]
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """A redis-server of this test session on a free loopback port, stopped
+    by its pid at the end; the tests that take it SKIP (with the reason)
+    where redis-server or hiredis is missing."""
+    from redis_server import RedisServer, why_not
+    reason = why_not()
+    if reason:
+        pytest.skip(reason)
+    server = RedisServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_name(redis_server):
+    """A fresh Redis store name, its keys removed after the test."""
+    n = redis_server.url("pxs-py-%d-%s" % (os.getpid(), uuid.uuid4().hex[:8]))
+    yield n
+    try:
+        proxyshm.unlink(n)
+    except FileNotFoundError:
+        pass
+
+
+@pytest.fixture
+def rstore(redis_name):
+    s = proxyshm.Store(redis_name, create=True)
+    yield s
+    s.close()
