@@ -46,6 +46,41 @@ def why_not():
     return None
 
 
+def blocked_clients(port):
+    """How many clients the server at 127.0.0.1:port holds in a blocking
+    command now (INFO clients): a test's way to know a waiter sleeps there."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+        c.sendall(b"INFO clients\r\n")
+        head = b""
+        while not head.endswith(b"\r\n"):
+            byte = c.recv(1)
+            if not byte:
+                raise RuntimeError("INFO: connection closed")
+            head += byte
+        if not head.startswith(b"$"):
+            raise RuntimeError("INFO: unexpected reply %r" % head)
+        want, body = int(head[1:-2]) + 2, b""
+        while len(body) < want:
+            chunk = c.recv(want - len(body))
+            if not chunk:
+                raise RuntimeError("INFO: connection closed")
+            body += chunk
+    for line in body.decode().splitlines():
+        if line.startswith("blocked_clients:"):
+            return int(line.split(":")[1])
+    raise RuntimeError("INFO clients has no blocked_clients")
+
+
+def wait_for_blocked(port, n, timeout=20.0):
+    """Return once n clients block in the server at 127.0.0.1:port
+    (AssertionError after timeout seconds)."""
+    deadline = time.monotonic() + timeout
+    while blocked_clients(port) < n:
+        if time.monotonic() > deadline:
+            raise AssertionError("no %d blocked clients after %.0f s" % (n, timeout))
+        time.sleep(0.005)
+
+
 class RedisServer:
     """redis-server on 127.0.0.1:port, started now; stop() ends it.
 
@@ -73,34 +108,10 @@ class RedisServer:
         return "redis://127.0.0.1:%d/%s" % (self.port, name)
 
     def blocked_clients(self):
-        """How many clients the server holds in a blocking command now
-        (INFO clients): a test's way to know a waiter sleeps there."""
-        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as c:
-            c.sendall(b"INFO clients\r\n")
-            head = b""
-            while not head.endswith(b"\r\n"):
-                head += c.recv(1)
-            if not head.startswith(b"$"):
-                raise RuntimeError("INFO: unexpected reply %r" % head)
-            want, body = int(head[1:-2]) + 2, b""
-            while len(body) < want:
-                chunk = c.recv(want - len(body))
-                if not chunk:
-                    raise RuntimeError("INFO: connection closed")
-                body += chunk
-        for line in body.decode().splitlines():
-            if line.startswith("blocked_clients:"):
-                return int(line.split(":")[1])
-        raise RuntimeError("INFO clients has no blocked_clients")
+        return blocked_clients(self.port)
 
     def wait_for_blocked(self, n, timeout=20.0):
-        """Return once n clients block in the server (AssertionError after
-        timeout seconds)."""
-        deadline = time.monotonic() + timeout
-        while self.blocked_clients() < n:
-            if time.monotonic() > deadline:
-                raise AssertionError("no %d blocked clients after %.0f s" % (n, timeout))
-            time.sleep(0.005)
+        wait_for_blocked(self.port, n, timeout)
 
     def stop(self):
         """Kill the server by its pid and reap it (idempotent)."""

@@ -17,6 +17,11 @@ tests make lives in shared memory; the stream tests' message
 publisher/subscriber pairs become ShmPublisher/ShmSubscriber on a stream of
 a fresh segment. Every segment made here is unlinked after its test.
 
+With PXS_PST_REDIS=redis://HOST:PORT in the environment every store made
+here (fixtures and stand-ins) is a Redis store on that server instead of a
+segment, and the stream tests keep ProxyStore's queue pairs (proxyshm
+streams are not supported on Redis stores).
+
 With PXS_PST_BASELINE=1 in the environment the stand-ins are left out and
 the store fixture uses LocalConnector: the same run against ProxyStore's own
 connectors, to tell a failure of ours from one of the suite's.
@@ -49,9 +54,18 @@ _serial = itertools.count()
 _made: set[str] = set()
 
 
+# The Redis server whose stores stand in for segments, or None.
+REDIS = os.environ.get('PXS_PST_REDIS') or None
+
+
+def store_name(name: str) -> str:
+    """The store of segment name @p name: on REDIS when it is set."""
+    return f'{REDIS}{name}' if REDIS else name
+
+
 def segment_name(tag: str) -> str:
-    """A segment name of this process's own, remembered for cleanup."""
-    name = f'/pxs-pst-{os.getpid()}-{tag}-{next(_serial)}'
+    """A store name of this process's own, remembered for cleanup."""
+    name = store_name(f'/pxs-pst-{os.getpid()}-{tag}-{next(_serial)}')
     _made.add(name)
     return name
 
@@ -96,7 +110,7 @@ class ShmAsFileConnector(ShmConnector):
         self.store_dir = store_dir
         self.buffering = buffering
         digest = hashlib.sha1(os.path.abspath(store_dir).encode()).hexdigest()
-        name = f'/pxs-pst-file-{digest[:24]}'
+        name = store_name(f'/pxs-pst-file-{digest[:24]}')
         _made.add(name)
         super().__init__(name, size=SEGMENT_SIZE, capacity=SEGMENT_CAPACITY,
                          create=True, clear=clear)
@@ -128,11 +142,12 @@ _PEEK_AT_QUEUES = frozenset({'test_filtering_stream',
                              'test_consumer_next_object_missing'})
 
 BASELINE = os.environ.get('PXS_PST_BASELINE') == '1'
-_STAND_INS = {} if BASELINE else {
+_STAND_INS: dict[str, Any] = {} if BASELINE else {
     'LocalConnector': ShmAsLocalConnector,
     'FileConnector': ShmAsFileConnector,
-    'create_message_pubsub_pair': shm_message_pubsub_pair,
 }
+if not BASELINE and not REDIS:
+    _STAND_INS['create_message_pubsub_pair'] = shm_message_pubsub_pair
 
 
 @pytest.fixture(autouse=True)
@@ -161,7 +176,7 @@ def _verify_no_registered_stores() -> Generator[None, None, None]:
 @pytest.fixture(scope='session')
 def shm_connector() -> Generator[ShmConnector, None, None]:
     """A ShmConnector on a fresh segment, unlinked at the end."""
-    name = f'/pxs-pst-{os.getpid()}-session'
+    name = store_name(f'/pxs-pst-{os.getpid()}-session')
     with ShmConnector(name, size=SEGMENT_SIZE, capacity=SEGMENT_CAPACITY,
                       create=True, clear=True) as connector:
         yield connector

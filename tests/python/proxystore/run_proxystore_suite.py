@@ -11,12 +11,19 @@ Exit status: pytest's (0 all passed), or 77 with a line starting "SKIP:"
 when pytest, pydantic 2, ProxyStore or the proxyshm package cannot be
 imported, so that meson reports a visible skip.
 
+With --redis, both run with every store on a Redis server of their own
+(started on a free loopback port, stopped by its pid; 77 where there is no
+redis-server or the library has no hiredis): our Redis checks
+(redis_connector_checks.py) and ProxyStore's suite less its stream tests'
+proxyshm publisher (streams are segments only).
+
 Usage: run_proxystore_suite.py [--path DIR]... [--proxystore DIR]
-           [--baseline] [--only ours|proxystore] [-- PYTEST-ARGS...]
+           [--baseline | --redis] [--only ours|proxystore] [-- PYTEST-ARGS...]
   --path DIR        put DIR first on PYTHONPATH (the built package); repeat
   --proxystore DIR  ProxyStore's source (default: $PXS_PROXYSTORE_SRC, else
                     ../shared/thirdparty/proxystore beside the source tree)
   --baseline        ProxyStore's suite with its own connectors, for contrast
+  --redis           ShmConnector on Redis stores (redis://127.0.0.1:PORT/...)
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
+sys.path.insert(0, str(HERE.parent))  # redis_server.py
 DEBIAN = Path('/usr/lib/python3/dist-packages')
 # Debian packages whose pure-Python modules stand in for the registry's.
 BORROWED = {
@@ -75,6 +83,11 @@ try:
     import proxyshm.proxystore
 except Exception as e:
     sys.exit('the proxyshm package cannot be imported (%r)' % e)
+if len(sys.argv) > 1:  # --redis
+    from redis_server import why_not
+    reason = why_not()
+    if reason:
+        sys.exit(reason)
 """
 
 
@@ -144,7 +157,9 @@ def main() -> int:
     ap.add_argument('--proxystore', type=Path, default=Path(
         os.environ.get('PXS_PROXYSTORE_SRC',
                        ROOT.parent / 'shared/thirdparty/proxystore')))
-    ap.add_argument('--baseline', action='store_true')
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument('--baseline', action='store_true')
+    mode.add_argument('--redis', action='store_true')
     ap.add_argument('--only', choices=('ours', 'proxystore'))
     ap.add_argument('pytest_args', nargs='*')
     args = ap.parse_args()
@@ -155,21 +170,39 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix='pxs-pst-') as t:
         tmp = Path(t)
         env = environment(tmp, args)
-        probe = subprocess.run([sys.executable, '-c', PROBE], env=env,
-                               capture_output=True, text=True)
+        probe_env = dict(env, PYTHONPATH=env['PYTHONPATH'] + os.pathsep
+                         + str(HERE.parent))
+        probe = subprocess.run([sys.executable, '-c', PROBE,
+                                *(['--redis'] if args.redis else [])],
+                               env=probe_env, capture_output=True, text=True)
         if probe.returncode != 0:
             print(f'SKIP: {probe.stderr.strip().splitlines()[-1]}')
             return 77
-        rc = 0
-        if args.only != 'proxystore' and not args.baseline:
-            rc |= run('our connector tests', HERE, env,
-                      ['shm_connector_checks.py', 'examples_checks.py',
-                       'stream_shim_checks.py'],
-                      args.pytest_args, tmp)
-        if args.only != 'ours':
-            rc |= run('ProxyStore suite', args.proxystore, env,
-                      PROXYSTORE_TESTS, args.pytest_args, tmp)
-        return 1 if rc else 0
+        server = None
+        if args.redis:
+            from redis_server import RedisServer
+            server = RedisServer()
+            env['PXS_PST_REDIS'] = f'redis://127.0.0.1:{server.port}'
+        try:
+            return suites(args, env, tmp)
+        finally:
+            if server:
+                server.stop()
+
+
+def suites(args: argparse.Namespace, env: dict[str, str], tmp: Path) -> int:
+    """Run our tests, then ProxyStore's (as --only says); 0 if all pass."""
+    ours = (['redis_connector_checks.py'] if args.redis else
+            ['shm_connector_checks.py', 'examples_checks.py',
+             'stream_shim_checks.py'])
+    rc = 0
+    if args.only != 'proxystore' and not args.baseline:
+        rc |= run('our connector tests', HERE, env, ours, args.pytest_args,
+                  tmp)
+    if args.only != 'ours':
+        rc |= run('ProxyStore suite', args.proxystore, env,
+                  PROXYSTORE_TESTS, args.pytest_args, tmp)
+    return 1 if rc else 0
 
 
 if __name__ == '__main__':
