@@ -606,7 +606,9 @@ static PyType_Slot View_slots[] = {
 		     "Future.result() or resolve()). It exports a read-only buffer, so\n"
 		     "memoryview(v) and numpy.frombuffer(v) do not copy; bytes(v) copies.\n"
 		     "The pin lasts until release() or until the View is garbage-collected.\n"
-		     "A context manager: `with store.get(k) as v:` releases on exit." },
+		     "A context manager: `with store.get(k) as v:` releases on exit.\n"
+		     "On a Redis store a View is a private copy of the value in this\n"
+		     "process (read-only as well), held until release()." },
 	{ Py_tp_dealloc, View_dealloc },
 	{ Py_tp_repr, View_repr },
 	{ Py_tp_methods, View_methods },
@@ -1117,8 +1119,10 @@ static PyType_Slot Store_slots[] = {
 	  "Attach to the shared-memory store name ('/sim' or 'sim'), creating it with\n"
 	  "create=True (size bytes, 0 = 256 MiB; capacity objects and futures, 0 = size/16 KiB;\n"
 	  "exclusive=True fails with FileExistsError if it exists). spin_us: how long waits\n"
-	  "poll before sleeping. A context manager; pickles as its name (attached again,\n"
-	  "once per process, where unpickled). Thread-safe; survives fork()." },
+	  "poll before sleeping. name may also be a Redis store, 'redis://HOST:PORT/NAME'\n"
+	  "(size, capacity and mode do not apply; Views are private copies; no streams).\n"
+	  "A context manager; pickles as its name (attached again, once per process,\n"
+	  "where unpickled). Thread-safe; survives fork()." },
 	{ Py_tp_init, Store_init },
 	{ Py_tp_new, PyType_GenericNew },
 	{ Py_tp_dealloc, Store_dealloc },

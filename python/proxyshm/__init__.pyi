@@ -28,6 +28,7 @@ class Key:
     def __lt__(self, other: "Key") -> bool: ...
 
 class View:
+    """A value pinned in place; on a Redis store a private copy."""
     @property
     def key(self) -> Key: ...
     @property
@@ -92,6 +93,7 @@ class Stream:
                timeout: Optional[float] = None) -> _StreamReader: ...
 
 class Store:
+    """A segment ('/name') or a Redis store ('redis://HOST:PORT/NAME')."""
     def __init__(self, name: str, *, size: int = 0, capacity: int = 0,
                  create: bool = False, exclusive: bool = False, mode: int = 0o600,
                  spin_us: int = 0) -> None: ...

@@ -76,7 +76,8 @@ class ShmConnector:
 
     Args:
         name: segment name, '/' followed by letters, digits, '.', '_', '-'
-            (as proxyshm.Store).
+            (as proxyshm.Store), or a Redis store 'redis://HOST:PORT/NAME'
+            (get() then returns a private copy, not a view in place).
         size: segment bytes when creating it; 0 is proxyshm's default.
         capacity: most live objects and futures when creating; 0 derives it
             from size.
