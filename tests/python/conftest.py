@@ -8,14 +8,20 @@ import pytest
 import proxyshm
 
 
-@pytest.fixture
-def name():
-    n = "/pxs-py-%d-%s" % (os.getpid(), uuid.uuid4().hex[:8])
+def fresh_name(full):
+    """Yield full(a name of this test's own), then unlink it if it is
+    still there (the body of the name fixtures)."""
+    n = full("pxs-py-%d-%s" % (os.getpid(), uuid.uuid4().hex[:8]))
     yield n
     try:
         proxyshm.unlink(n)
     except FileNotFoundError:
         pass
+
+
+@pytest.fixture
+def name():
+    yield from fresh_name(lambda n: "/" + n)
 
 
 @pytest.fixture
@@ -93,12 +99,7 @@ def redis_server():
 @pytest.fixture
 def redis_name(redis_server):
     """A fresh Redis store name, its keys removed after the test."""
-    n = redis_server.url("pxs-py-%d-%s" % (os.getpid(), uuid.uuid4().hex[:8]))
-    yield n
-    try:
-        proxyshm.unlink(n)
-    except FileNotFoundError:
-        pass
+    yield from fresh_name(redis_server.url)
 
 
 @pytest.fixture
@@ -106,3 +107,11 @@ def rstore(redis_name):
     s = proxyshm.Store(redis_name, create=True)
     yield s
     s.close()
+
+
+@pytest.fixture(params=["segment", "redis"])
+def either_store(request):
+    """A test that means the same on both kinds of store runs on each: the
+    segment of `store` and the Redis store of `rstore` (SKIP without a
+    redis-server)."""
+    return request.getfixturevalue("store" if request.param == "segment" else "rstore")

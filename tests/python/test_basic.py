@@ -71,7 +71,8 @@ def test_open_errors(name):
         proxyshm.unlink(name)
 
 
-def test_put_get_exists_evict(store):
+def test_put_get_exists_evict(either_store):
+    store = either_store
     k = store.put(b"hello")
     assert store.exists(k) and store.exists(str(k))
     with store.get(k) as v:

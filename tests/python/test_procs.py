@@ -37,7 +37,8 @@ def _child_put(store, data):
 
 
 @pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
-def test_future_through_start_method(store, method):
+def test_future_through_start_method(either_store, method):
+    store = either_store
     ctx = mp.get_context(method)
     f = store.future()
     with ctx.Pool(2) as pool:

@@ -2,10 +2,12 @@
 of the binding against a redis-server of the session (conftest.py's
 redis_server fixture, SKIP where redis-server or hiredis is missing), what
 differs from a segment (a View is a private copy; no streams; stat()
-counts only), pickling and multiprocessing by every start method, and two
-"nodes" that share no memory exchanging a future by its proxy string."""
+counts only), pickling, fork, Ctrl-C and a killed owner, and two
+"nodes" that share no memory exchanging a future by its proxy string.
+Tests that mean the same on both kinds of store (put/get/evict in
+test_basic.py, the start methods in test_procs.py) take conftest.py's
+either_store and run on each."""
 import errno
-import multiprocessing as mp
 import os
 import pickle
 import signal
@@ -21,18 +23,9 @@ import proxyshm
 from redis_server import free_port
 
 
-def _consume(fut, timeout):
-    with fut.result(timeout=timeout) as v:
-        return bytes(v)
-
-
 def _produce(fut, data, delay):
     time.sleep(delay)
     fut.set_result(data)
-
-
-def _child_put(store, data):
-    return str(store.put(data)), store.name
 
 
 def test_name_is_kept_and_proxies_name_the_server(rstore, redis_name):
@@ -48,34 +41,13 @@ def test_name_is_kept_and_proxies_name_the_server(rstore, redis_name):
             proxyshm._parse_proxy(bad)
 
 
-def test_objects(rstore):
-    k = rstore.put(b"hello")
-    assert rstore.exists(k) and rstore.exists(str(k))
-    with rstore.get(k) as v:
-        assert bytes(v) == b"hello" and len(v) == 5
-        assert memoryview(v).readonly
-    key = proxyshm.Key.from_name("at")
-    rstore.put_at(key, bytearray(b"x" * 100000))  # copied without the GIL
-    with pytest.raises(FileExistsError):
-        rstore.put_at(key, b"again")
-    assert bytes(rstore.get(key)) == b"x" * 100000
-    rstore.evict(k)
-    assert not rstore.exists(k)
-    with pytest.raises(FileNotFoundError):
-        rstore.get(k)
-    with pytest.raises(FileNotFoundError):
-        rstore.evict(k)
-    with pytest.raises(proxyshm.InvalidArgumentError):
-        rstore.get("not a key")
-    with pytest.raises(TypeError):
-        rstore.put(12)
-
-
 def test_a_view_is_a_private_copy(rstore):
     # A segment's Views of one value share its bytes in place; a Redis
     # store's are each a copy in this process, which nothing else changes.
     np = pytest.importorskip("numpy")
     k = rstore.put(b"first value")
+    big = rstore.put(bytearray(100000))  # copied to the server without the GIL
+    assert bytes(rstore.get(big)) == bytes(100000)
     a, b = rstore.get(k), rstore.get(k)
     addr = [np.frombuffer(x, np.uint8).ctypes.data for x in (a, b)]
     assert addr[0] != addr[1]
@@ -251,19 +223,6 @@ def test_pickling(rstore):
     assert f2.store is s2 and f2.key == f.key == k2
     f.set_result(b"seen")
     assert bytes(f2.result(1)) == b"seen"
-
-
-@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
-def test_future_through_start_method(rstore, method):
-    ctx = mp.get_context(method)
-    f = rstore.future()
-    with ctx.Pool(2) as pool:
-        waiting = pool.apply_async(_consume, (f, 30))
-        pool.apply_async(_produce, (f, b"from " + method.encode(), 0.2)).get(30)
-        assert waiting.get(30) == b"from " + method.encode()
-        k, name = pool.apply(_child_put, (rstore, b"stored in a child"))
-    assert name == rstore.name
-    assert bytes(rstore.get(k)) == b"stored in a child"
 
 
 def test_fork_child_uses_parent_handle(rstore):

@@ -22,9 +22,10 @@ from urllib.parse import urlsplit
 import pytest
 
 import proxyshm
-from proxyshm.proxystore import ShmConnector, blocking_future
+from proxyshm.proxystore import ShmConnector
 from proxystore.store import Store
 from pxs_proxystore_plugin import REDIS, segment_name
+from shm_connector_checks import blocking_future_across_processes
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from redis_server import wait_for_blocked  # noqa: E402
@@ -99,25 +100,13 @@ def test_a_rebuilt_connector_sees_the_same_store(conn: ShmConnector) -> None:
             b'shared by name'
 
 
-def _consume(fut: Any) -> Any:
-    return fut.result()
-
-
-def _consume_proxy(proxy: Any) -> Any:
-    return sorted(proxy)
-
-
 @pytest.mark.parametrize('method', ['fork', 'spawn', 'forkserver'])
 def test_blocking_future_and_proxy_across_processes(
         store: Store[Any], method: str) -> None:
-    fut = blocking_future(store)
-    with ProcessPoolExecutor(2, mp_context=mp.get_context(method)) as pool:
-        waiting = pool.submit(_consume, fut)
-        resolving = pool.submit(_consume_proxy, fut.proxy())
-        wait_for_blocked(port(), 2, WAIT)  # both sleep in the server
-        fut.set_result({3, 1, 2})
-        assert waiting.result(WAIT) == {1, 2, 3}
-        assert resolving.result(WAIT) == [1, 2, 3]
+    # both consumers sleep in the server, as two of its blocked clients
+    cpu = blocking_future_across_processes(
+        store, method, lambda: wait_for_blocked(port(), 2, WAIT))
+    assert cpu < 0.1  # asleep in the server, not polling
 
 
 def test_wait_on_an_evicted_future_is_cancelled(conn: ShmConnector) -> None:

@@ -353,20 +353,31 @@ def _consume_proxy(proxy: Any) -> Any:
     return sorted(proxy)
 
 
-@pytest.mark.parametrize('method', ['fork', 'spawn', 'forkserver'])
-def test_blocking_future_and_proxy_across_processes(
-        store: Store[Any], method: str) -> None:
+def blocking_future_across_processes(store: Store[Any], method: str,
+                                     asleep: Any) -> float:
+    """A blocking_future's result() and its proxy, each waited on in a
+    process of the start method, set here once asleep() returns (both
+    consumers sleep); returns the CPU seconds of the result() waiter."""
     fut = blocking_future(store)
     with ProcessPoolExecutor(2, mp_context=mp.get_context(method)) as pool:
         waiting = pool.submit(_consume, fut)
         resolving = pool.submit(_consume_proxy, fut.proxy())
-        until(lambda: store.connector.store.stat()['waiters'] == 2,
-              'both consumers sleep in the kernel')
+        asleep()
         time.sleep(0.3)
         fut.set_result({3, 1, 2})
         value, cpu = waiting.result(WAIT)
         assert value == {1, 2, 3}
         assert resolving.result(WAIT) == [1, 2, 3]
+    return cpu
+
+
+@pytest.mark.parametrize('method', ['fork', 'spawn', 'forkserver'])
+def test_blocking_future_and_proxy_across_processes(
+        store: Store[Any], method: str) -> None:
+    cpu = blocking_future_across_processes(
+        store, method,
+        lambda: until(lambda: store.connector.store.stat()['waiters'] == 2,
+                      'both consumers sleep in the kernel'))
     # Asleep for 0.3 s and more, the waiter used (nearly) no CPU: a polled
     # future at 1 ms would have woken 300 times.
     assert cpu < 0.1
