@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import errno
 import multiprocessing as mp
-import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -25,7 +24,10 @@ import proxyshm
 from proxyshm.proxystore import ShmConnector
 from proxystore.store import Store
 from pxs_proxystore_plugin import REDIS, segment_name
-from shm_connector_checks import blocking_future_across_processes
+# The segment checks' fixtures (a connector on a fresh store, its Store)
+# serve here: segment_name() makes Redis names, which ignore the size.
+from shm_connector_checks import (  # noqa: F401
+    blocking_future_across_processes, conn, store)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from redis_server import wait_for_blocked  # noqa: E402
@@ -38,19 +40,6 @@ pytestmark = pytest.mark.skipif(REDIS is None,
 
 def port() -> int:
     return urlsplit(REDIS).port
-
-
-@pytest.fixture
-def conn() -> Any:
-    with ShmConnector(segment_name('conn'), clear=True) as c:
-        yield c
-
-
-@pytest.fixture
-def store(conn: ShmConnector) -> Any:
-    with Store(f'store-{os.getpid()}', conn, cache_size=0,
-               register=True) as s:
-        yield s
 
 
 def test_the_connector_names_a_redis_store(conn: ShmConnector) -> None:
