@@ -189,9 +189,11 @@ refers(struct pxs_store *s, uint32_t who, uint64_t off,
 				       __ATOMIC_ACQUIRE) == off;
 	const struct pxs_seg_slot *sl = &s->slots[who];
 	int rc = pxs__slot_lock(s, who, end);
-	bool yes = pxs__state_holds_block(__atomic_load_n(
-			   &sl->state, __ATOMIC_ACQUIRE)) &&
-		   __atomic_load_n(&sl->off, __ATOMIC_RELAXED) == off;
+	uint32_t st = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE);
+	bool yes = (pxs__state_holds_block(st) &&
+		    __atomic_load_n(&sl->off, __ATOMIC_RELAXED) == off) ||
+		   (st >= PXS_SLOT_READY && st < PXS_SLOT_NSTATES &&
+		    __atomic_load_n(&sl->name_off, __ATOMIC_RELAXED) == off);
 	if (rc == 0)
 		pxs__slot_unlock(s, who);
 	return yes;
@@ -291,6 +293,19 @@ check_slot(struct pxs_store *s, pxs_check_report *r, struct blocks *l,
 	} else if (size) {
 		problem(r, "slot %u: %llu bytes but no block", i,
 			(unsigned long long)size);
+	}
+	uint64_t name_off = __atomic_load_n(&sl->name_off, __ATOMIC_RELAXED);
+	if (name_off) {
+		pxs_key key = {.hi = __atomic_load_n(&sl->key_hi,
+						     __ATOMIC_RELAXED),
+			       .lo = __atomic_load_n(&sl->key_lo,
+						     __ATOMIC_RELAXED)};
+		if (pxs__slot_name_block(s, sl, key, NULL, NULL) != name_off)
+			problem(r, "slot %u: name offset %llu is not a name "
+				   "block of its key", i,
+				(unsigned long long)name_off);
+		else
+			reference(s, r, l, q, name_off, 0, i);
 	}
 	/* Pins are the pin records (pins.c). A live reader may count
 	 * one for a moment on a slot in any state before it backs off, so a
