@@ -170,6 +170,14 @@ workload_round(pxs_store *s, int r)
 	pthread_join(t, NULL);
 	if (a.rc || pxs_expire(s, a.k, 0))
 		return 21;
+	/* a named future, set; one left pending a moment (killed in it:
+	 * abandoned, its name block referenced or reaped) */
+	char nm[32];
+	pxs_key nk;
+	snprintf(nm, sizeof nm, "victim/%d", 10 * r + 8);
+	if (pxs_future_new_named(s, nm, &nk) ||
+	    pxs_future_set(s, nk, buf, 500) || pxs_evict(s, nk))
+		return 24;
 	/* a future abandoned (by a second handle's close) and taken over */
 	pxs_store *other;
 	pxs_key ab = vkey(10 * r + 7);

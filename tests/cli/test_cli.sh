@@ -561,17 +561,24 @@ echo 1 | "$P" put "$N" --name sim/step/1 >/dev/null
 echo 2 | "$P" put "$N" --name sim/step/2 >/dev/null
 echo 3 | "$P" put "$N" --name other >/dev/null
 u=$(echo 4 | "$P" put "$N")
+"$P" future "$N" --name sim/step/3 >/dev/null
+"$P" future "$N" --name sim/step/4 >/dev/null
+printf 'four' | "$P" set "$N" --name sim/step/4
 expect 0 "ls with names" "$P" ls "$N"
 assert "ls shows a stored name" grep -Eq "^[0-9a-f]{32} +sim/step/1 +value " "$T/out"
 assert "ls shows - for a value without a name" grep -Eq "^$u +- +value " "$T/out"
+assert "ls shows a pending future's name" grep -Eq "^[0-9a-f]{32} +sim/step/3 +pending " "$T/out"
+assert "ls: a set future keeps its name" grep -Eq "^[0-9a-f]{32} +sim/step/4 +value " "$T/out"
 expect 0 "ls --prefix" "$P" ls "$N" --prefix sim/
-assert "ls --prefix: the two sim/ names" [ "$(grep -c ' sim/step/' "$T/out")" -eq 2 ]
-assert "ls --prefix: nothing else" line_count "$T/out" 3
+assert "ls --prefix: the four sim/ names" [ "$(grep -c ' sim/step/' "$T/out")" -eq 4 ]
+assert "ls --prefix: nothing else" line_count "$T/out" 5
 expect 0 "ls --json with names" "$P" ls "$N" --json
-assert "ls --json: the names" [ "$(json_get "$T/out" 'sorted(str(e["name"]) for e in j)')" = "['None', 'other', 'sim/step/1', 'sim/step/2']" ]
+assert "ls --json: the names" [ "$(json_get "$T/out" 'sorted(str(e["name"]) for e in j)')" = "['None', 'other', 'sim/step/1', 'sim/step/2', 'sim/step/3', 'sim/step/4']" ]
 expect 1 "put: a KEYNAME too long to keep" "$P" put "$N" --name "$(printf 'x%.0s' $(seq 256))" "$T/val"
+expect 1 "future: a KEYNAME too long to keep" "$P" future "$N" --name "$(printf 'x%.0s' $(seq 256))"
 expect 0 "evict --prefix" "$P" evict "$N" --prefix sim/
-assert "evict --prefix: counts them" grep -q "^$N: evicted 2 keys$" "$T/out"
+assert "evict --prefix: counts them, futures too" grep -q "^$N: evicted 4 keys$" "$T/out"
+expect 0 "check after evict --prefix: every name block freed" "$P" check "$N"
 expect 0 "ls after evict --prefix" "$P" ls "$N"
 assert "evict --prefix: the others stay" [ "$(grep -c ' value ' "$T/out")" -eq 2 ]
 expect 2 "get of an evicted name" "$P" get "$N" --name sim/step/1
