@@ -1335,11 +1335,12 @@ typedef struct pxs_check_report {
 	uint32_t dead_waiters;
 	/** Locks the check could not take within its second (held by a
 	 *  stopped process, or a lock word that is garbage): what they guard
-	 *  was read without them, as a snapshot. Always 0 on a #PXS_RDONLY
-	 *  handle, which takes no lock. */
+	 *  was read without them, as a snapshot. On a #PXS_RDONLY handle,
+	 *  which takes no lock, 0, or 1 when every check it made overlapped a
+	 *  change of the heap ("heap (changing)"): no verdict. */
 	uint32_t locks_busy;
-	/** The first of them ("heap", "table", "slot 17", "doorbell 3"),
-	 *  "" if none. */
+	/** The first of them ("heap", "table", "slot 17", "doorbell 3",
+	 *  "heap (changing)"), "" if none. */
 	char busy_lock[32];
 } pxs_check_report;
 
@@ -1374,8 +1375,12 @@ typedef struct pxs_check_report {
  *   a lock to be exact are not made: waiter counts against the wait
  *   records, and the live count against the capacity. Traffic can still
  *   change the heap under a walk, so an inconsistency is reported (-EPROTO)
- *   only if three whole checks in a row find one; the report is the
- *   third's.
+ *   only by a whole check that no heap change overlapped (the heap's
+ *   change counter, bumped before and after every change, was the same
+ *   even value before and after it); a check that found one while the
+ *   heap changed is run again, for about a second. If every try
+ *   overlapped a change the call returns 0 with locks_busy 1 and
+ *   busy_lock "heap (changing)": rerun it when the store is quieter.
  */
 PXS_API int pxs_check(pxs_store *s, pxs_check_report *r);
 
