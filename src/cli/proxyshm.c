@@ -48,7 +48,8 @@ static const struct cli_cmd commands[] = {
 	  "  $ proxyshm rm -f /demo\n" },
 	{ "ls-segments", cli_ls_segments,
 	  OPT(JSON), "[--json]",
-	  "list the proxyshm segments in /dev/shm with size and use",
+	  "list the files in /dev/shm: segments with size and use, others "
+	  "with their problem",
 	  "      --json           one JSON array\n"
 	  "Examples:\n"
 	  "  $ proxyshm ls-segments\n"

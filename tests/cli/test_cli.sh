@@ -21,7 +21,9 @@ cleanup() {
 	for s in "${SEGS[@]}"; do
 		"$P" rm -f "$s" 2>/dev/null
 	done
-	rm -f "/dev/shm/.pxs-tmp-cli-$$" "/dev/shm/pxs-cli-$$-garbage"
+	rm -f "/dev/shm/.pxs-tmp-cli-$$" "/dev/shm/pxs-cli-$$-garbage" \
+		"/dev/shm/.pxs-tmp-cli-$$-999999999-1" "/dev/shm/pxs-cli-$$-trunc" \
+		"/dev/shm/pxs-cli-$$-others"
 	rm -rf "$T"
 }
 trap cleanup EXIT
@@ -254,17 +256,43 @@ expect 2 "ls: no such segment" "$P" ls "$NONE"
 
 # ---- ls-segments ---------------------------------------------------------------
 
-# A complete segment under a creator's private name must not be opened.
+# Every file gets a row; those that do not attach say why. A complete
+# segment under a creator's private name is never opened.
 cp "/dev/shm$S" "/dev/shm/.pxs-tmp-cli-$$"
+cp "/dev/shm$S" "/dev/shm/.pxs-tmp-cli-$$-999999999-1"   # its creator is dead
+head -c 65536 "/dev/shm$S" >"/dev/shm/pxs-cli-$$-trunc"
+sum_before=$(cat "/dev/shm/.pxs-tmp-cli-$$-999999999-1" | cksum)
 expect 0 "ls-segments" "$P" ls-segments
-assert "ls-segments lists the segment" grep -q "^$S " "$T/out"
-assert "ls-segments skips a non-segment" eval "! grep -q garbage '$T/out'"
-assert "ls-segments skips .pxs-tmp-*" eval "! grep -q pxs-tmp '$T/out'"
+assert "ls-segments: a PROBLEM column" grep -Eq "^NAME .* PROBLEM$" "$T/out"
+assert "ls-segments lists the segment, no problem" grep -Eq "^$S .* -$" "$T/out"
+assert "ls-segments: a non-segment, and why" \
+	grep -Eq "^$G .* not a proxyshm segment" "$T/out"
+assert "ls-segments: a truncated segment, and why" \
+	grep -Eq "^/pxs-cli-$$-trunc .* truncated or not a segment \(65536 bytes" "$T/out"
+assert "ls-segments: a stale temporary file of a dead creator" \
+	grep -Eq "^/.pxs-tmp-cli-$$-999999999-1 .* stale temporary file: its creator \(pid 999999999\) is dead$" "$T/out"
+assert "ls-segments: a temporary file is never opened" \
+	[ "$(cat "/dev/shm/.pxs-tmp-cli-$$-999999999-1" | cksum)" = "$sum_before" ]
+if [ "$(id -u)" -eq 0 ]; then
+	cp "/dev/shm$S" "/dev/shm/pxs-cli-$$-others"
+	chown nobody "/dev/shm/pxs-cli-$$-others"
+	expect 0 "ls-segments beside another user's segment" "$P" ls-segments
+	assert "ls-segments: another user's segment, and whose" \
+		grep -Eq "^/pxs-cli-$$-others .* owned by uid $(id -u nobody), not trusted" "$T/out"
+	expect 0 "ls-segments --trust-owner nobody" "$P" --trust-owner nobody ls-segments
+	assert "ls-segments: a trusted owner's segment has figures" \
+		grep -Eq "^/pxs-cli-$$-others .* -$" "$T/out"
+	rm -f "/dev/shm/pxs-cli-$$-others"
+else
+	skip "ls-segments: another user's segment (needs root)"
+fi
 expect 0 "ls-segments --json" "$P" ls-segments --json
 assert "ls-segments --json is JSON" json_ok "$T/out"
 assert "ls-segments --json has the segment" \
-	[ "$(json_get "$T/out" "[s['segment_size'] for s in j if s['name'] == '$S']")" = "[8388608]" ]
-rm -f "/dev/shm/.pxs-tmp-cli-$$"
+	[ "$(json_get "$T/out" "[(s['segment_size'], s['problem']) for s in j if s['name'] == '$S']")" = "[(8388608, None)]" ]
+assert "ls-segments --json: the garbage file's problem" \
+	[ "$(json_get "$T/out" "[s['problem'][:22] for s in j if s['name'] == '$G']")" = "['not a proxyshm segment']" ]
+rm -f "/dev/shm/.pxs-tmp-cli-$$" "/dev/shm/.pxs-tmp-cli-$$-999999999-1" "/dev/shm/pxs-cli-$$-trunc"
 expect 1 "ls-segments: no arguments" "$P" ls-segments "$S"
 
 # ---- futures: future, wait, set ------------------------------------------------
