@@ -1394,10 +1394,17 @@ PXS_API int pxs_check(pxs_store *s, pxs_check_report *r);
  * evicts every key whose expiry (pxs_expire()) has passed.
  * @param[in] s store from pxs_open()
  * @return the number of dead processes reaped (>= 0), or -EINVAL (NULL
- *   @p s), -EUSERS (first call in a forked child: process table full),
- *   -EROFS (a #PXS_RDONLY handle; nothing changed), -ENOTRECOVERABLE.
+ *   @p s), -ETIMEDOUT (the process table's lock was not had within a
+ *   second: a process stopped while holding it, or a garbage lock word;
+ *   nothing reaped), -EUSERS (first call in a forked child: process table
+ *   full), -EROFS (a #PXS_RDONLY handle; nothing changed),
+ *   -ENOTRECOVERABLE.
  * @note Thread-safe; any process may reap for all. A process stopped by a
- *   signal is alive and is not reaped.
+ *   signal is alive and is not reaped. Bounded as pxs_open() is: it waits
+ *   about a second in all for the locks it takes; what a lock not had in
+ *   time guards (a stopped process holds it) is left to the next reaper.
+ *   The reap that a full heap or table triggers before -ENOSPC is bounded
+ *   the same way.
  */
 PXS_API int pxs_reap(pxs_store *s);
 /** @} */

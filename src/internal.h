@@ -239,7 +239,7 @@ pxs__enter(struct pxs_store *s)
 
 /** Reclaim everything of every dead process: pins, waits, reservations,
  *  owned futures (abandoned), leaked blocks, the entry. Returns how many. */
-int pxs__reap_procs(struct pxs_store *s);
+int pxs__reap_procs(struct pxs_store *s); /* bounded: PXS_ATTACH_LOCK_MS */
 /** pxs__reap_procs(), then evict the expired slots (expire.c): returns how
  *  many processes and slots, so > 0 means memory may have come back. */
 int pxs__reap(struct pxs_store *s);

@@ -307,10 +307,17 @@ reap_procs_by(struct pxs_store *s, const struct timespec *deadline)
 	return rc;
 }
 
+/* Bounded as an attach is: a process stopped while it holds the process
+ * table's lock (or a slot's, or the heap's), or a lock word that is
+ * garbage, makes a reap give up after PXS_ATTACH_LOCK_MS (-ETIMEDOUT, or
+ * the work it could not do left to the next reaper), not hang; so does
+ * the reap of an allocation about to fail with -ENOSPC, which then fails. */
 int
 pxs__reap_procs(struct pxs_store *s)
 {
-	return reap_procs_by(s, NULL);
+	struct timespec dl;
+	pxs__deadline(&dl, PXS_ATTACH_LOCK_MS);
+	return reap_procs_by(s, &dl);
 }
 
 int

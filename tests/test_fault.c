@@ -549,6 +549,48 @@ attacher(void *arg)
 	return pxs_open(seg, NULL, &s) == 0 ? 0 : 1;
 }
 
+/* Stops itself holding the process-table lock (attaching). */
+static int
+stopped_attacher(void *arg)
+{
+	setenv("PXS_FAILPOINT", "proc.register_locked:stop", 1);
+	pxs_store *s;
+	return pxs_open(seg, NULL, &s) == 0 ? 0 : 1;
+}
+
+/* A process stopped while it holds the process-table lock: a reap gives
+ * up after its second instead of hanging, a full heap still says -ENOSPC,
+ * and once the peer is gone everything is reaped and exact. */
+START_TEST(reap_beside_a_stopped_process_table_holder)
+{
+	pxs_store *s = fixture();
+	pid_t p = pxs_test_spawn(stopped_attacher, NULL);
+	int st;
+	ck_assert_int_eq(waitpid(p, &st, WUNTRACED), p);
+	ck_assert(WIFSTOPPED(st));
+	hit[fp_index("proc.register_locked")] = true;
+	pxs_stats before = pxs_test_stat(s);
+	double t0 = pxs_test_ms();
+	ck_assert_int_eq(pxs_reap(s), -ETIMEDOUT);
+	double t_reap = pxs_test_ms() - t0;
+	/* the reap before -ENOSPC: bounded too, and the put fails cleanly */
+	pxs_key k = pxs_key_from_name("too big", 7);
+	t0 = pxs_test_ms();
+	ck_assert_int_eq(pxs_put_at(s, k, "x", 32 * MiB), -ENOSPC);
+	double t_put = pxs_test_ms() - t0;
+	ck_assert_int_eq(pxs_exists(s, k), 0);
+	pxs_test_same_store(before, pxs_test_stat(s));
+	assert_fixture_intact(s);
+	printf("beside a stopped process-table holder: pxs_reap %.0f ms, "
+	       "a put that needs a reap %.0f ms\n", t_reap, t_put);
+	kill(p, SIGKILL);
+	kill(p, SIGCONT);
+	ck_assert_int_eq(pxs_test_reap(p, 30), 128 + SIGKILL);
+	survive(s);
+	pxs_test_done(s, seg);
+}
+END_TEST
+
 START_TEST(attacher_killed_holding_the_process_table)
 {
 	pxs_store *s = fixture();
@@ -810,6 +852,7 @@ main(void)
 	tcase_add_test(tc, repairer_killed_mid_repair);
 	tcase_add_test(tc, reaper_killed_mid_reap);
 	tcase_add_test(tc, attacher_killed_holding_the_process_table);
+	tcase_add_test(tc, reap_beside_a_stopped_process_table_holder);
 	tcase_add_test(tc, stopped_holder_does_not_break_timeouts);
 	tcase_add_test(tc, insert_rechecks_its_path_after_a_sweep);
 	tcase_add_test(tc, stopped_inserter_does_not_wedge_check);
