@@ -549,6 +549,17 @@ attacher(void *arg)
 	return pxs_open(seg, NULL, &s) == 0 ? 0 : 1;
 }
 
+/* Spawn a victim that stops itself at a failpoint; return once it has. */
+static pid_t
+spawn_stopped(int (*fn)(void *), void *arg)
+{
+	pid_t p = pxs_test_spawn(fn, arg);
+	int st;
+	ck_assert_int_eq(waitpid(p, &st, WUNTRACED), p);
+	ck_assert(WIFSTOPPED(st));
+	return p;
+}
+
 /* Stops itself holding the process-table lock (attaching). */
 static int
 stopped_attacher(void *arg)
@@ -564,10 +575,7 @@ stopped_attacher(void *arg)
 START_TEST(reap_beside_a_stopped_process_table_holder)
 {
 	pxs_store *s = fixture();
-	pid_t p = pxs_test_spawn(stopped_attacher, NULL);
-	int st;
-	ck_assert_int_eq(waitpid(p, &st, WUNTRACED), p);
-	ck_assert(WIFSTOPPED(st));
+	pid_t p = spawn_stopped(stopped_attacher, NULL);
 	hit[fp_index("proc.register_locked")] = true;
 	pxs_stats before = pxs_test_stat(s);
 	double t0 = pxs_test_ms();
@@ -638,10 +646,7 @@ START_TEST(stopped_holder_does_not_break_timeouts)
 {
 	pxs_store *s = fixture();
 	ck_assert_int_eq(pxs_future_new_at(s, vkey(1)), 0);
-	pid_t v = pxs_test_spawn(stalled_setter, NULL);
-	int st;
-	ck_assert_int_eq(waitpid(v, &st, WUNTRACED), v); /* stopped there */
-	ck_assert(WIFSTOPPED(st));
+	pid_t v = spawn_stopped(stalled_setter, NULL);
 	ck_assert_int_eq(pxs_test_reap(pxs_test_spawn(timed_waiter, NULL), 30),
 			 0);
 	/* Everything else keeps working, including a new attach. */
@@ -743,10 +748,7 @@ stopped_inserter(void *arg)
 START_TEST(stopped_inserter_does_not_wedge_check)
 {
 	pxs_store *s = fixture();
-	pid_t v = pxs_test_spawn(stopped_inserter, NULL);
-	int st;
-	ck_assert_int_eq(waitpid(v, &st, WUNTRACED), v);
-	ck_assert(WIFSTOPPED(st));
+	pid_t v = spawn_stopped(stopped_inserter, NULL);
 	double t0 = pxs_test_ms();
 	pxs_check_report r;
 	ck_assert_int_eq(pxs_check(s, &r), 0);
