@@ -486,7 +486,8 @@ PXS_API int pxs_put_named(pxs_store *s, const char *name, const void *data,
 
 /**
  * @brief The name that the value under @p key was stored with
- * (pxs_put_named()).
+ * (pxs_put_named()), or that its future was created under
+ * (pxs_future_new_named()).
  * Only a name whose key is @p key is returned: bytes that are not one (a
  * value put without a name, a damaged segment) read as no name.
  * @param[in]  s   store from pxs_open()
@@ -494,7 +495,7 @@ PXS_API int pxs_put_named(pxs_store *s, const char *name, const void *data,
  * @param[out] buf the name and a NUL; "" when there is none
  * @param[in]  len size of @p buf; #PXS_KEY_NAME_MAX + 1 always suffices
  * @return the name's length; 0 when the store keeps no name for the key (a
- *   value put without one, a future, any key of a Redis store); or -EINVAL
+ *   value put or a future created without one, any key of a Redis store); or -EINVAL
  *   (NULL @p s or @p buf, zero key, @p len 0), -ENOENT (no such key),
  *   -ENOSPC (@p buf too small: it is set to ""), -EPROTO (the slot failed
  *   validation), -EUSERS (first call in a forked child: process table
@@ -638,6 +639,37 @@ PXS_API int pxs_future_new(pxs_store *s, pxs_key *key_out);
  *   waiting before the key existed: they go on to wait for its value.
  */
 PXS_API int pxs_future_new_at(pxs_store *s, pxs_key key);
+
+/**
+ * @brief As pxs_future_new_at() under the key of @p name
+ * (pxs_key_from_name(name, strlen(name))), keeping the name with the
+ * future so that pxs_key_name() (and `proxyshm ls`, `ls --prefix`,
+ * `evict --prefix`) can show and select it: pending, reserved, set,
+ * abandoned, until the key is freed.
+ * The name is kept in a small heap block of its own that the slot refers
+ * to; whoever sets the future need not know it. The block is given to the
+ * slot just after the insertion, so a concurrent pxs_key_name() may find
+ * the future without its name for that moment. Taking over an abandoned
+ * future keeps the name it had. On a Redis store the name is not kept (as
+ * pxs_put_named()): the call is pxs_future_new_at() under its key.
+ * @param[in]  s       store from pxs_open()
+ * @param[in]  name    NUL-terminated, 1 to #PXS_KEY_NAME_MAX bytes
+ * @param[out] key_out the key, written on success; may be NULL
+ * @return 0, or -EINVAL (NULL @p s, NULL, empty or too long @p name),
+ *   -EEXIST (the key holds an object or a future that is not abandoned;
+ *   nothing changed), -ENOSPC (heap or slot table full; nothing changed),
+ *   -EPROTO (the heap or table failed validation), -EUSERS (first call in
+ *   a forked child: process table full), -EROFS (a #PXS_RDONLY handle;
+ *   nothing changed), -ENOTRECOVERABLE; on a Redis store the errors of
+ *   pxs_future_new_at() there.
+ * @note Thread-safe, as pxs_future_new_at(); ownership as for
+ *   pxs_future_new(). A process killed inside the call leaves at most a
+ *   future whose owner is dead (abandoned when looked at) and a name block
+ *   that its reaper frees. The name costs its length plus two bytes of
+ *   heap, plus a block header.
+ */
+PXS_API int pxs_future_new_named(pxs_store *s, const char *name,
+				 pxs_key *key_out);
 
 /**
  * @brief Copy the value in, publish it and wake every waiter.
@@ -1303,11 +1335,12 @@ typedef struct pxs_check_report {
 	uint32_t dead_waiters;
 	/** Locks the check could not take within its second (held by a
 	 *  stopped process, or a lock word that is garbage): what they guard
-	 *  was read without them, as a snapshot. Always 0 on a #PXS_RDONLY
-	 *  handle, which takes no lock. */
+	 *  was read without them, as a snapshot. On a #PXS_RDONLY handle,
+	 *  which takes no lock, 0, or 1 when every check it made overlapped a
+	 *  change of the heap ("heap (changing)"): no verdict. */
 	uint32_t locks_busy;
-	/** The first of them ("heap", "table", "slot 17", "doorbell 3"),
-	 *  "" if none. */
+	/** The first of them ("heap", "table", "slot 17", "doorbell 3",
+	 *  "heap (changing)"), "" if none. */
 	char busy_lock[32];
 } pxs_check_report;
 
@@ -1342,8 +1375,12 @@ typedef struct pxs_check_report {
  *   a lock to be exact are not made: waiter counts against the wait
  *   records, and the live count against the capacity. Traffic can still
  *   change the heap under a walk, so an inconsistency is reported (-EPROTO)
- *   only if three whole checks in a row find one; the report is the
- *   third's.
+ *   only by a whole check that no heap change overlapped (the heap's
+ *   change counter, bumped before and after every change, was the same
+ *   even value before and after it); a check that found one while the
+ *   heap changed is run again, for about a second. If every try
+ *   overlapped a change the call returns 0 with locks_busy 1 and
+ *   busy_lock "heap (changing)": rerun it when the store is quieter.
  */
 PXS_API int pxs_check(pxs_store *s, pxs_check_report *r);
 
@@ -1357,10 +1394,17 @@ PXS_API int pxs_check(pxs_store *s, pxs_check_report *r);
  * evicts every key whose expiry (pxs_expire()) has passed.
  * @param[in] s store from pxs_open()
  * @return the number of dead processes reaped (>= 0), or -EINVAL (NULL
- *   @p s), -EUSERS (first call in a forked child: process table full),
- *   -EROFS (a #PXS_RDONLY handle; nothing changed), -ENOTRECOVERABLE.
+ *   @p s), -ETIMEDOUT (the process table's lock was not had within a
+ *   second: a process stopped while holding it, or a garbage lock word;
+ *   nothing reaped), -EUSERS (first call in a forked child: process table
+ *   full), -EROFS (a #PXS_RDONLY handle; nothing changed),
+ *   -ENOTRECOVERABLE.
  * @note Thread-safe; any process may reap for all. A process stopped by a
- *   signal is alive and is not reaped.
+ *   signal is alive and is not reaped. Bounded as pxs_open() is: it waits
+ *   about a second in all for the locks it takes; what a lock not had in
+ *   time guards (a stopped process holds it) is left to the next reaper.
+ *   The reap that a full heap or table triggers before -ENOSPC is bounded
+ *   the same way.
  */
 PXS_API int pxs_reap(pxs_store *s);
 /** @} */

@@ -1008,17 +1008,30 @@ static PyObject *future_wrap(StoreObject *s, pxs_key k);
 
 static PyObject *Store_future(PyObject *self, PyObject *args, PyObject *kw)
 {
-	static char *kwlist[] = { "key", "owned", NULL };
+	static char *kwlist[] = { "key", "owned", "name", NULL };
 	StoreObject *s = (StoreObject *)self;
 	module_state *st = state_of_type(Py_TYPE(self));
 	PyObject *key = Py_None;
+	const char *name = NULL;
+	Py_ssize_t name_len = 0;
 	int owned = 0, rc;
 	pxs_key k;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "|$Op:future", kwlist, &key, &owned))
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|$Opz#:future", kwlist, &key, &owned,
+					 &name, &name_len))
 		return NULL;
+	if (name && key != Py_None) {
+		PyErr_SetString(PyExc_TypeError, "future(): give key or name, not both");
+		return NULL;
+	}
+	if (name && (size_t)name_len != strlen(name)) {
+		PyErr_SetString(PyExc_ValueError, "future(): name contains a NUL");
+		return NULL;
+	}
 	if (store_check(s) < 0)
 		return NULL;
-	if (key != Py_None) {
+	if (name) {
+		rc = pxs_future_new_named(s->h, name, &k);
+	} else if (key != Py_None) {
 		if (key_arg(st, key, &k) < 0)
 			return NULL;
 		rc = pxs_future_new_at(s->h, k);
@@ -1080,7 +1093,8 @@ static PyMethodDef Store_methods[] = {
 	  "the Epoch), ttl (seconds left before it expires, or None). A snapshot\n"
 	  "taken without locks: entries changed meanwhile may or may not appear." },
 	{ "future", (PyCFunction)(void (*)(void))Store_future, METH_VARARGS | METH_KEYWORDS,
-	  "future(*, key=None, owned=False)\n--\n\nCreate a pending future (under a random key, or under key) and return a\n"
+	  "future(*, key=None, owned=False, name=None)\n--\n\nCreate a pending future (under a random key, under key, or under the key of\n"
+	  "name, which the store keeps with the future for `proxyshm ls`) and return a\n"
 	  "Future. Ownerless by default: it outlives this process. owned=True makes this\n"
 	  "process its owner, whose death abandons it (waiters get EOWNERDEAD)." },
 	{ "stream", (PyCFunction)(void (*)(void))Store_stream, METH_VARARGS | METH_KEYWORDS,

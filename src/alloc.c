@@ -719,11 +719,12 @@ pxs__heap_init(struct pxs_heap *hp, uint64_t start, uint64_t end)
 	h->committed = start;
 	h->used = 0;
 	h->nalloc = 0;
+	h->changes = 0;
 	index_clear(h);
 }
 
-int
-pxs__heap_alloc(struct pxs_heap *hp, uint64_t size, uint32_t owner,
+static int
+heap_alloc(struct pxs_heap *hp, uint64_t size, uint32_t owner,
 		uint64_t *off)
 {
 	vctl *h = hp->h;
@@ -757,8 +758,8 @@ pxs__heap_alloc(struct pxs_heap *hp, uint64_t size, uint32_t owner,
 	return 0;
 }
 
-int
-pxs__heap_alloc_run(struct pxs_heap *hp, uint64_t size, uint32_t n,
+static int
+heap_alloc_run(struct pxs_heap *hp, uint64_t size, uint32_t n,
 		    uint32_t owner, uint64_t *offs)
 {
 	uint64_t s, first, b, whole, sf;
@@ -771,10 +772,10 @@ pxs__heap_alloc_run(struct pxs_heap *hp, uint64_t size, uint32_t n,
 	if (n > 1 && s > MAX_BLOCK / n)
 		n = 1;
 	/* One allocation for all n (a block of n * s bytes), else one. */
-	rc = n > 1 ? pxs__heap_alloc(hp, n * s - HDR, owner, &first) : -ENOSPC;
+	rc = n > 1 ? heap_alloc(hp, n * s - HDR, owner, &first) : -ENOSPC;
 	if (rc == -ENOSPC) {
 		n = 1;
-		rc = pxs__heap_alloc(hp, size, owner, &first);
+		rc = heap_alloc(hp, size, owner, &first);
 	}
 	if (rc < 0)
 		return rc;
@@ -802,8 +803,8 @@ pxs__heap_alloc_run(struct pxs_heap *hp, uint64_t size, uint32_t n,
 	return (int)n;
 }
 
-int
-pxs__heap_free(struct pxs_heap *hp, uint64_t off)
+static int
+heap_free(struct pxs_heap *hp, uint64_t off)
 {
 	vctl *h = hp->h;
 	struct bref b, p, next, after;
@@ -890,8 +891,8 @@ pxs__heap_block(const struct pxs_heap *hp, uint64_t off, uint64_t *cap,
 	return 0;
 }
 
-int
-pxs__heap_set_owner(struct pxs_heap *hp, uint64_t off, uint32_t owner)
+static int
+heap_set_owner(struct pxs_heap *hp, uint64_t off, uint32_t owner)
 {
 	struct bref r;
 	uint64_t top;
@@ -934,8 +935,8 @@ pxs__heap_walk(const struct pxs_heap *hp, pxs_heap_visit_fn fn, void *ctx)
  * Each store leaves the walk valid, so a rebuild killed half-way is finished
  * by the next one, and a rebuild of a rebuilt heap writes the same bytes.
  */
-int
-pxs__heap_rebuild(struct pxs_heap *hp)
+static int
+heap_rebuild(struct pxs_heap *hp)
 {
 	vctl *h = hp->h;
 	struct bref r, x;
@@ -1144,4 +1145,78 @@ pxs__heap_usage(const struct pxs_heap *hp, uint64_t *used,
 	}
 	if (best > HDR && best - HDR > *largest)
 		*largest = best - HDR;
+}
+
+/*
+ * THE CHANGE COUNTER. Readers without the heap lock (a PXS_RDONLY handle's
+ * pxs_check(), a check beside a stopped lock holder) walk a heap that may
+ * be changing under them, and a walk that crossed a change can find what
+ * looks like damage. Every change therefore goes between two bumps of
+ * `changes`, under the heap lock, seqlock style: odd while a change is
+ * under way, even between changes, never the same even value on both sides
+ * of one. A reader that saw the same even value before and after its walk
+ * saw no change, and what it found is the heap's; otherwise it walks again
+ * (check.c). A holder that dies mid-change leaves it odd; the rebuild that
+ * repairs the heap is a change too, and leaves it even again.
+ */
+static void
+change_begin(struct pxs_heap *hp)
+{
+	uint64_t c = __atomic_load_n(&hp->h->changes, __ATOMIC_RELAXED);
+	__atomic_store_n(&hp->h->changes, c | 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE); /* before the change's writes */
+}
+
+static void
+change_end(struct pxs_heap *hp)
+{
+	uint64_t c = __atomic_load_n(&hp->h->changes, __ATOMIC_RELAXED);
+	__atomic_store_n(&hp->h->changes, (c | 1) + 1, __ATOMIC_RELEASE);
+}
+
+uint64_t
+pxs__heap_changes(const struct pxs_heap *hp)
+{
+	return __atomic_load_n(&hp->h->changes, __ATOMIC_ACQUIRE);
+}
+
+/* One change of the heap, between the bumps. */
+#define CHANGE(hp, call)                                                       \
+	do {                                                                   \
+		change_begin(hp);                                              \
+		int rc_ = (call);                                              \
+		change_end(hp);                                                \
+		return rc_;                                                    \
+	} while (0)
+
+int
+pxs__heap_alloc(struct pxs_heap *hp, uint64_t size, uint32_t owner,
+		uint64_t *off)
+{
+	CHANGE(hp, heap_alloc(hp, size, owner, off));
+}
+
+int
+pxs__heap_alloc_run(struct pxs_heap *hp, uint64_t size, uint32_t n,
+		    uint32_t owner, uint64_t *offs)
+{
+	CHANGE(hp, heap_alloc_run(hp, size, n, owner, offs));
+}
+
+int
+pxs__heap_free(struct pxs_heap *hp, uint64_t off)
+{
+	CHANGE(hp, heap_free(hp, off));
+}
+
+int
+pxs__heap_set_owner(struct pxs_heap *hp, uint64_t off, uint32_t owner)
+{
+	CHANGE(hp, heap_set_owner(hp, off, owner));
+}
+
+int
+pxs__heap_rebuild(struct pxs_heap *hp)
+{
+	CHANGE(hp, heap_rebuild(hp));
 }

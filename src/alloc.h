@@ -36,6 +36,9 @@ struct pxs_seg_heap {
 	uint64_t
 		heads[PXS_HEAP_FL]
 		     [PXS_HEAP_SL]; /**< free-list heads (offsets, 0 = empty) */
+	/** Change counter (seqlock): odd while a change is under way, bumped
+	 *  before and after every change (alloc.c, THE CHANGE COUNTER). */
+	uint64_t changes;
 };
 
 /**
@@ -122,6 +125,10 @@ int pxs__heap_rebuild(struct pxs_heap *hp);
 /** Read-only validation of tags, lists and counters.
  *  @return 0 when consistent, -EPROTO otherwise (details in @p r). */
 int pxs__heap_check(const struct pxs_heap *hp, struct pxs_heap_report *r);
+
+/** The change counter, read (acquire) by a reader without the lock: the
+ *  same even value before and after a walk means no change overlapped it. */
+uint64_t pxs__heap_changes(const struct pxs_heap *hp);
 
 /** Bytes used, free, and the largest payload allocatable now, from the
  *  counters and bitmaps (O(1)-ish, no walk). */

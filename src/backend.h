@@ -34,6 +34,7 @@ struct pxs__backend {
 	int (*evict)(pxs_store *s, pxs_key key);
 	int (*future_new)(pxs_store *s, pxs_key *key);
 	int (*future_new_at)(pxs_store *s, pxs_key key);
+	int (*future_new_named)(pxs_store *s, const char *name, pxs_key *key);
 	int (*future_set)(pxs_store *s, pxs_key key, const void *data,
 			  size_t size);
 	int (*future_reserve)(pxs_store *s, pxs_key key, size_t size,
@@ -90,6 +91,8 @@ int pxs__named_key(const char *name, pxs_key *key);
 int pxs__shm_put_named(pxs_store *s, const char *name, const void *data,
 		       size_t size, pxs_key *key);
 int pxs__shm_key_name(pxs_store *s, pxs_key key, char *buf, size_t len);
+int pxs__shm_future_new_named(pxs_store *s, const char *name,
+			      pxs_key *key);
 int pxs__shm_get(pxs_store *s, pxs_key key, pxs_view *v);
 int pxs__shm_release(pxs_store *s, pxs_view *v);
 int pxs__shm_exists(pxs_store *s, pxs_key key);

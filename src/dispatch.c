@@ -28,6 +28,7 @@ static const struct pxs__backend shm_backend = {
 	.evict = pxs__shm_evict,
 	.future_new = pxs__shm_future_new,
 	.future_new_at = pxs__shm_future_new_at,
+	.future_new_named = pxs__shm_future_new_named,
 	.future_set = pxs__shm_future_set,
 	.future_reserve = pxs__shm_future_reserve,
 	.future_commit = pxs__shm_future_commit,
@@ -66,6 +67,12 @@ ro_put(pxs_store *s, const void *data, size_t size, pxs_key *key)
 static int
 ro_put_named(pxs_store *s, const char *name, const void *data, size_t size,
 	     pxs_key *key)
+{
+	return -EROFS;
+}
+
+static int
+ro_new_named(pxs_store *s, const char *name, pxs_key *key)
 {
 	return -EROFS;
 }
@@ -140,6 +147,7 @@ static const struct pxs__backend shm_ro_backend = {
 	.evict = ro_key,
 	.future_new = ro_new,
 	.future_new_at = ro_key,
+	.future_new_named = ro_new_named,
 	.future_set = ro_key_data,
 	.future_reserve = ro_reserve,
 	.future_commit = ro_key,
@@ -230,6 +238,8 @@ FORWARD(int, exists, (pxs_store *s, pxs_key key), (s, key))
 FORWARD(int, evict, (pxs_store *s, pxs_key key), (s, key))
 FORWARD(int, future_new, (pxs_store *s, pxs_key *key_out), (s, key_out))
 FORWARD(int, future_new_at, (pxs_store *s, pxs_key key), (s, key))
+FORWARD(int, future_new_named,
+	(pxs_store *s, const char *name, pxs_key *key_out), (s, name, key_out))
 FORWARD(int, future_set,
 	(pxs_store *s, pxs_key key, const void *data, size_t size),
 	(s, key, data, size))

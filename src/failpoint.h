@@ -46,6 +46,7 @@
 	X(FP_BELL_ASLEEP, "bell.asleep")                                       \
 	X(FP_RECOVER_BELL, "recover.bell")                                     \
 	X(FP_REPLACE_LOCKED, "replace.slot_locked")                            \
+	X(FP_NAMED_FUTURE_INSERTED, "named_future.inserted")                   \
 	X(FP_EXPIRE_LOCKED, "expire.slot_locked")                              \
 	X(FP_HEAP_LOCKED, "heap.locked")                                       \
 	X(FP_ALLOC_SPLIT, "alloc.split")                                       \

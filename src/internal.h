@@ -239,7 +239,7 @@ pxs__enter(struct pxs_store *s)
 
 /** Reclaim everything of every dead process: pins, waits, reservations,
  *  owned futures (abandoned), leaked blocks, the entry. Returns how many. */
-int pxs__reap_procs(struct pxs_store *s);
+int pxs__reap_procs(struct pxs_store *s); /* bounded: PXS_ATTACH_LOCK_MS */
 /** pxs__reap_procs(), then evict the expired slots (expire.c): returns how
  *  many processes and slots, so > 0 means memory may have come back. */
 int pxs__reap(struct pxs_store *s);
@@ -467,6 +467,30 @@ void pxs__block_cache_drop(struct pxs_store *s);
  *  (then the blocks stay cached). */
 void pxs__block_cache_drop_by(struct pxs_store *s,
 			      const struct timespec *deadline);
+
+/* ---- slotname.c: name records, the name blocks of futures ------------- */
+
+/** Write the record of name[n] (1..PXS_KEY_NAME_MAX bytes) at @p at:
+ *  returns its size, 2 + n. */
+size_t pxs__name_record_write(unsigned char *at, const char *name, size_t n);
+/** The record @p skip bytes into heap block @p off, if it lies in the heap
+ *  and holds a name of @p key: its length, copied to @p out; else 0. */
+int pxs__name_record_read(const struct pxs_store *s, uint64_t off,
+			  uint64_t skip, pxs_key key,
+			  char out[PXS_KEY_NAME_MAX]);
+/** Allocate a name block holding name[n]'s record (tagged with this
+ *  process). @return 0 or as pxs__block_alloc(). */
+int pxs__name_block_new(struct pxs_store *s, const char *name, size_t n,
+			uint64_t *off);
+/** Slot @p sl's name block, if its `name_off` is an allocated block that
+ *  holds a name of @p key (copied to @p out, its length to @p len; either
+ *  may be NULL); else 0. */
+uint64_t pxs__slot_name_block(struct pxs_store *s,
+			      const struct pxs_seg_slot *sl, pxs_key key,
+			      char out[PXS_KEY_NAME_MAX], int *len);
+/** Under slot @p idx's lock, as it is freed: free its name block (if it
+ *  is one) and clear `name_off`. */
+void pxs__slot_name_drop(struct pxs_store *s, uint32_t idx);
 
 /* ---- pins.c: pin arrays, pinning, unpinning ---------------------------- */
 /** Pins on slot @p idx: the sum of every live entry's pin array at idx.

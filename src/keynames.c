@@ -1,7 +1,9 @@
-/* keynames.c - the names that keys were derived from, kept with the values.
+/* keynames.c - the names that keys were derived from, kept with the values
+ * and the futures.
  *
- * Owns: pxs_put_named and pxs_key_name on a shared-memory store, and the
- * name record: the bytes a named put stores after its value.
+ * Owns: pxs_put_named, pxs_future_new_named and pxs_key_name on a
+ * shared-memory store. The record a name is kept in, and the name block of
+ * a future, are slotname.c's.
  *
  * WHERE A NAME LIVES. A key made from a name (pxs_key_from_name()) is a
  * hash: the name cannot be had back from it. pxs_put_named() stores the
@@ -15,6 +17,11 @@
  * is never half there: a writer that dies before the insertion leaves an
  * unpublished block that the reaper frees, with its record.
  *
+ * A future has no value block until somebody sets it, and the setter need
+ * not know the name: pxs_future_new_named() gives the slot a name block of
+ * its own (slotname.c), which stays through the set or commit and goes
+ * with the slot. pxs_key_name() looks there first, then after the value.
+ *
  * WHY A NAME NEEDS NO FLAG. Nothing in the slot says that a record
  * follows the value. pxs_key_name() reads whatever lies after the value and
  * accepts it only if it is a name whose key is the slot's key: a value put
@@ -27,23 +34,6 @@
 #include "internal.h"
 
 #include <string.h>
-
-/* The record after a value of @p size bytes at @p off: its name's length,
- * or 0 if there is none that fits the heap. */
-static size_t
-record_len(const struct pxs_store *s, uint64_t off, uint64_t size)
-{
-	uint64_t end = s->g.heap_end;
-	uint16_t n;
-
-	if (off < s->g.heap_off || off >= end || size > end - off ||
-	    end - off - size < sizeof n)
-		return 0;
-	memcpy(&n, s->base + off + size, sizeof n);
-	if (n == 0 || n > PXS_KEY_NAME_MAX || end - off - size - sizeof n < n)
-		return 0;
-	return n;
-}
 
 int
 pxs__named_key(const char *name, pxs_key *key)
@@ -66,44 +56,37 @@ pxs__shm_put_named(pxs_store *s, const char *name, const void *data,
 
 	if (len < 0)
 		return len;
-	size_t n = (size_t)len;
-	uint16_t n16 = (uint16_t)n;
-	memcpy(rec, &n16, sizeof n16);
-	memcpy(rec + sizeof n16, name, n);
-	int rc = pxs__shm_put_tail(s, key, data, size, rec, sizeof n16 + n);
+	size_t rl = pxs__name_record_write(rec, name, (size_t)len);
+	int rc = pxs__shm_put_tail(s, key, data, size, rec, rl);
 	if (rc == 0 && key_out)
 		*key_out = key;
 	return rc;
 }
 
-/* The name kept with slot @p sl's value, if it is one of @p key, into
- * buf[len]: its length, 0 for none, -ENOSPC if it does not fit. */
+/* The name kept for slot @p sl, if it is one of @p key, into buf[len]:
+ * its length, 0 for none, -ENOSPC if it does not fit. A future's name
+ * block first, then the record after a value. */
 static int
 read_name(struct pxs_store *s, const struct pxs_seg_slot *sl, pxs_key key,
 	  char *buf, size_t len)
 {
 	char tmp[PXS_KEY_NAME_MAX];
-	uint64_t off = __atomic_load_n(&sl->off, __ATOMIC_ACQUIRE),
-		 size = __atomic_load_n(&sl->size, __ATOMIC_RELAXED);
-	size_t n = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE) ==
-				   PXS_SLOT_READY &&
-			   off ?
-			   record_len(s, off, size) :
-			   0;
-	if (n > sizeof tmp)
-		n = 0;
-	if (n) {
-		memcpy(tmp, (const char *)s->base + off + size + sizeof(uint16_t),
-		       n);
-		if (memchr(tmp, '\0', n) ||
-		    !pxs_key_equal(pxs_key_from_name(tmp, n), key))
-			n = 0; /* not a name of this key */
+	int n;
+
+	pxs__slot_name_block(s, sl, key, tmp, &n);
+	if (n == 0) {
+		uint64_t off = __atomic_load_n(&sl->off, __ATOMIC_ACQUIRE),
+			 size = __atomic_load_n(&sl->size, __ATOMIC_RELAXED);
+		if (__atomic_load_n(&sl->state, __ATOMIC_ACQUIRE) ==
+			    PXS_SLOT_READY &&
+		    off)
+			n = pxs__name_record_read(s, off, size, key, tmp);
 	}
-	if (n && n >= len)
+	if (n && (size_t)n >= len)
 		return -ENOSPC;
-	memcpy(buf, tmp, n);
+	memcpy(buf, tmp, (size_t)n);
 	buf[n] = '\0';
-	return (int)n;
+	return n;
 }
 
 int
@@ -139,4 +122,53 @@ pxs__shm_key_name(pxs_store *s, pxs_key key, char *buf, size_t len)
 	rc = read_name(s, &s->slots[idx], key, buf, len);
 	pxs__slot_unlock(s, idx);
 	return rc;
+}
+
+/*
+ * A NAMED FUTURE. The name block is allocated first (as a put's block,
+ * reaping and retrying once if the heap is full), then the future is
+ * inserted as pxs_future_new_at() inserts it, then the slot is given the
+ * block under its lock. The two steps cannot be one without passing the
+ * name through the insertion, so for a moment the future is there without
+ * its name; a process that dies in that moment leaves a future whose owner
+ * is dead (abandoned, as any) and an unreferenced block of its own, which
+ * its reaper frees. A key taken over from an abandoned future whose slot
+ * has a name block already keeps that one (it is this key's name too), and
+ * the new block is freed; so is a block whose future was evicted, or set
+ * and evicted, before it could be given one.
+ */
+int
+pxs__shm_future_new_named(pxs_store *s, const char *name, pxs_key *key_out)
+{
+	pxs_key key;
+	uint64_t nb;
+	uint32_t idx;
+	int len = pxs__named_key(name, &key);
+	int rc = pxs__enter_args(s, true);
+
+	if (rc < 0)
+		return rc;
+	if (len < 0)
+		return len;
+	PXS_REAP_RETRY(s, rc, pxs__name_block_new(s, name, (size_t)len, &nb));
+	if (rc < 0)
+		return rc;
+	if ((rc = pxs__shm_future_new_at(s, key)) < 0) {
+		pxs__block_free(s, nb);
+		return rc;
+	}
+	PXS_FAILPOINT(FP_NAMED_FUTURE_INSERTED);
+	if (pxs__lock_key(s, key, NULL, &idx) == 0) {
+		struct pxs_seg_slot *sl = &s->slots[idx];
+		if (!pxs__slot_name_block(s, sl, key, NULL, NULL)) {
+			__atomic_store_n(&sl->name_off, nb, __ATOMIC_RELEASE);
+			nb = 0;
+		}
+		pxs__slot_unlock(s, idx);
+	}
+	if (nb)
+		pxs__block_free(s, nb);
+	if (key_out)
+		*key_out = key;
+	return 0;
 }

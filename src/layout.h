@@ -25,7 +25,7 @@
 #include <stdint.h>
 
 #define PXS_MAGIC 0x314d485358505850ull /**< "PXPXSHM1" little-endian */
-#define PXS_LAYOUT_VERSION 5u
+#define PXS_LAYOUT_VERSION 6u
 #define PXS_MAX_PROCS 1024u /**< attached processes at once */
 #define PXS_PROC_BITS 10u   /**< log2(PXS_MAX_PROCS) */
 #define PXS_PAGE 4096u
@@ -106,6 +106,10 @@ struct pxs_seg_slot {
 	 *  bit once a waiter without a free record has slept here; changed
 	 *  under the lock (waits.c). */
 	uint32_t waiters;
+	/** Heap offset of the slot's name block (slotname.c): the name a
+	 *  future was created under, 0 = none; set under the lock after the
+	 *  insertion, freed with the slot. A hint, checked before use. */
+	uint64_t name_off;
 } __attribute__((aligned(64)));
 
 /** In a slot's `waiters`: some thread without a free wait record has
@@ -140,6 +144,10 @@ struct pxs_seg_bell {
 	uint32_t seq;
 	/** Sum of the processes' bell_waits[] here. */
 	uint32_t waiters;
+	/** Heap offset of the slot's name block (slotname.c): the name a
+	 *  future was created under, 0 = none; set under the lock after the
+	 *  insertion, freed with the slot. A hint, checked before use. */
+	uint64_t name_off;
 } __attribute__((aligned(64)));
 
 enum pxs_proc_state { PXS_PROC_FREE = 0, PXS_PROC_LIVE = 1 };
@@ -228,6 +236,8 @@ _Static_assert(sizeof(struct pxs_seg_proc) == 512, "proc entry size");
 _Static_assert(offsetof(struct pxs_seg_slot, lock) == 64,
 	       "a slot's first line holds what lookups read");
 _Static_assert(offsetof(struct pxs_seg_hdr, magic) == 0, "magic first");
+_Static_assert(offsetof(struct pxs_seg_slot, name_off) + sizeof(uint64_t) <= 128,
+	       "the name offset fits the slot's second line");
 _Static_assert((1u << PXS_PROC_BITS) == PXS_MAX_PROCS, "proc bits");
 
 /** Geometry derived from (size, capacity). */
@@ -250,6 +260,7 @@ pxs__layout_fingerprint(void)
 	f = f * 1000003u ^ sizeof(struct pxs_seg_proc);
 	f = f * 1000003u ^ sizeof(struct pxs_seg_heap);
 	f = f * 1000003u ^ offsetof(struct pxs_seg_slot, seq);
+	f = f * 1000003u ^ offsetof(struct pxs_seg_slot, name_off);
 	f = f * 1000003u ^ offsetof(struct pxs_seg_hdr, heap);
 	f = f * 1000003u ^ offsetof(struct pxs_seg_hdr, bells);
 	f = f * 1000003u ^ sizeof(struct pxs_seg_bell);

@@ -159,13 +159,23 @@ free_leaked(struct pxs_store *s, uint32_t token, const struct timespec *dl)
 	for (uint32_t i = 0; i < s->g.nslots; i++) {
 		const struct pxs_seg_slot *sl = &s->slots[i];
 		uint32_t st = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE);
-		uint64_t off = __atomic_load_n(&sl->off, __ATOMIC_RELAXED);
-		if (!pxs__state_holds_block(st) || !off)
-			continue;
-		uint64_t *hit =
-			bsearch(&off, l.off, l.n, sizeof *l.off, cmp_u64);
-		if (hit)
-			*hit |= 1; /* referenced; offsets are 16-aligned, so order is kept */
+		uint64_t refs[2] = {
+			pxs__state_holds_block(st)
+				? __atomic_load_n(&sl->off, __ATOMIC_RELAXED)
+				: 0,
+			/* a future's name block, in every live state */
+			st >= PXS_SLOT_READY && st < PXS_SLOT_NSTATES
+				? __atomic_load_n(&sl->name_off,
+						  __ATOMIC_RELAXED)
+				: 0};
+		for (int r = 0; r < 2; r++) {
+			uint64_t *hit = refs[r] ? bsearch(&refs[r], l.off, l.n,
+							  sizeof *l.off,
+							  cmp_u64)
+						: NULL;
+			if (hit)
+				*hit |= 1; /* referenced; offsets are 16-aligned, so order is kept */
+		}
 	}
 	PXS_FAILPOINT(FP_REAP_MID_LEAKS);
 	if ((rc = pxs__heap_lock_by(s, dl)) < 0) {
@@ -297,10 +307,17 @@ reap_procs_by(struct pxs_store *s, const struct timespec *deadline)
 	return rc;
 }
 
+/* Bounded as an attach is: a process stopped while it holds the process
+ * table's lock (or a slot's, or the heap's), or a lock word that is
+ * garbage, makes a reap give up after PXS_ATTACH_LOCK_MS (-ETIMEDOUT, or
+ * the work it could not do left to the next reaper), not hang; so does
+ * the reap of an allocation about to fail with -ENOSPC, which then fails. */
 int
 pxs__reap_procs(struct pxs_store *s)
 {
-	return reap_procs_by(s, NULL);
+	struct timespec dl;
+	pxs__deadline(&dl, PXS_ATTACH_LOCK_MS);
+	return reap_procs_by(s, &dl);
 }
 
 int

@@ -1365,6 +1365,20 @@ r_future_new_at(pxs_store *s, pxs_key key)
 	}
 }
 
+/* As r_put_named: the future under the name's key, the name not kept. */
+static int
+r_future_new_named(pxs_store *s, const char *name, pxs_key *key_out)
+{
+	pxs_key key;
+	int rc = pxs__named_key(name, &key);
+
+	if (rc < 0)
+		return rc;
+	if ((rc = r_future_new_at(s, key)) == 0 && key_out)
+		*key_out = key;
+	return rc;
+}
+
 static int
 r_future_new(pxs_store *s, pxs_key *key_out)
 {
@@ -2390,6 +2404,7 @@ static const struct pxs__backend redis_backend = {
 	.evict = r_evict,
 	.future_new = r_future_new,
 	.future_new_at = r_future_new_at,
+	.future_new_named = r_future_new_named,
 	.future_set = r_future_set,
 	.future_reserve = r_future_reserve,
 	.future_commit = r_future_commit,

@@ -320,6 +320,7 @@ insert(struct pxs_store *s, pxs_key k, uint32_t state, uint64_t off,
 		__atomic_store_n(&sl->off, off, __ATOMIC_RELAXED);
 		__atomic_store_n(&sl->size, size, __ATOMIC_RELAXED);
 		__atomic_store_n(&sl->waiters, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&sl->name_off, 0, __ATOMIC_RELAXED);
 		__atomic_store_n(&sl->owner, owner, __ATOMIC_RELAXED);
 		__atomic_store_n(&sl->expires_ns, 0, __ATOMIC_RELAXED);
 		sl->created_ns = pxs__now_ns(CLOCK_REALTIME);
@@ -434,6 +435,7 @@ pxs__slot_tombstone(struct pxs_store *s, uint32_t idx)
 	uint64_t off = sl->off;
 	if (off) /* if we die between unpublishing and freeing, our reaper frees it */
 		pxs__block_tag(s, off);
+	pxs__slot_name_drop(s, idx); /* a future's name goes with it */
 	/* Atomic: lock-free pins read gen and off (pins.c). */
 	__atomic_store_n(&sl->gen, sl->gen + 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&sl->off, 0, __ATOMIC_RELAXED);

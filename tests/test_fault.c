@@ -170,6 +170,14 @@ workload_round(pxs_store *s, int r)
 	pthread_join(t, NULL);
 	if (a.rc || pxs_expire(s, a.k, 0))
 		return 21;
+	/* a named future, set; one left pending a moment (killed in it:
+	 * abandoned, its name block referenced or reaped) */
+	char nm[32];
+	pxs_key nk;
+	snprintf(nm, sizeof nm, "victim/%d", 10 * r + 8);
+	if (pxs_future_new_named(s, nm, &nk) ||
+	    pxs_future_set(s, nk, buf, 500) || pxs_evict(s, nk))
+		return 24;
 	/* a future abandoned (by a second handle's close) and taken over */
 	pxs_store *other;
 	pxs_key ab = vkey(10 * r + 7);
@@ -541,6 +549,56 @@ attacher(void *arg)
 	return pxs_open(seg, NULL, &s) == 0 ? 0 : 1;
 }
 
+/* Spawn a victim that stops itself at a failpoint; return once it has. */
+static pid_t
+spawn_stopped(int (*fn)(void *), void *arg)
+{
+	pid_t p = pxs_test_spawn(fn, arg);
+	int st;
+	ck_assert_int_eq(waitpid(p, &st, WUNTRACED), p);
+	ck_assert(WIFSTOPPED(st));
+	return p;
+}
+
+/* Stops itself holding the process-table lock (attaching). */
+static int
+stopped_attacher(void *arg)
+{
+	setenv("PXS_FAILPOINT", "proc.register_locked:stop", 1);
+	pxs_store *s;
+	return pxs_open(seg, NULL, &s) == 0 ? 0 : 1;
+}
+
+/* A process stopped while it holds the process-table lock: a reap gives
+ * up after its second instead of hanging, a full heap still says -ENOSPC,
+ * and once the peer is gone everything is reaped and exact. */
+START_TEST(reap_beside_a_stopped_process_table_holder)
+{
+	pxs_store *s = fixture();
+	pid_t p = spawn_stopped(stopped_attacher, NULL);
+	hit[fp_index("proc.register_locked")] = true;
+	pxs_stats before = pxs_test_stat(s);
+	double t0 = pxs_test_ms();
+	ck_assert_int_eq(pxs_reap(s), -ETIMEDOUT);
+	double t_reap = pxs_test_ms() - t0;
+	/* the reap before -ENOSPC: bounded too, and the put fails cleanly */
+	pxs_key k = pxs_key_from_name("too big", 7);
+	t0 = pxs_test_ms();
+	ck_assert_int_eq(pxs_put_at(s, k, "x", 32 * MiB), -ENOSPC);
+	double t_put = pxs_test_ms() - t0;
+	ck_assert_int_eq(pxs_exists(s, k), 0);
+	pxs_test_same_store(before, pxs_test_stat(s));
+	assert_fixture_intact(s);
+	printf("beside a stopped process-table holder: pxs_reap %.0f ms, "
+	       "a put that needs a reap %.0f ms\n", t_reap, t_put);
+	kill(p, SIGKILL);
+	kill(p, SIGCONT);
+	ck_assert_int_eq(pxs_test_reap(p, 30), 128 + SIGKILL);
+	survive(s);
+	pxs_test_done(s, seg);
+}
+END_TEST
+
 START_TEST(attacher_killed_holding_the_process_table)
 {
 	pxs_store *s = fixture();
@@ -588,10 +646,7 @@ START_TEST(stopped_holder_does_not_break_timeouts)
 {
 	pxs_store *s = fixture();
 	ck_assert_int_eq(pxs_future_new_at(s, vkey(1)), 0);
-	pid_t v = pxs_test_spawn(stalled_setter, NULL);
-	int st;
-	ck_assert_int_eq(waitpid(v, &st, WUNTRACED), v); /* stopped there */
-	ck_assert(WIFSTOPPED(st));
+	pid_t v = spawn_stopped(stalled_setter, NULL);
 	ck_assert_int_eq(pxs_test_reap(pxs_test_spawn(timed_waiter, NULL), 30),
 			 0);
 	/* Everything else keeps working, including a new attach. */
@@ -693,10 +748,7 @@ stopped_inserter(void *arg)
 START_TEST(stopped_inserter_does_not_wedge_check)
 {
 	pxs_store *s = fixture();
-	pid_t v = pxs_test_spawn(stopped_inserter, NULL);
-	int st;
-	ck_assert_int_eq(waitpid(v, &st, WUNTRACED), v);
-	ck_assert(WIFSTOPPED(st));
+	pid_t v = spawn_stopped(stopped_inserter, NULL);
 	double t0 = pxs_test_ms();
 	pxs_check_report r;
 	ck_assert_int_eq(pxs_check(s, &r), 0);
@@ -802,6 +854,7 @@ main(void)
 	tcase_add_test(tc, repairer_killed_mid_repair);
 	tcase_add_test(tc, reaper_killed_mid_reap);
 	tcase_add_test(tc, attacher_killed_holding_the_process_table);
+	tcase_add_test(tc, reap_beside_a_stopped_process_table_holder);
 	tcase_add_test(tc, stopped_holder_does_not_break_timeouts);
 	tcase_add_test(tc, insert_rechecks_its_path_after_a_sweep);
 	tcase_add_test(tc, stopped_inserter_does_not_wedge_check);

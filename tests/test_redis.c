@@ -227,6 +227,17 @@ START_TEST(future_basics)
 	ck_assert_int_eq(pxs_future_claim(s, k), -EALREADY);
 	ck_assert_int_eq(pxs_future_new_at(s, k), -EEXIST);
 	ck_assert_int_eq(pxs_future_commit(s, pxs_key_from_name("z", 1)), -ENOENT);
+	/* a named future: under the name's key; the name is not kept */
+	pxs_key nk;
+	char nb[PXS_KEY_NAME_MAX + 1];
+	ck_assert_int_eq(pxs_future_new_named(s, "step/1", &nk), 0);
+	ck_assert(pxs_key_equal(nk, pxs_key_from_name("step/1", 6)));
+	ck_assert_int_eq(pxs_future_done(s, nk), 0);
+	ck_assert_int_eq(pxs_future_new_named(s, "step/1", &nk), -EEXIST);
+	ck_assert_int_eq(pxs_future_new_named(s, "", &nk), -EINVAL);
+	ck_assert_int_eq(pxs_future_new_named(s, NULL, &nk), -EINVAL);
+	ck_assert_int_eq(pxs_key_name(s, nk, nb, sizeof nb), 0);
+	ck_assert_int_eq(pxs_future_set(s, nk, "v", 1), 0);
 	pxs_close(s);
 	pxs_unlink(name);
 }

@@ -319,6 +319,132 @@ START_TEST(named_puts_keep_their_names)
 }
 END_TEST
 
+/* The name of @p key in @p s, as a string ("" for none, "-errno" else). */
+static const char *
+name_of(pxs_store *s, pxs_key key)
+{
+	static char buf[PXS_KEY_NAME_MAX + 1];
+	int rc = pxs_key_name(s, key, buf, sizeof buf);
+	if (rc < 0)
+		snprintf(buf, sizeof buf, "%d", rc);
+	return buf;
+}
+
+START_TEST(named_futures_keep_their_names)
+{
+	char name[64], big[PXS_KEY_NAME_MAX + 2];
+	pxs_store *s = pxs_test_store(name, 4 * MiB, 64), *ro;
+	pxs_key k, f, u, zero = {0, 0};
+	pxs_view v;
+	void *p;
+
+	/* what the heap holds with no key in it (this process's pins) */
+	ck_assert_int_eq(pxs_put(s, "x", 1, &u), 0);
+	ck_assert_int_eq(pxs_get(s, u, &v), 0);
+	ck_assert_int_eq(pxs_release(s, &v), 0);
+	ck_assert_int_eq(pxs_evict(s, u), 0);
+	uint64_t h0 = pxs_test_stat(s).heap_used;
+
+	/* pending, set, and still named after the set */
+	ck_assert_int_eq(pxs_future_new_named(s, "sim/step/42", &k), 0);
+	ck_assert(pxs_key_equal(k, pxs_key_from_name("sim/step/42", 11)));
+	ck_assert_str_eq(name_of(s, k), "sim/step/42");
+	ck_assert_int_eq(pxs_future_set(s, k, "abc", 3), 0);
+	ck_assert_str_eq(name_of(s, k), "sim/step/42");
+	ck_assert_int_eq(pxs_get(s, k, &v), 0);
+	ck_assert_uint_eq(v.size, 3);
+	ck_assert_int_eq(memcmp(v.data, "abc", 3), 0);
+	ck_assert_int_eq(pxs_release(s, &v), 0);
+	/* reserved, committed; a read-only handle sees the names too */
+	ck_assert_int_eq(pxs_future_new_named(s, "sim/step/43", &f), 0);
+	ck_assert_int_eq(pxs_future_reserve(s, f, 5, &p), 0);
+	ck_assert_str_eq(name_of(s, f), "sim/step/43");
+	memcpy(p, "hello", 5);
+	ck_assert_int_eq(pxs_future_commit(s, f), 0);
+	ck_assert_int_eq(pxs_open(name, &(pxs_options){.flags = PXS_RDONLY},
+				  &ro), 0);
+	ck_assert_str_eq(name_of(ro, f), "sim/step/43");
+	ck_assert_str_eq(name_of(ro, k), "sim/step/42");
+	ck_assert_int_eq(pxs_future_new_named(ro, "ro", &u), -EROFS);
+	ck_assert_int_eq(pxs_close(ro), 0);
+	pxs_check_report r;
+	ck_assert_int_eq(pxs_check(s, &r), 0);
+
+	/* bad input is refused and changes nothing */
+	pxs_stats before = pxs_test_stat(s);
+	memset(big, 'x', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	u = zero;
+	ck_assert_int_eq(pxs_future_new_named(s, NULL, &u), -EINVAL);
+	ck_assert_int_eq(pxs_future_new_named(s, "", &u), -EINVAL);
+	ck_assert_int_eq(pxs_future_new_named(s, big, &u), -EINVAL);
+	ck_assert_int_eq(pxs_future_new_named(NULL, "x", &u), -EINVAL);
+	ck_assert_int_eq(pxs_future_new_named(s, "sim/step/42", &u), -EEXIST);
+	ck_assert(pxs__key_is_zero(u));
+	pxs_test_same_store(before, pxs_test_stat(s));
+	ck_assert_str_eq(name_of(s, k), "sim/step/42");
+
+	/* an abandoned named future is taken over and keeps its name */
+	pxs_store *other;
+	ck_assert_int_eq(pxs_open(name, NULL, &other), 0);
+	ck_assert_int_eq(pxs_future_new_named(other, "job/7", &u), 0);
+	ck_assert_int_eq(pxs_close(other), 0);
+	ck_assert_int_eq(pxs_future_done(s, u), -EOWNERDEAD);
+	ck_assert_str_eq(name_of(s, u), "job/7");
+	ck_assert_int_eq(pxs_future_new_named(s, "job/7", &u), 0);
+	ck_assert_int_eq(pxs_future_done(s, u), 0);
+	ck_assert_str_eq(name_of(s, u), "job/7");
+	ck_assert_int_eq(pxs_check(s, &r), 0);
+
+	/* a scribbled name offset reads as no name, is reported by the
+	 * check, and frees nothing that is not its block */
+	struct pxs_seg_slot *sl = NULL;
+	for (uint32_t i = 0; i < s->g.nslots; i++)
+		if (s->slots[i].state == PXS_SLOT_READY &&
+		    pxs__slot_has_key(&s->slots[i], k))
+			sl = &s->slots[i];
+	ck_assert_ptr_nonnull(sl);
+	uint64_t saved = sl->name_off;
+	ck_assert_uint_ne(saved, 0);
+	uint64_t bad[] = {1, sl->off, s->g.heap_end - 1, UINT64_MAX, saved + 16};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		sl->name_off = bad[i];
+		ck_assert_str_eq(name_of(s, k), "");
+		ck_assert_int_eq(pxs_check(s, &r), -EPROTO);
+		ck_assert_msg(strstr(r.first_error, "name offset") != NULL,
+			      "%s", r.first_error);
+	}
+	/* the name block's bytes scribbled: no name either */
+	sl->name_off = saved;
+	s->base[saved + 2] ^= 1;
+	ck_assert_str_eq(name_of(s, k), "");
+	ck_assert_int_eq(pxs_check(s, &r), -EPROTO);
+	s->base[saved + 2] ^= 1;
+	ck_assert_str_eq(name_of(s, k), "sim/step/42");
+	ck_assert_int_eq(pxs_check(s, &r), 0);
+	/* evicting a slot whose name offset is the value's block frees the
+	 * value once, and the heap stays whole */
+	sl->name_off = sl->off;
+	ck_assert_int_eq(pxs_evict(s, k), 0);
+	ck_assert_int_eq(pxs_check(s, &r), 0);
+	/* (the name block the scribble orphaned stays allocated, as any
+	 * unreferenced block of a live process, until its reaper) */
+	ck_assert_int_eq(pxs__block_free(s, saved), 0);
+
+	/* every name block goes with its slot: evict all, the heap is back
+	 * to what it was with none of them */
+	ck_assert_int_eq(pxs_evict(s, f), 0);
+	ck_assert_int_eq(pxs_evict(s, u), 0);
+	ck_assert_int_eq(pxs_future_new_named(s, "gone", &u), 0);
+	ck_assert_int_eq(pxs_evict(s, u), 0);
+	pxs_stats st = pxs_test_stat(s);
+	ck_assert_uint_eq(st.objects + st.pending + st.abandoned, 0);
+	ck_assert_int_eq(pxs_check(s, &r), 0);
+	ck_assert_uint_eq(st.heap_used, h0);
+	pxs_test_done(s, name);
+}
+END_TEST
+
 START_TEST(object_errors_change_nothing)
 {
 	char name[64];
@@ -681,6 +807,7 @@ main(void)
 	tcase_add_test(tc, attach_refuses_foreign_and_damaged_segments);
 	tcase_add_test(tc, put_get_release_sizes);
 	tcase_add_test(tc, named_puts_keep_their_names);
+	tcase_add_test(tc, named_futures_keep_their_names);
 	tcase_add_test(tc, object_errors_change_nothing);
 	tcase_add_test(tc, release_rejects_forged_views);
 	tcase_add_test(tc, evict_keeps_pinned_views_and_frees_on_release);

@@ -217,8 +217,8 @@ cli_future(const struct cli_args *a)
 	if ((rc = cli_open(name, &s)) != CLI_OK)
 		return rc;
 	if (keyname) {
-		key = pxs_key_from_name(keyname, strlen(keyname));
-		rc = pxs_future_new_at(s, key);
+		/* Kept with the future: `ls` shows it, --prefix finds it. */
+		rc = pxs_future_new_named(s, keyname, &key);
 	} else {
 		rc = pxs_future_new(s, &key);
 	}

@@ -9,9 +9,12 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -270,26 +273,112 @@ cmp_names(const void *a, const void *b)
 	return strcmp(a, b); /* elements of a char [][PXS_NAME_MAX + 1] */
 }
 
+/* A creator's private name, "/.pxs-tmp-<name>-<pid>-<n>": its pid, or 0. */
+static long
+temp_creator(const char *file)
+{
+	const char *p = file + strlen(file), *dash;
+	int dashes = 0;
+
+	if (strncmp(file, ".pxs-tmp-", 9) != 0)
+		return 0;
+	while (p > file + 9 && dashes < 2)
+		if (*--p == '-')
+			dashes++;
+	if (dashes < 2)
+		return 0;
+	dash = p + 1;
+	char *end;
+	long pid = strtol(dash, &end, 10);
+	return end != dash && *end == '-' && pid > 0 ? pid : 0;
+}
+
+/* Why file (in /dev/shm, of size bytes and owner uid) could not be listed
+ * with its figures: rc from pxs_open() or pxs_stat(), in words, into
+ * buf; NULL if the row is to be left out (the file went away). */
+static const char *
+problem_of(int rc, const struct stat *sb, char *buf, size_t len)
+{
+	switch (rc) {
+	case -ENOENT:
+		return NULL;
+	case -EPROTO:
+		if (sb->st_size < (off_t)PXS_MIN_SIZE)
+			snprintf(buf, len, "truncated or not a segment (%lld "
+				 "bytes; a segment is at least 1M)",
+				 (long long)sb->st_size);
+		else
+			snprintf(buf, len, "not a proxyshm segment of this "
+				 "version, or damaged");
+		break;
+	case -EPERM:
+		snprintf(buf, len, "owned by uid %u, not trusted "
+			 "(--trust-owner)", (unsigned)sb->st_uid);
+		break;
+	case -EACCES:
+		snprintf(buf, len, "no read permission (owner uid %u)",
+			 (unsigned)sb->st_uid);
+		break;
+	case -ETIMEDOUT:
+		snprintf(buf, len, "timed out attaching (a creator is still "
+			 "formatting it, or it is stuck)");
+		break;
+	case -EINVAL:
+		snprintf(buf, len, "not a segment name");
+		break;
+	case -ENOTRECOVERABLE:
+		snprintf(buf, len, "unrecoverable: recreate it");
+		break;
+	default:
+		snprintf(buf, len, "%s", pxs_strerror(rc));
+	}
+	return buf;
+}
+
+/* One row of a file that has a problem instead of figures. */
+static void
+print_problem(int json, const char **sep, const char *name,
+	      const struct stat *sb, const char *problem)
+{
+	char size[16];
+
+	if (json) {
+		printf("%s\n {\"name\": ", *sep);
+		cli_json_string(stdout, name);
+		printf(", \"file_size\": %lld, \"problem\": ",
+		       (long long)sb->st_size);
+		cli_json_string(stdout, problem);
+		printf("}");
+		*sep = ",";
+		return;
+	}
+	cli_human_size((uint64_t)sb->st_size, size);
+	printf("%-32s %6s %6s %4s %8s %8s %6s %s\n", name, size, "-", "-", "-",
+	       "-", "-", problem);
+}
+
 /*
- * Every regular file in /dev/shm that attaches as a proxyshm segment.
- * Files that are not segments (-EPROTO), that we may not open (another
- * user's: -EACCES, -EPERM), that vanished (-ENOENT), or whose names are not
- * segment names (-EINVAL) are skipped; poisoned ones (-ENOTRECOVERABLE) are
- * listed as such. ".pxs-tmp-*" files are creators'
- * private segments under construction and are never opened.
+ * Every regular file in /dev/shm, one row each: the figures of a segment
+ * that attaches, and a problem column that says what is wrong with any
+ * file that does not (not a segment, truncated, another user's, timed out,
+ * unrecoverable) or with a ".pxs-tmp-*" file (a creator's private segment
+ * under construction: never opened; stale once its creator is dead). A
+ * file that vanishes meanwhile is left out. Nothing is written: segments
+ * are attached read-only (PXS_RDONLY), temporary files only looked at.
  */
 int
 cli_ls_segments(const struct cli_args *a)
 {
-	char name[PXS_STORE_NAME_MAX + 1], size[16], used[16];
+	char name[PXS_NAME_MAX + 2], size[16], used[16], why[96];
 	char (*names)[PXS_NAME_MAX + 1] = NULL, (*p)[PXS_NAME_MAX + 1];
 	size_t n = 0, i;
-	const char *sep = "";
+	const char *sep = "", *problem;
 	struct dirent *de;
-	int rc, ret = CLI_OK, json = cli_has(a, CLI_OPT_JSON);
+	int rc, ret = CLI_OK, json = cli_has(a, CLI_OPT_JSON), dfd;
 	pxs_options o;
 	pxs_store *s;
 	pxs_stats st;
+	struct stat sb;
 	DIR *d;
 
 	if (a->npos > 0)
@@ -299,12 +388,10 @@ cli_ls_segments(const struct cli_args *a)
 			strerror(errno));
 		return CLI_ERROR;
 	}
+	dfd = dirfd(d);
 	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.' &&
-		    (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
-		     !strncmp(de->d_name, ".pxs-tmp-", 9)))
-			continue;
-		if ((de->d_type != DT_REG && de->d_type != DT_UNKNOWN) ||
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    (de->d_type != DT_REG && de->d_type != DT_UNKNOWN) ||
 		    strlen(de->d_name) > PXS_NAME_MAX)
 			continue;
 		/* One flat array, not an array of strdup()s: nothing
@@ -323,36 +410,37 @@ cli_ls_segments(const struct cli_args *a)
 	if (json)
 		printf("[");
 	else
-		printf("%-32s %6s %6s %4s %8s %8s %6s\n", "NAME", "SIZE",
-		       "USED", "USE%", "OBJECTS", "PENDING", "PROCS");
+		printf("%-32s %6s %6s %4s %8s %8s %6s %s\n", "NAME", "SIZE",
+		       "USED", "USE%", "OBJECTS", "PENDING", "PROCS",
+		       "PROBLEM");
 	for (i = 0; i < n; i++) {
 		name[0] = '/';
 		strcpy(name + 1, names[i]);
-		o = cli_inspect_options(name);
-		rc = pxs_open(name, &o, &s);
-		if (rc == -EPROTO || rc == -EACCES || rc == -EPERM ||
-		    rc == -ENOENT || rc == -EINVAL)
+		if (fstatat(dfd, names[i], &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(sb.st_mode))
 			continue;
-		if (rc == 0 && (rc = pxs_stat(s, &st)) < 0)
-			pxs_close(s);
-		if (rc == -ENOTRECOVERABLE) {
-			/* A segment, but one that must be recreated: listed,
-			 * since finding those is what this command is for. */
-			if (json) {
-				printf("%s\n {\"name\": ", sep);
-				cli_json_string(stdout, name);
-				printf(", \"error\": ");
-				cli_json_string(stdout, pxs_strerror(rc));
-				printf("}");
-				sep = ",";
-			} else {
-				printf("%-32s %s\n", name,
-				       "unrecoverable: recreate it");
-			}
+		long pid = temp_creator(names[i]);
+		if (pid || !strncmp(names[i], ".pxs-tmp-", 9)) {
+			if (!pid)
+				snprintf(why, sizeof why, "a creator's "
+					 "temporary file");
+			else if (kill((pid_t)pid, 0) == 0 || errno == EPERM)
+				snprintf(why, sizeof why, "being created by "
+					 "pid %ld", pid);
+			else
+				snprintf(why, sizeof why, "stale temporary "
+					 "file: its creator (pid %ld) is "
+					 "dead", pid);
+			print_problem(json, &sep, name, &sb, why);
 			continue;
 		}
-		if (rc != 0) {
-			ret = cli_fail(rc, "segment %s", name);
+		o = cli_inspect_options(name);
+		rc = pxs_open(name, &o, &s);
+		if (rc == 0 && (rc = pxs_stat(s, &st)) < 0)
+			pxs_close(s);
+		if (rc < 0) {
+			if ((problem = problem_of(rc, &sb, why, sizeof why)))
+				print_problem(json, &sep, name, &sb, problem);
 			continue;
 		}
 		if (json) {
@@ -361,7 +449,7 @@ cli_ls_segments(const struct cli_args *a)
 			printf(", \"segment_size\": %llu, \"heap_size\": %llu, "
 			       "\"heap_used\": %llu, \"objects\": %u, "
 			       "\"pending\": %u, \"abandoned\": %u, "
-			       "\"processes\": %u}",
+			       "\"processes\": %u, \"problem\": null}",
 			       (unsigned long long)st.segment_size,
 			       (unsigned long long)st.heap_size,
 			       (unsigned long long)st.heap_used, st.objects,
@@ -370,9 +458,9 @@ cli_ls_segments(const struct cli_args *a)
 		} else {
 			cli_human_size(st.segment_size, size);
 			cli_human_size(st.heap_used, used);
-			printf("%-32s %6s %6s %3u%% %8u %8u %6u\n", name, size,
-			       used, percent(st.heap_used, st.heap_size),
-			       st.objects, st.pending, st.processes);
+			printf("%-32s %6s %6s %3u%% %8u %8u %6u %s\n", name,
+			       size, used, percent(st.heap_used, st.heap_size),
+			       st.objects, st.pending, st.processes, "-");
 		}
 		pxs_close(s);
 	}

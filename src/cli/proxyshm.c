@@ -48,7 +48,8 @@ static const struct cli_cmd commands[] = {
 	  "  $ proxyshm rm -f /demo\n" },
 	{ "ls-segments", cli_ls_segments,
 	  OPT(JSON), "[--json]",
-	  "list the proxyshm segments in /dev/shm with size and use",
+	  "list the files in /dev/shm: segments with size and use, others "
+	  "with their problem",
 	  "      --json           one JSON array\n"
 	  "Examples:\n"
 	  "  $ proxyshm ls-segments\n"
@@ -66,9 +67,9 @@ static const struct cli_cmd commands[] = {
 	  "NAME [--pending] [--prefix P] [--json]",
 	  "one line per object or future, oldest first",
 	  "  -p, --pending        only futures not set yet\n"
-	  "  -P, --prefix P       only values stored with a name (put "
-	  "--name)\n"
-	  "                       that starts with P\n"
+	  "  -P, --prefix P       only values and futures stored with a name"
+	  "\n"
+	  "                       (put/future --name) that starts with P\n"
 	  "      --json           one JSON array\n"
 	  "Examples:\n"
 	  "  $ proxyshm create /demo --size 16M\n"
@@ -111,8 +112,9 @@ static const struct cli_cmd commands[] = {
 	  "  -n, --name KEYNAME   the key derived from KEYNAME\n"
 	  "      --abandoned      every future whose owner died before "
 	  "setting it\n"
-	  "  -P, --prefix P       every value stored with a name that starts "
-	  "with P\n"
+	  "  -P, --prefix P       every value or future stored with a name "
+	  "that starts\n"
+	  "                       with P\n"
 	  "Every key is checked before the first is evicted.\n"
 	  "Examples:\n"
 	  "  $ proxyshm create /demo --size 16M\n"
@@ -141,7 +143,8 @@ static const struct cli_cmd commands[] = {
 	  "NAME [--name KEYNAME] [--timeout SECONDS] [--owned]",
 	  "create a pending future, print its proxy string and exit",
 	  "  -n, --name KEYNAME   the key derived from KEYNAME"
-	  " (default random)\n"
+	  " (default random),\n"
+	  "                       kept with the future (ls shows it)\n"
 	  "  -t, --timeout SECS   the future expires SECS from now, set or "
 	  "not\n"
 	  "                       (with --owned: the keeper's lifetime)\n"

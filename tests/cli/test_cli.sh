@@ -21,7 +21,9 @@ cleanup() {
 	for s in "${SEGS[@]}"; do
 		"$P" rm -f "$s" 2>/dev/null
 	done
-	rm -f "/dev/shm/.pxs-tmp-cli-$$" "/dev/shm/pxs-cli-$$-garbage"
+	rm -f "/dev/shm/.pxs-tmp-cli-$$" "/dev/shm/pxs-cli-$$-garbage" \
+		"/dev/shm/.pxs-tmp-cli-$$-999999999-1" "/dev/shm/pxs-cli-$$-trunc" \
+		"/dev/shm/pxs-cli-$$-others"
 	rm -rf "$T"
 }
 trap cleanup EXIT
@@ -254,17 +256,43 @@ expect 2 "ls: no such segment" "$P" ls "$NONE"
 
 # ---- ls-segments ---------------------------------------------------------------
 
-# A complete segment under a creator's private name must not be opened.
+# Every file gets a row; those that do not attach say why. A complete
+# segment under a creator's private name is never opened.
 cp "/dev/shm$S" "/dev/shm/.pxs-tmp-cli-$$"
+cp "/dev/shm$S" "/dev/shm/.pxs-tmp-cli-$$-999999999-1"   # its creator is dead
+head -c 65536 "/dev/shm$S" >"/dev/shm/pxs-cli-$$-trunc"
+sum_before=$(cat "/dev/shm/.pxs-tmp-cli-$$-999999999-1" | cksum)
 expect 0 "ls-segments" "$P" ls-segments
-assert "ls-segments lists the segment" grep -q "^$S " "$T/out"
-assert "ls-segments skips a non-segment" eval "! grep -q garbage '$T/out'"
-assert "ls-segments skips .pxs-tmp-*" eval "! grep -q pxs-tmp '$T/out'"
+assert "ls-segments: a PROBLEM column" grep -Eq "^NAME .* PROBLEM$" "$T/out"
+assert "ls-segments lists the segment, no problem" grep -Eq "^$S .* -$" "$T/out"
+assert "ls-segments: a non-segment, and why" \
+	grep -Eq "^$G .* not a proxyshm segment" "$T/out"
+assert "ls-segments: a truncated segment, and why" \
+	grep -Eq "^/pxs-cli-$$-trunc .* truncated or not a segment \(65536 bytes" "$T/out"
+assert "ls-segments: a stale temporary file of a dead creator" \
+	grep -Eq "^/.pxs-tmp-cli-$$-999999999-1 .* stale temporary file: its creator \(pid 999999999\) is dead$" "$T/out"
+assert "ls-segments: a temporary file is never opened" \
+	[ "$(cat "/dev/shm/.pxs-tmp-cli-$$-999999999-1" | cksum)" = "$sum_before" ]
+if [ "$(id -u)" -eq 0 ]; then
+	cp "/dev/shm$S" "/dev/shm/pxs-cli-$$-others"
+	chown nobody "/dev/shm/pxs-cli-$$-others"
+	expect 0 "ls-segments beside another user's segment" "$P" ls-segments
+	assert "ls-segments: another user's segment, and whose" \
+		grep -Eq "^/pxs-cli-$$-others .* owned by uid $(id -u nobody), not trusted" "$T/out"
+	expect 0 "ls-segments --trust-owner nobody" "$P" --trust-owner nobody ls-segments
+	assert "ls-segments: a trusted owner's segment has figures" \
+		grep -Eq "^/pxs-cli-$$-others .* -$" "$T/out"
+	rm -f "/dev/shm/pxs-cli-$$-others"
+else
+	skip "ls-segments: another user's segment (needs root)"
+fi
 expect 0 "ls-segments --json" "$P" ls-segments --json
 assert "ls-segments --json is JSON" json_ok "$T/out"
 assert "ls-segments --json has the segment" \
-	[ "$(json_get "$T/out" "[s['segment_size'] for s in j if s['name'] == '$S']")" = "[8388608]" ]
-rm -f "/dev/shm/.pxs-tmp-cli-$$"
+	[ "$(json_get "$T/out" "[(s['segment_size'], s['problem']) for s in j if s['name'] == '$S']")" = "[(8388608, None)]" ]
+assert "ls-segments --json: the garbage file's problem" \
+	[ "$(json_get "$T/out" "[s['problem'][:22] for s in j if s['name'] == '$G']")" = "['not a proxyshm segment']" ]
+rm -f "/dev/shm/.pxs-tmp-cli-$$" "/dev/shm/.pxs-tmp-cli-$$-999999999-1" "/dev/shm/pxs-cli-$$-trunc"
 expect 1 "ls-segments: no arguments" "$P" ls-segments "$S"
 
 # ---- futures: future, wait, set ------------------------------------------------
@@ -561,17 +589,24 @@ echo 1 | "$P" put "$N" --name sim/step/1 >/dev/null
 echo 2 | "$P" put "$N" --name sim/step/2 >/dev/null
 echo 3 | "$P" put "$N" --name other >/dev/null
 u=$(echo 4 | "$P" put "$N")
+"$P" future "$N" --name sim/step/3 >/dev/null
+"$P" future "$N" --name sim/step/4 >/dev/null
+printf 'four' | "$P" set "$N" --name sim/step/4
 expect 0 "ls with names" "$P" ls "$N"
 assert "ls shows a stored name" grep -Eq "^[0-9a-f]{32} +sim/step/1 +value " "$T/out"
 assert "ls shows - for a value without a name" grep -Eq "^$u +- +value " "$T/out"
+assert "ls shows a pending future's name" grep -Eq "^[0-9a-f]{32} +sim/step/3 +pending " "$T/out"
+assert "ls: a set future keeps its name" grep -Eq "^[0-9a-f]{32} +sim/step/4 +value " "$T/out"
 expect 0 "ls --prefix" "$P" ls "$N" --prefix sim/
-assert "ls --prefix: the two sim/ names" [ "$(grep -c ' sim/step/' "$T/out")" -eq 2 ]
-assert "ls --prefix: nothing else" line_count "$T/out" 3
+assert "ls --prefix: the four sim/ names" [ "$(grep -c ' sim/step/' "$T/out")" -eq 4 ]
+assert "ls --prefix: nothing else" line_count "$T/out" 5
 expect 0 "ls --json with names" "$P" ls "$N" --json
-assert "ls --json: the names" [ "$(json_get "$T/out" 'sorted(str(e["name"]) for e in j)')" = "['None', 'other', 'sim/step/1', 'sim/step/2']" ]
+assert "ls --json: the names" [ "$(json_get "$T/out" 'sorted(str(e["name"]) for e in j)')" = "['None', 'other', 'sim/step/1', 'sim/step/2', 'sim/step/3', 'sim/step/4']" ]
 expect 1 "put: a KEYNAME too long to keep" "$P" put "$N" --name "$(printf 'x%.0s' $(seq 256))" "$T/val"
+expect 1 "future: a KEYNAME too long to keep" "$P" future "$N" --name "$(printf 'x%.0s' $(seq 256))"
 expect 0 "evict --prefix" "$P" evict "$N" --prefix sim/
-assert "evict --prefix: counts them" grep -q "^$N: evicted 2 keys$" "$T/out"
+assert "evict --prefix: counts them, futures too" grep -q "^$N: evicted 4 keys$" "$T/out"
+expect 0 "check after evict --prefix: every name block freed" "$P" check "$N"
 expect 0 "ls after evict --prefix" "$P" ls "$N"
 assert "evict --prefix: the others stay" [ "$(grep -c ' value ' "$T/out")" -eq 2 ]
 expect 2 "get of an evicted name" "$P" get "$N" --name sim/step/1

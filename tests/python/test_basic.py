@@ -208,6 +208,23 @@ def test_future_at_key_and_handle(store):
         proxyshm.Future(store, Key.from_name("none")).done()
 
 
+def test_future_named(store):
+    f = store.future(name="sim/step/42")
+    assert f.key == Key.from_name("sim/step/42")
+    with pytest.raises(FileExistsError):
+        store.future(name="sim/step/42")
+    with pytest.raises(TypeError):
+        store.future(key=Key.from_name("x"), name="x")
+    before = store.stat()
+    for bad in ["", "x" * 256, "a\0b"]:
+        with pytest.raises(ValueError):
+            store.future(name=bad)
+    assert store.stat()["slots_used"] == before["slots_used"]
+    f.set_result(b"v")
+    assert bytes(store.wait(Key.from_name("sim/step/42"))) == b"v"
+    f.cancel()
+
+
 def test_future_owned_claim_disown(store):
     f = store.future(owned=True)
     f.disown()
