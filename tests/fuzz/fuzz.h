@@ -49,6 +49,13 @@ struct fz_in {
 	size_t n;
 };
 
+/** The stream half of fuzz_ops (fuzz_ops_stream.c): make its store (named
+ *  after @p base), run one stream op of op byte @p b and its argument
+ *  bytes from @p in, and at the end empty, close and check its store. */
+void fzs_begin(const char *base);
+void fzs_op(uint8_t b, struct fz_in *in);
+void fzs_end(void);
+
 static inline uint8_t
 fz_u8(struct fz_in *in)
 {
