@@ -55,6 +55,9 @@ struct fz_in {
 void fzs_begin(const char *base);
 void fzs_op(uint8_t b, struct fz_in *in);
 void fzs_end(void);
+/** fuzz_ops: with every handle closed, the store @p name must be empty
+ *  (heap back to the pin arrays) and pass pxs_check(); then unlinked. */
+void fz_ops_empty(const char *name);
 
 static inline uint8_t
 fz_u8(struct fz_in *in)

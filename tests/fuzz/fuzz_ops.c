@@ -280,6 +280,28 @@ want_insert(struct mkey *k)
 				     : 0;
 }
 
+void
+fz_ops_empty(const char *name)
+{
+	pxs_store *f;
+	pxs_stats st;
+	pxs_check_report r;
+	FZ_CHECK(pxs_open(name, NULL, &f) == 0, "%s: final attach", name);
+	FZ_CHECK(pxs_stat(f, &st) == 0, "%s: final stat", name);
+	uint64_t pin_array = ((uint64_t)f->g.nslots * 2 + 47) & ~15ull;
+	FZ_CHECK(st.objects == 0 && st.pending == 0 && st.abandoned == 0 &&
+			 st.evicted_pinned == 0 && st.pins == 0 &&
+			 st.heap_used <= pin_array * st.processes,
+		 "%s not empty at the end: objects %u pending %u evicted %u "
+		 "pins %u heap_used %llu",
+		 name, st.objects, st.pending, st.evicted_pinned, st.pins,
+		 (unsigned long long)st.heap_used);
+	FZ_CHECK(pxs_check(f, &r) == 0 && r.errors == 0,
+		 "%s: final check: %s", name, r.first_error);
+	pxs_close(f);
+	shm_unlink(name);
+}
+
 static void
 do_op(struct fz_in *in)
 {
@@ -564,21 +586,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FZ_CHECK(rc == 0, "final check: %s", r.first_error);
 	pxs_close(M.h[1]);
 	pxs_close(M.h[0]);
-	pxs_store *f;
-	pxs_stats st;
-	FZ_CHECK(pxs_open(M.name, NULL, &f) == 0, "final attach");
-	FZ_CHECK(pxs_stat(f, &st) == 0, "final stat");
-	uint64_t pin_array = ((uint64_t)f->g.nslots * 2 + 47) & ~15ull;
-	FZ_CHECK(st.objects == 0 && st.pending == 0 && st.abandoned == 0 &&
-			 st.evicted_pinned == 0 && st.pins == 0 &&
-			 st.heap_used <= pin_array * st.processes,
-		 "not empty at the end: objects %u pending %u evicted %u "
-		 "pins %u heap_used %llu",
-		 st.objects, st.pending, st.evicted_pinned, st.pins,
-		 (unsigned long long)st.heap_used);
-	FZ_CHECK(pxs_check(f, &r) == 0, "final check: %s", r.first_error);
-	pxs_close(f);
-	shm_unlink(M.name);
+	fz_ops_empty(M.name);
 	fzs_end();
 	return 0;
 }

@@ -455,21 +455,5 @@ fzs_end(void)
 				pxs_stream_delete(S.h[0], S.key[i]), 0);
 	pxs_close(S.h[1]);
 	pxs_close(S.h[0]);
-	pxs_store *f;
-	pxs_stats st;
-	pxs_check_report r;
-	FZ_CHECK(pxs_open(S.name, NULL, &f) == 0, "stream store: attach");
-	FZ_CHECK(pxs_stat(f, &st) == 0, "stream store: stat");
-	uint64_t pin_array = ((uint64_t)f->g.nslots * 2 + 47) & ~15ull;
-	FZ_CHECK(st.objects == 0 && st.pending == 0 && st.abandoned == 0 &&
-			 st.evicted_pinned == 0 && st.pins == 0 &&
-			 st.heap_used <= pin_array * st.processes,
-		 "stream store not empty at the end: objects %u pending %u "
-		 "evicted %u pins %u heap_used %llu",
-		 st.objects, st.pending, st.evicted_pinned, st.pins,
-		 (unsigned long long)st.heap_used);
-	FZ_CHECK(pxs_check(f, &r) == 0 && r.errors == 0,
-		 "stream store: final check: %s", r.first_error);
-	pxs_close(f);
-	shm_unlink(S.name);
+	fz_ops_empty(S.name);
 }
