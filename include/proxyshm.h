@@ -910,7 +910,13 @@ PXS_API int pxs_future_done(pxs_store *s, pxs_key key);
  *  #PXS_RDONLY handle (they pin the stream's metadata) every one of them
  *  returns -ENOTSUP. A key that holds anything but a stream (a
  *  plain value, a future), or a stream whose metadata another process
- *  scribbled over, is -EPROTO and nothing changes.
+ *  scribbled over, is -EPROTO and nothing changes. Every call but
+ *  pxs_stream_new() pins the stream's metadata for its duration: its
+ *  handle's first pin can find the heap full (-ENOSPC, nothing changed),
+ *  and one that holds 65535 pins on it gets -EOVERFLOW. A call that was
+ *  under way (asleep, or about to lock the stream) when
+ *  pxs_stream_delete() removed the stream returns -EIDRM; later calls
+ *  get -ENOENT.
  *  @{ */
 
 /** Flag of #pxs_stream_options: appends wait while the window is full up
@@ -971,8 +977,10 @@ typedef struct pxs_stream_stats {
  *   -ENOTSUP (a Redis store).
  * @note Thread-safe: of two processes creating one stream, one succeeds
  *   and the other gets -EEXIST. The stream belongs to nobody: it outlives
- *   its creator. pxs_evict() of its key takes the stream away for later
- *   callers; calls under way finish on the old one.
+ *   its creator. pxs_stream_delete() removes it with its items;
+ *   pxs_evict() of its key removes only the metadata (calls under way
+ *   finish on the old one, and the retained items stay behind as values
+ *   nobody can name: use pxs_stream_delete()).
  */
 PXS_API int pxs_stream_new(pxs_store *s, pxs_key key,
 			   const pxs_stream_options *o);
@@ -993,7 +1001,8 @@ PXS_API int pxs_stream_new(pxs_store *s, pxs_key key,
  *   committed yet), -EPIPE (the stream has ended), -ETIMEDOUT (the window
  *   stayed full), -ENOSPC (slot table or heap full), -ECANCELED (another
  *   process evicted the reservation at once), -EOVERFLOW (this handle
- *   holds 65535 pins on the stream's metadata), -EPROTO, -EUSERS,
+ *   holds 65535 pins on the stream's metadata), -EIDRM (the stream was
+ *   deleted while this call waited or reserved), -EPROTO, -EUSERS,
  *   -ENOTRECOVERABLE, -ENOTSUP.
  * @note Thread-safe. A reservation belongs to the calling thread: each
  *   thread may hold one per stream. If the process dies before the
@@ -1018,8 +1027,11 @@ PXS_API int pxs_stream_reserve(pxs_store *s, pxs_key key, size_t size,
  *   thread on this stream), -ENOENT (no such stream), -EPIPE (the stream
  *   ended meanwhile: the reservation is dropped), -ECANCELED (another
  *   process evicted the reservation: nothing is appended), -EOVERFLOW,
- *   -ENOSPC (no room for this handle's pin records), -EPROTO, -EUSERS,
- *   -ENOTRECOVERABLE, -ENOTSUP.
+ *   -ENOSPC (no room for this handle's pin records), -EIDRM (the stream
+ *   was deleted meanwhile: nothing is appended), -EPROTO, -EUSERS,
+ *   -ENOTRECOVERABLE, -ENOTSUP. A stream deleted between the reservation
+ *   and the commit is -ENOENT (or -EIDRM): the reservation was evicted
+ *   with it, and its memory comes back when this handle closes.
  * @note Thread-safe; never waits for readers. Sequence numbers follow the
  *   order of the commits. In a Discard stream with a full window it evicts
  *   the oldest item.
@@ -1038,8 +1050,8 @@ PXS_API int pxs_stream_commit(pxs_store *s, pxs_key key, uint64_t *seq_out);
  * @return 0, or the errors of pxs_stream_reserve() and pxs_stream_commit():
  *   -EINVAL (NULL @p s, zero key, NULL @p data with a non-zero @p size),
  *   -ENOENT, -EBUSY (this thread holds a reservation on this stream),
- *   -EPIPE, -ETIMEDOUT, -ENOSPC, -ECANCELED, -EOVERFLOW, -EPROTO, -EUSERS,
- *   -ENOTRECOVERABLE, -ENOTSUP.
+ *   -EPIPE, -ETIMEDOUT, -ENOSPC, -ECANCELED, -EOVERFLOW, -EIDRM, -EPROTO,
+ *   -EUSERS, -ENOTRECOVERABLE, -ENOTSUP.
  * @note Thread-safe, as pxs_stream_reserve().
  */
 PXS_API int pxs_stream_append(pxs_store *s, pxs_key key, const void *data,
@@ -1062,8 +1074,9 @@ PXS_API int pxs_stream_append(pxs_store *s, pxs_key key, const void *data,
  *   pxs_stream_stat()'s first is the oldest still there), -EPIPE (the
  *   stream has ended and @p seq is past its last item), -ETIMEDOUT,
  *   -EOVERFLOW (this handle already holds 65535 pins on the item or the
- *   metadata), -ENOSPC (no room for this handle's pin records), -EPROTO,
- *   -EUSERS, -ENOTRECOVERABLE, -ENOTSUP.
+ *   metadata), -ENOSPC (no room for this handle's pin records), -EIDRM
+ *   (the stream was deleted while this call waited), -EPROTO, -EUSERS,
+ *   -ENOTRECOVERABLE, -ENOTSUP.
  * @note Thread-safe; any number of threads and processes may read one
  *   item. A waiting reader sleeps in the kernel and holds no lock; a
  *   signal does not end the wait.
@@ -1078,11 +1091,35 @@ PXS_API int pxs_stream_read(pxs_store *s, pxs_key key, uint64_t seq,
  * @param[in] key the stream
  * @return 0, or -EINVAL (NULL @p s, zero key), -ENOENT (no such stream),
  *   -EALREADY (already ended), -EOVERFLOW, -ENOSPC (no room for this
- *   handle's pin records), -EPROTO, -EUSERS, -ENOTRECOVERABLE, -ENOTSUP.
+ *   handle's pin records), -EIDRM, -EPROTO, -EUSERS, -ENOTRECOVERABLE,
+ *   -ENOTSUP.
  * @note Thread-safe; any process may end a stream. Retained items stay
  *   readable.
  */
 PXS_API int pxs_stream_end(pxs_store *s, pxs_key key);
+
+/**
+ * @brief Delete the stream: evict its key, its retained items and its
+ * reservations in flight, and wake every call asleep on it.
+ * @param[in] s   store from pxs_open()
+ * @param[in] key the stream
+ * @return 0, or -EINVAL (NULL @p s, zero key), -ENOENT (no such stream),
+ *   -EOVERFLOW, -ENOSPC (no room for this handle's pin records), -EIDRM
+ *   (another call deleted it at the same moment), -EPROTO (not a stream,
+ *   or its metadata failed validation: nothing changed), -EUSERS,
+ *   -ENOTRECOVERABLE, -ENOTSUP.
+ * @note Thread-safe; any process may delete a stream, ended or not, and
+ *   the call never waits for readers or producers. Calls asleep on the
+ *   stream (readers, takers, blocked producers) wake and return -EIDRM;
+ *   later calls get -ENOENT, and the key may be used again at once.
+ *   Views pinned on items stay valid until released (pxs_evict()'s
+ *   promise). A reservation in flight is evicted: its producer's
+ *   pxs_stream_commit() fails and the memory comes back when that handle
+ *   closes or its process dies. If the deleting process dies half way,
+ *   the next call that locks the stream finishes the delete, so nothing is
+ *   left behind.
+ */
+PXS_API int pxs_stream_delete(pxs_store *s, pxs_key key);
 
 /**
  * @brief Fill @p st with the stream's numbers.
@@ -1091,7 +1128,7 @@ PXS_API int pxs_stream_end(pxs_store *s, pxs_key key);
  * @param[out] st  the snapshot; written only on success
  * @return 0, or -EINVAL (NULL @p s or @p st, zero key), -ENOENT (no such
  *   stream), -EOVERFLOW, -ENOSPC (no room for this handle's pin records),
- *   -EPROTO, -EUSERS, -ENOTRECOVERABLE, -ENOTSUP.
+ *   -EIDRM, -EPROTO, -EUSERS, -ENOTRECOVERABLE, -ENOTSUP.
  * @note Thread-safe; an atomic snapshot (taken under the stream's lock).
  */
 PXS_API int pxs_stream_stat(pxs_store *s, pxs_key key, pxs_stream_stats *st);
@@ -1107,8 +1144,8 @@ PXS_API int pxs_stream_stat(pxs_store *s, pxs_key key, pxs_stream_stats *st);
  * @return 0, or -EINVAL (NULL @p s, zero key), -ENOENT (no such stream),
  *   -ERANGE (@p from_seq below the oldest retained item), -EALREADY (this
  *   process is joined already), -ENOSPC (#PXS_STREAM_READERS_MAX readers
- *   are joined, or no room for pin records), -EOVERFLOW, -EPROTO, -EUSERS,
- *   -ENOTRECOVERABLE, -ENOTSUP.
+ *   are joined, or no room for pin records), -EOVERFLOW, -EIDRM, -EPROTO,
+ *   -EUSERS, -ENOTRECOVERABLE, -ENOTSUP.
  * @note Thread-safe. The reader is the process (its handle's entry): its
  *   threads share one position. When it dies its position is dropped by
  *   the next caller that is held back by it, within 250 ms for a blocked
@@ -1123,7 +1160,7 @@ PXS_API int pxs_stream_join(pxs_store *s, pxs_key key, uint64_t from_seq);
  * @param[in] key the stream
  * @return 0, or -EINVAL (NULL @p s, zero key), -ENOENT (no such stream, or
  *   this process is not joined), -EOVERFLOW, -ENOSPC (no room for pin
- *   records), -EPROTO, -EUSERS, -ENOTRECOVERABLE, -ENOTSUP.
+ *   records), -EIDRM, -EPROTO, -EUSERS, -ENOTRECOVERABLE, -ENOTSUP.
  * @note Thread-safe; wakes producers it held back.
  */
 PXS_API int pxs_stream_leave(pxs_store *s, pxs_key key);
@@ -1146,8 +1183,9 @@ PXS_API int pxs_stream_leave(pxs_store *s, pxs_key key);
  *   group name empty or too long), -ENOENT (no such stream), -ENOSPC
  *   (#PXS_STREAM_GROUPS_MAX groups exist already, or no room for pin
  *   records), -EPIPE (the stream has ended and every item the group got
- *   is acknowledged), -ETIMEDOUT, -EOVERFLOW, -EPROTO, -EUSERS,
- *   -ENOTRECOVERABLE, -ENOTSUP.
+ *   is acknowledged), -ETIMEDOUT, -EOVERFLOW, -EIDRM (the stream was
+ *   deleted while this call waited), -EPROTO, -EUSERS, -ENOTRECOVERABLE,
+ *   -ENOTSUP.
  * @note Thread-safe. While items taken by live members are not
  *   acknowledged, a take at the end waits (one of them may come back);
  *   items of live members are never handed out again. A group holds a
@@ -1168,7 +1206,7 @@ PXS_API int pxs_stream_take(pxs_store *s, pxs_key key, const char *group,
  * @return 0, or -EINVAL (NULL @p s or @p group, zero key, a group name
  *   empty or too long), -ENOENT (no such stream or group, or @p seq is
  *   not taken and unacknowledged in it), -EOVERFLOW, -ENOSPC (no room for
- *   pin records), -EPROTO, -EUSERS, -ENOTRECOVERABLE, -ENOTSUP.
+ *   pin records), -EIDRM, -EPROTO, -EUSERS, -ENOTRECOVERABLE, -ENOTSUP.
  * @note Thread-safe; any process may acknowledge. The caller's view of the
  *   item stays valid until it releases it.
  */

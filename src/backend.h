@@ -64,6 +64,7 @@ struct pxs__backend {
 	int (*stream_read)(pxs_store *s, pxs_key key, uint64_t seq,
 			   long timeout_ms, pxs_view *v);
 	int (*stream_end)(pxs_store *s, pxs_key key);
+	int (*stream_delete)(pxs_store *s, pxs_key key);
 	int (*stream_stat)(pxs_store *s, pxs_key key, pxs_stream_stats *st);
 	int (*stream_join)(pxs_store *s, pxs_key key, uint64_t from_seq);
 	int (*stream_leave)(pxs_store *s, pxs_key key);
@@ -130,6 +131,7 @@ int pxs__shm_stream_commit(pxs_store *s, pxs_key key, uint64_t *seq_out);
 int pxs__shm_stream_read(pxs_store *s, pxs_key key, uint64_t seq,
 			 long timeout_ms, pxs_view *v);
 int pxs__shm_stream_end(pxs_store *s, pxs_key key);
+int pxs__shm_stream_delete(pxs_store *s, pxs_key key);
 int pxs__shm_stream_stat(pxs_store *s, pxs_key key, pxs_stream_stats *st);
 int pxs__shm_stream_join(pxs_store *s, pxs_key key, uint64_t from_seq);
 int pxs__shm_stream_leave(pxs_store *s, pxs_key key);

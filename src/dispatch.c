@@ -49,6 +49,7 @@ static const struct pxs__backend shm_backend = {
 	.stream_commit = pxs__shm_stream_commit,
 	.stream_read = pxs__shm_stream_read,
 	.stream_end = pxs__shm_stream_end,
+	.stream_delete = pxs__shm_stream_delete,
 	.stream_stat = pxs__shm_stream_stat,
 	.stream_join = pxs__shm_stream_join,
 	.stream_leave = pxs__shm_stream_leave,
@@ -299,6 +300,7 @@ FORWARD_OPTIONAL(int, stream_read,
 		  pxs_view *v),
 		 (s, key, seq, timeout_ms, v))
 FORWARD_OPTIONAL(int, stream_end, (pxs_store *s, pxs_key key), (s, key))
+FORWARD_OPTIONAL(int, stream_delete, (pxs_store *s, pxs_key key), (s, key))
 FORWARD_OPTIONAL(int, stream_stat,
 		 (pxs_store *s, pxs_key key, pxs_stream_stats *st),
 		 (s, key, st))

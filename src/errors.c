@@ -62,6 +62,7 @@ static const char *const error_texts[] = {
 	[ESRCH] = "no such process",
 	[ERANGE] = "item no longer in the stream (slid out of its window)",
 	[EPIPE] = "stream ended: no more items",
+	[EIDRM] = "stream deleted while the call was using it",
 };
 
 #define N_ERROR_TEXTS (sizeof(error_texts) / sizeof(error_texts[0]))

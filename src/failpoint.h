@@ -32,6 +32,7 @@
 	X(FP_COMMIT_AFTER_PUBLISH, "commit.after_publish")                     \
 	X(FP_STREAM_BEFORE_COMMIT, "stream.before_commit")                     \
 	X(FP_STREAM_AFTER_COMMIT, "stream.after_commit")                       \
+	X(FP_STREAM_MID_DELETE, "stream.mid_delete")                           \
 	X(FP_EVICT_LOCKED, "evict.slot_locked")                                \
 	X(FP_EVICT_AFTER_UNPUBLISH, "evict.after_unpublish")                   \
 	X(FP_PIN_BETWEEN_COUNTS, "pin.between_counts")                         \

@@ -103,6 +103,8 @@ struct meta {
 	uint64_t first; /* oldest retained seq */
 	uint32_t ended;
 	uint32_t committing; /* 1 + index in resv[] being committed, or 0 */
+	uint32_t deleted;    /* 0; 1 while pxs_stream_delete() runs; 2 after */
+	pxs_key self;        /* the stream's own key */
 	uint32_t items, items_sleepers;
 	uint32_t progress, progress_sleepers;
 	pthread_mutex_t lock;
@@ -181,6 +183,55 @@ resv_drop(struct meta *m, uint32_t i)
 	memset(&m->resv[i], 0, sizeof m->resv[i]);
 }
 
+/*
+ * DELETING A STREAM. pxs_stream_delete() evicts, under the stream lock,
+ * everything the stream holds: each retained item (zeroing its ring entry
+ * as it goes), each reservation in flight, the readers and groups, and
+ * last the stream's own key. Before the first eviction it sets `deleted`,
+ * and every later locker of this block (a call that had pinned it before:
+ * a sleeper woken by the bump, a caller that raced the delete) gets
+ * -EIDRM, while callers that look the key up afresh get -ENOENT. Views
+ * pinned on items stay valid: eviction frees a value only at its last
+ * release. A deleter killed half way leaves `deleted` at 1 and the lock
+ * owner-dead; the next locker's repair runs this again, which is safe
+ * because every step is idempotent (zeroed entries are skipped, the keys
+ * evicted are random ones, never reused) and the stream key is evicted
+ * only while it still names this very block: a stream made under the
+ * same key meanwhile is left alone.
+ */
+static void
+delete_locked(struct pxs_store *s, struct meta *m, uint32_t window)
+{
+	m->deleted = 1;
+	for (uint32_t i = 0; i < window; i++) {
+		pxs_key k = m->ring[i];
+		if (pxs__key_is_zero(k))
+			continue;
+		(void)pxs__shm_evict(s, k);
+		m->ring[i] = (pxs_key){0, 0};
+		PXS_FAILPOINT(FP_STREAM_MID_DELETE);
+	}
+	for (uint32_t i = 0; i < RESV_MAX; i++) {
+		pxs_key k = m->resv[i].key;
+		resv_drop(m, i);
+		if (!pxs__key_is_zero(k))
+			(void)pxs__shm_evict(s, k);
+	}
+	memset(m->readers, 0, sizeof m->readers);
+	memset(m->groups, 0, sizeof m->groups);
+	m->first = m->next;
+	pxs_view v;
+	if (pxs__shm_get(s, m->self, &v) == 0) {
+		bool mine = v.data == (const void *)m;
+		(void)pxs__shm_release(s, &v);
+		if (mine)
+			(void)pxs__shm_evict(s, m->self);
+	}
+	m->deleted = 2;
+	bump(&m->items);
+	bump(&m->progress);
+}
+
 /* The repair of a stream lock whose holder died: finish or undo the
  * commit it was in, so that a committed item is appended exactly once.
  * Everything else is re-validated by every locker anyway. */
@@ -192,7 +243,9 @@ repair_meta(struct pxs_store *s, void *arg)
 	uint32_t window = m->window;
 
 	m->committing = 0;
-	if (c >= 1 && c <= RESV_MAX && window >= 1 &&
+	if (m->deleted == 1 && window >= 1 && window <= PXS_STREAM_WINDOW_MAX)
+		delete_locked(s, m, window);
+	else if (c >= 1 && c <= RESV_MAX && window >= 1 &&
 	    window <= PXS_STREAM_WINDOW_MAX && m->first <= m->next &&
 	    m->next - m->first <= window) {
 		struct resv *r = &m->resv[c - 1];
@@ -250,7 +303,8 @@ meta_valid(const struct hold *h)
 	return m->magic == META_MAGIC && m->window == h->window &&
 	       (m->flags & ~(uint32_t)PXS_STREAM_BLOCK) == 0 &&
 	       m->first <= m->next && m->next - m->first <= h->window &&
-	       m->ended <= 1 && m->committing <= RESV_MAX;
+	       m->ended <= 1 && m->committing <= RESV_MAX &&
+	       m->deleted <= 2;
 }
 
 static int
@@ -262,6 +316,10 @@ hold_lock(struct pxs_store *s, struct hold *h)
 	if (!meta_valid(h)) {
 		pxs__unlock(&h->m->lock);
 		return -EPROTO;
+	}
+	if (h->m->deleted) { /* a call that pinned the block before */
+		pxs__unlock(&h->m->lock);
+		return -EIDRM;
 	}
 	return 0;
 }
@@ -479,6 +537,7 @@ pxs__shm_stream_new(pxs_store *s, pxs_key key, const pxs_stream_options *o)
 	memset(m, 0, meta_size(window));
 	m->window = window;
 	m->flags = flags;
+	m->self = key;
 	m->magic = META_MAGIC;
 	if (pxs__mutex_init(&m->lock) < 0) {
 		(void)pxs__shm_evict(s, key);
@@ -529,25 +588,29 @@ pxs__shm_stream_reserve(pxs_store *s, pxs_key key, size_t size,
 			return rc;
 		}
 	}
+	/* The item's future is made under the lock, so that a delete after
+	 * the unlock finds it to evict; the allocation is made outside. */
 	struct resv *r = &m->resv[slot];
 	pxs_key item = pxs__key_random();
+	if ((rc = own_error(pxs__shm_future_new_at(s, item))) < 0)
+		return finish(s, &h, rc);
 	r->key = item;
 	r->tid = tid;
 	r->token = s->token;
 	unlock_wake(m);
 
-	rc = pxs__shm_future_new_at(s, item);
-	if (rc == 0)
-		rc = pxs__shm_future_reserve(s, item, size, buf);
-	rc = own_error(rc);
+	rc = own_error(pxs__shm_future_reserve(s, item, size, buf));
 	if (rc < 0) {
 		(void)pxs__shm_evict(s, item);
-		if (hold_lock(s, &h) == 0) {
+		int lrc = hold_lock(s, &h);
+		if (lrc == 0) {
 			if (m->resv[slot].token == s->token &&
 			    m->resv[slot].tid == tid)
 				resv_drop(m, (uint32_t)slot);
 			bump(&m->progress);
 			unlock_wake(m);
+		} else if (lrc == -EIDRM) {
+			rc = lrc;
 		}
 	}
 	hold_close(s, &h);
@@ -694,6 +757,17 @@ pxs__shm_stream_end(pxs_store *s, pxs_key key)
 	h.m->ended = 1;
 	bump(&h.m->items);
 	bump(&h.m->progress);
+	return finish(s, &h, 0);
+}
+
+int
+pxs__shm_stream_delete(pxs_store *s, pxs_key key)
+{
+	struct hold h;
+	int rc = begin(s, key, &h);
+	if (rc < 0)
+		return rc;
+	delete_locked(s, h.m, h.window);
 	return finish(s, &h, 0);
 }
 

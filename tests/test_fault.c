@@ -826,6 +826,63 @@ START_TEST(stream_committer_killed_holding_the_stream_lock)
 }
 END_TEST
 
+/* A deleter killed half way through its evictions: the next locker's
+ * repair finishes the delete, so no item is left behind unnamed, the
+ * pinned view of an item stays valid, and the key can be used again. */
+static int
+delete_victim(void *arg)
+{
+	pxs_store *s;
+	if (pxs_open(stream_seg, NULL, &s))
+		return 2;
+	setenv("PXS_FAILPOINT", arg, 1);
+	pxs_stream_delete(s, pxs_key_from_name("st", 2));
+	return 3; /* not killed */
+}
+
+START_TEST(stream_deleter_killed_mid_delete)
+{
+	pxs_store *s = pxs_test_store(stream_seg, 8 * MiB, 64);
+	pxs_key k = pxs_key_from_name("st", 2);
+	pxs_stream_options o = {.window = 8};
+	ck_assert_int_eq(pxs_stream_new(s, k, &o), 0);
+	for (int i = 0; i < 6; i++)
+		ck_assert_int_eq(pxs_stream_append(s, k, "item", 4, 0, NULL), 0);
+	pxs_view held;
+	ck_assert_int_eq(pxs_stream_read(s, k, 4, 0, &held), 0);
+	static char spec[] = "stream.mid_delete:kill:3";
+	pid_t p = pxs_test_spawn(delete_victim, spec);
+	ck_assert_int_eq(pxs_test_reap(p, 30), 128 + SIGKILL);
+	hit[fp_index("stream.mid_delete")] = true;
+
+	/* The victim died with 3 of 6 items evicted and the key still there:
+	 * the next locker repairs, finishing the delete (-EIDRM: it had
+	 * pinned the block), and the key is gone after it. */
+	pxs_stream_stats st;
+	ck_assert_int_eq(pxs_stream_stat(s, k, &st), -EIDRM);
+	ck_assert_int_eq(pxs_stream_stat(s, k, &st), -ENOENT);
+	ck_assert_mem_eq(held.data, "item", 4);
+	ck_assert_int_ge(pxs_reap(s), 0);
+	pxs_stats ss = pxs_test_stat(s);
+	ck_assert_uint_eq(ss.objects, 0);
+	ck_assert_uint_eq(ss.pending, 0);
+	ck_assert_uint_eq(ss.evicted_pinned, 1);
+	ck_assert_uint_ge(ss.recoveries, 1);
+	ck_assert_int_eq(pxs_release(s, &held), 0);
+	ck_assert_uint_eq(pxs_test_stat(s).evicted_pinned, 0);
+	ck_assert_int_eq(pxs_stream_new(s, k, &o), 0);
+	uint64_t seq;
+	ck_assert_int_eq(pxs_stream_append(s, k, "next", 4, 0, &seq), 0);
+	ck_assert_uint_eq(seq, 0);
+	ck_assert_int_eq(pxs_stream_delete(s, k), 0);
+	pxs_check_report r;
+	ck_assert_int_eq(pxs_check(s, &r), 0);
+	ck_assert_uint_eq(r.leaked_blocks, 0);
+	ck_assert_uint_eq(pxs_test_stat(s).objects, 0);
+	pxs_test_done(s, stream_seg);
+}
+END_TEST
+
 START_TEST(every_point_was_hit)
 {
 	const char *const *names = pxs__failpoint_names();
@@ -859,6 +916,7 @@ main(void)
 	tcase_add_test(tc, insert_rechecks_its_path_after_a_sweep);
 	tcase_add_test(tc, stopped_inserter_does_not_wedge_check);
 	tcase_add_test(tc, stream_committer_killed_holding_the_stream_lock);
+	tcase_add_test(tc, stream_deleter_killed_mid_delete);
 	tcase_add_test(tc, every_point_was_hit);
 	suite_add_tcase(s, tc);
 	return pxs_test_run(s);

@@ -1,12 +1,14 @@
 /* test_stream.c - streams: bad input changes nothing, append/read/end,
  * two producers and four readers in other processes, backpressure and a
  * killed or stopped reader, the Discard window, a producer killed between
- * reserve and commit, groups with a killed worker, scribbled metadata. */
+ * reserve and commit, groups with a killed worker, scribbled metadata,
+ * deleting a stream with sleepers, pinned views and a reservation on it. */
 #include "internal.h"
 #include "pxs_test.h"
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -586,6 +588,158 @@ START_TEST(producer_killed_between_reserve_and_commit)
 }
 END_TEST
 
+/* ---- deleting a stream ------------------------------------------------ */
+
+/* Until a sleeping child is asleep (state S: it only sleeps in the futex
+ * once it has told the parent it is about to call). */
+static void
+wait_asleep(pid_t pid)
+{
+	char path[64], buf[256];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	for (int i = 0; i < 5000; i++) {
+		FILE *f = fopen(path, "r");
+		ck_assert_ptr_nonnull(f);
+		size_t n = fread(buf, 1, sizeof buf - 1, f);
+		fclose(f);
+		buf[n] = '\0';
+		const char *p = strrchr(buf, ')');
+		if (p && p[1] == ' ' && p[2] == 'S')
+			return;
+		usleep(1000);
+	}
+	ck_abort_msg("child %d never went to sleep", (int)pid);
+}
+
+/* arg: "r" reads past the end, "p" appends to a full Block stream, "t"
+ * takes for a group with nothing left; each must be woken by the delete
+ * with -EIDRM. */
+static int
+sleeper_fn(void *arg)
+{
+	const char *what = arg;
+	pxs_view v;
+	uint64_t seq;
+	int rc;
+	if (write(g_ack[1], what, 1) != 1)
+		return 70;
+	if (*what == 'r')
+		rc = pxs_stream_read(g_s, g_k, 2, 30000, &v);
+	else if (*what == 'p')
+		rc = append_item(g_s, g_k, 6, 9, 30000, &seq);
+	else
+		rc = pxs_stream_take(g_s, g_k, "g", 30000, &seq, &v);
+	return rc == -EIDRM ? 0 : 71;
+}
+
+START_TEST(delete_wakes_sleepers_and_frees_items)
+{
+	char name[64];
+	g_s = pxs_test_store(name, 16 * MiB, 256);
+	g_k = pxs_key_from_name("del", 3);
+	pxs_key zero = {0, 0}, plain = pxs_key_from_name("plain", 5);
+	pxs_view v, held;
+	uint64_t seq;
+
+	/* Bad input changes nothing. */
+	ck_assert_int_eq(pxs_put_at(g_s, plain, "v", 1), 0);
+	ck_assert_int_eq(pxs_get(g_s, plain, &v), 0); /* the pin array */
+	ck_assert_int_eq(pxs_release(g_s, &v), 0);
+	pxs_stats before = pxs_test_stat(g_s);
+	ck_assert_int_eq(pxs_stream_delete(NULL, g_k), -EINVAL);
+	ck_assert_int_eq(pxs_stream_delete(g_s, zero), -EINVAL);
+	ck_assert_int_eq(pxs_stream_delete(g_s, g_k), -ENOENT);
+	ck_assert_int_eq(pxs_stream_delete(g_s, plain), -EPROTO);
+	pxs_test_same_store(before, pxs_test_stat(g_s));
+	ck_assert_int_eq(pxs_get(g_s, plain, &v), 0);
+	ck_assert_mem_eq(v.data, "v", 1);
+	ck_assert_int_eq(pxs_release(g_s, &v), 0);
+	ck_assert_int_eq(pxs_evict(g_s, plain), 0);
+
+	/* A full Block stream (window 2, this process joined at 0) with a
+	 * reader, a producer and a taker asleep on it. The group took both
+	 * items and acked them, so it needs nothing more. */
+	pxs_stream_options o = {.window = 2, .flags = PXS_STREAM_BLOCK};
+	ck_assert_int_eq(pxs_stream_new(g_s, g_k, &o), 0);
+	ck_assert_int_eq(pxs_stream_join(g_s, g_k, 0), 0);
+	for (uint64_t i = 0; i < 2; i++)
+		ck_assert_int_eq(append_item(g_s, g_k, 6, i, 0, &seq), 0);
+	for (uint64_t i = 0; i < 2; i++) {
+		ck_assert_int_eq(pxs_stream_take(g_s, g_k, "g", 0, &seq, &v), 0);
+		ck_assert_int_eq(pxs_release(g_s, &v), 0);
+		ck_assert_int_eq(pxs_stream_ack(g_s, g_k, "g", seq), 0);
+	}
+	ck_assert_int_eq(pxs_stream_read(g_s, g_k, 1, 0, &held), 0);
+	ck_assert_int_eq(pipe(g_ack), 0);
+	static const char *const kinds[] = {"r", "p", "t"};
+	pid_t kids[3];
+	for (int i = 0; i < 3; i++) {
+		char c;
+		kids[i] = pxs_test_spawn(sleeper_fn, (void *)kinds[i]);
+		ck_assert_int_eq(read(g_ack[0], &c, 1), 1);
+		wait_asleep(kids[i]);
+	}
+	ck_assert_uint_eq(pxs_test_stat(g_s).objects, 3);
+	ck_assert_int_eq(pxs_stream_delete(g_s, g_k), 0);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(pxs_test_reap(kids[i], 10), 0);
+
+	/* Gone for later callers; the pinned view of item 1 stays valid. */
+	ck_assert_int_eq(pxs_stream_stat(g_s, g_k, &(pxs_stream_stats){0}),
+			 -ENOENT);
+	ck_assert_int_eq(pxs_stream_read(g_s, g_k, 1, 0, &v), -ENOENT);
+	ck_assert_int_eq(pxs_stream_delete(g_s, g_k), -ENOENT);
+	ck_assert_int_eq(pxs_test_verify(held.data, held.size, item_key(6, 1)),
+			 0);
+	pxs_stats ss = pxs_test_stat(g_s);
+	ck_assert_uint_eq(ss.objects, 0);
+	ck_assert_uint_eq(ss.pending, 0);
+	ck_assert_uint_eq(ss.evicted_pinned, 1);
+	ck_assert_int_eq(pxs_release(g_s, &held), 0);
+	ss = pxs_test_stat(g_s);
+	ck_assert_uint_eq(ss.evicted_pinned, 0);
+	ck_assert_uint_eq(ss.pins, 0);
+	pxs_check_report r;
+	ck_assert_int_eq(pxs_check(g_s, &r), 0);
+	ck_assert_uint_eq(r.leaked_blocks, 0);
+
+	/* The key is free again at once. */
+	ck_assert_int_eq(pxs_stream_new(g_s, g_k, NULL), 0);
+	ck_assert_int_eq(append_item(g_s, g_k, 6, 0, 0, &seq), 0);
+	ck_assert_uint_eq(seq, 0);
+	ck_assert_int_eq(pxs_stream_delete(g_s, g_k), 0);
+	ck_assert_uint_eq(pxs_test_stat(g_s).objects, 0);
+	for (int i = 0; i < 2; i++)
+		close(g_ack[i]);
+	pxs_test_done(g_s, name);
+}
+END_TEST
+
+/* A reservation in flight at the delete: evicted with the stream, the
+ * producer's commit fails and the memory comes back at its close. */
+START_TEST(delete_with_a_reservation_in_flight)
+{
+	char name[64];
+	pxs_store *s = pxs_test_store(name, 16 * MiB, 256), *p;
+	pxs_key k = pxs_key_from_name("resv", 4);
+	void *buf;
+	ck_assert_int_eq(pxs_open(name, NULL, &p), 0);
+	ck_assert_int_eq(pxs_stream_new(s, k, NULL), 0);
+	ck_assert_int_eq(pxs_stream_reserve(p, k, 4096, 0, &buf), 0);
+	memset(buf, 'x', 4096);
+	ck_assert_int_eq(pxs_stream_delete(s, k), 0);
+	ck_assert_int_eq(pxs_stream_commit(p, k, NULL), -ENOENT);
+	ck_assert_uint_eq(pxs_test_stat(s).objects, 0);
+	ck_assert_uint_eq(pxs_test_stat(s).pending, 0);
+	ck_assert_int_eq(pxs_close(p), 0);
+	ck_assert_uint_eq(pxs_test_stat(s).evicted_pinned, 0);
+	pxs_check_report r;
+	ck_assert_int_eq(pxs_check(s, &r), 0);
+	ck_assert_uint_eq(r.leaked_blocks, 0);
+	pxs_test_done(s, name);
+}
+END_TEST
+
 /* ---- groups ----------------------------------------------------------- */
 
 #define NTASKS 200
@@ -698,6 +852,8 @@ main(void)
 	tcase_add_test(tc, backpressure_and_dead_reader);
 	tcase_add_test(tc, producer_killed_between_reserve_and_commit);
 	tcase_add_test(tc, group_with_killed_worker);
+	tcase_add_test(tc, delete_wakes_sleepers_and_frees_items);
+	tcase_add_test(tc, delete_with_a_reservation_in_flight);
 	suite_add_tcase(s, tc);
 	return pxs_test_run(s);
 }

@@ -1,4 +1,5 @@
-/* cmd_stream.c - `proxyshm stream ACTION`: new, append, read, tail, info.
+/* cmd_stream.c - `proxyshm stream ACTION`: new, append, read, tail, info,
+ * delete.
  *
  * Owns: feeding a stream from the shell (one item per file, or per line
  * with --lines) and following one (`tail -f` style, raw or --json), over
@@ -180,6 +181,14 @@ do_info(pxs_store *s, const struct cli_ref *r, const struct sopts *o)
 	return CLI_OK;
 }
 
+static int
+do_delete(pxs_store *s, const struct cli_ref *r)
+{
+	int rc = pxs_stream_delete(s, r->key);
+
+	return rc < 0 ? fail(rc, "delete", r) : CLI_OK;
+}
+
 #define SOPT(id) CLI_OPT(CLI_OPT_##id)
 
 int
@@ -198,6 +207,7 @@ cli_stream(const struct cli_args *args)
 			  SOPT(JSON),
 		  0 },
 		{ "info", SOPT(NAME) | SOPT(JSON), 0 },
+		{ "delete", SOPT(NAME), 0 },
 	};
 	struct cli_args a = *args;
 	struct cli_ref r;
@@ -206,7 +216,8 @@ cli_stream(const struct cli_args *args)
 	int rc;
 
 	if (a.npos < 1)
-		return cli_usage("missing ACTION (new, append, read, tail, info)");
+		return cli_usage(
+			"missing ACTION (new, append, read, tail, info, delete)");
 	for (act = 0; act < sizeof acts / sizeof acts[0]; act++)
 		if (!strcmp(a.pos[0], acts[act].name))
 			break;
@@ -256,8 +267,11 @@ cli_stream(const struct cli_args *args)
 	case 3:
 		rc = do_tail(s, &r, &o);
 		break;
-	default:
+	case 4:
 		rc = do_info(s, &r, &o);
+		break;
+	default:
+		rc = do_delete(s, &r);
 		break;
 	}
 	pxs_close(s);

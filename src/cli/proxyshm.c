@@ -196,7 +196,7 @@ static const struct cli_cmd commands[] = {
 	  OPT(NAME) | OPT(TIMEOUT) | OPT(OUTPUT) | OPT(WINDOW) | OPT(BLOCK) |
 	  OPT(LINES) | OPT(FROM) | OPT(FOLLOW) | OPT(JSON),
 	  "ACTION NAME KEY|PROXY | ACTION NAME --name KEYNAME",
-	  "make, feed or follow a stream (actions: new append read tail info)",
+	  "make, feed, follow or delete a stream (actions: new append read tail info delete)",
 	  "  new  [--window N] [--block]   an empty stream (window 16, Discard)\n"
 	  "  append [--lines] [--timeout SECS] [FILE|-]\n"
 	  "                               one item of FILE's bytes (or one per\n"
@@ -206,6 +206,8 @@ static const struct cli_cmd commands[] = {
 	  "                               items from SEQ (default the oldest);\n"
 	  "                               -f waits for new ones until the end\n"
 	  "  info [--json]                numbers, readers, groups\n"
+	  "  delete                       the stream and its items; followers\n"
+	  "                               and blocked appends stop with exit 5\n"
 	  "  -n, --name KEYNAME   the key derived from KEYNAME\n"
 	  "Examples:\n"
 	  "  $ proxyshm create /demo --size 16M --exist-ok\n"

@@ -545,6 +545,21 @@ expect 0 "stream info --json" "$P" stream info "$SEG" --name steps --json
 assert "stream info --json: first and next" grep -q '"first": 5, "next": 9' "$T/out"
 expect 0 "stream info" "$P" stream info "$SEG" --name steps
 assert "stream info: the retained range" grep -q "^items     5..8 retained (next 9)" "$T/out"
+expect 5 "stream delete of a plain value" "$P" stream delete "$SEG" --name plain
+expect 0 "stream delete: the plain value is still there" "$P" get "$SEG" --name plain
+"$P" stream tail "$SEG" --name steps -f --from 9 >/dev/null 2>"$T/delerr" &
+dpid=$!
+# asleep in futex(2) (syscall 202 on x86-64, 98 on arm64) on the stream
+in_futex() { grep -Eq '^(202|98) ' "/proc/$1/syscall" 2>/dev/null; }
+eventually 10 in_futex "$dpid"
+expect 0 "stream delete" "$P" stream delete "$SEG" --name steps
+assert "stream delete: the follower stopped with exit 5" eventually 10 sh -c "! kill -0 $dpid 2>/dev/null"
+wait "$dpid"; drc=$?
+assert "stream delete: follower's exit status" test "$drc" = 5
+expect 2 "stream info after delete" "$P" stream info "$SEG" --name steps
+expect 2 "stream delete twice" "$P" stream delete "$SEG" --name steps
+expect 0 "stream new on the deleted name" "$P" stream new "$SEG" --name steps
+expect 0 "stream delete of an empty stream" "$P" stream delete "$SEG" --name steps
 
 # ---- evict of several keys, expire -------------------------------------------
 

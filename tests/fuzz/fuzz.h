@@ -49,6 +49,16 @@ struct fz_in {
 	size_t n;
 };
 
+/** The stream half of fuzz_ops (fuzz_ops_stream.c): make its store (named
+ *  after @p base), run one stream op of op byte @p b and its argument
+ *  bytes from @p in, and at the end empty, close and check its store. */
+void fzs_begin(const char *base);
+void fzs_op(uint8_t b, struct fz_in *in);
+void fzs_end(void);
+/** fuzz_ops: with every handle closed, the store @p name must be empty
+ *  (heap back to the pin arrays) and pass pxs_check(); then unlinked. */
+void fz_ops_empty(const char *name);
+
 static inline uint8_t
 fz_u8(struct fz_in *in)
 {

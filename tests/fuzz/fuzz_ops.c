@@ -1,5 +1,7 @@
 /* fuzz_ops.c - PLAN G5: a byte stream decoded into API calls on two
- * handles of one store, checked against an in-memory model.
+ * handles of one store, checked against an in-memory model. Op bytes from
+ * STREAM_OPS up are stream calls on a second store (fuzz_ops_stream.c);
+ * below it, b % NOPS is the op and (b / NOPS) & 1 the handle.
  *
  * The model is what the header and docs/design.md promise: per key a
  * state (absent, value, pending, reserved, abandoned) and an owner, per
@@ -66,6 +68,7 @@ static const char *const op_names[] = {
 	"done",   "wait0", "stat", "check",   "verify", "reopen",
 };
 #define NOPS (int)(sizeof op_names / sizeof *op_names)
+#define STREAM_OPS (8 * NOPS) /* op bytes from here on: stream calls */
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -277,10 +280,36 @@ want_insert(struct mkey *k)
 				     : 0;
 }
 
+void
+fz_ops_empty(const char *name)
+{
+	pxs_store *f;
+	pxs_stats st;
+	pxs_check_report r;
+	FZ_CHECK(pxs_open(name, NULL, &f) == 0, "%s: final attach", name);
+	FZ_CHECK(pxs_stat(f, &st) == 0, "%s: final stat", name);
+	uint64_t pin_array = ((uint64_t)f->g.nslots * 2 + 47) & ~15ull;
+	FZ_CHECK(st.objects == 0 && st.pending == 0 && st.abandoned == 0 &&
+			 st.evicted_pinned == 0 && st.pins == 0 &&
+			 st.heap_used <= pin_array * st.processes,
+		 "%s not empty at the end: objects %u pending %u evicted %u "
+		 "pins %u heap_used %llu",
+		 name, st.objects, st.pending, st.evicted_pinned, st.pins,
+		 (unsigned long long)st.heap_used);
+	FZ_CHECK(pxs_check(f, &r) == 0 && r.errors == 0,
+		 "%s: final check: %s", name, r.first_error);
+	pxs_close(f);
+	shm_unlink(name);
+}
+
 static void
 do_op(struct fz_in *in)
 {
 	uint8_t b = fz_u8(in);
+	if (b >= STREAM_OPS) {
+		fzs_op((uint8_t)(b - STREAM_OPS), in);
+		return;
+	}
 	int op = b % NOPS, h = (b / NOPS) & 1;
 	int key = fz_u8(in) % NKEY;
 	size_t size = (size_t)(fz_u8(in) % 64) * 61;
@@ -534,6 +563,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	shm_unlink(M.name);
 	FZ_CHECK(pxs_open(M.name, &o, &M.h[0]) == 0, "create");
 	FZ_CHECK(pxs_open(M.name, NULL, &M.h[1]) == 0, "attach");
+	fzs_begin(M.name);
 	while (in.n && M.ops < 2000) {
 		do_op(&in);
 		M.ops++;
@@ -556,20 +586,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FZ_CHECK(rc == 0, "final check: %s", r.first_error);
 	pxs_close(M.h[1]);
 	pxs_close(M.h[0]);
-	pxs_store *f;
-	pxs_stats st;
-	FZ_CHECK(pxs_open(M.name, NULL, &f) == 0, "final attach");
-	FZ_CHECK(pxs_stat(f, &st) == 0, "final stat");
-	uint64_t pin_array = ((uint64_t)f->g.nslots * 2 + 47) & ~15ull;
-	FZ_CHECK(st.objects == 0 && st.pending == 0 && st.abandoned == 0 &&
-			 st.evicted_pinned == 0 && st.pins == 0 &&
-			 st.heap_used <= pin_array * st.processes,
-		 "not empty at the end: objects %u pending %u evicted %u "
-		 "pins %u heap_used %llu",
-		 st.objects, st.pending, st.evicted_pinned, st.pins,
-		 (unsigned long long)st.heap_used);
-	FZ_CHECK(pxs_check(f, &r) == 0, "final check: %s", r.first_error);
-	pxs_close(f);
-	shm_unlink(M.name);
+	fz_ops_empty(M.name);
+	fzs_end();
 	return 0;
 }

@@ -188,6 +188,31 @@ main(int argc, char **argv)
 		snprintf(n, sizeof n, "script-%zu", i);
 		put_file("ops", n, scripts[i], sizeof scripts[i]);
 	}
+	/* fuzz_ops stream calls: op byte 144 + op + 14 * handle, then
+	 * stream + 4 * arg, size, fill (see fuzz_ops_stream.c) */
+#define S_(op, h) (uint8_t)(144 + (op) + 14 * (h))
+	const uint8_t sscripts[][64] = {
+		/* Block window 2: join, fill it, a third append times out, read,
+		 * take/ack by the other handle, reserve there, delete, its
+		 * commit finds no stream */
+		{S_(0, 0), 28, 0, 0, S_(7, 0), 0, 0, 0, S_(1, 0), 0, 3, 1,
+		 S_(1, 0), 0, 5, 2, S_(1, 0), 0, 1, 3, S_(4, 0), 0, 0, 0,
+		 S_(6, 0), 0, 0, 0, S_(9, 1), 0, 0, 0, S_(10, 1), 0, 0, 0,
+		 S_(2, 1), 0, 4, 9, S_(11, 0), 0, 0, 0, S_(3, 1), 0, 0, 0,
+		 S_(6, 1), 0, 0, 0, S_(12, 0), 0, 0, 0, S_(13, 0), 0, 0, 0},
+		/* Discard window 1 on stream 1: slide, end, -EPIPE, groups */
+		{S_(0, 1), 5, 0, 0, S_(1, 1), 1, 2, 4, S_(1, 0), 1, 2, 5,
+		 S_(4, 0), 1, 0, 0, S_(4, 1), 9, 0, 0, S_(5, 0), 1, 0, 0,
+		 S_(1, 0), 1, 1, 1, S_(4, 1), 13, 0, 0, S_(9, 0), 1, 0, 0,
+		 S_(9, 0), 1, 0, 0, S_(6, 1), 1, 0, 0, S_(11, 1), 1, 0, 0,
+		 S_(13, 0), 0, 0, 0},
+	};
+#undef S_
+	for (size_t i = 0; i < sizeof sscripts / sizeof *sscripts; i++) {
+		char n[16];
+		snprintf(n, sizeof n, "stream-%zu", i);
+		put_file("ops", n, sscripts[i], sizeof sscripts[i]);
+	}
 	printf("seeds written to %s\n", root);
 	return 0;
 }

@@ -77,6 +77,7 @@ static const struct doc docs[HX_NFN] = {
 	[HX_SLEAVE] = DOC(pxs_stream_leave, 0),
 	[HX_STAKE] = DOC(pxs_stream_take, 0),
 	[HX_SACK] = DOC(pxs_stream_ack, 0),
+	[HX_SDELETE] = DOC(pxs_stream_delete, 0),
 };
 
 static bool

@@ -60,6 +60,7 @@ enum hx_fn {
 	HX_SLEAVE,
 	HX_STAKE,
 	HX_SACK,
+	HX_SDELETE,
 	HX_NFN
 };
 

@@ -725,6 +725,12 @@ START_TEST(f1_streams)
 	BAD(&f, HX_SACK, -ENOENT, pxs_stream_ack(s, st_k, "g", 0));
 	BAD(&f, HX_SACK, -EINVAL, pxs_stream_ack(s, st_k, NULL, 0));
 	BAD(&f, HX_SACK, -EINVAL, pxs_stream_ack(NULL, st_k, "g", 0));
+	BAD(&f, HX_SDELETE, -EINVAL, pxs_stream_delete(NULL, st_k));
+	BAD(&f, HX_SDELETE, -EINVAL, pxs_stream_delete(s, zero));
+	BAD(&f, HX_SDELETE, -ENOENT, pxs_stream_delete(s, f.absent));
+	BAD(&f, HX_SDELETE, -EPROTO, pxs_stream_delete(s, f.obj));
+	BAD(&f, HX_SDELETE, -EPROTO, pxs_stream_delete(s, f.pend));
+	BAD(&f, HX_SDELETE, -EPROTO, pxs_stream_delete(s, f.res));
 	ck_assert_uint_eq(seq, 99);
 	ck_assert_mem_eq(&v, &v0, sizeof v);
 	ck_assert_ptr_null(buf);
@@ -741,6 +747,7 @@ START_TEST(f1_streams)
 	POISONED(&f, HX_SLEAVE, pxs_stream_leave(s, st_k));
 	POISONED(&f, HX_STAKE, pxs_stream_take(s, st_k, "g", 0, &seq, &v));
 	POISONED(&f, HX_SACK, pxs_stream_ack(s, st_k, "g", 0));
+	POISONED(&f, HX_SDELETE, pxs_stream_delete(s, st_k));
 
 	/* The stream still works. */
 	ck_assert_int_eq(pxs_stream_read(s, st_k, 0, 0, &v), 0);
@@ -1224,6 +1231,7 @@ static const struct {
 	ERRNAME(EROFS),
 	ERRNAME(EMLINK),
 	ERRNAME(EPIPE),
+	ERRNAME(EIDRM),
 	ERRNAME(EDOM),
 	ERRNAME(ERANGE),
 	ERRNAME(EDEADLK),
