@@ -10,6 +10,7 @@
  * explains the layout and the protocol.
  */
 #include "internal.h"
+#include "redis_int.h"
 
 #include <errno.h>
 #include <hiredis/hiredis.h>
@@ -67,7 +68,7 @@
  * the future (the abandon script compares the owner, so a claim in between
  * is never overruled).
  */
-#define LIVENESS_MS 500
+#define LIVENESS_MS PXS__REDIS_LIVENESS_MS
 #define RECONNECT_MS 200 /* between attempts while a wait reconnects */
 #define OPEN_WAIT_MS 10000 /* longest block of a wait for the store */
 #define POOL_MAX 8 /* idle connections kept per handle */
@@ -91,13 +92,6 @@ struct vslot {
 	uint32_t next_free;
 };
 
-/* A reservation: client memory until pxs_future_commit(). */
-struct resv {
-	struct resv *next;
-	pxs_key key;
-	size_t size;
-	unsigned char *buf;
-};
 
 struct rstore {
 	struct pxs__handle h; /* first: the backend seam */
@@ -111,7 +105,7 @@ struct rstore {
 	struct vslot *views;
 	uint32_t nviews, free_view;
 	uint64_t view_gen;
-	struct resv *resv;
+	struct pxs__rresv *resv;
 	struct rstore *next; /* in the process's list, for fork */
 	char host[PXS__REDIS_HOST_MAX + 1];
 	int port;
@@ -587,31 +581,73 @@ static const char *const scripts[S_N] = {
 static char script_sha[S_N][41];
 static pthread_mutex_t sha_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* SCRIPT LOAD @p src into @p sha unless it holds its SHA1 already; a
+ * copy of it goes to @p out (read under the lock: threads share @p sha). */
+static int
+load_one(struct conn *n, const char *src, char sha[41], char out[41])
+{
+	const char *argv[] = {"SCRIPT", "LOAD", src};
+	size_t len[] = {6, 4, strlen(src)};
+	redisReply *rep;
+	int rc = 0;
+
+	pthread_mutex_lock(&sha_lock);
+	if (sha[0] == '\0') {
+		rep = run(n, 3, argv, len, &rc);
+		if (rep != NULL) {
+			if (rep->type == REDIS_REPLY_STRING && rep->len == 40)
+				memcpy(sha, rep->str, 41);
+			else
+				rc = rep->type == REDIS_REPLY_ERROR
+					     ? reply_error(rep)
+					     : -EPROTO;
+			freeReplyObject(rep);
+		}
+	}
+	memcpy(out, sha, 41);
+	pthread_mutex_unlock(&sha_lock);
+	return rc;
+}
+
 static int
 load_scripts(struct conn *n)
 {
 	int rc = 0;
 
-	pthread_mutex_lock(&sha_lock);
-	for (int i = 0; i < S_N && rc == 0; i++) {
-		const char *argv[] = {"SCRIPT", "LOAD", scripts[i]};
-		size_t len[] = {6, 4, strlen(scripts[i])};
-		redisReply *rep;
+	char unused[41];
 
-		if (script_sha[i][0])
-			continue;
-		rep = run(n, 3, argv, len, &rc);
-		if (rep == NULL)
-			break;
-		if (rep->type == REDIS_REPLY_STRING && rep->len == 40)
-			memcpy(script_sha[i], rep->str, 41);
-		else
-			rc = rep->type == REDIS_REPLY_ERROR ? reply_error(rep)
-							    : -EPROTO;
-		freeReplyObject(rep);
-	}
-	pthread_mutex_unlock(&sha_lock);
+	for (int i = 0; i < S_N && rc == 0; i++)
+		rc = load_one(n, scripts[i], script_sha[i], unused);
 	return rc;
+}
+
+/* EVALSHA @p sha (loaded first when still "") with @p argv[2..argc); on
+ * NOSCRIPT (a restarted server) EVAL @p src, which caches it again.
+ * argv[0] and argv[1] are filled here. The reply, or NULL with *rc set. */
+static redisReply *
+eval(struct conn *n, const char *src, char sha[41], int argc,
+     const char **argv, size_t *len, int *rc)
+{
+	redisReply *rep;
+	char h[41];
+
+	if ((*rc = load_one(n, src, sha, h)) < 0)
+		return NULL;
+	argv[0] = "EVALSHA";
+	len[0] = 7;
+	argv[1] = h;
+	len[1] = 40;
+	rep = run(n, argc, argv, len, rc);
+	if (rep != NULL && rep->type == REDIS_REPLY_ERROR &&
+	    strncmp(rep->str, "NOSCRIPT", 8) == 0) {
+		freeReplyObject(rep);
+		argv[0] = "EVAL";
+		len[0] = 4;
+		argv[1] = src;
+		len[1] = strlen(src);
+		rep = run(n, argc, argv, len, rc);
+	}
+	return rep;
 }
 
 static const struct {
@@ -650,8 +686,7 @@ script_status(const redisReply *rep, char owner[24])
 	return -EPROTO;
 }
 
-/* EVALSHA @p sc with its three keys and @p nargs arguments; on NOSCRIPT
- * (a restarted server) EVAL, which caches it again. */
+/* Script @p sc with its three keys and @p nargs arguments (see eval()). */
 #define MAX_ARGS 4
 static int
 script(struct conn *n, enum script sc, const struct keys *ks, int nargs,
@@ -662,10 +697,6 @@ script(struct conn *n, enum script sc, const struct keys *ks, int nargs,
 	redisReply *rep;
 	int rc;
 
-	argv[0] = "EVALSHA";
-	len[0] = 7;
-	argv[1] = script_sha[sc];
-	len[1] = 40;
 	argv[2] = "3";
 	len[2] = 1;
 	argv[3] = ks->obj;
@@ -678,20 +709,9 @@ script(struct conn *n, enum script sc, const struct keys *ks, int nargs,
 		argv[6 + i] = args[i];
 		len[6 + i] = alen[i];
 	}
-	rep = run(n, 6 + nargs, argv, len, &rc);
+	rep = eval(n, scripts[sc], script_sha[sc], 6 + nargs, argv, len, &rc);
 	if (rep == NULL)
 		return rc;
-	if (rep->type == REDIS_REPLY_ERROR &&
-	    strncmp(rep->str, "NOSCRIPT", 8) == 0) {
-		freeReplyObject(rep);
-		argv[0] = "EVAL";
-		len[0] = 4;
-		argv[1] = scripts[sc];
-		len[1] = strlen(scripts[sc]);
-		rep = run(n, 6 + nargs, argv, len, &rc);
-		if (rep == NULL)
-			return rc;
-	}
 	rc = script_status(rep, owner);
 	freeReplyObject(rep);
 	return rc;
@@ -867,7 +887,7 @@ static void
 rstore_free(struct rstore *r)
 {
 	struct conn *n;
-	struct resv *q;
+	struct pxs__rresv *q;
 
 	while ((n = r->pool) != NULL) {
 		r->pool = n->next;
@@ -880,8 +900,7 @@ rstore_free(struct rstore *r)
 	free(r->views);
 	while ((q = r->resv) != NULL) {
 		r->resv = q->next;
-		free(q->buf);
-		free(q);
+		pxs__redis_resv_free(q);
 	}
 	pthread_mutex_destroy(&r->lock);
 	free(r);
@@ -1393,27 +1412,29 @@ r_future_set(pxs_store *s, pxs_key key, const void *data, size_t size)
 	return key_script(s, key, S_SET, true, 1, args, alen);
 }
 
+static void
+resv_put_back(struct rstore *r, struct pxs__rresv *q)
+{
+	pthread_mutex_lock(&r->lock);
+	q->next = r->resv;
+	r->resv = q;
+	pthread_mutex_unlock(&r->lock);
+}
+
 static int
 r_future_reserve(pxs_store *s, pxs_key key, size_t size, void **buf)
 {
 	struct rstore *r = R(s);
-	struct resv *q;
+	struct pxs__rresv *q;
 	char z[24], pid[24];
 	size_t zl, pl;
 	int rc;
 
 	if (buf == NULL || pxs__key_is_zero(key))
 		return -EINVAL;
-	q = calloc(1, sizeof *q);
+	q = pxs__redis_resv_new(key, size);
 	if (q == NULL)
 		return -ENOMEM;
-	q->buf = malloc(size ? size : 1);
-	if (q->buf == NULL) {
-		free(q);
-		return -ENOMEM;
-	}
-	q->key = key;
-	q->size = size;
 	fmt_u64(z, size, &zl);
 	fmt_u64(pid, (uint64_t)getpid(), &pl);
 	{
@@ -1423,27 +1444,25 @@ r_future_reserve(pxs_store *s, pxs_key key, size_t size, void **buf)
 		rc = key_script(s, key, S_RESERVE, true, 2, args, alen);
 	}
 	if (rc < 0) {
-		free(q->buf);
-		free(q);
+		pxs__redis_resv_free(q);
 		return rc;
 	}
-	pthread_mutex_lock(&r->lock);
-	q->next = r->resv;
-	r->resv = q;
-	pthread_mutex_unlock(&r->lock);
+	resv_put_back(r, q);
 	*buf = q->buf;
 	return 0;
 }
 
-/* Take this handle's reservation of @p key out of its list, or NULL. */
-static struct resv *
-resv_take(struct rstore *r, pxs_key key)
+/* Take this handle's reservation of @p key by @p thread (0: a future's)
+ * out of its list, or NULL. */
+static struct pxs__rresv *
+resv_take(struct rstore *r, pxs_key key, uintptr_t thread)
 {
-	struct resv **pp, *q = NULL;
+	struct pxs__rresv **pp, *q = NULL;
 
 	pthread_mutex_lock(&r->lock);
 	for (pp = &r->resv; *pp != NULL; pp = &(*pp)->next) {
-		if (pxs_key_equal((*pp)->key, key)) {
+		if (pxs_key_equal((*pp)->key, key) &&
+		    (*pp)->thread == thread) {
 			q = *pp;
 			*pp = q->next;
 			break;
@@ -1453,20 +1472,12 @@ resv_take(struct rstore *r, pxs_key key)
 	return q;
 }
 
-static void
-resv_put_back(struct rstore *r, struct resv *q)
-{
-	pthread_mutex_lock(&r->lock);
-	q->next = r->resv;
-	r->resv = q;
-	pthread_mutex_unlock(&r->lock);
-}
 
 static int
 r_future_commit(pxs_store *s, pxs_key key)
 {
 	struct rstore *r = R(s);
-	struct resv *q;
+	struct pxs__rresv *q;
 	struct conn *n;
 	struct keys ks;
 	char id[24], unused[24];
@@ -1475,7 +1486,7 @@ r_future_commit(pxs_store *s, pxs_key key)
 	if (pxs__key_is_zero(key))
 		return -EINVAL;
 	make_keys(r, key, &ks);
-	q = resv_take(r, key);
+	q = resv_take(r, key, 0);
 	rc = conn_get(r, &n, id);
 	if (rc == 0) {
 		const char *args[] = {id, q ? (const char *)q->buf : NULL};
@@ -1491,8 +1502,7 @@ r_future_commit(pxs_store *s, pxs_key key)
 	/* Keep the reservation when the commit may be retried. */
 	if (rc == 0 || rc == -ENOENT || rc == -EALREADY || rc == -EPERM ||
 	    rc == -EOWNERDEAD || rc == -EAGAIN) {
-		free(q->buf);
-		free(q);
+		pxs__redis_resv_free(q);
 	} else {
 		resv_put_back(r, q);
 	}
@@ -2376,6 +2386,138 @@ pxs__redis_unlink(const struct pxs__redis_url *u)
 	return rc;
 }
 
+/* ---- lent to the files above (redis_int.h) ------------------------------ */
+
+/* A pooled connection is a struct conn; the files above see it opaque. */
+static struct conn *
+C(struct pxs__rconn *n)
+{
+	return (struct conn *)(void *)n;
+}
+
+int
+pxs__redis_conn_get(pxs_store *s, struct pxs__rconn **n, char id[24])
+{
+	return conn_get(R(s), (struct conn **)(void *)n, id);
+}
+
+void
+pxs__redis_conn_put(pxs_store *s, struct pxs__rconn *n)
+{
+	conn_put(R(s), C(n));
+}
+
+const char *
+pxs__redis_ns(const pxs_store *s)
+{
+	return ((const struct rstore *)(const void *)s)->ns;
+}
+
+redisReply *
+pxs__redis_run(struct pxs__rconn *n, int argc, const char **argv,
+	       const size_t *len, int *rc)
+{
+	return run(C(n), argc, argv, len, rc);
+}
+
+redisReply *
+pxs__redis_blocking(pxs_store *s, struct pxs__rconn *n, int argc,
+		    const char **argv, const size_t *len, long ms, int *rc)
+{
+	return blocking(R(s), C(n), argc, argv, len, ms, NULL, NULL, rc);
+}
+
+int
+pxs__redis_reply_error(const redisReply *rep)
+{
+	return reply_error(rep);
+}
+
+redisReply *
+pxs__redis_eval(struct pxs__rconn *n, const char *src, char sha[41],
+		int argc, const char **argv, size_t *len, int *rc)
+{
+	return eval(C(n), src, sha, argc, argv, len, rc);
+}
+
+int
+pxs__redis_status(const redisReply *rep)
+{
+	char unused[24];
+	int rc = script_status(rep, unused);
+
+	return rc > 0 ? -EPROTO : rc;
+}
+
+int
+pxs__redis_client_alive(struct pxs__rconn *n, const char *id)
+{
+	return client_alive(C(n), id);
+}
+
+int
+pxs__redis_view_make(pxs_store *s, redisReply **rep, const char *data,
+		     size_t size, pxs_view *v)
+{
+	return view_make(R(s), rep, data, size, v);
+}
+
+size_t
+pxs__redis_fmt_secs(char secs[32], long ms)
+{
+	return fmt_secs(secs, ms);
+}
+
+long
+pxs__redis_ms_left(uint64_t deadline, long cap)
+{
+	return ms_left(deadline, cap);
+}
+
+uint64_t
+pxs__redis_deadline(long timeout_ms)
+{
+	return deadline_of(timeout_ms);
+}
+
+struct pxs__rresv *
+pxs__redis_resv_new(pxs_key key, size_t size)
+{
+	struct pxs__rresv *q = calloc(1, sizeof *q);
+
+	if (q == NULL)
+		return NULL;
+	q->buf = malloc(size ? size : 1);
+	if (q->buf == NULL) {
+		free(q);
+		return NULL;
+	}
+	q->key = key;
+	q->size = size;
+	return q;
+}
+
+void
+pxs__redis_resv_free(struct pxs__rresv *q)
+{
+	if (q != NULL) {
+		free(q->buf);
+		free(q);
+	}
+}
+
+void
+pxs__redis_resv_add(pxs_store *s, struct pxs__rresv *q)
+{
+	resv_put_back(R(s), q);
+}
+
+struct pxs__rresv *
+pxs__redis_resv_take(pxs_store *s, pxs_key key, uintptr_t thread)
+{
+	return resv_take(R(s), key, thread);
+}
+
 static const struct pxs__backend redis_backend = {
 	.scheme = "redis",
 	.close = r_close,
@@ -2404,4 +2546,15 @@ static const struct pxs__backend redis_backend = {
 	.proc_list = r_proc_list,
 	.check = r_check,
 	.reap = r_reap,
+	.stream_new = pxs__redis_stream_new,
+	.stream_append = pxs__redis_stream_append,
+	.stream_reserve = pxs__redis_stream_reserve,
+	.stream_commit = pxs__redis_stream_commit,
+	.stream_read = pxs__redis_stream_read,
+	.stream_end = pxs__redis_stream_end,
+	.stream_stat = pxs__redis_stream_stat,
+	.stream_join = pxs__redis_stream_join,
+	.stream_leave = pxs__redis_stream_leave,
+	.stream_take = pxs__redis_stream_take,
+	.stream_ack = pxs__redis_stream_ack,
 };
