@@ -278,10 +278,11 @@ struct call {
 	char me[24];
 };
 
+/* Start a call on stream @p key whose other arguments are @p args_ok. */
 static int
-call_begin(struct call *c, pxs_store *s, pxs_key key)
+call_begin(struct call *c, pxs_store *s, pxs_key key, bool args_ok)
 {
-	if (pxs__key_is_zero(key))
+	if (!args_ok || pxs__key_is_zero(key))
 		return -EINVAL;
 	c->s = s;
 	make_skeys(s, key, &c->ks);
@@ -421,6 +422,25 @@ block_ms(long timeout_ms, uint64_t deadline)
 	return pxs__redis_ms_left(deadline, PXS__REDIS_LIVENESS_MS);
 }
 
+/* A blocking command that only wakes its caller (BLPOP, XREAD BLOCK):
+ * 0 woken or timed out, or an error. */
+static int
+block_for(struct call *c, int argc, const char **argv, const size_t *len,
+	  long ms)
+{
+	int rc;
+	redisReply *rep = pxs__redis_blocking(c->s, c->n, argc, argv, len, ms,
+					      &rc);
+
+	if (rep == NULL)
+		return rc;
+	rc = rep->type == REDIS_REPLY_NIL || rep->type == REDIS_REPLY_ARRAY
+		     ? 0
+		     : -EPROTO;
+	freeReplyObject(rep);
+	return rc;
+}
+
 /* Run the script @p sc (reserve or append, whose first argument is the
  * caller's id) until the window has room: a full window answers its
  * holders; dead ones are dropped, live ones waited for on the wake list. */
@@ -460,16 +480,8 @@ with_room(struct call *c, enum sscript sc, int nargs, const char **args,
 			const char *argv[] = {"BLPOP", c->ks.k[4], secs};
 			size_t len[] = {5, c->ks.len[4],
 					pxs__redis_fmt_secs(secs, ms)};
-			redisReply *rep = pxs__redis_blocking(c->s, c->n, 3,
-							      argv, len, ms, &rc);
 
-			if (rep == NULL)
-				return rc;
-			rc = rep->type == REDIS_REPLY_NIL ||
-					     rep->type == REDIS_REPLY_ARRAY
-				     ? 0
-				     : -EPROTO;
-			freeReplyObject(rep);
+			rc = block_for(c, 3, argv, len, ms);
 			if (rc < 0)
 				return rc;
 		}
@@ -489,7 +501,7 @@ pxs__redis_stream_new(pxs_store *s, pxs_key key, const pxs_stream_options *o)
 
 	if (win == 0 || win > PXS_STREAM_WINDOW_MAX || (fl & ~PXS_STREAM_BLOCK))
 		return -EINVAL;
-	rc = call_begin(&c, s, key);
+	rc = call_begin(&c, s, key, true);
 	if (rc < 0)
 		return rc;
 	{
@@ -542,7 +554,7 @@ pxs__redis_stream_reserve(pxs_store *s, pxs_key key, size_t size,
 		return -ENOMEM;
 	q->thread = this_thread();
 	pxs_key_format(pxs__key_random(), q->tok);
-	rc = call_begin(&c, s, key);
+	rc = call_begin(&c, s, key, true);
 	if (rc < 0) {
 		pxs__redis_resv_free(q);
 		return rc;
@@ -573,7 +585,7 @@ put(pxs_store *s, pxs_key key, const struct pxs__rresv *q, const void *data,
 {
 	struct call c;
 	uint64_t seq = 0;
-	int rc = call_begin(&c, s, key);
+	int rc = call_begin(&c, s, key, true);
 
 	if (rc < 0)
 		return rc;
@@ -694,9 +706,7 @@ pxs__redis_stream_read(pxs_store *s, pxs_key key, uint64_t seq,
 	struct call c;
 	int rc;
 
-	if (v == NULL)
-		return -EINVAL;
-	rc = call_begin(&c, s, key);
+	rc = call_begin(&c, s, key, v != NULL);
 	if (rc < 0)
 		return rc;
 	snprintf(sq, sizeof sq, "%llu", (unsigned long long)seq);
@@ -742,14 +752,7 @@ pxs__redis_stream_read(pxs_store *s, pxs_key key, uint64_t seq,
 
 			snprintf(secs, sizeof secs, "%ld", ms);
 			len[4] = strlen(secs);
-			rep = pxs__redis_blocking(s, c.n, 8, argv, len, ms, &rc);
-			if (rep == NULL)
-				break;
-			rc = rep->type == REDIS_REPLY_NIL ||
-					     rep->type == REDIS_REPLY_ARRAY
-				     ? 0
-				     : -EPROTO;
-			freeReplyObject(rep);
+			rc = block_for(&c, 8, argv, len, ms);
 			if (rc < 0)
 				break;
 		}
@@ -765,7 +768,7 @@ static int
 simple(pxs_store *s, pxs_key key, enum sscript sc, const char *arg)
 {
 	struct call c;
-	int rc = call_begin(&c, s, key);
+	int rc = call_begin(&c, s, key, true);
 
 	if (rc < 0)
 		return rc;
@@ -823,9 +826,7 @@ pxs__redis_stream_stat(pxs_store *s, pxs_key key, pxs_stream_stats *st)
 	redisReply *rep;
 	int rc;
 
-	if (st == NULL)
-		return -EINVAL;
-	rc = call_begin(&c, s, key);
+	rc = call_begin(&c, s, key, st != NULL);
 	if (rc < 0)
 		return rc;
 	{
@@ -997,9 +998,8 @@ pxs__redis_stream_take(pxs_store *s, pxs_key key, const char *group,
 	struct call c;
 	int rc;
 
-	if (seq == NULL || v == NULL || group_check(group) < 0)
-		return -EINVAL;
-	rc = call_begin(&c, s, key);
+	rc = call_begin(&c, s, key,
+			seq != NULL && v != NULL && group_check(group) == 0);
 	if (rc < 0)
 		return rc;
 	for (;;) {
@@ -1089,9 +1089,7 @@ pxs__redis_stream_ack(pxs_store *s, pxs_key key, const char *group,
 	char sq[24];
 	int rc;
 
-	if (group_check(group) < 0)
-		return -EINVAL;
-	rc = call_begin(&c, s, key);
+	rc = call_begin(&c, s, key, group_check(group) == 0);
 	if (rc < 0)
 		return rc;
 	snprintf(sq, sizeof sq, "%llu", (unsigned long long)seq);

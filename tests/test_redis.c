@@ -1035,35 +1035,27 @@ START_TEST(stream_order)
 }
 END_TEST
 
-/* A joined reader that then sleeps for ever. */
+/* A process that joins (id 0), reserves (1) or takes one item (2), tells
+ * the parent (the item's seq for a take), and sleeps for ever holding it. */
 static int
-stuck_reader(void *p)
+stuck(void *p)
 {
 	struct sarg *a = p;
+	uint64_t seq = 0;
 	pxs_store *s;
-
-	if (pxs_open(a->name, NULL, &s) < 0 || pxs_stream_join(s, a->k, 0) < 0)
-		return 10;
-	if (write(a->fd, "j", 1) != 1)
-		return 11;
-	pause();
-	return 0;
-}
-
-/* A reserver that then sleeps for ever, its item not committed. */
-static int
-stuck_producer(void *p)
-{
-	struct sarg *a = p;
-	pxs_store *s;
+	pxs_view v;
 	void *buf;
+	int rc;
 
-	if (pxs_open(a->name, NULL, &s) < 0 ||
-	    pxs_stream_reserve(s, a->k, 4, 0, &buf) < 0)
+	if (pxs_open(a->name, NULL, &s) < 0)
 		return 10;
-	memcpy(buf, "dead", 4);
-	if (write(a->fd, "r", 1) != 1)
+	rc = a->id == 0   ? pxs_stream_join(s, a->k, 0)
+	     : a->id == 1 ? pxs_stream_reserve(s, a->k, 4, 0, &buf)
+			  : pxs_stream_take(s, a->k, "g", 5000, &seq, &v);
+	if (rc < 0)
 		return 11;
+	if (write(a->fd, &seq, sizeof seq) != sizeof seq)
+		return 12;
 	pause();
 	return 0;
 }
@@ -1073,7 +1065,7 @@ stuck_producer(void *p)
  * commit leaves no hole and gives its room back. */
 START_TEST(stream_backpressure)
 {
-	char name[128], j[4];
+	char name[128];
 	pxs_store *s = rstore(name);
 	pxs_key k = pxs_key_from_name("b", 1);
 	pxs_stream_options o = {.window = 4, .flags = PXS_STREAM_BLOCK};
@@ -1087,8 +1079,8 @@ START_TEST(stream_backpressure)
 	ck_assert_int_eq(pipe(fds), 0);
 	a.fd = fds[1];
 	ck_assert_int_eq(pxs_stream_new(s, k, &o), 0);
-	rd = pxs_test_spawn(stuck_reader, &a);
-	ck_assert_int_eq(read(fds[0], j, 1), 1);
+	rd = pxs_test_spawn(stuck, &a);
+	ck_assert_int_eq(read(fds[0], &seq, 8), 8);
 	for (int i = 0; i < 4; i++)
 		ck_assert_int_eq(pxs_stream_append(s, k, "x", 1, 0, NULL), 0);
 	ck_assert_int_eq(pxs_stream_append(s, k, "x", 1, 0, NULL), -ETIMEDOUT);
@@ -1107,8 +1099,9 @@ START_TEST(stream_backpressure)
 	/* our own reader at the oldest holds us; the dead producer's
 	 * reservation counts until it is found dead */
 	ck_assert_int_eq(pxs_stream_join(s, k, 2), 0);
-	pr = pxs_test_spawn(stuck_producer, &a); /* fills the last room */
-	ck_assert_int_eq(read(fds[0], j, 1), 1);
+	a.id = 1;
+	pr = pxs_test_spawn(stuck, &a); /* fills the last room */
+	ck_assert_int_eq(read(fds[0], &seq, 8), 8);
 	ck_assert_int_eq(pxs_stream_stat(s, k, &st), 0);
 	ck_assert_uint_eq(st.reserved, 1);
 	ck_assert_int_eq(pxs_stream_append(s, k, "z", 1, 0, NULL), -ETIMEDOUT);
@@ -1128,24 +1121,6 @@ START_TEST(stream_backpressure)
 	pxs_unlink(name);
 }
 END_TEST
-
-/* A group member that takes one item, says which, and sleeps unacked. */
-static int
-stuck_taker(void *p)
-{
-	struct sarg *a = p;
-	pxs_store *s;
-	pxs_view v;
-	uint64_t seq;
-
-	if (pxs_open(a->name, NULL, &s) < 0 ||
-	    pxs_stream_take(s, a->k, "g", 5000, &seq, &v) < 0)
-		return 10;
-	if (write(a->fd, &seq, sizeof seq) != sizeof seq)
-		return 11;
-	pause();
-	return 0;
-}
 
 /* A member that takes and acks until -EPIPE, writing each seq it acked. */
 static int
@@ -1179,7 +1154,7 @@ START_TEST(stream_groups)
 	char name[128];
 	pxs_store *s = rstore(name);
 	pxs_key k = pxs_key_from_name("g", 1);
-	struct sarg a = {.name = name, .k = k};
+	struct sarg a = {.name = name, .k = k, .id = 2};
 	int fds[2], seen[60] = {0}, total = 0;
 	uint64_t seq, held;
 	pid_t w[4];
@@ -1192,7 +1167,7 @@ START_TEST(stream_groups)
 	for (uint64_t i = 0; i < 60; i++) {
 		ck_assert_int_eq(pxs_stream_append(s, k, &i, 8, 0, &seq), 0);
 		if (i == 15)
-			w[3] = pxs_test_spawn(stuck_taker, &a);
+			w[3] = pxs_test_spawn(stuck, &a);
 	}
 	ck_assert_int_eq(read(fds[0], &held, 8), 8);
 	ck_assert_uint_lt(held, 60);
