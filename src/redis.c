@@ -56,7 +56,9 @@
  *
  * OWNERS. A future's owner is a handle, named by the CLIENT ID of a
  * connection the handle opens at pxs_open() and keeps idle until
- * pxs_close(). When the process dies the kernel closes the socket and the
+ * pxs_close(), subscribed to a channel nobody publishes to: a server's
+ * `timeout` closes idle clients, but not Pub/Sub ones, so an owner that
+ * only waits does not lose its futures to it. When the process dies the kernel closes the socket and the
  * server forgets the client at once. A waiter's BLMOVE times out every
  * LIVENESS_MS; it then reads the state again (an expired key pushed no
  * token) and asks the server whether the owner's client still exists
@@ -244,14 +246,42 @@ command(redisContext *c, int argc, const char **argv, const size_t *len)
 	return redisCommandArgv(c, argc, argv, len);
 }
 
+static int reply_error(const redisReply *rep);
+
+/* SUBSCRIBE the owner connection @p c (CLIENT ID @p id) to its own
+ * channel, "pxs:NAME:owner:ID", which exempts it from the server's idle
+ * timeout. 0, or an error. */
+static int
+owner_subscribe(struct rstore *r, redisContext *c, long long id)
+{
+	char ch[PXS_NAME_MAX + 40];
+	const char *argv[] = {"SUBSCRIBE", ch};
+	size_t len[] = {9, (size_t)snprintf(ch, sizeof ch, "%sowner:%lld",
+					    r->ns, id)};
+	redisReply *rep = command(c, 2, argv, len);
+	int rc = 0;
+
+	if (rep == NULL)
+		return ctx_error(c);
+	if (rep->type == REDIS_REPLY_ERROR)
+		rc = reply_error(rep);
+	else if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 ||
+		 rep->element[0]->type != REDIS_REPLY_STRING ||
+		 strcmp(rep->element[0]->str, "subscribe") != 0)
+		rc = -EPROTO;
+	freeReplyObject(rep);
+	return rc;
+}
+
 /* Open the owner connection and learn its CLIENT ID. Call locked. */
 static int
 owner_connect(struct rstore *r)
 {
 	static const char *argv[] = {"CLIENT", "ID"};
 	static const size_t len[] = {6, 2};
-	redisContext *c;
+	redisContext *c = NULL;
 	redisReply *rep;
+	long long id;
 	int rc = connect_one(r, &c);
 
 	if (rc < 0)
@@ -267,10 +297,16 @@ owner_connect(struct rstore *r)
 		redisFree(c);
 		return -EPROTO;
 	}
+	id = rep->integer;
+	freeReplyObject(rep);
+	rc = owner_subscribe(r, c, id);
+	if (rc < 0) {
+		redisFree(c);
+		return rc;
+	}
 	redisFree(r->owner);
 	r->owner = c;
-	snprintf(r->owner_id, sizeof r->owner_id, "%lld", rep->integer);
-	freeReplyObject(rep);
+	snprintf(r->owner_id, sizeof r->owner_id, "%lld", id);
 	return 0;
 }
 

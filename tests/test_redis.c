@@ -1299,6 +1299,42 @@ START_TEST(stream_garbage)
 }
 END_TEST
 
+/* A server that closes idle clients (`timeout 1`) leaves an owner that
+ * only waits its futures: the owner connection is a Pub/Sub client, which
+ * the timeout spares; the pooled connections it closes are replaced. */
+START_TEST(idle_owner_survives_timeout)
+{
+	char name[128];
+	pxs_store *s = rstore(name), *s2;
+	redisContext *c = raw();
+	int done, waited, set, again;
+	pxs_key k;
+	pxs_view v;
+
+	ck_assert_int_eq(pxs_future_new(s, &k), 0);
+	ck_assert_int_eq(pxs_open(name, NULL, &s2), 0);
+	freeReplyObject(redisCommand(c, "CONFIG SET timeout 1"));
+	redisFree(c);
+	sleep(3); /* idle for longer than the timeout */
+	done = pxs_future_done(s2, k);
+	waited = pxs_future_wait(s2, k, 600, &v);
+	set = pxs_future_set(s, k, "ok", 2);
+	again = pxs_future_wait(s2, k, 1000, &v);
+	c = raw();
+	freeReplyObject(redisCommand(c, "CONFIG SET timeout 0"));
+	redisFree(c);
+	ck_assert_int_eq(done, 0);
+	ck_assert_int_eq(waited, -ETIMEDOUT);
+	ck_assert_int_eq(set, 0);
+	ck_assert_int_eq(again, 0);
+	ck_assert_mem_eq(v.data, "ok", 2);
+	ck_assert_int_eq(pxs_release(s2, &v), 0);
+	pxs_close(s2);
+	pxs_close(s);
+	pxs_unlink(name);
+}
+END_TEST
+
 START_TEST(garbage_is_eproto)
 {
 	char name[128], obj[256];
@@ -1651,6 +1687,7 @@ main(int argc, char **argv)
 	tcase_add_test(tc, wait_any);
 	tcase_add_test(tc, wait_any_many_waiters);
 	tcase_add_test(tc, garbage_is_eproto);
+	tcase_add_test(tc, idle_owner_survives_timeout);
 	tcase_add_test(tc, bad_names_and_servers);
 	tcase_add_test(tc, proxies);
 	tcase_add_test(tc, fork_and_threads);

@@ -2,8 +2,8 @@
  *
  * A thread plays a Redis server on 127.0.0.1 (a free port, loopback only).
  * It answers what opening a store needs as a real server would (CLIENT ID,
- * SCRIPT LOAD, the open script), and then answers the next command with
- * the input itself: the input is the raw reply stream (RESP) for every
+ * SUBSCRIBE of the owner connection, SCRIPT LOAD, the open script), and
+ * then answers the next command with the input itself: the input is the raw reply stream (RESP) for every
  * command after the open, in order, after which the server closes the
  * connection (later connections are closed at once). The harness opens
  * the store and makes one fixed series of calls on it: get, exists, done,
@@ -115,6 +115,7 @@ answer(struct server *sv, struct peer *p)
 {
 	static const char sha[] = "$40\r\n"
 				  "0123456789012345678901234567890123456789\r\n";
+	static const char sub[] = "*3\r\n$9\r\nsubscribe\r\n$1\r\nx\r\n:1\r\n";
 	char a0[32], a1[32];
 	bool meta;
 	size_t used;
@@ -126,6 +127,8 @@ answer(struct server *sv, struct peer *p)
 			return false;
 		if (strcmp(a0, "CLIENT") == 0 && strcmp(a1, "ID") == 0)
 			say(p->fd, ":7\r\n", 4);
+		else if (strcmp(a0, "SUBSCRIBE") == 0 && p->index == 0)
+			say(p->fd, sub, sizeof sub - 1);
 		else if (strcmp(a0, "SCRIPT") == 0)
 			say(p->fd, sha, sizeof sha - 1);
 		else if (strcmp(a0, "EVALSHA") == 0 && meta)
