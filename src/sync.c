@@ -175,45 +175,57 @@ clocklock(pthread_mutex_t *m, const struct timespec *deadline)
 #endif
 }
 
+/* Whether m may be locked by this handle at all: a read-only mapping
+ * cannot take a lock (a lock is a write; its callers read without it, as
+ * a snapshot), and a word that is not a robust mutex of ours must not
+ * reach glibc, which would assert on it. */
+static inline int
+lockable(const struct pxs_store *s, pthread_mutex_t *m)
+{
+	if (PXS_UNLIKELY(s->rdonly))
+		return -EROFS;
+	if (PXS_UNLIKELY(not_a_lock(m)))
+		return -EPROTO;
+	return 0;
+}
+
+/* What a pthread_mutex_*lock() result rc means to our callers: 0, a
+ * repaired lock after its holder died, or a negative errno (anything
+ * unexpected means the word is not our lock). */
+static inline int
+taken(struct pxs_store *s, pthread_mutex_t *m, int rc,
+      int (*repair)(struct pxs_store *, void *), void *arg)
+{
+	if (PXS_LIKELY(rc == 0))
+		return 0;
+	if (rc == EOWNERDEAD)
+		return after_owner_died(s, m, repair, arg);
+	return rc == ETIMEDOUT	     ? -ETIMEDOUT
+	       : rc == EBUSY	     ? -EBUSY
+	       : rc == ENOTRECOVERABLE ? -ENOTRECOVERABLE
+				       : -EPROTO;
+}
+
 int
 pxs__lock(struct pxs_store *s, pthread_mutex_t *m,
 	  const struct timespec *deadline,
 	  int (*repair)(struct pxs_store *, void *), void *arg)
 {
-	/* A read-only mapping cannot take a lock (a lock is a write): a
-	 * read-only handle's callers read without it, as a snapshot. */
-	if (PXS_UNLIKELY(s->rdonly))
-		return -EROFS;
-	if (PXS_UNLIKELY(not_a_lock(m)))
-		return -EPROTO;
-	int rc = pthread_mutex_trylock(m);
+	int rc = lockable(s, m);
+	if (rc < 0)
+		return rc;
+	rc = pthread_mutex_trylock(m);
 	if (rc == EBUSY && (rc = spin_trylock(m)) == EBUSY)
 		rc = deadline ? clocklock(m, deadline) : pthread_mutex_lock(m);
-	if (PXS_LIKELY(rc == 0))
-		return 0;
-	if (rc == ETIMEDOUT)
-		return -ETIMEDOUT;
-	if (rc != EOWNERDEAD) /* anything else: the word is not our lock */
-		return rc == ENOTRECOVERABLE ? -ENOTRECOVERABLE : -EPROTO;
-	return after_owner_died(s, m, repair, arg);
+	return taken(s, m, rc, repair, arg);
 }
 
 int
 pxs__trylock(struct pxs_store *s, pthread_mutex_t *m,
 	     int (*repair)(struct pxs_store *, void *), void *arg)
 {
-	if (PXS_UNLIKELY(s->rdonly))
-		return -EROFS;
-	if (PXS_UNLIKELY(not_a_lock(m)))
-		return -EPROTO;
-	int rc = pthread_mutex_trylock(m);
-	if (rc == 0)
-		return 0;
-	if (rc != EOWNERDEAD)
-		return rc == ENOTRECOVERABLE ? -ENOTRECOVERABLE
-		       : rc == EBUSY	     ? -EBUSY
-					     : -EPROTO;
-	return after_owner_died(s, m, repair, arg);
+	int rc = lockable(s, m);
+	return rc < 0 ? rc : taken(s, m, pthread_mutex_trylock(m), repair, arg);
 }
 
 void
