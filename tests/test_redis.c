@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -1246,6 +1247,58 @@ START_TEST(stream_reader_does_not_poll)
 }
 END_TEST
 
+struct tres {
+	pxs_store *s;
+	pxs_key k;
+	uint64_t seq;
+	int rc;
+};
+
+/* A thread's reservation is its own: reserve, a pause, commit. */
+static void *
+thread_reserver(void *p)
+{
+	struct tres *t = p;
+	void *buf;
+
+	t->rc = pxs_stream_reserve(t->s, t->k, 1, 0, &buf);
+	if (t->rc == 0) {
+		memcpy(buf, "t", 1);
+		usleep(100000);
+		t->rc = pxs_stream_commit(t->s, t->k, &t->seq);
+	}
+	return NULL;
+}
+
+/* Four threads of one handle, each with a reservation of its own on one
+ * Block stream at once: four commits, four numbers. */
+START_TEST(stream_threads)
+{
+	char name[128];
+	pxs_store *s = rstore(name);
+	pxs_key k = pxs_key_from_name("t", 1);
+	pxs_stream_options o = {.window = 8, .flags = PXS_STREAM_BLOCK};
+	struct tres t[4];
+	pthread_t th[4];
+	unsigned seen = 0;
+
+	ck_assert_int_eq(pxs_stream_new(s, k, &o), 0);
+	for (int i = 0; i < 4; i++) {
+		t[i] = (struct tres){.s = s, .k = k};
+		ck_assert_int_eq(pthread_create(&th[i], NULL, thread_reserver, &t[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_int_eq(t[i].rc, 0);
+		ck_assert_uint_lt(t[i].seq, 4);
+		seen |= 1u << t[i].seq;
+	}
+	ck_assert_uint_eq(seen, 15);
+	pxs_close(s);
+	pxs_unlink(name);
+}
+END_TEST
+
 /* A stream's keys overwritten with garbage: -EPROTO, never a crash. */
 START_TEST(stream_garbage)
 {
@@ -1674,6 +1727,7 @@ main(int argc, char **argv)
 	tcase_add_test(tc, stream_groups);
 	tcase_add_test(tc, stream_reader_does_not_poll);
 	tcase_add_test(tc, stream_garbage);
+	tcase_add_test(tc, stream_threads);
 	tcase_add_test(tc, sixteen_waiters);
 	tcase_add_test(tc, racing_setters);
 	tcase_add_test(tc, dead_owner);
