@@ -1573,25 +1573,32 @@ fmt_secs(char secs[32], long ms)
 	return (size_t)snprintf(secs, 32, "%ld.%03ld", ms / 1000, ms % 1000);
 }
 
-/* Send and read one command, and with @p then != NULL the HMGET of
- * read_fields() on @p then right behind it in one pipeline: the server runs
- * it as soon as the first command returns (after a blocking command: as
- * soon as it is woken), so a woken waiter gets the value without another
- * round trip. Its reply goes to @p *then_rep. NULL (with *rc set) if the
- * connection failed. */
+/* A command to send behind another (pipelined()). */
+struct cmd {
+	int argc;
+	const char **argv;
+	const size_t *len;
+};
+
+/* Send and read one command, and with @p then != NULL a second command
+ * right behind it in one pipeline: the server runs it as soon as the first
+ * returns (after a blocking command: as soon as it is woken), whether or
+ * not the client is still there to read. A woken waiter so gets the value
+ * (the HMGET of read_fields()) without another round trip, and a wait-any
+ * waiter's restore of the token it took runs inside the server. The second
+ * reply goes to @p *then_rep. NULL (with *rc set) if the connection
+ * failed. */
 static redisReply *
 pipelined(struct conn *n, int argc, const char **argv, const size_t *len,
-	  const struct keys *then, redisReply **then_rep, int *rc)
+	  const struct cmd *then, redisReply **then_rep, int *rc)
 {
-	const char *fa[FIELDS_ARGC];
-	size_t fl[FIELDS_ARGC];
 	void *rep = NULL, *second = NULL;
 
 	if (then == NULL)
 		return run(n, argc, argv, len, rc);
-	fields_cmd(then, fa, fl);
 	if (redisAppendCommandArgv(n->c, argc, argv, len) != REDIS_OK ||
-	    redisAppendCommandArgv(n->c, FIELDS_ARGC, fa, fl) != REDIS_OK ||
+	    redisAppendCommandArgv(n->c, then->argc, then->argv, then->len) !=
+		    REDIS_OK ||
 	    redisGetReply(n->c, &rep) != REDIS_OK ||
 	    redisGetReply(n->c, &second) != REDIS_OK) {
 		freeReplyObject(rep);
@@ -1609,7 +1616,7 @@ pipelined(struct conn *n, int argc, const char **argv, const size_t *len,
  * command timeout. */
 static redisReply *
 blocking(struct rstore *r, struct conn *n, int argc, const char **argv,
-	 const size_t *len, long ms, const struct keys *then,
+	 const size_t *len, long ms, const struct cmd *then,
 	 redisReply **then_rep, int *rc)
 {
 	struct timeval tv = r->command_tv;
@@ -1650,10 +1657,16 @@ block_on(struct rstore *r, struct conn *n, const char *l, size_t ll, long ms,
 	char secs[32];
 	const char *argv[] = {"BLMOVE", l, l, "LEFT", "RIGHT", secs};
 	size_t len[] = {6, ll, ll, 4, 5, fmt_secs(secs, ms)};
+	const char *fa[FIELDS_ARGC];
+	size_t fl[FIELDS_ARGC];
+	struct cmd fields = {FIELDS_ARGC, fa, fl};
 	redisReply *rep;
 	int rc;
 
-	rep = blocking(r, n, 6, argv, len, ms, then, then_rep, &rc);
+	if (then != NULL)
+		fields_cmd(then, fa, fl);
+	rep = blocking(r, n, 6, argv, len, ms, then ? &fields : NULL, then_rep,
+		       &rc);
 	if (rep == NULL)
 		return rc;
 	if (rep->type == REDIS_REPLY_NIL)
@@ -1864,17 +1877,37 @@ r_expire(pxs_store *s, pxs_key key, long ttl_ms)
 	}
 }
 
-/* BLMPOP over the wake lists of @p ks for @p ms; a token taken is pushed
- * back at once for the other waiters of that list (the next liveness look
- * covers one lost with this process). 1 woken, 0 timed out, or an error. */
+/* What a wait-any waiter sends behind its BLMPOP (KEYS: the n wake lists,
+ * then the n objects; ARGV n): a wake list left empty while its future is
+ * no longer pending lost its token to that BLMPOP, and gets it back (with
+ * the object's time to live; an evicted or expired object's for a minute,
+ * as evict's), so the other waiters of that list are served at once. */
+static const char restore_src[] =
+	"local n = tonumber(ARGV[1]) for i = 1, n do "
+	"if redis.call('llen', KEYS[i]) == 0 then "
+	"local s = redis.pcall('hget', KEYS[n + i], 's') "
+	"if type(s) ~= 'table' and s ~= 'p' and s ~= 'r' then "
+	"redis.call('rpush', KEYS[i], s or 'c') "
+	"local t = redis.call('pttl', KEYS[n + i]) "
+	"if not s then t = 60000 end "
+	"if t > 0 then redis.call('pexpire', KEYS[i], t) end end end end "
+	"return 'OK'";
+
+/* BLMPOP over the wake lists of @p ks for @p ms, and behind it in the same
+ * pipeline the restore of the token it took (restore_src): the server runs
+ * both in one go, so a waiter killed after its BLMPOP delays nobody. 1
+ * woken, 0 timed out, or an error. */
 static int
 block_any(struct rstore *r, struct conn *n, const struct keys *ks, size_t nk,
 	  long ms)
 {
 	const char *argv[3 + PXS_WAIT_ANY_MAX + 1];
 	size_t len[3 + PXS_WAIT_ANY_MAX + 1];
-	char secs[32], cnt[24];
-	redisReply *rep, *e;
+	const char *ra[4 + 2 * PXS_WAIT_ANY_MAX];
+	size_t rl[4 + 2 * PXS_WAIT_ANY_MAX];
+	struct cmd restore = {(int)(4 + 2 * nk), ra, rl};
+	char secs[32], cnt[24], cnt2[24];
+	redisReply *rep, *e, *second = NULL;
 	int rc;
 
 	argv[0] = "BLMPOP";
@@ -1883,15 +1916,31 @@ block_any(struct rstore *r, struct conn *n, const struct keys *ks, size_t nk,
 	len[1] = fmt_secs(secs, ms);
 	argv[2] = cnt;
 	fmt_u64(cnt, nk, &len[2]);
+	ra[0] = "EVAL";
+	rl[0] = 4;
+	ra[1] = restore_src;
+	rl[1] = sizeof restore_src - 1;
+	ra[2] = cnt2;
+	fmt_u64(cnt2, 2 * nk, &rl[2]);
 	for (size_t i = 0; i < nk; i++) {
 		argv[3 + i] = ks[i].wake;
 		len[3 + i] = ks[i].wake_len;
+		ra[3 + i] = ks[i].wake;
+		rl[3 + i] = ks[i].wake_len;
+		ra[3 + nk + i] = ks[i].obj;
+		rl[3 + nk + i] = ks[i].obj_len;
 	}
+	ra[3 + 2 * nk] = cnt;
+	rl[3 + 2 * nk] = len[2];
 	argv[3 + nk] = "LEFT";
 	len[3 + nk] = 4;
-	rep = blocking(r, n, (int)(4 + nk), argv, len, ms, NULL, NULL, &rc);
+	rep = blocking(r, n, (int)(4 + nk), argv, len, ms, &restore, &second,
+		       &rc);
 	if (rep == NULL)
 		return rc;
+	/* The restore's answer: OK, or an error reply (a key of the namespace
+	 * of another type) that the next look reports. */
+	freeReplyObject(second);
 	if (rep->type == REDIS_REPLY_NIL) {
 		freeReplyObject(rep);
 		return 0;
@@ -1903,27 +1952,18 @@ block_any(struct rstore *r, struct conn *n, const struct keys *ks, size_t nk,
 		freeReplyObject(rep);
 		return -EPROTO;
 	}
-	{
-		const char *pv[] = {"RPUSH", rep->element[0]->str,
-				    e->element[0]->str};
-		size_t pl[] = {5, rep->element[0]->len, e->element[0]->len};
-		redisReply *p = run(n, 3, pv, pl, &rc);
-
-		if (p != NULL)
-			rc = p->type == REDIS_REPLY_INTEGER ? 1
-			     : p->type == REDIS_REPLY_ERROR ? reply_error(p)
-							    : -EPROTO;
-		freeReplyObject(p);
-	}
 	freeReplyObject(rep);
-	return rc;
+	return 1;
 }
 
 /*
  * WAIT-ANY. One BLMPOP over the wake lists of all the futures: the server
  * serves the first token pushed on any of them. BLMPOP pops where BLMOVE
- * rotates (BLMOVE has one source), so the waiter pushes the token back at
- * once: other waiters of that list are served by that push. Keys are
+ * rotates (BLMOVE has one source), so the token goes back in the same step
+ * inside the server: the restore script sent behind the BLMPOP in one
+ * pipeline runs as soon as the BLMPOP is served, even if the waiter dies
+ * before it reads the reply, and other waiters of that list are served by
+ * its push. Keys are
  * looked at in order after every wake and time-out, as on shared memory;
  * a key that is absent (never made) ends the call with -ENOENT, as there.
  */

@@ -705,6 +705,59 @@ any_waiter(void *p)
 	return rc;
 }
 
+/* The server's count of blocked clients. */
+static long long
+blocked_clients(redisContext *c)
+{
+	redisReply *r = redisCommand(c, "INFO clients");
+	const char *p;
+	long long n = -1;
+
+	ck_assert_ptr_nonnull(r);
+	if ((p = strstr(r->str, "blocked_clients:")) != NULL)
+		n = atoll(p + 16);
+	freeReplyObject(r);
+	return n;
+}
+
+/* A wait-any waiter that cannot run after its BLMPOP took the wake token
+ * (stopped: as if killed between the two steps) does not take the token
+ * away from the future's other waiters: the server puts it back. */
+START_TEST(wait_any_token_restored)
+{
+	char name[128], wake[256], hex[PXS_KEY_STRLEN];
+	pxs_store *s = rstore(name);
+	struct waitarg a = {.name = name};
+	redisContext *c = raw();
+	long long left = 0;
+	pid_t w;
+
+	ck_assert_int_eq(pxs_future_new(s, &a.k), 0);
+	ck_assert_int_eq(pxs_future_new_at(s, pxs_key_from_name("other", 5)), 0);
+	pxs_key_format(a.k, hex);
+	snprintf(wake, sizeof wake, "pxs:%s:{%s}:w", strrchr(name, '/') + 1, hex);
+	w = pxs_test_spawn(any_waiter, &a);
+	for (int i = 0; i < 500 && blocked_clients(c) < 1; i++)
+		usleep(2000);
+	kill(w, SIGSTOP);
+	ck_assert_int_eq(pxs_future_set(s, a.k, "yes", 3), 0);
+	for (int i = 0; i < 200 && left == 0; i++) {
+		redisReply *r = redisCommand(c, "LLEN %s", wake);
+
+		left = r->integer;
+		freeReplyObject(r);
+		if (left == 0)
+			usleep(10000);
+	}
+	kill(w, SIGKILL);
+	ck_assert_int_eq(pxs_test_reap(w, 10), 128 + SIGKILL);
+	ck_assert_int_eq(left, 1);
+	redisFree(c);
+	pxs_close(s);
+	pxs_unlink(name);
+}
+END_TEST
+
 START_TEST(wait_any_many_waiters)
 {
 	char name[128];
@@ -1740,6 +1793,7 @@ main(int argc, char **argv)
 	tcase_add_test(tc, restart_over_abandoned);
 	tcase_add_test(tc, wait_any);
 	tcase_add_test(tc, wait_any_many_waiters);
+	tcase_add_test(tc, wait_any_token_restored);
 	tcase_add_test(tc, garbage_is_eproto);
 	tcase_add_test(tc, idle_owner_survives_timeout);
 	tcase_add_test(tc, bad_names_and_servers);
