@@ -1931,6 +1931,7 @@ block_any(struct rstore *r, struct conn *n, const struct keys *ks, size_t nk,
 		rl[3 + nk + i] = ks[i].obj_len;
 	}
 	ra[3 + 2 * nk] = cnt;
+	/* cppcheck-suppress unreadVariable ; read through restore.len */
 	rl[3 + 2 * nk] = len[2];
 	argv[3 + nk] = "LEFT";
 	len[3 + nk] = 4;
