@@ -851,7 +851,9 @@ PXS_API int pxs_future_wait_spin(pxs_store *s, pxs_key key, long timeout_ms,
  *   while it sleeps. A forked child waits with its own process entry, as
  *   every call does. On a Redis store the sleep is one BLMPOP over the
  *   futures' wake lists, with the looks, liveness checks and reconnection
- *   of pxs_future_wait(); a key absent there is -ENOENT at once.
+ *   of pxs_future_wait(); a key absent there is -ENOENT at once; the wake
+ *   token it takes goes back inside the server in the same step, so a
+ *   waiter killed while woken delays no other waiter.
  */
 PXS_API int pxs_future_wait_any(pxs_store *s, const pxs_key *keys, size_t n,
 				long timeout_ms, size_t *which, pxs_view *v);
