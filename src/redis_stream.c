@@ -133,12 +133,13 @@ enum sscript {
 	"return slow end "
 
 /* In a Block stream, the window is full while the items committed or
- * reserved reach `window` past the slowest holder: answer the holders to
- * ask after ("?" and their ids). */
+ * reserved reach `window` past the slowest holder, or 64 reservations are
+ * in flight: answer the holders to ask after ("?" and their ids). */
 #define LUA_ROOM                                                             \
 	"if fl == 1 then local slow = slowest() "                           \
 	"if not slow then return 'EPROTO' end "                             \
-	"if nx + redis.call('hlen', KEYS[4]) - slow >= win then "           \
+	"local nq = redis.call('hlen', KEYS[4]) "                           \
+	"if nx + nq - slow >= win or nq >= 64 then "                        \
 	"local ids = redis.call('hkeys', KEYS[3]) "                         \
 	"for _, o in ipairs(redis.call('hvals', KEYS[4])) do ids[#ids + 1] = o end " \
 	"return '?' .. table.concat(ids, ' ') end end "
@@ -295,7 +296,9 @@ call_end(struct call *c)
 	pxs__redis_conn_put(c->s, c->n);
 }
 
-#define MAX_SARGS 64
+/* Most arguments of a script: the holders of a Block stream, 64 readers
+ * and 64 reservations in flight (RESV_MAX of stream.c). */
+#define MAX_SARGS (2 * 64)
 /* Run script @p sc with @p nargs arguments: its reply, or NULL (*rc). */
 static redisReply *
 sscript(struct call *c, enum sscript sc, int nargs, const char **args,
@@ -449,7 +452,7 @@ with_room(struct call *c, enum sscript sc, int nargs, const char **args,
 	  const size_t *alen, long timeout_ms, uint64_t *num)
 {
 	uint64_t deadline = pxs__redis_deadline(timeout_ms);
-	char text[64 * 2 * 24 + 8];
+	char text[MAX_SARGS * 24 + 8];
 
 	for (;;) {
 		const char *ids[MAX_SARGS];
