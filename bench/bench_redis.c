@@ -15,6 +15,11 @@
  *         consumer on the other; unpinned).
  *   idle  CPU time (user + system, getrusage) of a process while it waits
  *         2 s on a Redis future nobody sets, against a 2 s BLPOP.
+ *   stream one client: pxs_stream_append then pxs_stream_read+pxs_release
+ *         of that item, 1 KiB and 1 MiB, on a Discard stream of window 16
+ *         on the redis:// store, in rounds that alternate with raw XADD
+ *         (MAXLEN = 16) then XREAD COUNT 1 of the entry just added, over
+ *         one hiredis connection. Each append+read pair is timed alone.
  * Without --redis-port every case is skipped (bench/run starts a server).
  */
 #include "bench.h"
@@ -379,6 +384,91 @@ case_idle(const struct bench_opts *o)
 	pxs_unlink(name);
 }
 
+/* ---- stream -------------------------------------------------------------- */
+
+/* One append+read pair of @p m of @p size bytes (the raw entry's ID is
+ * "++*raw_id-1"); its time in us. */
+static double
+stream_pair(pxs_store *s, redisContext *c, int m, pxs_key k,
+	    uint64_t *raw_id, const void *src, size_t size)
+{
+	uint64_t t0 = bench_now_ns(), seq;
+	pxs_view v;
+	int rc = 0;
+
+	if (m == M_PXS) {
+		rc = pxs_stream_append(s, k, src, size, 0, &seq);
+		if (rc == 0 && (rc = pxs_stream_read(s, k, seq, 0, &v)) == 0)
+			rc = v.size == size ? pxs_release(s, &v) : -EPROTO;
+	} else {
+		redisReply *rep = redisCommand(c, "XADD pxs-bench-raw:x MAXLEN = 16 "
+					       "%llu-1 d %b",
+					       (unsigned long long)++*raw_id, src, size);
+
+		if (!rep || rep->type != REDIS_REPLY_STRING)
+			bench_die("XADD: %s", rep && rep->str ? rep->str : "bad reply");
+		freeReplyObject(rep);
+		rep = redisCommand(c, "XREAD COUNT 1 STREAMS pxs-bench-raw:x %llu-0",
+				   (unsigned long long)*raw_id);
+		if (!rep || rep->type != REDIS_REPLY_ARRAY)
+			bench_die("XREAD: %s", rep && rep->str ? rep->str : "bad reply");
+		freeReplyObject(rep);
+	}
+	if (rc < 0)
+		bench_die("stream append+read of %zu bytes: %s", size,
+			  pxs_strerror(rc));
+	return (double)(bench_now_ns() - t0) / 1e3;
+}
+
+static void
+case_stream(const struct bench_opts *o)
+{
+	static const size_t sizes[] = {1024, 1 << 20};
+	size_t rounds = bench_iters(o, 20, 2, 2), per = o->quick ? 10 : 100;
+	pxs_key k = pxs_key_from_name("bench-stream", 12);
+	redisContext *c = bench_redis(o);
+	char name[128];
+	pxs_store *s = open_store(o, name);
+	void *src = malloc(1 << 20);
+	double *v[2][M_N];
+	uint64_t raw_id = 0;
+	int rc;
+
+	if (!src)
+		bench_die("out of memory");
+	memset(src, 0x5a, 1 << 20);
+	if ((rc = pxs_stream_new(s, k, NULL)) < 0)
+		bench_die("stream_new: %s", pxs_strerror(rc));
+	freeReplyObject(redisCommand(c, "DEL pxs-bench-raw:x"));
+	for (size_t z = 0; z < 2; z++)
+		for (int m = 0; m < M_N; m++)
+			if (!(v[z][m] = malloc(rounds * per * sizeof(double))))
+				bench_die("out of memory");
+	for (size_t r = 0; r < rounds; r++)
+		for (size_t z = 0; z < 2; z++)
+			for (int m = 0; m < M_N; m++)
+				for (size_t i = 0; i < per; i++)
+					v[z][m][r * per + i] = stream_pair(
+						s, c, m, k, &raw_id, src, sizes[z]);
+	for (size_t z = 0; z < 2; z++)
+		for (int m = 0; m < M_N; m++) {
+			struct bench_stats st;
+
+			bench_stats(v[z][m], rounds * per, &st);
+			bench_emit("case=redis-stream mech=%s op=%s size=%zu n=%zu "
+				   "p50_us=%.3f p99_us=%.3f mean_us=%.3f",
+				   mech_name[m],
+				   m == M_PXS ? "append+read" : "xadd+xread",
+				   sizes[z], st.n, st.p50, st.p99, st.mean);
+			free(v[z][m]);
+		}
+	freeReplyObject(redisCommand(c, "DEL pxs-bench-raw:x"));
+	pxs_close(s);
+	pxs_unlink(name);
+	redisFree(c);
+	free(src);
+}
+
 #endif /* PXS_BENCH_HIREDIS */
 
 int
@@ -398,6 +488,8 @@ main(int argc, char **argv)
 		case_wake(&o);
 	if (bench_want(&o, "redis-idle"))
 		case_idle(&o);
+	if (bench_want(&o, "redis-stream"))
+		case_stream(&o);
 #else
 	bench_skip("redis", "built without hiredis (libhiredis-dev)");
 #endif

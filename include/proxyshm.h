@@ -75,6 +75,11 @@
  *   store); its other fields are 0; pxs_proc_list() lists nothing;
  *   pxs_check() validates every object's fields; pxs_reap() abandons the
  *   pending futures of dead owners and returns how many;
+ * - streams (pxs_stream_new() and the calls after it) are Redis Streams:
+ *   an item's view is a private copy too; readers, reservations in flight
+ *   and group members are handles (their owner connections), found dead
+ *   within about 0.5 s of the loss of that connection; the per-call notes
+ *   say what differs;
  * - without persistence on the server, a server restart loses the store.
  * In a build without hiredis, a redis:// name is -EPROTONOSUPPORT.
  *
@@ -878,7 +883,9 @@ PXS_API int pxs_future_wait_spin(pxs_store *s, pxs_key key, long timeout_ms,
  *   while it sleeps. A forked child waits with its own process entry, as
  *   every call does. On a Redis store the sleep is one BLMPOP over the
  *   futures' wake lists, with the looks, liveness checks and reconnection
- *   of pxs_future_wait(); a key absent there is -ENOENT at once.
+ *   of pxs_future_wait(); a key absent there is -ENOENT at once; the wake
+ *   token it takes goes back inside the server in the same step, so a
+ *   waiter killed while woken delays no other waiter.
  */
 PXS_API int pxs_future_wait_any(pxs_store *s, const pxs_key *keys, size_t n,
 				long timeout_ms, size_t *which, pxs_view *v);
@@ -906,9 +913,11 @@ PXS_API int pxs_future_done(pxs_store *s, pxs_key key);
  *  back (#PXS_STREAM_BLOCK), and named groups that hand each item to one
  *  member. Every call below also returns, as every call on a store does,
  *  -EUSERS (first call in a forked child: process table full) and
- *  -ENOTRECOVERABLE; on a Redis store (not supported there yet) and on a
- *  #PXS_RDONLY handle (they pin the stream's metadata) every one of them
- *  returns -ENOTSUP. A key that holds anything but a stream (a
+ *  -ENOTRECOVERABLE; on a #PXS_RDONLY handle (they pin the stream's
+ *  metadata) every one of them returns -ENOTSUP. On a Redis store they
+ *  keep their meaning (the "Redis" notes below say what differs) and
+ *  return, besides, the connection's errors listed under "Redis stores";
+ *  -EOVERFLOW and -EUSERS do not happen there. A key that holds anything but a stream (a
  *  plain value, a future), or a stream whose metadata another process
  *  scribbled over, is -EPROTO and nothing changes. Every call but
  *  pxs_stream_new() pins the stream's metadata for its duration: its
@@ -974,13 +983,17 @@ typedef struct pxs_stream_stats {
  *   16 bytes per window item), -ECANCELED (another process evicted or set
  *   the key while it was being made), -ENOMEM (no lock could be made),
  *   -EPROTO (the table failed validation), -EUSERS, -ENOTRECOVERABLE,
- *   -ENOTSUP (a Redis store).
+ *   -ENOTSUP (a #PXS_RDONLY handle).
  * @note Thread-safe: of two processes creating one stream, one succeeds
  *   and the other gets -EEXIST. The stream belongs to nobody: it outlives
  *   its creator. pxs_stream_delete() removes it with its items;
  *   pxs_evict() of its key removes only the metadata (calls under way
  *   finish on the old one, and the retained items stay behind as values
- *   nobody can name: use pxs_stream_delete()).
+ *   nobody can name: use pxs_stream_delete()). Redis: the stream is
+ *   the keys "pxs:NAME:{K}" (a value for pxs_get() and pxs_list(): its
+ *   metadata) and "pxs:NAME:{K}:x|r|q|g" (items, readers, reservations,
+ *   wake list), under one hash tag; an evicted stream's other keys stay
+ *   until a new stream of that key or pxs_unlink().
  */
 PXS_API int pxs_stream_new(pxs_store *s, pxs_key key,
 			   const pxs_stream_options *o);
@@ -1011,7 +1024,12 @@ PXS_API int pxs_stream_new(pxs_store *s, pxs_key key,
  *   window, so two producers never overfill it. A thread blocked here
  *   wakes within 250 ms of the death of the reader that held it back;
  *   a signal does not end the wait. A forked child does not inherit its parent's
- *   reservations.
+ *   reservations. Redis: the buffer is client memory, sent by the commit;
+ *   a Block reservation is recorded in the server under the handle, and
+ *   counts until the commit or until the handle is found dead (its owner
+ *   connection gone) by a producer held back by it; a blocked producer
+ *   sleeps in BLPOP on the stream's wake list and wakes within about
+ *   0.5 s of the death of the reader or producer that held it back.
  */
 PXS_API int pxs_stream_reserve(pxs_store *s, pxs_key key, size_t size,
 			       long timeout_ms, void **buf);
@@ -1034,7 +1052,10 @@ PXS_API int pxs_stream_reserve(pxs_store *s, pxs_key key, size_t size,
  *   with it, and its memory comes back when this handle closes.
  * @note Thread-safe; never waits for readers. Sequence numbers follow the
  *   order of the commits. In a Discard stream with a full window it evicts
- *   the oldest item.
+ *   the oldest item. Redis: one script (XADD with MAXLEN = window, under
+ *   the ID "SEQ-1"); -ECANCELED when the handle was found dead meanwhile
+ *   and its Block reservation dropped; after a connection error the
+ *   reservation is kept and the commit may be retried.
  */
 PXS_API int pxs_stream_commit(pxs_store *s, pxs_key key, uint64_t *seq_out);
 
@@ -1079,7 +1100,9 @@ PXS_API int pxs_stream_append(pxs_store *s, pxs_key key, const void *data,
  *   -ENOTRECOVERABLE, -ENOTSUP.
  * @note Thread-safe; any number of threads and processes may read one
  *   item. A waiting reader sleeps in the kernel and holds no lock; a
- *   signal does not end the wait.
+ *   signal does not end the wait. Redis: one script reads a retained item
+ *   (and moves the position); a waiting reader blocks in XREAD BLOCK, woken
+ *   by the XADD of the item or of the end, and looks again every 0.5 s.
  */
 PXS_API int pxs_stream_read(pxs_store *s, pxs_key key, uint64_t seq,
 			    long timeout_ms, pxs_view *v);
@@ -1107,7 +1130,8 @@ PXS_API int pxs_stream_end(pxs_store *s, pxs_key key);
  *   -EOVERFLOW, -ENOSPC (no room for this handle's pin records), -EIDRM
  *   (another call deleted it at the same moment), -EPROTO (not a stream,
  *   or its metadata failed validation: nothing changed), -EUSERS,
- *   -ENOTRECOVERABLE, -ENOTSUP.
+ *   -ENOTRECOVERABLE, -ENOTSUP (a #PXS_RDONLY handle, or a Redis
+ *   store: remove a Redis stream with pxs_unlink() of its store).
  * @note Thread-safe; any process may delete a stream, ended or not, and
  *   the call never waits for readers or producers. Calls asleep on the
  *   stream (readers, takers, blocked producers) wake and return -EIDRM;
@@ -1130,6 +1154,9 @@ PXS_API int pxs_stream_delete(pxs_store *s, pxs_key key);
  *   stream), -EOVERFLOW, -ENOSPC (no room for this handle's pin records),
  *   -EIDRM, -EPROTO, -EUSERS, -ENOTRECOVERABLE, -ENOTSUP.
  * @note Thread-safe; an atomic snapshot (taken under the stream's lock).
+ *   Redis: one script, atomic too; readers and reserved count handles not
+ *   found dead yet (nobody asks in stat); taken is the groups' pending
+ *   entries; groups counts the groups made.
  */
 PXS_API int pxs_stream_stat(pxs_store *s, pxs_key key, pxs_stream_stats *st);
 
@@ -1150,7 +1177,9 @@ PXS_API int pxs_stream_stat(pxs_store *s, pxs_key key, pxs_stream_stats *st);
  *   threads share one position. When it dies its position is dropped by
  *   the next caller that is held back by it, within 250 ms for a blocked
  *   producer; a stopped process stays a reader. A forked child is not
- *   joined.
+ *   joined. Redis: the reader is the handle (its owner connection), not
+ *   the process: two handles of one process are two readers; a dead one
+ *   is dropped by a producer it holds back, within about 0.5 s.
  */
 PXS_API int pxs_stream_join(pxs_store *s, pxs_key key, uint64_t from_seq);
 
@@ -1191,7 +1220,13 @@ PXS_API int pxs_stream_leave(pxs_store *s, pxs_key key);
  *   items of live members are never handed out again. A group holds a
  *   #PXS_STREAM_BLOCK producer back like a reader at its oldest item not
  *   acknowledged. On a Discard stream, items that slid out before being
- *   taken are skipped. A forked child is a member of its own.
+ *   taken are skipped. A forked child is a member of its own. Redis: a
+ *   group is a Redis consumer group, a member a handle (consumer named by
+ *   its owner connection's CLIENT ID), a take XREADGROUP (blocking in the
+ *   server); the members holding items are asked after at most every
+ *   0.5 s per process, and a dead one's items are claimed (XCLAIM) one at
+ *   a time by the taker that finds it dead, before new items;
+ *   #PXS_STREAM_TAKEN_MAX is not enforced.
  */
 PXS_API int pxs_stream_take(pxs_store *s, pxs_key key, const char *group,
 			    long timeout_ms, uint64_t *seq, pxs_view *v);

@@ -173,4 +173,24 @@ int pxs__redis_open(const struct pxs__redis_url *u, const char *name,
 /** Remove a Redis store's keys. */
 int pxs__redis_unlink(const struct pxs__redis_url *u);
 
+/* ---- streams on Redis (redis_stream.c), in the Redis backend's table -- */
+
+int pxs__redis_stream_new(pxs_store *s, pxs_key key,
+			  const pxs_stream_options *o);
+int pxs__redis_stream_append(pxs_store *s, pxs_key key, const void *data,
+			     size_t size, long timeout_ms, uint64_t *seq_out);
+int pxs__redis_stream_reserve(pxs_store *s, pxs_key key, size_t size,
+			      long timeout_ms, void **buf);
+int pxs__redis_stream_commit(pxs_store *s, pxs_key key, uint64_t *seq_out);
+int pxs__redis_stream_read(pxs_store *s, pxs_key key, uint64_t seq,
+			   long timeout_ms, pxs_view *v);
+int pxs__redis_stream_end(pxs_store *s, pxs_key key);
+int pxs__redis_stream_stat(pxs_store *s, pxs_key key, pxs_stream_stats *st);
+int pxs__redis_stream_join(pxs_store *s, pxs_key key, uint64_t from_seq);
+int pxs__redis_stream_leave(pxs_store *s, pxs_key key);
+int pxs__redis_stream_take(pxs_store *s, pxs_key key, const char *group,
+			   long timeout_ms, uint64_t *seq, pxs_view *v);
+int pxs__redis_stream_ack(pxs_store *s, pxs_key key, const char *group,
+			  uint64_t seq);
+
 #endif /* PXS_BACKEND_H */

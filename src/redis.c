@@ -10,6 +10,7 @@
  * explains the layout and the protocol.
  */
 #include "internal.h"
+#include "redis_int.h"
 
 #include <errno.h>
 #include <hiredis/hiredis.h>
@@ -55,7 +56,9 @@
  *
  * OWNERS. A future's owner is a handle, named by the CLIENT ID of a
  * connection the handle opens at pxs_open() and keeps idle until
- * pxs_close(). When the process dies the kernel closes the socket and the
+ * pxs_close(), subscribed to a channel nobody publishes to: a server's
+ * `timeout` closes idle clients, but not Pub/Sub ones, so an owner that
+ * only waits does not lose its futures to it. When the process dies the kernel closes the socket and the
  * server forgets the client at once. A waiter's BLMOVE times out every
  * LIVENESS_MS; it then reads the state again (an expired key pushed no
  * token) and asks the server whether the owner's client still exists
@@ -67,7 +70,7 @@
  * the future (the abandon script compares the owner, so a claim in between
  * is never overruled).
  */
-#define LIVENESS_MS 500
+#define LIVENESS_MS PXS__REDIS_LIVENESS_MS
 #define RECONNECT_MS 200 /* between attempts while a wait reconnects */
 #define OPEN_WAIT_MS 10000 /* longest block of a wait for the store */
 #define POOL_MAX 8 /* idle connections kept per handle */
@@ -91,13 +94,6 @@ struct vslot {
 	uint32_t next_free;
 };
 
-/* A reservation: client memory until pxs_future_commit(). */
-struct resv {
-	struct resv *next;
-	pxs_key key;
-	size_t size;
-	unsigned char *buf;
-};
 
 struct rstore {
 	struct pxs__handle h; /* first: the backend seam */
@@ -111,7 +107,7 @@ struct rstore {
 	struct vslot *views;
 	uint32_t nviews, free_view;
 	uint64_t view_gen;
-	struct resv *resv;
+	struct pxs__rresv *resv;
 	struct rstore *next; /* in the process's list, for fork */
 	char host[PXS__REDIS_HOST_MAX + 1];
 	int port;
@@ -250,14 +246,42 @@ command(redisContext *c, int argc, const char **argv, const size_t *len)
 	return redisCommandArgv(c, argc, argv, len);
 }
 
+static int reply_error(const redisReply *rep);
+
+/* SUBSCRIBE the owner connection @p c (CLIENT ID @p id) to its own
+ * channel, "pxs:NAME:owner:ID", which exempts it from the server's idle
+ * timeout. 0, or an error. */
+static int
+owner_subscribe(struct rstore *r, redisContext *c, long long id)
+{
+	char ch[PXS_NAME_MAX + 40];
+	const char *argv[] = {"SUBSCRIBE", ch};
+	size_t len[] = {9, (size_t)snprintf(ch, sizeof ch, "%sowner:%lld",
+					    r->ns, id)};
+	redisReply *rep = command(c, 2, argv, len);
+	int rc = 0;
+
+	if (rep == NULL)
+		return ctx_error(c);
+	if (rep->type == REDIS_REPLY_ERROR)
+		rc = reply_error(rep);
+	else if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 ||
+		 rep->element[0]->type != REDIS_REPLY_STRING ||
+		 strcmp(rep->element[0]->str, "subscribe") != 0)
+		rc = -EPROTO;
+	freeReplyObject(rep);
+	return rc;
+}
+
 /* Open the owner connection and learn its CLIENT ID. Call locked. */
 static int
 owner_connect(struct rstore *r)
 {
 	static const char *argv[] = {"CLIENT", "ID"};
 	static const size_t len[] = {6, 2};
-	redisContext *c;
+	redisContext *c = NULL;
 	redisReply *rep;
+	long long id;
 	int rc = connect_one(r, &c);
 
 	if (rc < 0)
@@ -273,10 +297,16 @@ owner_connect(struct rstore *r)
 		redisFree(c);
 		return -EPROTO;
 	}
+	id = rep->integer;
+	freeReplyObject(rep);
+	rc = owner_subscribe(r, c, id);
+	if (rc < 0) {
+		redisFree(c);
+		return rc;
+	}
 	redisFree(r->owner);
 	r->owner = c;
-	snprintf(r->owner_id, sizeof r->owner_id, "%lld", rep->integer);
-	freeReplyObject(rep);
+	snprintf(r->owner_id, sizeof r->owner_id, "%lld", id);
 	return 0;
 }
 
@@ -587,31 +617,73 @@ static const char *const scripts[S_N] = {
 static char script_sha[S_N][41];
 static pthread_mutex_t sha_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* SCRIPT LOAD @p src into @p sha unless it holds its SHA1 already; a
+ * copy of it goes to @p out (read under the lock: threads share @p sha). */
+static int
+load_one(struct conn *n, const char *src, char sha[41], char out[41])
+{
+	const char *argv[] = {"SCRIPT", "LOAD", src};
+	size_t len[] = {6, 4, strlen(src)};
+	redisReply *rep;
+	int rc = 0;
+
+	pthread_mutex_lock(&sha_lock);
+	if (sha[0] == '\0') {
+		rep = run(n, 3, argv, len, &rc);
+		if (rep != NULL) {
+			if (rep->type == REDIS_REPLY_STRING && rep->len == 40)
+				memcpy(sha, rep->str, 41);
+			else
+				rc = rep->type == REDIS_REPLY_ERROR
+					     ? reply_error(rep)
+					     : -EPROTO;
+			freeReplyObject(rep);
+		}
+	}
+	memcpy(out, sha, 41);
+	pthread_mutex_unlock(&sha_lock);
+	return rc;
+}
+
 static int
 load_scripts(struct conn *n)
 {
 	int rc = 0;
 
-	pthread_mutex_lock(&sha_lock);
-	for (int i = 0; i < S_N && rc == 0; i++) {
-		const char *argv[] = {"SCRIPT", "LOAD", scripts[i]};
-		size_t len[] = {6, 4, strlen(scripts[i])};
-		redisReply *rep;
+	char unused[41];
 
-		if (script_sha[i][0])
-			continue;
-		rep = run(n, 3, argv, len, &rc);
-		if (rep == NULL)
-			break;
-		if (rep->type == REDIS_REPLY_STRING && rep->len == 40)
-			memcpy(script_sha[i], rep->str, 41);
-		else
-			rc = rep->type == REDIS_REPLY_ERROR ? reply_error(rep)
-							    : -EPROTO;
-		freeReplyObject(rep);
-	}
-	pthread_mutex_unlock(&sha_lock);
+	for (int i = 0; i < S_N && rc == 0; i++)
+		rc = load_one(n, scripts[i], script_sha[i], unused);
 	return rc;
+}
+
+/* EVALSHA @p sha (loaded first when still "") with @p argv[2..argc); on
+ * NOSCRIPT (a restarted server) EVAL @p src, which caches it again.
+ * argv[0] and argv[1] are filled here. The reply, or NULL with *rc set. */
+static redisReply *
+eval(struct conn *n, const char *src, char sha[41], int argc,
+     const char **argv, size_t *len, int *rc)
+{
+	redisReply *rep;
+	char h[41];
+
+	if ((*rc = load_one(n, src, sha, h)) < 0)
+		return NULL;
+	argv[0] = "EVALSHA";
+	len[0] = 7;
+	argv[1] = h;
+	len[1] = 40;
+	rep = run(n, argc, argv, len, rc);
+	if (rep != NULL && rep->type == REDIS_REPLY_ERROR &&
+	    strncmp(rep->str, "NOSCRIPT", 8) == 0) {
+		freeReplyObject(rep);
+		argv[0] = "EVAL";
+		len[0] = 4;
+		argv[1] = src;
+		len[1] = strlen(src);
+		rep = run(n, argc, argv, len, rc);
+	}
+	return rep;
 }
 
 static const struct {
@@ -650,8 +722,7 @@ script_status(const redisReply *rep, char owner[24])
 	return -EPROTO;
 }
 
-/* EVALSHA @p sc with its three keys and @p nargs arguments; on NOSCRIPT
- * (a restarted server) EVAL, which caches it again. */
+/* Script @p sc with its three keys and @p nargs arguments (see eval()). */
 #define MAX_ARGS 4
 static int
 script(struct conn *n, enum script sc, const struct keys *ks, int nargs,
@@ -662,10 +733,6 @@ script(struct conn *n, enum script sc, const struct keys *ks, int nargs,
 	redisReply *rep;
 	int rc;
 
-	argv[0] = "EVALSHA";
-	len[0] = 7;
-	argv[1] = script_sha[sc];
-	len[1] = 40;
 	argv[2] = "3";
 	len[2] = 1;
 	argv[3] = ks->obj;
@@ -678,20 +745,9 @@ script(struct conn *n, enum script sc, const struct keys *ks, int nargs,
 		argv[6 + i] = args[i];
 		len[6 + i] = alen[i];
 	}
-	rep = run(n, 6 + nargs, argv, len, &rc);
+	rep = eval(n, scripts[sc], script_sha[sc], 6 + nargs, argv, len, &rc);
 	if (rep == NULL)
 		return rc;
-	if (rep->type == REDIS_REPLY_ERROR &&
-	    strncmp(rep->str, "NOSCRIPT", 8) == 0) {
-		freeReplyObject(rep);
-		argv[0] = "EVAL";
-		len[0] = 4;
-		argv[1] = scripts[sc];
-		len[1] = strlen(scripts[sc]);
-		rep = run(n, 6 + nargs, argv, len, &rc);
-		if (rep == NULL)
-			return rc;
-	}
 	rc = script_status(rep, owner);
 	freeReplyObject(rep);
 	return rc;
@@ -867,7 +923,7 @@ static void
 rstore_free(struct rstore *r)
 {
 	struct conn *n;
-	struct resv *q;
+	struct pxs__rresv *q;
 
 	while ((n = r->pool) != NULL) {
 		r->pool = n->next;
@@ -880,8 +936,7 @@ rstore_free(struct rstore *r)
 	free(r->views);
 	while ((q = r->resv) != NULL) {
 		r->resv = q->next;
-		free(q->buf);
-		free(q);
+		pxs__redis_resv_free(q);
 	}
 	pthread_mutex_destroy(&r->lock);
 	free(r);
@@ -1407,27 +1462,29 @@ r_future_set(pxs_store *s, pxs_key key, const void *data, size_t size)
 	return key_script(s, key, S_SET, true, 1, args, alen);
 }
 
+static void
+resv_put_back(struct rstore *r, struct pxs__rresv *q)
+{
+	pthread_mutex_lock(&r->lock);
+	q->next = r->resv;
+	r->resv = q;
+	pthread_mutex_unlock(&r->lock);
+}
+
 static int
 r_future_reserve(pxs_store *s, pxs_key key, size_t size, void **buf)
 {
 	struct rstore *r = R(s);
-	struct resv *q;
+	struct pxs__rresv *q;
 	char z[24], pid[24];
 	size_t zl, pl;
 	int rc;
 
 	if (buf == NULL || pxs__key_is_zero(key))
 		return -EINVAL;
-	q = calloc(1, sizeof *q);
+	q = pxs__redis_resv_new(key, size);
 	if (q == NULL)
 		return -ENOMEM;
-	q->buf = malloc(size ? size : 1);
-	if (q->buf == NULL) {
-		free(q);
-		return -ENOMEM;
-	}
-	q->key = key;
-	q->size = size;
 	fmt_u64(z, size, &zl);
 	fmt_u64(pid, (uint64_t)getpid(), &pl);
 	{
@@ -1437,27 +1494,25 @@ r_future_reserve(pxs_store *s, pxs_key key, size_t size, void **buf)
 		rc = key_script(s, key, S_RESERVE, true, 2, args, alen);
 	}
 	if (rc < 0) {
-		free(q->buf);
-		free(q);
+		pxs__redis_resv_free(q);
 		return rc;
 	}
-	pthread_mutex_lock(&r->lock);
-	q->next = r->resv;
-	r->resv = q;
-	pthread_mutex_unlock(&r->lock);
+	resv_put_back(r, q);
 	*buf = q->buf;
 	return 0;
 }
 
-/* Take this handle's reservation of @p key out of its list, or NULL. */
-static struct resv *
-resv_take(struct rstore *r, pxs_key key)
+/* Take this handle's reservation of @p key by @p thread (0: a future's)
+ * out of its list, or NULL. */
+static struct pxs__rresv *
+resv_take(struct rstore *r, pxs_key key, uintptr_t thread)
 {
-	struct resv **pp, *q = NULL;
+	struct pxs__rresv **pp, *q = NULL;
 
 	pthread_mutex_lock(&r->lock);
 	for (pp = &r->resv; *pp != NULL; pp = &(*pp)->next) {
-		if (pxs_key_equal((*pp)->key, key)) {
+		if (pxs_key_equal((*pp)->key, key) &&
+		    (*pp)->thread == thread) {
 			q = *pp;
 			*pp = q->next;
 			break;
@@ -1467,20 +1522,12 @@ resv_take(struct rstore *r, pxs_key key)
 	return q;
 }
 
-static void
-resv_put_back(struct rstore *r, struct resv *q)
-{
-	pthread_mutex_lock(&r->lock);
-	q->next = r->resv;
-	r->resv = q;
-	pthread_mutex_unlock(&r->lock);
-}
 
 static int
 r_future_commit(pxs_store *s, pxs_key key)
 {
 	struct rstore *r = R(s);
-	struct resv *q;
+	struct pxs__rresv *q;
 	struct conn *n;
 	struct keys ks;
 	char id[24], unused[24];
@@ -1489,7 +1536,7 @@ r_future_commit(pxs_store *s, pxs_key key)
 	if (pxs__key_is_zero(key))
 		return -EINVAL;
 	make_keys(r, key, &ks);
-	q = resv_take(r, key);
+	q = resv_take(r, key, 0);
 	rc = conn_get(r, &n, id);
 	if (rc == 0) {
 		const char *args[] = {id, q ? (const char *)q->buf : NULL};
@@ -1505,8 +1552,7 @@ r_future_commit(pxs_store *s, pxs_key key)
 	/* Keep the reservation when the commit may be retried. */
 	if (rc == 0 || rc == -ENOENT || rc == -EALREADY || rc == -EPERM ||
 	    rc == -EOWNERDEAD || rc == -EAGAIN) {
-		free(q->buf);
-		free(q);
+		pxs__redis_resv_free(q);
 	} else {
 		resv_put_back(r, q);
 	}
@@ -1541,25 +1587,32 @@ fmt_secs(char secs[32], long ms)
 	return (size_t)snprintf(secs, 32, "%ld.%03ld", ms / 1000, ms % 1000);
 }
 
-/* Send and read one command, and with @p then != NULL the HMGET of
- * read_fields() on @p then right behind it in one pipeline: the server runs
- * it as soon as the first command returns (after a blocking command: as
- * soon as it is woken), so a woken waiter gets the value without another
- * round trip. Its reply goes to @p *then_rep. NULL (with *rc set) if the
- * connection failed. */
+/* A command to send behind another (pipelined()). */
+struct cmd {
+	int argc;
+	const char **argv;
+	const size_t *len;
+};
+
+/* Send and read one command, and with @p then != NULL a second command
+ * right behind it in one pipeline: the server runs it as soon as the first
+ * returns (after a blocking command: as soon as it is woken), whether or
+ * not the client is still there to read. A woken waiter so gets the value
+ * (the HMGET of read_fields()) without another round trip, and a wait-any
+ * waiter's restore of the token it took runs inside the server. The second
+ * reply goes to @p *then_rep. NULL (with *rc set) if the connection
+ * failed. */
 static redisReply *
 pipelined(struct conn *n, int argc, const char **argv, const size_t *len,
-	  const struct keys *then, redisReply **then_rep, int *rc)
+	  const struct cmd *then, redisReply **then_rep, int *rc)
 {
-	const char *fa[FIELDS_ARGC];
-	size_t fl[FIELDS_ARGC];
 	void *rep = NULL, *second = NULL;
 
 	if (then == NULL)
 		return run(n, argc, argv, len, rc);
-	fields_cmd(then, fa, fl);
 	if (redisAppendCommandArgv(n->c, argc, argv, len) != REDIS_OK ||
-	    redisAppendCommandArgv(n->c, FIELDS_ARGC, fa, fl) != REDIS_OK ||
+	    redisAppendCommandArgv(n->c, then->argc, then->argv, then->len) !=
+		    REDIS_OK ||
 	    redisGetReply(n->c, &rep) != REDIS_OK ||
 	    redisGetReply(n->c, &second) != REDIS_OK) {
 		freeReplyObject(rep);
@@ -1577,7 +1630,7 @@ pipelined(struct conn *n, int argc, const char **argv, const size_t *len,
  * command timeout. */
 static redisReply *
 blocking(struct rstore *r, struct conn *n, int argc, const char **argv,
-	 const size_t *len, long ms, const struct keys *then,
+	 const size_t *len, long ms, const struct cmd *then,
 	 redisReply **then_rep, int *rc)
 {
 	struct timeval tv = r->command_tv;
@@ -1618,10 +1671,16 @@ block_on(struct rstore *r, struct conn *n, const char *l, size_t ll, long ms,
 	char secs[32];
 	const char *argv[] = {"BLMOVE", l, l, "LEFT", "RIGHT", secs};
 	size_t len[] = {6, ll, ll, 4, 5, fmt_secs(secs, ms)};
+	const char *fa[FIELDS_ARGC];
+	size_t fl[FIELDS_ARGC];
+	struct cmd fields = {FIELDS_ARGC, fa, fl};
 	redisReply *rep;
 	int rc;
 
-	rep = blocking(r, n, 6, argv, len, ms, then, then_rep, &rc);
+	if (then != NULL)
+		fields_cmd(then, fa, fl);
+	rep = blocking(r, n, 6, argv, len, ms, then ? &fields : NULL, then_rep,
+		       &rc);
 	if (rep == NULL)
 		return rc;
 	if (rep->type == REDIS_REPLY_NIL)
@@ -1832,17 +1891,37 @@ r_expire(pxs_store *s, pxs_key key, long ttl_ms)
 	}
 }
 
-/* BLMPOP over the wake lists of @p ks for @p ms; a token taken is pushed
- * back at once for the other waiters of that list (the next liveness look
- * covers one lost with this process). 1 woken, 0 timed out, or an error. */
+/* What a wait-any waiter sends behind its BLMPOP (KEYS: the n wake lists,
+ * then the n objects; ARGV n): a wake list left empty while its future is
+ * no longer pending lost its token to that BLMPOP, and gets it back (with
+ * the object's time to live; an evicted or expired object's for a minute,
+ * as evict's), so the other waiters of that list are served at once. */
+static const char restore_src[] =
+	"local n = tonumber(ARGV[1]) for i = 1, n do "
+	"if redis.call('llen', KEYS[i]) == 0 then "
+	"local s = redis.pcall('hget', KEYS[n + i], 's') "
+	"if type(s) ~= 'table' and s ~= 'p' and s ~= 'r' then "
+	"redis.call('rpush', KEYS[i], s or 'c') "
+	"local t = redis.call('pttl', KEYS[n + i]) "
+	"if not s then t = 60000 end "
+	"if t > 0 then redis.call('pexpire', KEYS[i], t) end end end end "
+	"return 'OK'";
+
+/* BLMPOP over the wake lists of @p ks for @p ms, and behind it in the same
+ * pipeline the restore of the token it took (restore_src): the server runs
+ * both in one go, so a waiter killed after its BLMPOP delays nobody. 1
+ * woken, 0 timed out, or an error. */
 static int
 block_any(struct rstore *r, struct conn *n, const struct keys *ks, size_t nk,
 	  long ms)
 {
 	const char *argv[3 + PXS_WAIT_ANY_MAX + 1];
 	size_t len[3 + PXS_WAIT_ANY_MAX + 1];
-	char secs[32], cnt[24];
-	redisReply *rep, *e;
+	const char *ra[4 + 2 * PXS_WAIT_ANY_MAX];
+	size_t rl[4 + 2 * PXS_WAIT_ANY_MAX];
+	struct cmd restore = {(int)(4 + 2 * nk), ra, rl};
+	char secs[32], cnt[24], cnt2[24];
+	redisReply *rep, *e, *second = NULL;
 	int rc;
 
 	argv[0] = "BLMPOP";
@@ -1851,15 +1930,32 @@ block_any(struct rstore *r, struct conn *n, const struct keys *ks, size_t nk,
 	len[1] = fmt_secs(secs, ms);
 	argv[2] = cnt;
 	fmt_u64(cnt, nk, &len[2]);
+	ra[0] = "EVAL";
+	rl[0] = 4;
+	ra[1] = restore_src;
+	rl[1] = sizeof restore_src - 1;
+	ra[2] = cnt2;
+	fmt_u64(cnt2, 2 * nk, &rl[2]);
 	for (size_t i = 0; i < nk; i++) {
 		argv[3 + i] = ks[i].wake;
 		len[3 + i] = ks[i].wake_len;
+		ra[3 + i] = ks[i].wake;
+		rl[3 + i] = ks[i].wake_len;
+		ra[3 + nk + i] = ks[i].obj;
+		rl[3 + nk + i] = ks[i].obj_len;
 	}
+	ra[3 + 2 * nk] = cnt;
+	/* cppcheck-suppress unreadVariable ; read through restore.len */
+	rl[3 + 2 * nk] = len[2];
 	argv[3 + nk] = "LEFT";
 	len[3 + nk] = 4;
-	rep = blocking(r, n, (int)(4 + nk), argv, len, ms, NULL, NULL, &rc);
+	rep = blocking(r, n, (int)(4 + nk), argv, len, ms, &restore, &second,
+		       &rc);
 	if (rep == NULL)
 		return rc;
+	/* The restore's answer: OK, or an error reply (a key of the namespace
+	 * of another type) that the next look reports. */
+	freeReplyObject(second);
 	if (rep->type == REDIS_REPLY_NIL) {
 		freeReplyObject(rep);
 		return 0;
@@ -1871,27 +1967,18 @@ block_any(struct rstore *r, struct conn *n, const struct keys *ks, size_t nk,
 		freeReplyObject(rep);
 		return -EPROTO;
 	}
-	{
-		const char *pv[] = {"RPUSH", rep->element[0]->str,
-				    e->element[0]->str};
-		size_t pl[] = {5, rep->element[0]->len, e->element[0]->len};
-		redisReply *p = run(n, 3, pv, pl, &rc);
-
-		if (p != NULL)
-			rc = p->type == REDIS_REPLY_INTEGER ? 1
-			     : p->type == REDIS_REPLY_ERROR ? reply_error(p)
-							    : -EPROTO;
-		freeReplyObject(p);
-	}
 	freeReplyObject(rep);
-	return rc;
+	return 1;
 }
 
 /*
  * WAIT-ANY. One BLMPOP over the wake lists of all the futures: the server
  * serves the first token pushed on any of them. BLMPOP pops where BLMOVE
- * rotates (BLMOVE has one source), so the waiter pushes the token back at
- * once: other waiters of that list are served by that push. Keys are
+ * rotates (BLMOVE has one source), so the token goes back in the same step
+ * inside the server: the restore script sent behind the BLMPOP in one
+ * pipeline runs as soon as the BLMPOP is served, even if the waiter dies
+ * before it reads the reply, and other waiters of that list are served by
+ * its push. Keys are
  * looked at in order after every wake and time-out, as on shared memory;
  * a key that is absent (never made) ends the call with -ENOENT, as there.
  */
@@ -2390,6 +2477,138 @@ pxs__redis_unlink(const struct pxs__redis_url *u)
 	return rc;
 }
 
+/* ---- lent to the files above (redis_int.h) ------------------------------ */
+
+/* A pooled connection is a struct conn; the files above see it opaque. */
+static struct conn *
+C(struct pxs__rconn *n)
+{
+	return (struct conn *)(void *)n;
+}
+
+int
+pxs__redis_conn_get(pxs_store *s, struct pxs__rconn **n, char id[24])
+{
+	return conn_get(R(s), (struct conn **)(void *)n, id);
+}
+
+void
+pxs__redis_conn_put(pxs_store *s, struct pxs__rconn *n)
+{
+	conn_put(R(s), C(n));
+}
+
+const char *
+pxs__redis_ns(const pxs_store *s)
+{
+	return ((const struct rstore *)(const void *)s)->ns;
+}
+
+redisReply *
+pxs__redis_run(struct pxs__rconn *n, int argc, const char **argv,
+	       const size_t *len, int *rc)
+{
+	return run(C(n), argc, argv, len, rc);
+}
+
+redisReply *
+pxs__redis_blocking(pxs_store *s, struct pxs__rconn *n, int argc,
+		    const char **argv, const size_t *len, long ms, int *rc)
+{
+	return blocking(R(s), C(n), argc, argv, len, ms, NULL, NULL, rc);
+}
+
+int
+pxs__redis_reply_error(const redisReply *rep)
+{
+	return reply_error(rep);
+}
+
+redisReply *
+pxs__redis_eval(struct pxs__rconn *n, const char *src, char sha[41],
+		int argc, const char **argv, size_t *len, int *rc)
+{
+	return eval(C(n), src, sha, argc, argv, len, rc);
+}
+
+int
+pxs__redis_status(const redisReply *rep)
+{
+	char unused[24];
+	int rc = script_status(rep, unused);
+
+	return rc > 0 ? -EPROTO : rc;
+}
+
+int
+pxs__redis_client_alive(struct pxs__rconn *n, const char *id)
+{
+	return client_alive(C(n), id);
+}
+
+int
+pxs__redis_view_make(pxs_store *s, redisReply **rep, const char *data,
+		     size_t size, pxs_view *v)
+{
+	return view_make(R(s), rep, data, size, v);
+}
+
+size_t
+pxs__redis_fmt_secs(char secs[32], long ms)
+{
+	return fmt_secs(secs, ms);
+}
+
+long
+pxs__redis_ms_left(uint64_t deadline, long cap)
+{
+	return ms_left(deadline, cap);
+}
+
+uint64_t
+pxs__redis_deadline(long timeout_ms)
+{
+	return deadline_of(timeout_ms);
+}
+
+struct pxs__rresv *
+pxs__redis_resv_new(pxs_key key, size_t size)
+{
+	struct pxs__rresv *q = calloc(1, sizeof *q);
+
+	if (q == NULL)
+		return NULL;
+	q->buf = malloc(size ? size : 1);
+	if (q->buf == NULL) {
+		free(q);
+		return NULL;
+	}
+	q->key = key;
+	q->size = size;
+	return q;
+}
+
+void
+pxs__redis_resv_free(struct pxs__rresv *q)
+{
+	if (q != NULL) {
+		free(q->buf);
+		free(q);
+	}
+}
+
+void
+pxs__redis_resv_add(pxs_store *s, struct pxs__rresv *q)
+{
+	resv_put_back(R(s), q);
+}
+
+struct pxs__rresv *
+pxs__redis_resv_take(pxs_store *s, pxs_key key, uintptr_t thread)
+{
+	return resv_take(R(s), key, thread);
+}
+
 static const struct pxs__backend redis_backend = {
 	.scheme = "redis",
 	.close = r_close,
@@ -2419,4 +2638,15 @@ static const struct pxs__backend redis_backend = {
 	.proc_list = r_proc_list,
 	.check = r_check,
 	.reap = r_reap,
+	.stream_new = pxs__redis_stream_new,
+	.stream_append = pxs__redis_stream_append,
+	.stream_reserve = pxs__redis_stream_reserve,
+	.stream_commit = pxs__redis_stream_commit,
+	.stream_read = pxs__redis_stream_read,
+	.stream_end = pxs__redis_stream_end,
+	.stream_stat = pxs__redis_stream_stat,
+	.stream_join = pxs__redis_stream_join,
+	.stream_leave = pxs__redis_stream_leave,
+	.stream_take = pxs__redis_stream_take,
+	.stream_ack = pxs__redis_stream_ack,
 };

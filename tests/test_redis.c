@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -167,34 +168,6 @@ START_TEST(objects)
 	ck_assert_int_eq(pxs_unlink(name), 0);
 	ck_assert_int_eq(pxs_unlink(name), -ENOENT);
 	ck_assert_int_eq(pxs_open(name, NULL, &s2), -ENOENT);
-}
-END_TEST
-
-/* Streams are not on Redis yet: every call says so and changes nothing. */
-START_TEST(streams_not_supported)
-{
-	char name[128];
-	pxs_store *s = rstore(name);
-	pxs_key k = pxs_key_from_name("stream", 6);
-	pxs_stream_stats st;
-	pxs_view v;
-	void *buf;
-	uint64_t seq;
-
-	ck_assert_int_eq(pxs_stream_new(s, k, NULL), -ENOTSUP);
-	ck_assert_int_eq(pxs_stream_append(s, k, "x", 1, 0, &seq), -ENOTSUP);
-	ck_assert_int_eq(pxs_stream_reserve(s, k, 1, 0, &buf), -ENOTSUP);
-	ck_assert_int_eq(pxs_stream_commit(s, k, &seq), -ENOTSUP);
-	ck_assert_int_eq(pxs_stream_read(s, k, 0, 0, &v), -ENOTSUP);
-	ck_assert_int_eq(pxs_stream_end(s, k), -ENOTSUP);
-	ck_assert_int_eq(pxs_stream_stat(s, k, &st), -ENOTSUP);
-	ck_assert_int_eq(pxs_stream_join(s, k, 0), -ENOTSUP);
-	ck_assert_int_eq(pxs_stream_leave(s, k), -ENOTSUP);
-	ck_assert_int_eq(pxs_stream_take(s, k, "g", 0, &seq, &v), -ENOTSUP);
-	ck_assert_int_eq(pxs_stream_ack(s, k, "g", 0), -ENOTSUP);
-	ck_assert_int_eq(pxs_exists(s, k), 0);
-	pxs_close(s);
-	ck_assert_int_eq(pxs_unlink(name), 0);
 }
 END_TEST
 
@@ -743,6 +716,59 @@ any_waiter(void *p)
 	return rc;
 }
 
+/* The server's count of blocked clients. */
+static long long
+blocked_clients(redisContext *c)
+{
+	redisReply *r = redisCommand(c, "INFO clients");
+	const char *p;
+	long long n = -1;
+
+	ck_assert_ptr_nonnull(r);
+	if ((p = strstr(r->str, "blocked_clients:")) != NULL)
+		n = atoll(p + 16);
+	freeReplyObject(r);
+	return n;
+}
+
+/* A wait-any waiter that cannot run after its BLMPOP took the wake token
+ * (stopped: as if killed between the two steps) does not take the token
+ * away from the future's other waiters: the server puts it back. */
+START_TEST(wait_any_token_restored)
+{
+	char name[128], wake[256], hex[PXS_KEY_STRLEN];
+	pxs_store *s = rstore(name);
+	struct waitarg a = {.name = name};
+	redisContext *c = raw();
+	long long left = 0;
+	pid_t w;
+
+	ck_assert_int_eq(pxs_future_new(s, &a.k), 0);
+	ck_assert_int_eq(pxs_future_new_at(s, pxs_key_from_name("other", 5)), 0);
+	pxs_key_format(a.k, hex);
+	snprintf(wake, sizeof wake, "pxs:%s:{%s}:w", strrchr(name, '/') + 1, hex);
+	w = pxs_test_spawn(any_waiter, &a);
+	for (int i = 0; i < 500 && blocked_clients(c) < 1; i++)
+		usleep(2000);
+	kill(w, SIGSTOP);
+	ck_assert_int_eq(pxs_future_set(s, a.k, "yes", 3), 0);
+	for (int i = 0; i < 200 && left == 0; i++) {
+		redisReply *r = redisCommand(c, "LLEN %s", wake);
+
+		left = r->integer;
+		freeReplyObject(r);
+		if (left == 0)
+			usleep(10000);
+	}
+	kill(w, SIGKILL);
+	ck_assert_int_eq(pxs_test_reap(w, 10), 128 + SIGKILL);
+	ck_assert_int_eq(left, 1);
+	redisFree(c);
+	pxs_close(s);
+	pxs_unlink(name);
+}
+END_TEST
+
 START_TEST(wait_any_many_waiters)
 {
 	char name[128];
@@ -819,6 +845,608 @@ START_TEST(wait_any)
 	m[1] = pxs_key_from_name("none", 4);
 	ck_assert_int_eq(pxs_future_wait_any(s, m, 2, 1000, &which, &v), -ENOENT);
 	ck_assert_uint_eq(which, 1);
+	pxs_close(s);
+	pxs_unlink(name);
+}
+END_TEST
+
+/* ---- streams ------------------------------------------------------------ */
+
+START_TEST(stream_basics)
+{
+	char name[128];
+	pxs_store *s = rstore(name);
+	pxs_key k = pxs_key_from_name("stream", 6), z = {0};
+	pxs_key plain = pxs_key_from_name("plain", 5);
+	pxs_stream_options bad = {.window = 0}, big = {.window = 65537},
+			   flags = {.window = 4, .flags = 2};
+	pxs_stream_stats st;
+	pxs_view v;
+	void *buf;
+	uint64_t seq = 99;
+
+	ck_assert_int_eq(pxs_stream_new(s, z, NULL), -EINVAL);
+	ck_assert_int_eq(pxs_stream_new(s, k, &bad), -EINVAL);
+	ck_assert_int_eq(pxs_stream_new(s, k, &big), -EINVAL);
+	ck_assert_int_eq(pxs_stream_new(s, k, &flags), -EINVAL);
+	ck_assert_int_eq(pxs_exists(s, k), 0);
+	ck_assert_int_eq(pxs_stream_append(s, k, "x", 1, 0, &seq), -ENOENT);
+	ck_assert_int_eq(pxs_stream_read(s, k, 0, 0, &v), -ENOENT);
+	ck_assert_int_eq(pxs_stream_stat(s, k, &st), -ENOENT);
+	ck_assert_int_eq(pxs_stream_new(s, k, NULL), 0);
+	ck_assert_int_eq(pxs_stream_new(s, k, NULL), -EEXIST);
+	ck_assert_int_eq(pxs_put_at(s, plain, "v", 1), 0);
+	ck_assert_int_eq(pxs_stream_new(s, plain, NULL), -EEXIST);
+	ck_assert_int_eq(pxs_stream_append(s, plain, "x", 1, 0, NULL), -EPROTO);
+	ck_assert_int_eq(pxs_stream_read(s, plain, 0, 0, &v), -EPROTO);
+	ck_assert_int_eq(pxs_stream_append(s, k, NULL, 1, 0, NULL), -EINVAL);
+	ck_assert_int_eq(pxs_stream_read(s, k, 0, 0, NULL), -EINVAL);
+	ck_assert_int_eq(pxs_stream_take(s, k, "", 0, &seq, &v), -EINVAL);
+	ck_assert_int_eq(pxs_stream_take(s, k, "0123456789012345678901234567890123", 0,
+					 &seq, &v), -EINVAL);
+	ck_assert_int_eq(pxs_stream_commit(s, k, &seq), -EINVAL);
+	ck_assert_int_eq(pxs_stream_leave(s, k), -ENOENT);
+
+	ck_assert_int_eq(pxs_stream_read(s, k, 0, 0, &v), -ETIMEDOUT);
+	double t0 = pxs_test_ms();
+	ck_assert_int_eq(pxs_stream_read(s, k, 0, 300, &v), -ETIMEDOUT);
+	double dt = pxs_test_ms() - t0;
+	ck_assert_msg(dt >= 290 && dt < 3000, "timeout after %.0f ms", dt);
+	ck_assert_int_eq(pxs_stream_append(s, k, "a", 1, 0, &seq), 0);
+	ck_assert_uint_eq(seq, 0);
+	ck_assert_int_eq(pxs_stream_reserve(s, k, 3, 0, &buf), 0);
+	ck_assert_int_eq(pxs_stream_reserve(s, k, 3, 0, &buf), -EBUSY);
+	ck_assert_int_eq(pxs_stream_append(s, k, "b", 1, 0, NULL), -EBUSY);
+	memcpy(buf, "bcd", 3);
+	ck_assert_int_eq(pxs_stream_read(s, k, 1, 0, &v), -ETIMEDOUT);
+	ck_assert_int_eq(pxs_stream_commit(s, k, &seq), 0);
+	ck_assert_uint_eq(seq, 1);
+	ck_assert_int_eq(pxs_stream_append(s, k, "", 0, 0, &seq), 0);
+	ck_assert_uint_eq(seq, 2);
+	ck_assert_int_eq(pxs_stream_read(s, k, 1, 0, &v), 0);
+	ck_assert_uint_eq(v.size, 3);
+	ck_assert_mem_eq(v.data, "bcd", 3);
+	ck_assert_int_eq(pxs_release(s, &v), 0);
+	ck_assert_int_eq(pxs_stream_read(s, k, 2, 0, &v), 0);
+	ck_assert_uint_eq(v.size, 0);
+	ck_assert_int_eq(pxs_release(s, &v), 0);
+	ck_assert_int_eq(pxs_stream_join(s, k, 1), 0);
+	ck_assert_int_eq(pxs_stream_join(s, k, 1), -EALREADY);
+	ck_assert_int_eq(pxs_stream_stat(s, k, &st), 0);
+	ck_assert_uint_eq(st.first, 0);
+	ck_assert_uint_eq(st.next, 3);
+	ck_assert_int_eq(st.ended, 0);
+	ck_assert_uint_eq(st.window, 16);
+	ck_assert_uint_eq(st.flags, 0);
+	ck_assert_uint_eq(st.readers, 1);
+	ck_assert_uint_eq(st.position, 1);
+	ck_assert_uint_eq(st.slowest, 1);
+	ck_assert_int_eq(pxs_stream_read(s, k, 1, 0, &v), 0);
+	ck_assert_int_eq(pxs_release(s, &v), 0);
+	ck_assert_int_eq(pxs_stream_stat(s, k, &st), 0);
+	ck_assert_uint_eq(st.position, 2);
+	ck_assert_int_eq(pxs_stream_leave(s, k), 0);
+	ck_assert_int_eq(pxs_stream_leave(s, k), -ENOENT);
+	ck_assert_int_eq(pxs_stream_stat(s, k, &st), 0);
+	ck_assert_uint_eq(st.position, UINT64_MAX);
+	ck_assert_uint_eq(st.readers, 0);
+
+	ck_assert_int_eq(pxs_stream_end(s, k), 0);
+	ck_assert_int_eq(pxs_stream_end(s, k), -EALREADY);
+	ck_assert_int_eq(pxs_stream_append(s, k, "x", 1, 0, NULL), -EPIPE);
+	ck_assert_int_eq(pxs_stream_reserve(s, k, 1, 0, &buf), -EPIPE);
+	ck_assert_int_eq(pxs_stream_read(s, k, 3, -1, &v), -EPIPE);
+	ck_assert_int_eq(pxs_stream_read(s, k, 0, 0, &v), 0); /* retained */
+	ck_assert_mem_eq(v.data, "a", 1);
+	ck_assert_int_eq(pxs_release(s, &v), 0);
+	ck_assert_int_eq(pxs_stream_stat(s, k, &st), 0);
+	ck_assert_int_eq(st.ended, 1);
+	/* the stream key is a value for the rest of the API */
+	ck_assert_int_eq(pxs_get(s, k, &v), 0);
+	ck_assert_int_eq(pxs_release(s, &v), 0);
+	ck_assert_int_eq(pxs_evict(s, k), 0);
+	ck_assert_int_eq(pxs_stream_read(s, k, 0, 0, &v), -ENOENT);
+	ck_assert_int_eq(pxs_stream_new(s, k, NULL), 0); /* a fresh one */
+	ck_assert_int_eq(pxs_stream_read(s, k, 0, 0, &v), -ETIMEDOUT);
+	ck_assert_int_eq(pxs_stream_stat(s, k, &st), 0);
+	ck_assert_uint_eq(st.next, 0);
+	pxs_close(s);
+	ck_assert_int_eq(pxs_unlink(name), 0);
+}
+END_TEST
+
+/* Discard: the window slides, a slid-out read is -ERANGE, and the reader
+ * resumes from the oldest. */
+START_TEST(stream_discard)
+{
+	char name[128];
+	pxs_store *s = rstore(name);
+	pxs_key k = pxs_key_from_name("d", 1);
+	pxs_stream_options o = {.window = 4};
+	pxs_stream_stats st;
+	pxs_view v;
+	uint64_t seq;
+	char b[8];
+
+	ck_assert_int_eq(pxs_stream_new(s, k, &o), 0);
+	ck_assert_int_eq(pxs_stream_join(s, k, 0), 0);
+	for (int i = 0; i < 10; i++) {
+		snprintf(b, sizeof b, "%d", i);
+		ck_assert_int_eq(pxs_stream_append(s, k, b, strlen(b), 0, &seq), 0);
+		ck_assert_uint_eq(seq, (uint64_t)i);
+	}
+	ck_assert_int_eq(pxs_stream_read(s, k, 0, 0, &v), -ERANGE);
+	ck_assert_int_eq(pxs_stream_stat(s, k, &st), 0);
+	ck_assert_uint_eq(st.first, 6);
+	ck_assert_uint_eq(st.next, 10);
+	ck_assert_uint_eq(st.position, 6); /* slid-out items count as read */
+	ck_assert_int_eq(pxs_stream_join(s, k, 7), -EALREADY);
+	ck_assert_int_eq(pxs_stream_read(s, k, st.first, 0, &v), 0);
+	ck_assert_mem_eq(v.data, "6", 1);
+	ck_assert_int_eq(pxs_release(s, &v), 0);
+	ck_assert_int_eq(pxs_stream_stat(s, k, &st), 0);
+	ck_assert_uint_eq(st.position, 7);
+	ck_assert_int_eq(pxs_stream_leave(s, k), 0);
+	ck_assert_int_eq(pxs_stream_join(s, k, 5), -ERANGE);
+	pxs_close(s);
+	pxs_unlink(name);
+}
+END_TEST
+
+struct sarg {
+	const char *name;
+	pxs_key k;
+	int id, n, fd;
+};
+
+/* A reader process: joins, signals, reads 0..n-1 in order, checking each
+ * producer's numbers rise by one, then -EPIPE. */
+static int
+stream_reader(void *p)
+{
+	struct sarg *a = p;
+	unsigned next[2] = {0, 0};
+	pxs_store *s;
+	pxs_view v;
+
+	if (pxs_open(a->name, NULL, &s) < 0 || pxs_stream_join(s, a->k, 0) < 0)
+		return 10;
+	if (write(a->fd, "j", 1) != 1)
+		return 11;
+	for (int i = 0; i < a->n; i++) {
+		unsigned prod, x;
+
+		if (pxs_stream_read(s, a->k, (uint64_t)i, 20000, &v) < 0)
+			return 12;
+		if (v.size != 8)
+			return 13;
+		memcpy(&prod, v.data, 4);
+		memcpy(&x, (const char *)v.data + 4, 4);
+		if (prod > 1 || x != next[prod]++)
+			return 14;
+		pxs_release(s, &v);
+	}
+	if (pxs_stream_read(s, a->k, (uint64_t)a->n, 20000, &v) != -EPIPE)
+		return 15;
+	pxs_close(s);
+	return 0;
+}
+
+static int
+stream_producer(void *p)
+{
+	struct sarg *a = p;
+	pxs_store *s;
+
+	if (pxs_open(a->name, NULL, &s) < 0)
+		return 10;
+	for (unsigned i = 0; i < (unsigned)a->n; i++) {
+		unsigned char b[8];
+		void *buf;
+
+		memcpy(b, &a->id, 4);
+		memcpy(b + 4, &i, 4);
+		if (i % 2) {
+			if (pxs_stream_append(s, a->k, b, 8, 20000, NULL) < 0)
+				return 11;
+		} else if (pxs_stream_reserve(s, a->k, 8, 20000, &buf) < 0) {
+			return 12;
+		} else {
+			memcpy(buf, b, 8);
+			if (pxs_stream_commit(s, a->k, NULL) < 0)
+				return 13;
+		}
+	}
+	pxs_close(s);
+	return 0;
+}
+
+/* Two producers, four reader processes, a Block window of 8: every reader
+ * sees all 400 items, each producer's in its order, then the end. */
+START_TEST(stream_order)
+{
+	char name[128], j[4];
+	pxs_store *s = rstore(name);
+	pxs_key k = pxs_key_from_name("o", 1);
+	pxs_stream_options o = {.window = 8, .flags = PXS_STREAM_BLOCK};
+	pxs_stream_stats st;
+	struct sarg r = {.name = name, .k = k, .n = 400}, p[2];
+	pid_t rd[4], pr[2];
+	int fds[2];
+
+	ck_assert_int_eq(pipe(fds), 0);
+	r.fd = fds[1];
+	ck_assert_int_eq(pxs_stream_new(s, k, &o), 0);
+	for (int i = 0; i < 4; i++)
+		rd[i] = pxs_test_spawn(stream_reader, &r);
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(read(fds[0], j, 1), 1);
+	for (int i = 0; i < 2; i++) {
+		p[i] = (struct sarg){.name = name, .k = k, .id = i, .n = 200};
+		pr[i] = pxs_test_spawn(stream_producer, &p[i]);
+	}
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(pxs_test_reap(pr[i], 60), 0);
+	ck_assert_int_eq(pxs_stream_stat(s, k, &st), 0);
+	ck_assert_uint_eq(st.next, 400);
+	ck_assert_uint_eq(st.reserved, 0);
+	ck_assert_int_eq(pxs_stream_end(s, k), 0);
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(pxs_test_reap(rd[i], 60), 0);
+	close(fds[0]);
+	close(fds[1]);
+	pxs_close(s);
+	pxs_unlink(name);
+}
+END_TEST
+
+/* A process that joins (id 0), reserves (1) or takes one item (2), tells
+ * the parent (the item's seq for a take), and sleeps for ever holding it. */
+static int
+stuck(void *p)
+{
+	struct sarg *a = p;
+	uint64_t seq = 0;
+	pxs_store *s;
+	pxs_view v;
+	void *buf;
+	int rc;
+
+	if (pxs_open(a->name, NULL, &s) < 0)
+		return 10;
+	rc = a->id == 0   ? pxs_stream_join(s, a->k, 0)
+	     : a->id == 1 ? pxs_stream_reserve(s, a->k, 4, 0, &buf)
+			  : pxs_stream_take(s, a->k, "g", 5000, &seq, &v);
+	if (rc < 0)
+		return 11;
+	if (write(a->fd, &seq, sizeof seq) != sizeof seq)
+		return 12;
+	pause();
+	return 0;
+}
+
+/* Block: a full window holds the producer back while the slowest reader
+ * lives; its SIGKILL releases it. A producer killed between reserve and
+ * commit leaves no hole and gives its room back. */
+START_TEST(stream_backpressure)
+{
+	char name[128];
+	pxs_store *s = rstore(name);
+	pxs_key k = pxs_key_from_name("b", 1);
+	pxs_stream_options o = {.window = 4, .flags = PXS_STREAM_BLOCK};
+	pxs_stream_stats st;
+	struct sarg a = {.name = name, .k = k};
+	pxs_view v;
+	uint64_t seq;
+	int fds[2];
+	pid_t rd, pr;
+
+	ck_assert_int_eq(pipe(fds), 0);
+	a.fd = fds[1];
+	ck_assert_int_eq(pxs_stream_new(s, k, &o), 0);
+	rd = pxs_test_spawn(stuck, &a);
+	ck_assert_int_eq(read(fds[0], &seq, 8), 8);
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(pxs_stream_append(s, k, "x", 1, 0, NULL), 0);
+	ck_assert_int_eq(pxs_stream_append(s, k, "x", 1, 0, NULL), -ETIMEDOUT);
+	ck_assert_int_eq(pxs_stream_append(s, k, "x", 1, 700, NULL), -ETIMEDOUT);
+	ck_assert_int_eq(pxs_stream_stat(s, k, &st), 0);
+	ck_assert_uint_eq(st.readers, 1);
+	ck_assert_uint_eq(st.slowest, 0);
+	kill(rd, SIGKILL);
+	ck_assert_int_eq(pxs_test_reap(rd, 10), 128 + SIGKILL);
+	ck_assert_int_eq(pxs_stream_append(s, k, "y", 1, 5000, &seq), 0);
+	ck_assert_uint_eq(seq, 4);
+	ck_assert_int_eq(pxs_stream_stat(s, k, &st), 0);
+	ck_assert_uint_eq(st.readers, 0);
+	ck_assert_uint_eq(st.first, 1);
+
+	/* our own reader at the oldest holds us; the dead producer's
+	 * reservation counts until it is found dead */
+	ck_assert_int_eq(pxs_stream_join(s, k, 2), 0);
+	a.id = 1;
+	pr = pxs_test_spawn(stuck, &a); /* fills the last room */
+	ck_assert_int_eq(read(fds[0], &seq, 8), 8);
+	ck_assert_int_eq(pxs_stream_stat(s, k, &st), 0);
+	ck_assert_uint_eq(st.reserved, 1);
+	ck_assert_int_eq(pxs_stream_append(s, k, "z", 1, 0, NULL), -ETIMEDOUT);
+	kill(pr, SIGKILL);
+	ck_assert_int_eq(pxs_test_reap(pr, 10), 128 + SIGKILL);
+	ck_assert_int_eq(pxs_stream_append(s, k, "z", 1, 5000, &seq), 0);
+	ck_assert_uint_eq(seq, 5); /* no hole */
+	ck_assert_int_eq(pxs_stream_stat(s, k, &st), 0);
+	ck_assert_uint_eq(st.reserved, 0);
+	ck_assert_uint_eq(st.first, 2);
+	ck_assert_int_eq(pxs_stream_read(s, k, 5, 0, &v), 0);
+	ck_assert_mem_eq(v.data, "z", 1);
+	ck_assert_int_eq(pxs_release(s, &v), 0);
+	close(fds[0]);
+	close(fds[1]);
+	pxs_close(s);
+	pxs_unlink(name);
+}
+END_TEST
+
+/* A member that takes and acks until -EPIPE, writing each seq it acked. */
+static int
+worker(void *p)
+{
+	struct sarg *a = p;
+	pxs_store *s;
+	pxs_view v;
+	uint64_t seq;
+	int rc;
+
+	if (pxs_open(a->name, NULL, &s) < 0)
+		return 10;
+	while ((rc = pxs_stream_take(s, a->k, "g", 20000, &seq, &v)) == 0) {
+		if (v.size != 8 || memcmp(v.data, &seq, 8) != 0)
+			return 11;
+		pxs_release(s, &v);
+		if (pxs_stream_ack(s, a->k, "g", seq) < 0)
+			return 12;
+		if (write(a->fd, &seq, sizeof seq) != sizeof seq)
+			return 13;
+	}
+	pxs_close(s);
+	return rc == -EPIPE ? 0 : 14;
+}
+
+/* Four members, one SIGKILLed holding an item: every item is acked
+ * exactly once (the dead one's by another), then every take is -EPIPE. */
+START_TEST(stream_groups)
+{
+	char name[128];
+	pxs_store *s = rstore(name);
+	pxs_key k = pxs_key_from_name("g", 1);
+	struct sarg a = {.name = name, .k = k, .id = 2};
+	int fds[2], seen[60] = {0}, total = 0;
+	uint64_t seq, held;
+	pid_t w[4];
+	pxs_stream_options o = {.window = 64};
+	pxs_view v;
+
+	ck_assert_int_eq(pipe(fds), 0);
+	a.fd = fds[1];
+	ck_assert_int_eq(pxs_stream_new(s, k, &o), 0);
+	for (uint64_t i = 0; i < 60; i++) {
+		ck_assert_int_eq(pxs_stream_append(s, k, &i, 8, 0, &seq), 0);
+		if (i == 15)
+			w[3] = pxs_test_spawn(stuck, &a);
+	}
+	ck_assert_int_eq(read(fds[0], &held, 8), 8);
+	ck_assert_uint_lt(held, 60);
+	kill(w[3], SIGKILL);
+	ck_assert_int_eq(pxs_test_reap(w[3], 10), 128 + SIGKILL);
+	ck_assert_int_eq(pxs_stream_ack(s, k, "nogroup", 0), -ENOENT);
+	ck_assert_int_eq(pxs_stream_end(s, k), 0);
+	for (int i = 0; i < 3; i++)
+		w[i] = pxs_test_spawn(worker, &a);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(pxs_test_reap(w[i], 60), 0);
+	close(fds[1]);
+	while (read(fds[0], &seq, 8) == 8) {
+		ck_assert_uint_lt(seq, 60);
+		seen[seq]++;
+		total++;
+	}
+	close(fds[0]);
+	for (int i = 0; i < 60; i++)
+		ck_assert_msg(seen[i] == 1, "item %d acked %d times", i, seen[i]);
+	ck_assert_int_eq(total, 60);
+	ck_assert_int_eq(pxs_stream_take(s, k, "g", 0, &seq, &v), -EPIPE);
+	ck_assert_int_eq(pxs_stream_ack(s, k, "g", held), -ENOENT);
+	pxs_close(s);
+	pxs_unlink(name);
+}
+END_TEST
+
+static int
+stream_waiter(void *p)
+{
+	struct sarg *a = p;
+	pxs_store *s;
+	pxs_view v;
+	int rc;
+
+	if (pxs_open(a->name, NULL, &s) < 0)
+		return 10;
+	rc = pxs_stream_read(s, a->k, 0, 20000, &v);
+	if (rc == 0)
+		rc = v.size == 3 && memcmp(v.data, "yes", 3) == 0 ? 0 : 11;
+	pxs_close(s);
+	return rc < 0 ? 12 : rc;
+}
+
+/* A reader waiting for an item sleeps in the server's XREAD BLOCK: a
+ * handful of commands per liveness period, no polling. */
+START_TEST(stream_reader_does_not_poll)
+{
+	char name[128];
+	pxs_store *s = rstore(name);
+	pxs_key k = pxs_key_from_name("p", 1);
+	struct sarg a = {.name = name, .k = k};
+	redisContext *c = raw();
+	long long before, after, xr0, xr1;
+
+	ck_assert_int_eq(pxs_stream_new(s, k, NULL), 0);
+	pid_t w = pxs_test_spawn(stream_waiter, &a);
+	usleep(500000);
+	xr0 = calls_of(c, "xread");
+	before = calls(c);
+	sleep(3);
+	after = calls(c);
+	xr1 = calls_of(c, "xread");
+	/* per 0.5 s period one XREAD and one script (which counts its
+	 * HMGET too): at most 3 * 7 */
+	ck_assert_msg(after - before - 2 <= 21, "%lld commands in 3 s",
+		      after - before - 2);
+	ck_assert_msg(xr1 - xr0 >= 4 && xr1 - xr0 <= 7, "%lld XREADs",
+		      xr1 - xr0);
+	ck_assert_int_eq(pxs_stream_append(s, k, "yes", 3, 0, NULL), 0);
+	ck_assert_int_eq(pxs_test_reap(w, 10), 0);
+	redisFree(c);
+	pxs_close(s);
+	pxs_unlink(name);
+}
+END_TEST
+
+struct tres {
+	pxs_store *s;
+	pxs_key k;
+	uint64_t seq;
+	int rc;
+};
+
+/* A thread's reservation is its own: reserve, a pause, commit. */
+static void *
+thread_reserver(void *p)
+{
+	struct tres *t = p;
+	void *buf;
+
+	t->rc = pxs_stream_reserve(t->s, t->k, 1, 0, &buf);
+	if (t->rc == 0) {
+		memcpy(buf, "t", 1);
+		usleep(100000);
+		t->rc = pxs_stream_commit(t->s, t->k, &t->seq);
+	}
+	return NULL;
+}
+
+/* Four threads of one handle, each with a reservation of its own on one
+ * Block stream at once: four commits, four numbers. */
+START_TEST(stream_threads)
+{
+	char name[128];
+	pxs_store *s = rstore(name);
+	pxs_key k = pxs_key_from_name("t", 1);
+	pxs_stream_options o = {.window = 8, .flags = PXS_STREAM_BLOCK};
+	struct tres t[4];
+	pthread_t th[4];
+	unsigned seen = 0;
+
+	ck_assert_int_eq(pxs_stream_new(s, k, &o), 0);
+	for (int i = 0; i < 4; i++) {
+		t[i] = (struct tres){.s = s, .k = k};
+		ck_assert_int_eq(pthread_create(&th[i], NULL, thread_reserver, &t[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_int_eq(t[i].rc, 0);
+		ck_assert_uint_lt(t[i].seq, 4);
+		seen |= 1u << t[i].seq;
+	}
+	ck_assert_uint_eq(seen, 15);
+	pxs_close(s);
+	pxs_unlink(name);
+}
+END_TEST
+
+/* A stream's keys overwritten with garbage: -EPROTO, never a crash. */
+START_TEST(stream_garbage)
+{
+	char name[128], obj[256], hex[PXS_KEY_STRLEN];
+	pxs_store *s = rstore(name);
+	pxs_key k = pxs_key_from_name("x", 1);
+	redisContext *c = raw();
+	pxs_stream_stats st;
+	pxs_view v;
+	uint64_t seq;
+	static const char *const field[] = {"w", "f", "n", "a", "e", "x"};
+
+	ck_assert_int_eq(pxs_stream_new(s, k, NULL), 0);
+	ck_assert_int_eq(pxs_stream_append(s, k, "a", 1, 0, NULL), 0);
+	pxs_key_format(k, hex);
+	snprintf(obj, sizeof obj, "pxs:%s:{%s}", strrchr(name, '/') + 1, hex);
+	for (size_t i = 0; i < sizeof field / sizeof field[0]; i++) {
+		redisReply *r = redisCommand(c, "HGET %s %s", obj, field[i]);
+		char keep[64];
+
+		ck_assert_int_eq(r->type, REDIS_REPLY_STRING);
+		snprintf(keep, sizeof keep, "%s", r->str);
+		freeReplyObject(r);
+		freeReplyObject(redisCommand(c, "HSET %s %s -1x", obj, field[i]));
+		ck_assert_int_eq(pxs_stream_append(s, k, "b", 1, 0, NULL), -EPROTO);
+		ck_assert_int_eq(pxs_stream_read(s, k, 0, 0, &v), -EPROTO);
+		ck_assert_int_eq(pxs_stream_stat(s, k, &st), -EPROTO);
+		ck_assert_int_eq(pxs_stream_take(s, k, "g", 0, &seq, &v), -EPROTO);
+		ck_assert_int_eq(pxs_stream_end(s, k), -EPROTO);
+		freeReplyObject(redisCommand(c, "HSET %s %s %s", obj, field[i], keep));
+	}
+	ck_assert_int_eq(pxs_stream_read(s, k, 0, 0, &v), 0);
+	ck_assert_int_eq(pxs_release(s, &v), 0);
+	/* the items' stream replaced by a string, then by foreign entries */
+	freeReplyObject(redisCommand(c, "SET %s:x garbage", obj));
+	ck_assert_int_eq(pxs_stream_append(s, k, "b", 1, 0, NULL), -EPROTO);
+	ck_assert_int_eq(pxs_stream_read(s, k, 0, 0, &v), -EPROTO);
+	ck_assert_int_eq(pxs_stream_read(s, k, 1, 100, &v), -EPROTO);
+	ck_assert_int_eq(pxs_stream_take(s, k, "g", 0, &seq, &v), -EPROTO);
+	freeReplyObject(redisCommand(c, "DEL %s:x", obj));
+	freeReplyObject(redisCommand(c, "XADD %s:x 0-1 zz top", obj));
+	ck_assert_int_eq(pxs_stream_read(s, k, 0, 0, &v), -EPROTO);
+	ck_assert_int_eq(pxs_stream_take(s, k, "g", 0, &seq, &v), -EPROTO);
+	freeReplyObject(redisCommand(c, "XADD %s:x 99-7 d x", obj));
+	ck_assert_int_eq(pxs_stream_append(s, k, "b", 1, 0, NULL), -EPROTO);
+	freeReplyObject(redisCommand(c, "HSET %s:r 1 x", obj));
+	ck_assert_int_eq(pxs_stream_stat(s, k, &st), -EPROTO);
+	redisFree(c);
+	pxs_close(s);
+	pxs_unlink(name);
+}
+END_TEST
+
+/* A server that closes idle clients (`timeout 1`) leaves an owner that
+ * only waits its futures: the owner connection is a Pub/Sub client, which
+ * the timeout spares; the pooled connections it closes are replaced. */
+START_TEST(idle_owner_survives_timeout)
+{
+	char name[128];
+	pxs_store *s = rstore(name), *s2;
+	redisContext *c = raw();
+	int done, waited, set, again;
+	pxs_key k;
+	pxs_view v;
+
+	ck_assert_int_eq(pxs_future_new(s, &k), 0);
+	ck_assert_int_eq(pxs_open(name, NULL, &s2), 0);
+	freeReplyObject(redisCommand(c, "CONFIG SET timeout 1"));
+	redisFree(c);
+	sleep(3); /* idle for longer than the timeout */
+	done = pxs_future_done(s2, k);
+	waited = pxs_future_wait(s2, k, 600, &v);
+	set = pxs_future_set(s, k, "ok", 2);
+	again = pxs_future_wait(s2, k, 1000, &v);
+	c = raw();
+	freeReplyObject(redisCommand(c, "CONFIG SET timeout 0"));
+	redisFree(c);
+	ck_assert_int_eq(done, 0);
+	ck_assert_int_eq(waited, -ETIMEDOUT);
+	ck_assert_int_eq(set, 0);
+	ck_assert_int_eq(again, 0);
+	ck_assert_mem_eq(v.data, "ok", 2);
+	ck_assert_int_eq(pxs_release(s2, &v), 0);
+	pxs_close(s2);
 	pxs_close(s);
 	pxs_unlink(name);
 }
@@ -1156,7 +1784,14 @@ main(int argc, char **argv)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, objects);
 	tcase_add_test(tc, future_basics);
-	tcase_add_test(tc, streams_not_supported);
+	tcase_add_test(tc, stream_basics);
+	tcase_add_test(tc, stream_discard);
+	tcase_add_test(tc, stream_order);
+	tcase_add_test(tc, stream_backpressure);
+	tcase_add_test(tc, stream_groups);
+	tcase_add_test(tc, stream_reader_does_not_poll);
+	tcase_add_test(tc, stream_garbage);
+	tcase_add_test(tc, stream_threads);
 	tcase_add_test(tc, sixteen_waiters);
 	tcase_add_test(tc, racing_setters);
 	tcase_add_test(tc, dead_owner);
@@ -1169,7 +1804,9 @@ main(int argc, char **argv)
 	tcase_add_test(tc, restart_over_abandoned);
 	tcase_add_test(tc, wait_any);
 	tcase_add_test(tc, wait_any_many_waiters);
+	tcase_add_test(tc, wait_any_token_restored);
 	tcase_add_test(tc, garbage_is_eproto);
+	tcase_add_test(tc, idle_owner_survives_timeout);
 	tcase_add_test(tc, bad_names_and_servers);
 	tcase_add_test(tc, proxies);
 	tcase_add_test(tc, fork_and_threads);

@@ -768,6 +768,27 @@ if command -v redis-server >/dev/null 2>&1; then
 		eventually 10 "$P" set "$RPX" "$T/val"
 		wait "$wpid"
 		assert "redis: wait woken by set" grep -qx done "$T/waited"
+		expect 0 "redis: stream new" "$P" stream new "$R" --name steps --window 4
+		expect 7 "redis: stream new on a key in use" "$P" stream new "$R" --name steps
+		expect 2 "redis: stream info of no stream" "$P" stream info "$R" --name nothing
+		expect 5 "redis: stream info of a plain value" "$P" stream info "$R" --name greet
+		"$P" stream tail "$R" --name steps -f --timeout 10 >"$T/rfollowed" 2>/dev/null &
+		rtpid=$!
+		printf 'a\nb\nc\n' >"$T/rlines"
+		expect 0 "redis: stream append --lines" "$P" stream append "$R" --name steps --lines "$T/rlines"
+		assert "redis: stream append printed the seqs" cmp -s "$T/out" <(printf '0\n1\n2\n')
+		expect 0 "redis: stream read 1" "$P" stream read "$R" --name steps 1
+		assert "redis: stream read gave item 1" cmp -s "$T/out" <(printf b)
+		expect 3 "redis: stream read of an item not appended yet" "$P" stream read "$R" --name steps 3 --timeout 0.2
+		assert "redis: stream tail -f saw the items as they came" eventually 10 cmp -s "$T/rfollowed" <(printf 'a\nb\nc\n')
+		kill "$rtpid" 2>/dev/null
+		wait "$rtpid" 2>/dev/null
+		seq 4 9 | "$P" stream append "$R" --name steps --lines >/dev/null
+		expect 5 "redis: stream read of a slid-out item" "$P" stream read "$R" --name steps 0
+		expect 0 "redis: stream tail --from 0 skips what slid out" "$P" stream tail "$R" --name steps --from 0
+		assert "redis: stream tail: the window's items" cmp -s "$T/out" <(printf '6\n7\n8\n9\n')
+		expect 0 "redis: stream info --json" "$P" stream info "$R" --name steps --json
+		assert "redis: stream info --json: first and next" grep -q '"first": 5, "next": 9' "$T/out"
 		expect 0 "redis: check" "$P" check "$R"
 		expect 2 "redis: get of a missing name" "$P" get "$R" --name nothing
 		expect 0 "redis: rm" "$P" rm "$R"

@@ -2,12 +2,14 @@
  *
  * A thread plays a Redis server on 127.0.0.1 (a free port, loopback only).
  * It answers what opening a store needs as a real server would (CLIENT ID,
- * SCRIPT LOAD, the open script), and then answers the next command with
- * the input itself: the input is the raw reply stream (RESP) for every
+ * SUBSCRIBE of the owner connection, SCRIPT LOAD, the open script), and
+ * then answers the next command with the input itself: the input is the raw reply stream (RESP) for every
  * command after the open, in order, after which the server closes the
  * connection (later connections are closed at once). The harness opens
  * the store and makes one fixed series of calls on it: get, exists, done,
- * wait, set, claim, evict, expire, wait-any, list, check, stat, reap.
+ * wait, set, claim, evict, expire, wait-any, list, check, stat, reap, then
+ * the stream calls: new, append, reserve, commit, read, join, stat, take,
+ * ack, leave, end.
  * Oracle: no crash, hang or sanitizer report (leaks included); every call
  * returns a value its documentation allows on a Redis store; a view that
  * a call returns is readable to its size and released.
@@ -113,6 +115,7 @@ answer(struct server *sv, struct peer *p)
 {
 	static const char sha[] = "$40\r\n"
 				  "0123456789012345678901234567890123456789\r\n";
+	static const char sub[] = "*3\r\n$9\r\nsubscribe\r\n$1\r\nx\r\n:1\r\n";
 	char a0[32], a1[32];
 	bool meta;
 	size_t used;
@@ -124,6 +127,8 @@ answer(struct server *sv, struct peer *p)
 			return false;
 		if (strcmp(a0, "CLIENT") == 0 && strcmp(a1, "ID") == 0)
 			say(p->fd, ":7\r\n", 4);
+		else if (strcmp(a0, "SUBSCRIBE") == 0 && p->index == 0)
+			say(p->fd, sub, sizeof sub - 1);
 		else if (strcmp(a0, "SCRIPT") == 0)
 			say(p->fd, sha, sizeof sha - 1);
 		else if (strcmp(a0, "EVALSHA") == 0 && meta)
@@ -184,7 +189,8 @@ serve(void *arg)
 }
 
 /* The values each call may return on a Redis store besides 0 (and 1 where
- * the call has it): its own errors and the connection's. */
+ * the call has it): its own errors and the connection's; a stream call's
+ * (stream_allowed()) also those of a stream. */
 static bool
 allowed(int rc)
 {
@@ -203,6 +209,13 @@ allowed(int rc)
 	return false;
 }
 
+static bool
+stream_allowed(int rc)
+{
+	return rc == -EPIPE || rc == -ERANGE || rc == -ETIMEDOUT ||
+	       (rc != 1 && allowed(rc));
+}
+
 static void
 check_view(pxs_store *s, int rc, pxs_view *v, const char *call)
 {
@@ -215,6 +228,43 @@ check_view(pxs_store *s, int rc, pxs_view *v, const char *call)
 		(void)sum;
 		FZ_CHECK(pxs_release(s, v) == 0, "%s: release failed", call);
 	}
+}
+
+/* Every stream call once; a commit without a reservation is -EINVAL. */
+static void
+stream_calls(pxs_store *s)
+{
+	pxs_key k = pxs_key_from_name("st", 2);
+	pxs_stream_options o = {.window = 4, .flags = PXS_STREAM_BLOCK};
+	pxs_stream_stats st;
+	uint64_t seq;
+	pxs_view v;
+	void *buf = NULL;
+	int rc;
+
+	FZ_CHECK(stream_allowed(pxs_stream_new(s, k, &o)), "stream_new");
+	FZ_CHECK(stream_allowed(pxs_stream_append(s, k, "ab", 2, 5, &seq)),
+		 "stream_append");
+	rc = pxs_stream_reserve(s, k, 3, 5, &buf);
+	FZ_CHECK(stream_allowed(rc), "stream_reserve returned %d", rc);
+	if (rc == 0)
+		memcpy(buf, "cde", 3);
+	rc = pxs_stream_commit(s, k, &seq);
+	FZ_CHECK(stream_allowed(rc) || (rc == -EINVAL && buf == NULL),
+		 "stream_commit returned %d", rc);
+	rc = pxs_stream_read(s, k, 0, 5, &v);
+	FZ_CHECK(stream_allowed(rc), "stream_read returned %d", rc);
+	if (rc == 0)
+		check_view(s, 0, &v, "stream_read");
+	FZ_CHECK(stream_allowed(pxs_stream_join(s, k, 0)), "stream_join");
+	FZ_CHECK(stream_allowed(pxs_stream_stat(s, k, &st)), "stream_stat");
+	rc = pxs_stream_take(s, k, "g", 5, &seq, &v);
+	FZ_CHECK(stream_allowed(rc), "stream_take returned %d", rc);
+	if (rc == 0)
+		check_view(s, 0, &v, "stream_take");
+	FZ_CHECK(stream_allowed(pxs_stream_ack(s, k, "g", 0)), "stream_ack");
+	FZ_CHECK(stream_allowed(pxs_stream_leave(s, k)), "stream_leave");
+	FZ_CHECK(stream_allowed(pxs_stream_end(s, k)), "stream_end");
 }
 
 static void
@@ -251,6 +301,7 @@ calls(pxs_store *s)
 	FZ_CHECK(allowed(pxs_stat(s, &st)), "stat");
 	rc = pxs_reap(s);
 	FZ_CHECK(rc >= 0 || allowed(rc), "reap returned %d", rc);
+	stream_calls(s);
 }
 
 int
