@@ -1264,12 +1264,23 @@ typedef struct pxs_stats {
 	uint64_t heap_free;
 	/** Largest single allocation possible now. */
 	uint64_t heap_largest_free;
-	uint32_t capacity;       /**< max live objects + futures */
+	/** Live objects and futures the slot table takes now: the fixed
+	 *  #pxs_options.capacity, or, for a table that grows (capacity 0),
+	 *  what its older tables hold plus what its newest takes before the
+	 *  next table must be added. */
+	uint32_t capacity;
 	/** Slots taken: objects, futures, evicted values still pinned and
 	 *  expired keys not reclaimed yet, against @c capacity. A put or a
 	 *  new future refused with -ENOSPC while this equals @c capacity met
-	 *  a full slot table; below it, a full heap. 0 for a Redis store. */
+	 *  a full slot table (fixed, or one whose next table did not fit in
+	 *  the heap); below it, a full heap. 0 for a Redis store. */
 	uint32_t slots_used;
+	/** Tables in the slot table's chain (1 for a fixed capacity). */
+	uint32_t tables;
+	/** Nonzero if the slot table may still add a table (capacity 0 and
+	 *  fewer than the most tables a chain has); whether the heap has
+	 *  room for it is @c heap_largest_free's to say. */
+	uint32_t table_grows;
 	uint32_t objects;        /**< values present (set futures included) */
 	uint32_t pending;        /**< futures pending or reserved */
 	uint32_t abandoned;      /**< futures whose owner died */

@@ -111,6 +111,8 @@ delist(struct pxs_store *s, uint32_t b)
 int
 pxs__bell_wait(struct pxs_store *s, pxs_key key, uint64_t end_ns)
 {
+	pxs__chain_sync(s);
+	uint32_t ntab = pxs__ntab(s);
 	uint32_t h = pxs__home(s, key), b = bell_of(key), idx;
 	struct pxs_seg_bell *bl = &s->hdr->bells[b];
 	struct timespec dl, *dlp = NULL;
@@ -133,6 +135,16 @@ pxs__bell_wait(struct pxs_store *s, pxs_key key, uint64_t end_ns)
 	uint32_t seq = __atomic_load_n(&bl->seq, __ATOMIC_ACQUIRE);
 	pxs__unlock(&bl->lock);
 	pxs__slot_unlock(s, h);
+	/* The home we hold excludes inserters of the newest table we know
+	 * of, not of one published since: an insertion there rings only if
+	 * it sees our count, so look at the chain again after counting (the
+	 * inserter fences between the chain and the bell: table.c). */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&s->hdr->ntables, __ATOMIC_RELAXED) != ntab) {
+		if (counted)
+			delist(s, b);
+		return 0; /* it grew: look again */
+	}
 	PXS_FAILPOINT(FP_BELL_ASLEEP);
 	uint64_t now = pxs__now_ns(CLOCK_MONOTONIC), until = end_ns;
 	if (!counted && now + 1000000u < until)

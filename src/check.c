@@ -42,8 +42,19 @@ struct block {
  * two walks in a row find the same one (traffic moves what it finds). */
 #define UNLOCKED_WALKS 5
 
-/* A referrer: a slot index, or PIN_REFERRER | process entry index. */
+/* A referrer: a slot index, PIN_REFERRER | process entry index (its pin
+ * directory and arrays), or TABLE_REFERRER | table (the chain's tables). */
 #define PIN_REFERRER 0x80000000u
+#define TABLE_REFERRER 0x40000000u
+#define REFERRER_IDX(who) ((who) & ~(PIN_REFERRER | TABLE_REFERRER))
+
+static const char *
+referrer_name(uint32_t who)
+{
+	return who & PIN_REFERRER     ? "pin records of process"
+	       : who & TABLE_REFERRER ? "table"
+				      : "slot";
+}
 
 /* A reference that looked wrong against the heap snapshot: confirmed (or
  * not) after the scan, because under traffic the snapshot ages. */
@@ -135,7 +146,7 @@ ms_left(const struct timespec *end)
 
 /* A pin-record array and whether its process is dead. */
 struct pinrec {
-	const uint16_t *a;
+	const uint16_t *a[PXS_MAX_TABLES]; /* per table, NULL: none */
 	bool dead;
 };
 
@@ -161,9 +172,8 @@ reference(struct pxs_store *s, pxs_check_report *r, struct blocks *l,
 {
 	uint64_t cap;
 	uint32_t owner;
-	const char *what = who & PIN_REFERRER ? "pin records of process"
-					      : "slot";
-	uint32_t idx = who & ~PIN_REFERRER;
+	const char *what = referrer_name(who);
+	uint32_t idx = REFERRER_IDX(who);
 	if (pxs__heap_block(&s->heap, off, &cap, &owner) < 0)
 		problem(r, "%s %u: offset %llu is not an allocated block", what,
 			idx, (unsigned long long)off);
@@ -185,10 +195,19 @@ static bool
 refers(struct pxs_store *s, uint32_t who, uint64_t off,
        const struct timespec *end)
 {
-	if (who & PIN_REFERRER)
-		return __atomic_load_n(&s->procs[who & ~PIN_REFERRER].pins_off,
-				       __ATOMIC_ACQUIRE) == off;
-	const struct pxs_seg_slot *sl = &s->slots[who];
+	if (who & TABLE_REFERRER) /* published tables never change */
+		return true;
+	if (who & PIN_REFERRER) {
+		const struct pxs_seg_proc *p = &s->procs[REFERRER_IDX(who)];
+		const uint64_t *dir = pxs__pin_dir(s, p);
+		if (__atomic_load_n(&p->pins_off, __ATOMIC_ACQUIRE) == off)
+			return true;
+		for (uint32_t t = 0; dir && t < pxs__ntab(s); t++)
+			if (__atomic_load_n(&dir[t], __ATOMIC_ACQUIRE) == off)
+				return true;
+		return false;
+	}
+	const struct pxs_seg_slot *sl = pxs__slot(s, who);
 	int rc = pxs__slot_lock(s, who, end);
 	uint32_t st = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE);
 	bool yes = (pxs__state_holds_block(st) &&
@@ -220,19 +239,17 @@ confirm(struct pxs_store *s, pxs_check_report *r, struct suspects *q,
 	}
 	for (size_t i = 0; i < q->n; i++) {
 		const struct suspect *x = &q->s[i];
-		uint32_t idx = x->who & ~PIN_REFERRER;
+		uint32_t idx = REFERRER_IDX(x->who);
 		if (!refers(s, x->who, x->off, end))
 			continue;
 		if (x->other == UINT32_MAX && !find_block(&l2, x->off))
 			problem(r, "%s %u: offset %llu is not a block of the "
-				   "heap", x->who & PIN_REFERRER
-					? "pin records of process" : "slot",
-				idx, (unsigned long long)x->off);
+				   "heap", referrer_name(x->who), idx, (unsigned long long)x->off);
 		else if (x->other != UINT32_MAX &&
 			 refers(s, x->other, x->off, end))
 			problem(r, "block %llu is referred to twice (by %u and "
 				   "%u)", (unsigned long long)x->off,
-				x->other & ~PIN_REFERRER, idx);
+				REFERRER_IDX(x->other), idx);
 	}
 	free(l2.b);
 	return 0;
@@ -274,7 +291,8 @@ check_slot(struct pxs_store *s, pxs_check_report *r, struct blocks *l,
 	   struct suspects *q, const struct pinrec *pr, size_t npr, uint32_t i,
 	   bool locked)
 {
-	const struct pxs_seg_slot *sl = &s->slots[i];
+	const struct pxs_seg_slot *sl = pxs__slot(s, i);
+	uint32_t tb = pxs__idx_tab(s, i), base = pxs__tab_base(s, tb);
 	uint32_t gen = __atomic_load_n(&sl->gen, __ATOMIC_RELAXED);
 	uint32_t st = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE);
 	if (st < PXS_SLOT_READY || st >= PXS_SLOT_NSTATES)
@@ -312,7 +330,9 @@ check_slot(struct pxs_store *s, pxs_check_report *r, struct blocks *l,
 	 * one for a moment on a slot in any state before it backs off, so a
 	 * pin on a future is not held against it here. */
 	for (size_t p = 0; p < npr; p++) {
-		uint16_t n = __atomic_load_n(&pr[p].a[i], __ATOMIC_RELAXED);
+		const uint16_t *a = pr[p].a[tb];
+		uint16_t n = a ? __atomic_load_n(&a[i - base], __ATOMIC_RELAXED)
+			       : 0;
 		pins += n;
 		if (pr[p].dead)
 			dead_pins += n;
@@ -354,8 +374,8 @@ check_slots(struct pxs_store *s, pxs_check_report *r, struct blocks *l,
 	busy(s, r, rc, "table", -1);
 	bool exact = table && pxs__gate_close(s, ms_left(end));
 	uint32_t live = 0;
-	for (uint32_t i = 0; i < s->g.nslots; i++) {
-		uint32_t st = __atomic_load_n(&s->slots[i].state,
+	for (uint32_t i = 0; i < pxs__nslots(s); i++) {
+		uint32_t st = __atomic_load_n(&pxs__slot(s, i)->state,
 					      __ATOMIC_ACQUIRE);
 		if (st >= PXS_SLOT_NSTATES) {
 			problem(r, "slot %u: invalid state %u", i, st);
@@ -364,7 +384,7 @@ check_slots(struct pxs_store *s, pxs_check_report *r, struct blocks *l,
 		if (st < PXS_SLOT_READY)
 			continue;
 		rc = pxs__slot_lock(s, i, end);
-		if (rc == -EPROTO && __atomic_load_n(&s->slots[i].state,
+		if (rc == -EPROTO && __atomic_load_n(&pxs__slot(s, i)->state,
 						     __ATOMIC_ACQUIRE) >=
 					     PXS_SLOT_NSTATES)
 			continue; /* no longer a state: the next check sees it */
@@ -380,9 +400,29 @@ check_slots(struct pxs_store *s, pxs_check_report *r, struct blocks *l,
 		pxs__gate_open(s);
 		pxs__unlock(&s->hdr->table_lock);
 	}
-	if (exact && live > s->g.capacity)
+	if (exact && s->g.capacity && live > s->g.capacity)
 		problem(r, "%u live slots exceed the capacity %u", live,
 			s->g.capacity);
+}
+
+/* The chain of tables: every descriptor the header publishes valid, and
+ * every table after the first a block of the heap of its size, referred
+ * to by nothing else. */
+static void
+check_chain(struct pxs_store *s, pxs_check_report *r, struct blocks *l,
+	    struct suspects *q)
+{
+	if (pxs__chain_sync(s) < 0)
+		problem(r, "chain: %u tables published, %u of them valid",
+			__atomic_load_n(&s->hdr->ntables, __ATOMIC_RELAXED),
+			pxs__ntab(s));
+	for (uint32_t t = 1; t < pxs__ntab(s); t++)
+		reference(s, r, l, q,
+			  __atomic_load_n(&s->hdr->tables[t].off,
+					  __ATOMIC_RELAXED),
+			  (uint64_t)pxs__tab_slots(s, t) *
+				  sizeof(struct pxs_seg_slot),
+			  TABLE_REFERRER | t);
 }
 
 /* One whole check. */
@@ -437,6 +477,7 @@ check_once(struct pxs_store *s, pxs_check_report *r)
 	r->blocks_used = hr.blocks_used;
 	r->blocks_free = hr.blocks_free;
 
+	check_chain(s, r, &l, &q);
 	for (uint32_t p = 0; p < PXS_MAX_PROCS; p++) {
 		const struct pxs_seg_proc *e = &s->procs[p];
 		uint32_t st = __atomic_load_n(&e->state, __ATOMIC_ACQUIRE);
@@ -457,11 +498,22 @@ check_once(struct pxs_store *s, pxs_check_report *r)
 		uint64_t off = __atomic_load_n(&e->pins_off, __ATOMIC_ACQUIRE);
 		if (off)
 			reference(s, r, &l, &q, off,
-				  (uint64_t)s->g.nslots * sizeof(uint16_t),
+				  PXS_MAX_TABLES * sizeof(uint64_t),
 				  PIN_REFERRER | p);
-		const uint16_t *a = pxs__pin_array(s, e);
-		if (a)
-			pr[npr++] = (struct pinrec){a, dead[p]};
+		const uint64_t *dir = pxs__pin_dir(s, e);
+		if (!dir)
+			continue;
+		pr[npr] = (struct pinrec){.dead = dead[p]};
+		for (uint32_t t = 0; t < pxs__ntab(s); t++) {
+			uint64_t at = __atomic_load_n(&dir[t], __ATOMIC_ACQUIRE);
+			if (at)
+				reference(s, r, &l, &q, at,
+					  (uint64_t)pxs__tab_slots(s, t) *
+						  sizeof(uint16_t),
+					  PIN_REFERRER | p);
+			pr[npr].a[t] = pxs__pin_array(s, e, t);
+		}
+		npr++;
 	}
 	check_slots(s, r, &l, &q, pr, npr, &end);
 	uint32_t bell_counted, bell_recorded, bell_dead, bell_busy;

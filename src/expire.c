@@ -28,7 +28,7 @@
 bool
 pxs__slot_evict(struct pxs_store *s, uint32_t idx, uint64_t *off)
 {
-	struct pxs_seg_slot *sl = &s->slots[idx];
+	struct pxs_seg_slot *sl = pxs__slot(s, idx);
 	bool reserved = sl->state == PXS_SLOT_RESERVED;
 	/* Evicted first, then the pins counted (pins.c, PINS). A pinned
 	 * value stays for its views, a reserved one for the producer writing
@@ -56,10 +56,10 @@ pxs__expire_locked(struct pxs_store *s, uint32_t idx)
 bool
 pxs__reclaim_if_expired(struct pxs_store *s, uint32_t idx)
 {
-	if (!pxs__slot_expired(&s->slots[idx]) ||
+	if (!pxs__slot_expired(pxs__slot(s, idx)) ||
 	    pxs__slot_lock(s, idx, NULL) < 0)
 		return false;
-	struct pxs_seg_slot *sl = &s->slots[idx];
+	struct pxs_seg_slot *sl = pxs__slot(s, idx);
 	if (!pxs__state_live(sl->state) || !pxs__slot_expired(sl)) {
 		pxs__slot_unlock(s, idx);
 		return false;
@@ -72,8 +72,8 @@ int
 pxs__reclaim_expired(struct pxs_store *s)
 {
 	int n = 0;
-	for (uint32_t i = 0; i < s->g.nslots; i++) {
-		uint32_t st = __atomic_load_n(&s->slots[i].state,
+	for (uint32_t i = 0; i < pxs__nslots(s); i++) {
+		uint32_t st = __atomic_load_n(&pxs__slot(s, i)->state,
 					      __ATOMIC_ACQUIRE);
 		if (pxs__state_live(st) && pxs__reclaim_if_expired(s, i))
 			n++;

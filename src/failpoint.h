@@ -59,6 +59,8 @@
 	X(FP_RECOVER_HEAP, "recover.heap")                                     \
 	X(FP_RECOVER_TABLE, "recover.table")                                   \
 	X(FP_GATE_CLOSED, "table.gate_closed")                                 \
+	X(FP_GROW_ALLOCATED, "grow.allocated")                                 \
+	X(FP_GROW_BEFORE_PUBLISH, "grow.before_publish")                       \
 	X(FP_REAP_MID_PINS, "reap.mid_pins")                                   \
 	X(FP_REAP_MID_OWNERSHIP, "reap.mid_ownership")                         \
 	X(FP_REAP_MID_LEAKS, "reap.mid_leaks")                                 \

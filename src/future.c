@@ -41,7 +41,7 @@
 static int
 not_pending(struct pxs_store *s, uint32_t idx)
 {
-	switch (s->slots[idx].state) {
+	switch (pxs__slot(s, idx)->state) {
 	case PXS_SLOT_READY:
 		return -EALREADY;
 	case PXS_SLOT_RESERVED:
@@ -84,7 +84,7 @@ pxs__shm_future_new(pxs_store *s, pxs_key *key_out)
 static void
 publish(struct pxs_store *s, uint32_t idx, enum pxs_failpoint after)
 {
-	struct pxs_seg_slot *sl = &s->slots[idx];
+	struct pxs_seg_slot *sl = pxs__slot(s, idx);
 	sl->owner = 0;
 	pxs__slot_set_state(sl, PXS_SLOT_READY);
 	PXS_FAILPOINT(after);
@@ -126,7 +126,7 @@ pxs__shm_future_set(pxs_store *s, pxs_key key, const void *data, size_t size)
 	if (rc < 0)
 		return rc;
 	PXS_FAILPOINT(FP_SET_LOCKED);
-	struct pxs_seg_slot *sl = &s->slots[idx];
+	struct pxs_seg_slot *sl = pxs__slot(s, idx);
 	if (size)
 		memcpy(s->base + off, data, size);
 	sl->off = off;
@@ -150,7 +150,7 @@ pxs__shm_future_reserve(pxs_store *s, pxs_key key, size_t size, void **buf)
 		       lock_pending_with_block(s, key, size, &idx, &off));
 	if (rc < 0)
 		return rc;
-	struct pxs_seg_slot *sl = &s->slots[idx];
+	struct pxs_seg_slot *sl = pxs__slot(s, idx);
 	sl->off = off;
 	sl->size = size;
 	sl->owner = s->token;
@@ -173,7 +173,7 @@ commit_evicted(struct pxs_store *s, pxs_key key)
 		return -ENOENT;
 	if ((rc = pxs__slot_lock(s, idx, NULL)) < 0)
 		return rc;
-	struct pxs_seg_slot *sl = &s->slots[idx];
+	struct pxs_seg_slot *sl = pxs__slot(s, idx);
 	if (sl->state != PXS_SLOT_EVICTED || sl->owner != s->token ||
 	    sl->key_lo != key.lo || sl->key_hi != key.hi) {
 		pxs__slot_unlock(s, idx);
@@ -199,7 +199,7 @@ pxs__shm_future_commit(pxs_store *s, pxs_key key)
 	if (rc < 0 && rc != -ENOENT)
 		return rc;
 	if (rc == 0) {
-		const struct pxs_seg_slot *sl = &s->slots[idx];
+		const struct pxs_seg_slot *sl = pxs__slot(s, idx);
 		if (sl->state == PXS_SLOT_RESERVED && sl->owner == s->token) {
 			PXS_FAILPOINT(FP_COMMIT_BEFORE_PUBLISH);
 			publish(s, idx, FP_COMMIT_AFTER_PUBLISH);
@@ -222,7 +222,7 @@ pxs__shm_future_claim(pxs_store *s, pxs_key key)
 	int rc = pxs__enter_lock_key(s, key, &idx);
 	if (rc < 0)
 		return rc;
-	struct pxs_seg_slot *sl = &s->slots[idx];
+	struct pxs_seg_slot *sl = pxs__slot(s, idx);
 	if (sl->state == PXS_SLOT_PENDING)
 		sl->owner = s->token;
 	else if (!(sl->state == PXS_SLOT_RESERVED && sl->owner == s->token))
@@ -261,7 +261,7 @@ with_status(pxs_store *s, pxs_key key,
 static int
 disown_locked(struct pxs_store *s, uint32_t idx, int status)
 {
-	struct pxs_seg_slot *sl = &s->slots[idx];
+	struct pxs_seg_slot *sl = pxs__slot(s, idx);
 	if (status == 1)
 		return -EALREADY;
 	if (status != 0)
@@ -293,7 +293,7 @@ wait_slot(struct pxs_store *s, pxs_key key, uint32_t idx, long timeout_ms,
 	  uint64_t spin_ns, uint64_t end_ns, const struct timespec *dl,
 	  pxs_view *v)
 {
-	struct pxs_seg_slot *sl = &s->slots[idx];
+	struct pxs_seg_slot *sl = pxs__slot(s, idx);
 	const uint32_t gen = sl->gen;
 	bool changed = false;
 	struct timespec slice;

@@ -33,8 +33,8 @@ pxs__shm_list(pxs_store *s, uint64_t *cursor, pxs_entry *e)
 	if (rc < 0)
 		return rc;
 	uint64_t now = pxs__now_ns(CLOCK_MONOTONIC);
-	for (uint64_t i = *cursor; i < s->g.nslots; i++) {
-		const struct pxs_seg_slot *sl = &s->slots[i];
+	for (uint64_t i = *cursor; i < pxs__nslots(s); i++) {
+		const struct pxs_seg_slot *sl = pxs__slot(s, i);
 		uint32_t st = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE);
 		uint64_t at = __atomic_load_n(&sl->expires_ns,
 					      __ATOMIC_RELAXED);
@@ -62,7 +62,7 @@ pxs__shm_list(pxs_store *s, uint64_t *cursor, pxs_entry *e)
 		*cursor = i + 1;
 		return 1;
 	}
-	*cursor = s->g.nslots;
+	*cursor = pxs__nslots(s);
 	return 0;
 }
 

@@ -74,15 +74,25 @@ struct pxs_store {
 	unsigned char *base; /**< mapping of the whole segment */
 	struct pxs_seg_hdr *hdr;
 	struct pxs_seg_proc *procs;
-	struct pxs_seg_slot *slots;
+	struct pxs_seg_slot *slots; /**< table 0 */
 	struct pxs_geom g;    /**< validated copy; never re-read */
-	uint32_t mask;        /**< g.nslots - 1 */
+	uint32_t mask;        /**< g.nslots - 1: table 0's */
+	/** The chain's tables this handle has validated (chain.c): tab[t] for
+	 *  t < ntab; appended under tab_lock, published by a release store of
+	 *  ntab, never changed afterwards. */
+	struct pxs_seg_slot *tab[PXS_MAX_TABLES];
+	uint32_t ntab;
+	uint32_t n0_shift; /**< log2(g.nslots) */
+	pthread_mutex_t tab_lock;
 	struct pxs_heap heap; /**< allocator handle over the heap */
 	int fd;     /**< the segment, as mapped (and fallocate'd) */
 	int lockfd; /**< a second description of it, never mapped, that carries
 		       the liveness lock: a mapping holds its description, and
 		       so any OFD lock on it, in every process that inherits it */
-	uint16_t *pins; /**< this process's pin array (NULL until first pin) */
+	/** This process's pin arrays, one per table (NULL until its first
+	 *  pin there), and its pin directory (pins.c). */
+	uint16_t *pins[PXS_MAX_TABLES];
+	uint64_t *pindir;
 	uint32_t token; /**< owner token of this handle's process entry */
 	uint32_t spin_us; /**< pxs_options.spin_us: waits poll this long first */
 	bool rdonly; /**< PXS_RDONLY: mapped without write access, no entry,
@@ -117,6 +127,75 @@ void pxs__segment_sweep(const char *name);
  *  reaches @p end_ns (UINT64_MAX: never): -ENOENT; -EMFILE, -ENFILE,
  *  -ENOMEM when no inotify watch can be had. */
 int pxs__segment_await(const char *name, uint64_t end_ns);
+
+/* ---- chain.c: the chain of slot tables --------------------------------- */
+
+/** Set up @p s's view of the chain: table 0 only (s->slots, s->g). */
+void pxs__chain_init(struct pxs_store *s);
+/** Catch up with the tables published since this handle last looked,
+ *  validating each descriptor. Returns the tables this handle may use, or
+ *  -EPROTO if the header's chain is not one this library wrote. */
+int pxs__chain_sync(struct pxs_store *s);
+/** Format slots [from, to) of a fresh table (robust process-shared locks,
+ *  generation 1). */
+int pxs__chain_format(struct pxs_seg_slot *slots, uint32_t from, uint32_t to);
+/** Where the slots of a table in the heap block at @p off start: at the
+ *  first cache line of the block (slots are two lines each). A table's
+ *  block is allocated PXS_TABLE_SLACK bytes larger for it. */
+static inline uint64_t
+pxs__chain_slots_at(uint64_t off)
+{
+	return (off + 63) & ~(uint64_t)63;
+}
+#define PXS_TABLE_SLACK (64u - PXS_HEAP_ALIGN)
+/** Slots of table @p t. */
+static inline uint32_t
+pxs__tab_slots(const struct pxs_store *s, uint32_t t)
+{
+	return s->g.nslots << t;
+}
+/** Global index of the first slot of table @p t: n0 * (2^t - 1). */
+static inline uint32_t
+pxs__tab_base(const struct pxs_store *s, uint32_t t)
+{
+	return ((1u << t) - 1) << s->n0_shift;
+}
+/** The table that global slot index @p idx falls in. */
+static inline uint32_t
+pxs__idx_tab(const struct pxs_store *s, uint32_t idx)
+{
+	return 31u - (uint32_t)__builtin_clz((idx >> s->n0_shift) + 1);
+}
+/** The tables this handle has validated. */
+static inline uint32_t
+pxs__ntab(const struct pxs_store *s)
+{
+	return __atomic_load_n(&s->ntab, __ATOMIC_ACQUIRE);
+}
+/** Slots of the tables this handle has validated: global indices below
+ *  this name slots. */
+static inline uint32_t
+pxs__nslots(const struct pxs_store *s)
+{
+	return pxs__tab_base(s, pxs__ntab(s));
+}
+/** Slot at global index @p idx, which must be below pxs__nslots(). */
+static inline struct pxs_seg_slot *
+pxs__slot(const struct pxs_store *s, uint32_t idx)
+{
+	uint32_t t = pxs__idx_tab(s, idx);
+	return &s->tab[t][idx - pxs__tab_base(s, t)];
+}
+/** Is @p idx (read from the segment or a caller) a slot of a published
+ *  table? Catches up with the chain if it names a newer one. */
+static inline bool
+pxs__slot_index_ok(struct pxs_store *s, uint64_t idx)
+{
+	if (PXS_LIKELY(idx < pxs__nslots(s)))
+		return true;
+	return idx < UINT32_MAX && pxs__chain_sync(s) > 0 &&
+	       idx < pxs__nslots(s);
+}
 
 /* ---- sync.c: robust locks, futex waits, clocks ------------------------- */
 
@@ -246,7 +325,7 @@ int pxs__reap(struct pxs_store *s);
 /** How long attaching waits in all for the locks it takes. */
 #define PXS_ATTACH_LOCK_MS 1000
 /** Reap, acquire a process entry for @p s (its pin array comes at its
- *  first pin: pxs__my_pins); waits at most PXS_ATTACH_LOCK_MS in all for
+ *  first pin in each table: pxs__my_pin); waits at most PXS_ATTACH_LOCK_MS in all for
  *  the locks (-ETIMEDOUT when the process-table lock is not had by then). */
 int pxs__attach(struct pxs_store *s);
 /** Reap this handle's own entry, free it, drop its liveness lock. */
@@ -289,11 +368,24 @@ pxs__enter_key(struct pxs_store *s, pxs_key key)
 
 /* ---- slot.c: probing, lookup, slot locks and their repair ------------- */
 
-/** The first slot of @p k's probe sequence. */
+/** @p k's hash: its home in a table of n slots is hash & (n - 1). */
+static inline uint32_t
+pxs__hash(pxs_key k)
+{
+	return (uint32_t)(k.lo ^ (k.hi >> 29));
+}
+/** The first slot (global index) of @p k's probe sequence in table @p t. */
+static inline uint32_t
+pxs__home_in(const struct pxs_store *s, pxs_key k, uint32_t t)
+{
+	return pxs__tab_base(s, t) + (pxs__hash(k) & (pxs__tab_slots(s, t) - 1));
+}
+/** @p k's home in the newest table this handle has validated: where an
+ *  insertion of @p k goes, and what waiters for it lock (bell.c). */
 static inline uint32_t
 pxs__home(const struct pxs_store *s, pxs_key k)
 {
-	return (uint32_t)(k.lo ^ (k.hi >> 29)) & s->mask;
+	return pxs__home_in(s, k, pxs__ntab(s) - 1);
 }
 /** States that hold a key: READY, PENDING, RESERVED, ABANDONED. */
 static inline bool
@@ -349,7 +441,7 @@ int pxs__slot_trylock(struct pxs_store *s, uint32_t idx);
 static inline void
 pxs__slot_unlock(struct pxs_store *s, uint32_t idx)
 {
-	pxs__unlock(&s->slots[idx].lock);
+	pxs__unlock(&pxs__slot(s, idx)->lock);
 }
 /** States in which a slot's `off` refers to a block it owns. */
 static inline bool
@@ -402,6 +494,9 @@ int pxs__table_insert(struct pxs_store *s, pxs_key k, uint32_t state,
 int pxs__table_replace(struct pxs_store *s, pxs_key k, uint32_t state,
 		       uint64_t off, uint64_t size, uint32_t owner,
 		       uint32_t *idx);
+/** The current capacity (live slots the chain takes before it must grow
+ *  again, or the fixed limit) and, in *@p used, the slots in use. */
+uint32_t pxs__table_capacity(struct pxs_store *s, uint32_t *used);
 /** Lock the table (repairing it after a dead holder). */
 int pxs__table_lock(struct pxs_store *s, const struct timespec *deadline);
 /** If the table lock's holder died, repair it now (and recount if asked). */
@@ -503,19 +598,25 @@ uint64_t pxs__pins_total(struct pxs_store *s);
  *  reclaim (pxs__slot_unlock_reclaim). */
 bool pxs__slot_tombstone_if_unheld(struct pxs_store *s, uint32_t idx,
 				   uint64_t *off);
-/** Validated pin array of process entry @p p, or NULL. */
-uint16_t *pxs__pin_array(struct pxs_store *s, const struct pxs_seg_proc *p);
+/** Validated pin directory of process entry @p p, or NULL. */
+uint64_t *pxs__pin_dir(struct pxs_store *s, const struct pxs_seg_proc *p);
+/** Validated pin array of process entry @p p for table @p t, or NULL. */
+uint16_t *pxs__pin_array(struct pxs_store *s, const struct pxs_seg_proc *p,
+			 uint32_t t);
 /** Validate a slot's payload (off, size) against the heap. */
 int pxs__slot_payload(struct pxs_store *s, const struct pxs_seg_slot *sl,
 		      const void **data, uint64_t *size);
 
-/** This handle's pin array, allocated on first use; NULL if the heap has
- *  no room for it. */
-uint16_t *pxs__my_pins(struct pxs_store *s);
-/** As pxs__my_pins, waiting for the heap lock until @p deadline (then
+/** This handle's pin count on slot @p idx, its table's pin array
+ *  allocated on first use; NULL if the heap has no room for it. */
+uint16_t *pxs__my_pin(struct pxs_store *s, uint32_t idx);
+/** As pxs__my_pin, waiting for the heap lock until @p deadline (then
  *  NULL: the array is allocated at the first pin instead). */
-uint16_t *pxs__my_pins_by(struct pxs_store *s,
-			  const struct timespec *deadline);
+uint16_t *pxs__my_pin_by(struct pxs_store *s, uint32_t idx,
+			 const struct timespec *deadline);
+/** This handle's pin count on slot @p idx if its table's array exists
+ *  (it does for a slot this handle pins), else NULL; allocates nothing. */
+uint16_t *pxs__my_pin_held(struct pxs_store *s, uint32_t idx);
 /** Under the slot lock: pin a READY slot and fill the view. */
 int pxs__view_pin(struct pxs_store *s, uint32_t idx, pxs_view *v);
 /** Drop one of this handle's pins on slot @p idx; free the value if it was

@@ -106,7 +106,7 @@ pxs__shm_key_name(pxs_store *s, pxs_key key, char *buf, size_t len)
 		 * cannot) and the slot kept its generation meanwhile. */
 		if (pxs__table_find(s, key, &idx) < 0)
 			return -ENOENT;
-		const struct pxs_seg_slot *sl = &s->slots[idx];
+		const struct pxs_seg_slot *sl = pxs__slot(s, idx);
 		uint32_t gen = __atomic_load_n(&sl->gen, __ATOMIC_ACQUIRE);
 		rc = read_name(s, sl, key, buf, len);
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
@@ -119,7 +119,7 @@ pxs__shm_key_name(pxs_store *s, pxs_key key, char *buf, size_t len)
 	if ((rc = pxs__lock_key(s, key, NULL, &idx)) < 0)
 		return rc;
 	/* Under the slot lock the value's block cannot be freed or reused. */
-	rc = read_name(s, &s->slots[idx], key, buf, len);
+	rc = read_name(s, pxs__slot(s, idx), key, buf, len);
 	pxs__slot_unlock(s, idx);
 	return rc;
 }

@@ -10,9 +10,15 @@
  *   0                procs_off        table_off              heap_off        size
  *   +----------------+----------------+----------------------+---------------+
  *   | pxs_seg_hdr    | pxs_seg_proc   | pxs_seg_slot         | payload heap  |
- *   | (locks, heap   | x PXS_MAX_PROCS| x nslots (hash table,| (alloc.c)     |
- *   |  control)      | (liveness)     |  power of two)       |               |
+ *   | (locks, heap   | x PXS_MAX_PROCS| x nslots (table 0,   | (alloc.c;     |
+ *   |  control,      | (liveness)     |  power of two)       |  tables 1, 2, |
+ *   |  tables)       |                |                      |  ... too)     |
  *   +----------------+----------------+----------------------+---------------+
+ *
+ * The slot table is a chain of tables (chain.c): table 0 above, tables 1,
+ * 2, ... blocks of the heap, published in the header's `tables` one by one
+ * (`ntables`). Only the geometry of table 0 is a function of (size,
+ * capacity); every later descriptor is checked when a handle first uses it.
  *
  * Any change to these structs must bump PXS_LAYOUT_VERSION.
  */
@@ -29,6 +35,11 @@
 #define PXS_MAX_PROCS 1024u /**< attached processes at once */
 #define PXS_PROC_BITS 10u   /**< log2(PXS_MAX_PROCS) */
 #define PXS_PAGE 4096u
+/** Tables in a chain (chain.c): table t has n0 << t slots, so 17 tables of
+ *  a 1,024-slot table 0 hold more than PXS_MAX_CAPACITY keys. */
+#define PXS_MAX_TABLES 17u
+/** Slots of table 0 of a store whose table grows (capacity 0). */
+#define PXS_TABLE0_SLOTS 1024u
 #define PXS_BELLS 64u       /**< doorbells for absent keys (bell.c) */
 #define PXS_PROC_WAITS 24u  /**< slots one process may sleep on at once, counted */
 #define PXS_LINE __attribute__((aligned(64))) /**< a cache line of its own */
@@ -163,9 +174,10 @@ struct pxs_seg_proc {
 	uint32_t pad0_;
 	/** CLOCK_REALTIME of attach. */
 	uint64_t attach_ns;
-	/** Heap offset of its pin array: uint16_t[nslots], the pins this
-	 *  process holds on each slot (0 = none yet); written by this process
-	 *  only, atomically. */
+	/** Heap offset of its pin directory, uint64_t[PXS_MAX_TABLES]: entry
+	 *  t is the heap offset of its pin array for table t, uint16_t[n0 <<
+	 *  t], the pins this process holds on each slot of that table (0 =
+	 *  none yet); written by this process only, atomically (pins.c). */
 	uint64_t pins_off;
 	/** Counters, relaxed atomic adds by the owner. */
 	uint64_t ctr[PXS_CTR_N];
@@ -180,6 +192,24 @@ struct pxs_seg_proc {
 		     12 * PXS_PROC_WAITS];
 };
 
+/** One table of the chain (chain.c). Written once by its grower, under the
+ *  table lock with the insertion gate closed, before `ntables` publishes
+ *  it; only `live` changes afterwards. */
+struct pxs_seg_table {
+	/** Segment offset of its first slot: table_off for table 0, a heap
+	 *  block for the others. */
+	uint64_t off;
+	/** Its slots: n0 << t. */
+	uint32_t nslots;
+	/** Its occupied slots (not EMPTY/TOMB) plus insertions that reserved
+	 *  one; atomic. */
+	uint32_t live;
+	/** Nonzero: the heap had no room for the next table when this one
+	 *  reached its growth threshold, so it fills further (table.c). */
+	uint32_t crowded;
+	uint32_t pad_;
+};
+
 /** Segment header: geometry, global locks, heap control block. */
 struct pxs_seg_hdr {
 	/** PXS_MAGIC, written last by the creator. */
@@ -190,9 +220,10 @@ struct pxs_seg_hdr {
 	uint32_t fingerprint;
 	/** Total bytes. */
 	uint64_t size;
-	/** Max live slots. */
+	/** Max live slots as the creator asked; 0: the table grows. */
 	uint32_t capacity;
-	/** Hash table size, power of two >= 2 * capacity. */
+	/** Slots of table 0: a power of two >= 2 * capacity, or
+	 *  PXS_TABLE0_SLOTS. */
 	uint32_t nslots;
 	/** Geometry: offsets of the process table, slot table and heap. */
 	uint64_t procs_off, table_off, heap_off, heap_end;
@@ -207,17 +238,25 @@ struct pxs_seg_hdr {
 	/** 1 + the highest process entry ever acquired (grows under
 	 *  proc_lock): pin scans stop there. */
 	uint32_t procs_hi;
+	/** Tables of the chain published (1..PXS_MAX_TABLES): written with a
+	 *  release store under the table lock, after the new descriptor. */
+	uint32_t ntables;
 	/* Every call reads the line above; each lock below starts a line of
 	 * its own, shared only with what it guards, so that taking one does
 	 * not steal the others' lines, nor this one, from other CPUs. */
 	/** Whole-table scans that must see no insertion: recounts and
 	 *  pxs_check() (table.c, THE GATE). Insertions do not take it. */
 	pthread_mutex_t table_lock PXS_LINE;
-	/** Occupied slots (not EMPTY/TOMB) plus insertions that reserved one;
-	 *  atomic, never above capacity. */
-	uint32_t live;
-	/** A slot lock holder died: recount `live` under the table lock. */
+	/** A slot lock holder died: recount the tables' `live` under the
+	 *  table lock. */
 	uint32_t live_suspect;
+	/** Heap offset of a table block a grower allocated and had not
+	 *  published yet (0: none); under the table lock. */
+	uint64_t growing_off;
+	/** The owner token its grower tagged that block with. */
+	uint32_t growing_token;
+	/** The chain; the first `ntables` are valid. */
+	struct pxs_seg_table tables[PXS_MAX_TABLES];
 	/** Claiming and freeing process entries. */
 	pthread_mutex_t proc_lock PXS_LINE;
 	/** Counters of processes that left; atomic. */
@@ -240,7 +279,7 @@ _Static_assert(offsetof(struct pxs_seg_slot, name_off) + sizeof(uint64_t) <= 128
 	       "the name offset fits the slot's second line");
 _Static_assert((1u << PXS_PROC_BITS) == PXS_MAX_PROCS, "proc bits");
 
-/** Geometry derived from (size, capacity). */
+/** Geometry derived from (size, capacity): nslots is table 0's. */
 struct pxs_geom {
 	uint64_t size;
 	uint32_t capacity, nslots;
@@ -264,6 +303,8 @@ pxs__layout_fingerprint(void)
 	f = f * 1000003u ^ offsetof(struct pxs_seg_hdr, heap);
 	f = f * 1000003u ^ offsetof(struct pxs_seg_hdr, bells);
 	f = f * 1000003u ^ sizeof(struct pxs_seg_bell);
+	f = f * 1000003u ^ sizeof(struct pxs_seg_table);
+	f = f * 1000003u ^ PXS_MAX_TABLES;
 	f = f * 1000003u ^ sizeof(void *);
 	return (uint32_t)(f ^ (f >> 32));
 }

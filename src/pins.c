@@ -4,11 +4,15 @@
  * slot lock) and the unpin of a release, the sum of pins on a slot, and
  * the freeing of an evicted value nobody holds any more.
  *
- * PIN ARRAYS. Each process entry has a uint16_t[nslots] array in the heap,
- * allocated at its first pin (a handle that never pins has none, so that
- * attaching costs no heap): element i counts the
- * pins it holds on slot i, and is written by that process only, with
- * atomic operations. There is no count in the slot: a slot's pins are the
+ * PIN ARRAYS. Each process entry has, for each table of the chain
+ * (chain.c), a uint16_t[n0 << t] array in the heap, allocated at its first
+ * pin in that table (a handle that never pins has none, so that attaching
+ * costs no heap, and a table nobody pins in costs no pin arrays): element
+ * i counts the pins it holds on slot i of that table, and is written by
+ * that process only, with atomic operations. The entry's `pins_off` names
+ * its pin directory, uint64_t[PXS_MAX_TABLES], allocated with its first
+ * array, whose entry t names the array of table t; both are published
+ * (release) after they are zeroed, and freed with the entry (reap.c). There is no count in the slot: a slot's pins are the
  * sum of the arrays' i-th elements (pxs__pins_on), read by whoever must
  * decide whether a value may be freed. A process that dies leaves its
  * array as it was; the reaper drops those pins (reap.c).
@@ -37,29 +41,48 @@
 
 #include <string.h>
 
-uint16_t *
-pxs__pin_array(struct pxs_store *s, const struct pxs_seg_proc *p)
+/* A heap block at off of at least bytes, or NULL. */
+static void *
+block_at(struct pxs_store *s, uint64_t off, uint64_t bytes)
 {
-	uint64_t off = __atomic_load_n(&p->pins_off, __ATOMIC_ACQUIRE), cap;
+	uint64_t cap;
 	uint32_t owner;
 	if (!off || pxs__heap_block(&s->heap, off, &cap, &owner) < 0 ||
-	    cap < (uint64_t)s->g.nslots * sizeof(uint16_t))
+	    cap < bytes)
 		return NULL;
-	return (uint16_t *)(s->base + off);
+	return s->base + off;
+}
+
+uint64_t *
+pxs__pin_dir(struct pxs_store *s, const struct pxs_seg_proc *p)
+{
+	return block_at(s, __atomic_load_n(&p->pins_off, __ATOMIC_ACQUIRE),
+			PXS_MAX_TABLES * sizeof(uint64_t));
+}
+
+uint16_t *
+pxs__pin_array(struct pxs_store *s, const struct pxs_seg_proc *p, uint32_t t)
+{
+	const uint64_t *dir = pxs__pin_dir(s, p);
+	if (!dir || t >= pxs__ntab(s))
+		return NULL;
+	return block_at(s, __atomic_load_n(&dir[t], __ATOMIC_ACQUIRE),
+			(uint64_t)pxs__tab_slots(s, t) * sizeof(uint16_t));
 }
 
 uint32_t
 pxs__pins_on(struct pxs_store *s, uint32_t idx)
 {
 	uint64_t sum = 0;
+	uint32_t t = pxs__idx_tab(s, idx), j = idx - pxs__tab_base(s, t);
 	for (uint32_t i = 0, n = pxs__procs_hi(s); i < n; i++) {
 		const struct pxs_seg_proc *p = &s->procs[i];
 		if (__atomic_load_n(&p->state, __ATOMIC_ACQUIRE) !=
 		    PXS_PROC_LIVE)
 			continue;
-		const uint16_t *a = pxs__pin_array(s, p);
+		const uint16_t *a = pxs__pin_array(s, p, t);
 		if (a)
-			sum += __atomic_load_n(&a[idx], __ATOMIC_RELAXED);
+			sum += __atomic_load_n(&a[j], __ATOMIC_RELAXED);
 	}
 	return sum > UINT32_MAX ? UINT32_MAX : (uint32_t)sum;
 }
@@ -70,13 +93,14 @@ pxs__pins_total(struct pxs_store *s)
 	uint64_t sum = 0;
 	for (uint32_t i = 0, n = pxs__procs_hi(s); i < n; i++) {
 		const struct pxs_seg_proc *p = &s->procs[i];
-		const uint16_t *a;
 		if (__atomic_load_n(&p->state, __ATOMIC_ACQUIRE) !=
-			    PXS_PROC_LIVE ||
-		    !(a = pxs__pin_array(s, p)))
+		    PXS_PROC_LIVE)
 			continue;
-		for (uint32_t j = 0; j < s->g.nslots; j++)
-			sum += __atomic_load_n(&a[j], __ATOMIC_RELAXED);
+		for (uint32_t t = 0; t < pxs__ntab(s); t++) {
+			const uint16_t *a = pxs__pin_array(s, p, t);
+			for (uint32_t j = 0; a && j < pxs__tab_slots(s, t); j++)
+				sum += __atomic_load_n(&a[j], __ATOMIC_RELAXED);
+		}
 	}
 	return sum;
 }
@@ -87,7 +111,7 @@ bool
 pxs__slot_tombstone_if_unheld(struct pxs_store *s, uint32_t idx,
 			      uint64_t *off)
 {
-	struct pxs_seg_slot *sl = &s->slots[idx];
+	struct pxs_seg_slot *sl = pxs__slot(s, idx);
 	if (sl->state != PXS_SLOT_EVICTED || sl->owner ||
 	    pxs__pins_on(s, idx))
 		return false;
@@ -140,36 +164,85 @@ pxs__slot_payload(struct pxs_store *s, const struct pxs_seg_slot *sl,
 
 /* ---- pins ------------------------------------------------------------- */
 
-/* This process's pin array, allocated at the handle's first pin. It lives
- * as long as the handle, between objects allocated before and after it
- * (the price of not making every attach, a `stat` included, pay for one):
- * 2 B a slot, from the heap, so a full heap refuses a first pin with
- * -ENOSPC and a later one may succeed. */
-uint16_t *
-pxs__my_pins(struct pxs_store *s)
+/* A zeroed block of n bytes from the heap, or 0. */
+static uint64_t
+zeroed_block(struct pxs_store *s, uint64_t n, const struct timespec *deadline)
 {
-	return pxs__my_pins_by(s, NULL);
+	uint64_t off;
+	if (pxs__block_alloc_by(s, n, deadline, &off) < 0)
+		return 0;
+	memset(s->base + off, 0, n);
+	return off;
+}
+
+/* Under s->local: this process's pin array for table t, allocated (with
+ * the directory, the first time) if it has none. */
+static uint16_t *
+alloc_pins(struct pxs_store *s, uint32_t t, const struct timespec *deadline)
+{
+	struct pxs_seg_proc *p = &s->procs[pxs__token_idx(s->token)];
+	uint64_t *dir = s->pindir, dir_off = 0;
+	uint16_t *a;
+	if (!dir && !(dir = pxs__pin_dir(s, p))) {
+		dir_off = zeroed_block(s, PXS_MAX_TABLES * sizeof(uint64_t),
+				       deadline);
+		if (!dir_off)
+			return NULL;
+		dir = (uint64_t *)(s->base + dir_off);
+		__atomic_store_n(&p->pins_off, dir_off, __ATOMIC_RELEASE);
+	}
+	s->pindir = dir;
+	if (!(a = pxs__pin_array(s, p, t))) {
+		uint64_t off = zeroed_block(
+			s, (uint64_t)pxs__tab_slots(s, t) * sizeof(uint16_t),
+			deadline);
+		if (!off && dir_off) {
+			/* A failed first pin leaves nothing behind. */
+			__atomic_store_n(&p->pins_off, 0, __ATOMIC_RELEASE);
+			s->pindir = NULL;
+			pxs__block_free(s, dir_off);
+		}
+		if (!off)
+			return NULL;
+		a = (uint16_t *)(s->base + off);
+		__atomic_store_n(&dir[t], off, __ATOMIC_RELEASE);
+	}
+	return a;
+}
+
+/* This process's pin arrays, each allocated at the handle's first pin in
+ * its table. They live as long as the handle, between objects allocated
+ * before and after them (the price of not making every attach, a `stat`
+ * included, pay for them): 2 B a slot, from the heap, so a full heap
+ * refuses a first pin in a table with -ENOSPC and a later one may
+ * succeed. */
+uint16_t *
+pxs__my_pin(struct pxs_store *s, uint32_t idx)
+{
+	return pxs__my_pin_by(s, idx, NULL);
 }
 
 uint16_t *
-pxs__my_pins_by(struct pxs_store *s, const struct timespec *deadline)
+pxs__my_pin_by(struct pxs_store *s, uint32_t idx,
+	       const struct timespec *deadline)
 {
-	uint16_t *a = __atomic_load_n(&s->pins, __ATOMIC_ACQUIRE);
+	uint32_t t = pxs__idx_tab(s, idx), j = idx - pxs__tab_base(s, t);
+	uint16_t *a = __atomic_load_n(&s->pins[t], __ATOMIC_ACQUIRE);
 	if (PXS_LIKELY(a != NULL))
-		return a;
+		return &a[j];
 	pthread_mutex_lock(&s->local);
-	struct pxs_seg_proc *p = &s->procs[pxs__token_idx(s->token)];
-	if (!(a = s->pins) && !(a = pxs__pin_array(s, p))) {
-		uint64_t off, n = (uint64_t)s->g.nslots * sizeof(uint16_t);
-		if (pxs__block_alloc_by(s, n, deadline, &off) == 0) {
-			a = (uint16_t *)(s->base + off);
-			memset(a, 0, n);
-			__atomic_store_n(&p->pins_off, off, __ATOMIC_RELEASE);
-		}
-	}
-	__atomic_store_n(&s->pins, a, __ATOMIC_RELEASE);
+	if (!(a = s->pins[t]) && (a = alloc_pins(s, t, deadline)))
+		__atomic_store_n(&s->pins[t], a, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&s->local);
-	return a;
+	return a ? &a[j] : NULL;
+}
+
+uint16_t *
+pxs__my_pin_held(struct pxs_store *s, uint32_t idx)
+{
+	uint32_t t = pxs__idx_tab(s, idx);
+	uint16_t *a = __atomic_load_n(&s->pins[t], __ATOMIC_ACQUIRE);
+	return a ? &a[idx - pxs__tab_base(s, t)] : NULL;
 }
 
 /* A pinned value: fill the view. */
@@ -188,20 +261,20 @@ fill_view(struct pxs_store *s, uint32_t idx, uint32_t gen, const void *data,
 int
 pxs__view_pin(struct pxs_store *s, uint32_t idx, pxs_view *v)
 {
-	struct pxs_seg_slot *sl = &s->slots[idx];
+	struct pxs_seg_slot *sl = pxs__slot(s, idx);
 	const void *data;
 	uint64_t size;
 	int rc = pxs__slot_payload(s, sl, &data, &size);
 	if (rc < 0)
 		return rc;
-	uint16_t *mine = pxs__my_pins(s);
+	uint16_t *mine = pxs__my_pin(s, idx);
 	if (!mine) /* no room for this handle's pin records */
 		return -ENOSPC;
-	if (__atomic_load_n(&mine[idx], __ATOMIC_RELAXED) == UINT16_MAX)
+	if (__atomic_load_n(mine, __ATOMIC_RELAXED) == UINT16_MAX)
 		return -EOVERFLOW;
 	/* Under the slot lock, so no evicter is between its state store and
 	 * its count of the pins. */
-	__atomic_fetch_add(&mine[idx], 1, __ATOMIC_SEQ_CST);
+	__atomic_fetch_add(mine, 1, __ATOMIC_SEQ_CST);
 	fill_view(s, idx, sl->gen, data, size, v);
 	return 0;
 }
@@ -209,10 +282,10 @@ pxs__view_pin(struct pxs_store *s, uint32_t idx, pxs_view *v)
 int
 pxs__unpin(struct pxs_store *s, uint32_t idx)
 {
-	__atomic_fetch_sub(&s->pins[idx], 1, __ATOMIC_SEQ_CST);
+	__atomic_fetch_sub(pxs__my_pin_held(s, idx), 1, __ATOMIC_SEQ_CST);
 	PXS_FAILPOINT(FP_RELEASE_BETWEEN_COUNTS);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&s->slots[idx].state, __ATOMIC_RELAXED) !=
+	if (__atomic_load_n(&pxs__slot(s, idx)->state, __ATOMIC_RELAXED) !=
 	    PXS_SLOT_EVICTED)
 		return 0;
 	/* Not only the value we pinned: a reader backing off may have
@@ -233,12 +306,12 @@ pxs__pin_lockless(struct pxs_store *s, pxs_key key, pxs_view *v)
 		return -ENOENT; /* the locked path would probe again for that */
 	/* The first pin goes the locked path, which allocates the records
 	 * only for a value it does pin: a failing get changes nothing. */
-	if (!(mine = __atomic_load_n(&s->pins, __ATOMIC_ACQUIRE)) ||
-	    __atomic_load_n(&mine[idx], __ATOMIC_RELAXED) == UINT16_MAX)
+	if (!(mine = pxs__my_pin_held(s, idx)) ||
+	    __atomic_load_n(mine, __ATOMIC_RELAXED) == UINT16_MAX)
 		return -EAGAIN;
-	struct pxs_seg_slot *sl = &s->slots[idx];
+	struct pxs_seg_slot *sl = pxs__slot(s, idx);
 	uint32_t gen = __atomic_load_n(&sl->gen, __ATOMIC_ACQUIRE);
-	__atomic_fetch_add(&mine[idx], 1, __ATOMIC_SEQ_CST);
+	__atomic_fetch_add(mine, 1, __ATOMIC_SEQ_CST);
 	PXS_FAILPOINT(FP_PIN_BETWEEN_COUNTS);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	uint32_t st = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE);

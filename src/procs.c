@@ -154,7 +154,8 @@ acquire_entry(struct pxs_store *s, uint32_t i)
 		__atomic_store_n(&s->hdr->procs_hi, i + 1, __ATOMIC_RELEASE);
 	__atomic_store_n(&p->state, PXS_PROC_LIVE, __ATOMIC_RELEASE);
 	__atomic_store_n(&s->token, pxs__token(p->gen, i), __ATOMIC_RELEASE);
-	s->pins = NULL;
+	memset(s->pins, 0, sizeof s->pins);
+	s->pindir = NULL;
 }
 
 /* Under proc_lock: if entry i is attached, not ours and dead, take its

@@ -48,27 +48,55 @@ reaper_lock(struct pxs_store *s, uint32_t i, const struct timespec *dl)
 	return rc == 0 ? 1 : rc == -ETIMEDOUT ? -1 : 0;
 }
 
-/* Drop every pin recorded in array a, slot by slot; false if a slot's
- * lock was not had by dl (its pins stay). */
+/* Drop every pin recorded in array a of table t, slot by slot; false if
+ * a slot's lock was not had by dl (its pins stay). */
 static bool
-drop_pins(struct pxs_store *s, uint16_t *a, const struct timespec *dl)
+drop_pins(struct pxs_store *s, uint16_t *a, uint32_t t,
+	  const struct timespec *dl)
 {
 	bool done = true;
-	for (uint32_t i = 0; i < s->g.nslots; i++) {
+	for (uint32_t j = 0; j < pxs__tab_slots(s, t); j++) {
+		uint32_t i = pxs__tab_base(s, t) + j;
 		int l = 0;
-		if (!a[i] || (l = reaper_lock(s, i, dl)) == 0)
+		if (!a[j] || (l = reaper_lock(s, i, dl)) == 0)
 			continue;
 		if (l < 0) {
 			done = false;
 			continue;
 		}
 		uint64_t off = 0;
-		__atomic_store_n(&a[i], 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&a[j], 0, __ATOMIC_RELAXED);
 		PXS_FAILPOINT(FP_REAP_MID_PINS);
 		bool freed = pxs__slot_tombstone_if_unheld(s, i, &off);
 		pxs__slot_unlock_reclaim(s, i, false, freed, off);
 	}
 	return done;
+}
+
+/* Free the pin arrays (all zero now) and the directory of entry p:
+ * unpublished, then freed, under the heap lock; if that is not had by dl
+ * they stay for the next reaper (false). */
+static bool
+free_pins(struct pxs_store *s, struct pxs_seg_proc *p,
+	  const struct timespec *dl)
+{
+	uint64_t *dir = pxs__pin_dir(s, p);
+	int rc = pxs__heap_lock_by(s, dl);
+	if (rc == -ETIMEDOUT)
+		return false;
+	for (uint32_t t = 0; rc == 0 && t < pxs__ntab(s); t++)
+		if (pxs__pin_array(s, p, t)) {
+			uint64_t off = dir[t];
+			__atomic_store_n(&dir[t], 0, __ATOMIC_RELEASE);
+			pxs__heap_free(&s->heap, off);
+		}
+	uint64_t off = p->pins_off;
+	__atomic_store_n(&p->pins_off, 0, __ATOMIC_RELEASE);
+	if (rc == 0) {
+		pxs__heap_free(&s->heap, off);
+		pxs__unlock(&s->hdr->heap_lock);
+	}
+	return true;
 }
 
 /* Abandon the futures owned by token; finish its evicted reservations;
@@ -79,8 +107,8 @@ static bool
 drop_ownership(struct pxs_store *s, uint32_t token, const struct timespec *dl)
 {
 	bool done = true;
-	for (uint32_t i = 0; i < s->g.nslots; i++) {
-		struct pxs_seg_slot *sl = &s->slots[i];
+	for (uint32_t i = 0; i < pxs__nslots(s); i++) {
+		struct pxs_seg_slot *sl = pxs__slot(s, i);
 		uint32_t owner = __atomic_load_n(&sl->owner, __ATOMIC_RELAXED);
 		int l = 0;
 		if ((owner != token &&
@@ -156,8 +184,8 @@ free_leaked(struct pxs_store *s, uint32_t token, const struct timespec *dl)
 		goto out;
 	qsort(l.off, l.n, sizeof *l.off, cmp_u64);
 	/* Strike out the blocks that slots reference. */
-	for (uint32_t i = 0; i < s->g.nslots; i++) {
-		const struct pxs_seg_slot *sl = &s->slots[i];
+	for (uint32_t i = 0; i < pxs__nslots(s); i++) {
+		const struct pxs_seg_slot *sl = pxs__slot(s, i);
 		uint32_t st = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE);
 		uint64_t refs[2] = {
 			pxs__state_holds_block(st)
@@ -176,6 +204,16 @@ free_leaked(struct pxs_store *s, uint32_t token, const struct timespec *dl)
 			if (hit)
 				*hit |= 1; /* referenced; offsets are 16-aligned, so order is kept */
 		}
+	}
+	/* And the tables of the chain: a grower's block for ever (a table
+	 * allocated and not published is the table lock's repair's). */
+	for (uint32_t t = 1; t < pxs__ntab(s); t++) {
+		uint64_t off = __atomic_load_n(&s->hdr->tables[t].off,
+					       __ATOMIC_RELAXED);
+		uint64_t *hit =
+			bsearch(&off, l.off, l.n, sizeof *l.off, cmp_u64);
+		if (hit)
+			*hit |= 1;
 	}
 	PXS_FAILPOINT(FP_REAP_MID_LEAKS);
 	if ((rc = pxs__heap_lock_by(s, dl)) < 0) {
@@ -210,7 +248,7 @@ drop_waits(struct pxs_store *s, struct pxs_seg_proc *p,
 		uint32_t idx = __atomic_load_n(&w->slot, __ATOMIC_RELAXED);
 		if (!__atomic_load_n(&w->n, __ATOMIC_ACQUIRE))
 			continue;
-		if (idx >= s->g.nslots) { /* not a slot: forget it */
+		if (!pxs__slot_index_ok(s, idx)) { /* not a slot: forget it */
 			__atomic_store_n(&w->n, 0, __ATOMIC_RELEASE);
 			continue;
 		}
@@ -237,23 +275,15 @@ reap_entry(struct pxs_store *s, uint32_t i, const struct timespec *dl)
 {
 	struct pxs_seg_proc *p = &s->procs[i];
 	uint32_t token = pxs__token(p->gen, i);
-	uint16_t *a = pxs__pin_array(s, p);
 	bool done = drop_waits(s, p, dl);
-	if (a && drop_pins(s, a, dl)) {
-		/* Unpublished, then freed, under the heap lock; if that is not
-		 * had in time, the array (all zero now) stays for the next
-		 * reaper. */
-		uint64_t off = p->pins_off;
-		int rc = pxs__heap_lock_by(s, dl);
-		if (rc != -ETIMEDOUT)
-			__atomic_store_n(&p->pins_off, 0, __ATOMIC_RELEASE);
-		if (rc == 0) {
-			pxs__heap_free(&s->heap, off);
-			pxs__unlock(&s->hdr->heap_lock);
+	pxs__chain_sync(s);
+	if (pxs__pin_dir(s, p)) {
+		bool dropped = true;
+		for (uint32_t t = 0; t < pxs__ntab(s); t++) {
+			uint16_t *a = pxs__pin_array(s, p, t);
+			dropped = (!a || drop_pins(s, a, t, dl)) && dropped;
 		}
-		done = done && rc != -ETIMEDOUT;
-	} else if (a) {
-		done = false;
+		done = done && dropped && free_pins(s, p, dl);
 	}
 	done = drop_ownership(s, token, dl) && done;
 	return free_leaked(s, token, dl) && done;

@@ -56,15 +56,10 @@ pxs__geometry(uint64_t size, uint32_t capacity, struct pxs_geom *g)
 	if (size < PXS_MIN_SIZE || size > ((uint64_t)1 << 46) ||
 	    size % PXS_PAGE)
 		return -EINVAL;
-	if (capacity == 0) {
-		uint64_t c = size / (16u << 10);
-		capacity = (uint32_t)(c < 64                 ? 64
-				      : c > PXS_MAX_CAPACITY ? PXS_MAX_CAPACITY
-							     : c);
-	}
 	if (capacity > PXS_MAX_CAPACITY)
 		return -EINVAL;
-	uint32_t n = 2;
+	/* Capacity 0: a small table 0 that grows in the heap (chain.c). */
+	uint32_t n = capacity ? 2 : PXS_TABLE0_SLOTS;
 	while (n < 2 * (uint64_t)capacity)
 		n <<= 1;
 	g->size = size;
@@ -106,6 +101,7 @@ set_view(struct pxs_store *s, void *base, const struct pxs_geom *g)
 	s->mask = g->nslots - 1;
 	s->procs = (struct pxs_seg_proc *)(s->base + g->procs_off);
 	s->slots = (struct pxs_seg_slot *)(s->base + g->table_off);
+	pxs__chain_init(s);
 	s->heap = (struct pxs_heap){.base = s->base,
 				    .start = g->heap_off,
 				    .end = g->heap_end,
@@ -141,7 +137,8 @@ attach_fd(struct pxs_store *s, int fd, const pxs_options *o)
 	    pxs__geometry(h.size, h.capacity, &g) < 0 ||
 	    g.nslots != h.nslots || g.procs_off != h.procs_off ||
 	    g.table_off != h.table_off || g.heap_off != h.heap_off ||
-	    g.heap_end != h.heap_end)
+	    g.heap_end != h.heap_end || h.tables[0].off != g.table_off ||
+	    h.tables[0].nslots != g.nslots || h.ntables == 0)
 		return -EPROTO;
 	/* A genuine segment has its metadata allocated already (this is then
 	 * a cheap walk); a file with holes there gets them filled now, or
@@ -160,6 +157,13 @@ attach_fd(struct pxs_store *s, int fd, const pxs_options *o)
 	if (base == MAP_FAILED)
 		return errno == EACCES ? -EACCES : -ENOMEM;
 	set_view(s, base, &g);
+	/* The chain's descriptors: table 0 against the geometry, the
+	 * others against the heap. */
+	if (pxs__chain_sync(s) < 0) {
+		munmap(base, (size_t)st.st_size);
+		s->base = NULL;
+		return -EPROTO;
+	}
 	return 0;
 }
 
@@ -189,6 +193,9 @@ format(struct pxs_store *s, const struct pxs_geom *g)
 	h->table_off = g->table_off;
 	h->heap_off = g->heap_off;
 	h->heap_end = g->heap_end;
+	h->tables[0].off = g->table_off;
+	h->tables[0].nslots = g->nslots;
+	h->ntables = 1;
 	h->created_ns = pxs__now_ns(CLOCK_REALTIME);
 	h->creator_pid = (int32_t)getpid();
 	if ((rc = pxs__mutex_init(&h->table_lock)) < 0 ||
@@ -198,13 +205,11 @@ format(struct pxs_store *s, const struct pxs_geom *g)
 	for (uint32_t b = 0; b < PXS_BELLS; b++)
 		if ((rc = pxs__mutex_init(&h->bells[b].lock)) < 0)
 			return rc;
-	for (uint32_t i = 0; i < g->nslots; i++) {
-		if ((rc = pxs__mutex_init(&s->slots[i].lock)) < 0)
-			return rc;
-		s->slots[i].gen = 1;
-		if (i == g->nslots / 2)
-			PXS_FAILPOINT(FP_INIT_MID_TABLE);
-	}
+	if ((rc = pxs__chain_format(s->slots, 0, g->nslots / 2)) < 0)
+		return rc;
+	PXS_FAILPOINT(FP_INIT_MID_TABLE);
+	if ((rc = pxs__chain_format(s->slots, g->nslots / 2, g->nslots)) < 0)
+		return rc;
 	pxs__heap_init(&s->heap, g->heap_off, g->heap_end);
 	PXS_FAILPOINT(FP_INIT_BEFORE_PUBLISH);
 	__atomic_store_n(&h->magic, PXS_MAGIC,

@@ -20,15 +20,18 @@
  */
 #include "internal.h"
 
-/* Walk k's probe sequence; stop at the first slot where match() holds. */
+/* Walk k's probe sequence in table t; stop at the first slot that holds k
+ * in want_state (0: live and not expired) for owner. */
 static int
-probe(struct pxs_store *s, pxs_key k, uint32_t want_state, uint32_t owner,
-      uint32_t *idx)
+probe_tab(struct pxs_store *s, uint32_t t, pxs_key k, uint32_t want_state,
+	  uint32_t owner, uint32_t *idx)
 {
-	uint32_t h = pxs__home(s, k);
-	for (uint32_t i = 0; i < s->g.nslots; i++) {
-		uint32_t j = (h + i) & s->mask;
-		const struct pxs_seg_slot *sl = &s->slots[j];
+	const struct pxs_seg_slot *tab = s->tab[t];
+	uint32_t n = pxs__tab_slots(s, t), mask = n - 1,
+		 h = pxs__hash(k) & mask;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t j = (h + i) & mask;
+		const struct pxs_seg_slot *sl = &tab[j];
 		uint32_t st = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE);
 		if (st == PXS_SLOT_EMPTY)
 			return -ENOENT;
@@ -39,10 +42,24 @@ probe(struct pxs_store *s, pxs_key k, uint32_t want_state, uint32_t owner,
 				      __atomic_load_n(&sl->owner,
 						      __ATOMIC_RELAXED) == owner
 			    : pxs__state_live(st) && !pxs__slot_expired(sl)) {
-			*idx = j;
+			*idx = pxs__tab_base(s, t) + j;
 			return 0;
 		}
 	}
+	return -ENOENT;
+}
+
+/* Probe every table, the newest first: that is where keys go now. A
+ * chain the header no longer describes validly (a scribbled count) is
+ * probed as far as this handle validated it. */
+static int
+probe(struct pxs_store *s, pxs_key k, uint32_t want_state, uint32_t owner,
+      uint32_t *idx)
+{
+	pxs__chain_sync(s);
+	for (uint32_t t = pxs__ntab(s); t-- > 0;)
+		if (probe_tab(s, t, k, want_state, owner, idx) == 0)
+			return 0;
 	return -ENOENT;
 }
 
@@ -69,7 +86,8 @@ pxs__table_find_evicted(struct pxs_store *s, pxs_key k, uint32_t owner,
 static int
 repair_slot(struct pxs_store *s, void *arg)
 {
-	struct pxs_seg_slot *sl = arg;
+	uint32_t idx = (uint32_t)(uintptr_t)arg;
+	struct pxs_seg_slot *sl = pxs__slot(s, idx);
 	uint32_t st = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE);
 	if (st >= PXS_SLOT_NSTATES)
 		return -EPROTO;
@@ -85,7 +103,7 @@ repair_slot(struct pxs_store *s, void *arg)
 		sl->size = 0;
 	}
 	/* It may have died between its wait record and the count. */
-	pxs__waits_recount_slot(s, (uint32_t)(sl - s->slots));
+	pxs__waits_recount_slot(s, idx);
 	__atomic_fetch_add(&sl->seq, 1, __ATOMIC_RELEASE);
 	return 0;
 }
@@ -93,9 +111,9 @@ repair_slot(struct pxs_store *s, void *arg)
 void
 pxs__slot_locks_repair(struct pxs_store *s)
 {
-	for (uint32_t i = 0; i < s->g.nslots; i++) {
-		struct pxs_seg_slot *sl = &s->slots[i];
-		if (pxs__trylock(s, &sl->lock, repair_slot, sl) == 0)
+	for (uint32_t i = 0; i < pxs__nslots(s); i++) {
+		struct pxs_seg_slot *sl = pxs__slot(s, i);
+		if (pxs__trylock(s, &sl->lock, repair_slot, (void *)(uintptr_t)i) == 0)
 			pxs__slot_unlock_wake(s, i);
 	}
 }
@@ -104,7 +122,7 @@ pxs__slot_locks_repair(struct pxs_store *s)
 static int
 valid_locked(struct pxs_store *s, uint32_t idx)
 {
-	struct pxs_seg_slot *sl = &s->slots[idx];
+	struct pxs_seg_slot *sl = pxs__slot(s, idx);
 	if (PXS_UNLIKELY(__atomic_load_n(&sl->state, __ATOMIC_RELAXED) >=
 			 PXS_SLOT_NSTATES)) {
 		pxs__unlock(&sl->lock);
@@ -117,16 +135,16 @@ int
 pxs__slot_lock(struct pxs_store *s, uint32_t idx,
 	       const struct timespec *deadline)
 {
-	struct pxs_seg_slot *sl = &s->slots[idx];
-	int rc = pxs__lock(s, &sl->lock, deadline, repair_slot, sl);
+	struct pxs_seg_slot *sl = pxs__slot(s, idx);
+	int rc = pxs__lock(s, &sl->lock, deadline, repair_slot, (void *)(uintptr_t)idx);
 	return rc == 0 ? valid_locked(s, idx) : rc;
 }
 
 int
 pxs__slot_trylock(struct pxs_store *s, uint32_t idx)
 {
-	struct pxs_seg_slot *sl = &s->slots[idx];
-	int rc = pxs__trylock(s, &sl->lock, repair_slot, sl);
+	struct pxs_seg_slot *sl = pxs__slot(s, idx);
+	int rc = pxs__trylock(s, &sl->lock, repair_slot, (void *)(uintptr_t)idx);
 	return rc == 0 ? valid_locked(s, idx) : rc;
 }
 
@@ -139,11 +157,11 @@ pxs__lock_key(struct pxs_store *s, pxs_key key,
 		return rc;
 	if ((rc = pxs__slot_lock(s, *idx, deadline)) < 0)
 		return rc;
-	if (!pxs__slot_is(&s->slots[*idx], key)) {
+	if (!pxs__slot_is(pxs__slot(s, *idx), key)) {
 		pxs__slot_unlock(s, *idx);
 		return -ENOENT;
 	}
-	if (pxs__slot_expired(&s->slots[*idx])) {
+	if (pxs__slot_expired(pxs__slot(s, *idx))) {
 		pxs__slot_unlock(s, *idx); /* absent from its deadline on */
 		return -ENOENT;
 	}
@@ -169,7 +187,7 @@ pxs__slot_set_state(struct pxs_seg_slot *sl, uint32_t state)
 void
 pxs__slot_unlock_wake(struct pxs_store *s, uint32_t idx)
 {
-	struct pxs_seg_slot *sl = &s->slots[idx];
+	struct pxs_seg_slot *sl = pxs__slot(s, idx);
 	/* Waiters deregister without the lock (pxs_future_wait()). */
 	uint32_t waiters = __atomic_load_n(&sl->waiters, __ATOMIC_RELAXED);
 	pxs__unlock(&sl->lock);

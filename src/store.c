@@ -222,16 +222,16 @@ pxs__shm_release(pxs_store *s, pxs_view *v)
 		return -EINVAL;
 	}
 	uint32_t idx = (uint32_t)v->priv[0], gen = (uint32_t)(v->priv[0] >> 32);
-	if (idx >= s->g.nslots)
+	if (!pxs__slot_index_ok(s, idx))
 		return -EINVAL;
 	/* A view's pin keeps its slot's generation and holds the value
 	 * (READY, or EVICTED until the last release). */
-	const struct pxs_seg_slot *sl = &s->slots[idx];
-	uint16_t *mine = s->pins;
+	const struct pxs_seg_slot *sl = pxs__slot(s, idx);
+	uint16_t *mine = pxs__my_pin_held(s, idx);
 	uint32_t st = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE);
 	if (!mine || __atomic_load_n(&sl->gen, __ATOMIC_RELAXED) != gen ||
 	    (st != PXS_SLOT_READY && st != PXS_SLOT_EVICTED) ||
-	    __atomic_load_n(&mine[idx], __ATOMIC_RELAXED) == 0)
+	    __atomic_load_n(mine, __ATOMIC_RELAXED) == 0)
 		return -EINVAL;
 	memset(v, 0, sizeof *v);
 	return pxs__unpin(s, idx);
@@ -246,7 +246,7 @@ pxs__shm_exists(pxs_store *s, pxs_key key)
 		return rc;
 	if (pxs__table_find(s, key, &idx) < 0)
 		return 0;
-	const struct pxs_seg_slot *sl = &s->slots[idx];
+	const struct pxs_seg_slot *sl = pxs__slot(s, idx);
 	uint32_t st = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE);
 	return st == PXS_SLOT_READY &&
 	       __atomic_load_n(&sl->key_lo, __ATOMIC_RELAXED) == key.lo &&
@@ -274,7 +274,7 @@ pxs__shm_expire(pxs_store *s, pxs_key key, long ttl_ms)
 	if (rc < 0)
 		return rc;
 	PXS_FAILPOINT(FP_EXPIRE_LOCKED);
-	struct pxs_seg_slot *sl = &s->slots[idx];
+	struct pxs_seg_slot *sl = pxs__slot(s, idx);
 	if (ttl_ms == 0) {
 		pxs__expire_locked(s, idx);
 		return 0;
@@ -306,9 +306,12 @@ pxs__shm_stat(pxs_store *s, pxs_stats *st)
 	memset(st, 0, sizeof *st);
 	st->segment_size = s->g.size;
 	st->heap_size = s->g.heap_end - s->g.heap_off;
-	st->capacity = s->g.capacity;
-	uint32_t used = __atomic_load_n(&s->hdr->live, __ATOMIC_ACQUIRE);
+	uint32_t used;
+	pxs__chain_sync(s);
+	st->capacity = pxs__table_capacity(s, &used);
 	st->slots_used = used < st->capacity ? used : st->capacity;
+	st->tables = pxs__ntab(s);
+	st->table_grows = !s->g.capacity && st->tables < PXS_MAX_TABLES;
 	/* A second at most for the heap lock; without it (a read-only
 	 * handle, a stopped holder, a lock word that is garbage) the heap's
 	 * figures are a snapshot of its control block, each bounded. */
@@ -323,8 +326,8 @@ pxs__shm_stat(pxs_store *s, pxs_stats *st)
 	if (rc == 0)
 		pxs__unlock(&s->hdr->heap_lock);
 	uint64_t now = pxs__now_ns(CLOCK_MONOTONIC);
-	for (uint32_t i = 0; i < s->g.nslots; i++) {
-		const struct pxs_seg_slot *sl = &s->slots[i];
+	for (uint32_t i = 0; i < pxs__nslots(s); i++) {
+		const struct pxs_seg_slot *sl = pxs__slot(s, i);
 		uint32_t state = __atomic_load_n(&sl->state, __ATOMIC_ACQUIRE);
 		if (state < PXS_SLOT_READY)
 			continue;

@@ -75,7 +75,7 @@ lock_watch(struct pxs_store *s, pxs_key key, struct watch *w,
 		int rc = pxs__lock_key(s, key, dl, &w->idx);
 		if (rc < 0)
 			return rc;
-		w->gen = s->slots[w->idx].gen;
+		w->gen = pxs__slot(s, w->idx)->gen;
 		w->found = true;
 		return 0;
 	}
@@ -90,7 +90,7 @@ look(struct pxs_store *s, pxs_key key, struct watch *w, bool reg,
 {
 	if ((*rc = lock_watch(s, key, w, dl)) < 0)
 		return 1;
-	struct pxs_seg_slot *sl = &s->slots[w->idx];
+	struct pxs_seg_slot *sl = pxs__slot(s, w->idx);
 	bool changed = false;
 	if (sl->gen != w->gen || !pxs__slot_is(sl, key)) {
 		*rc = -ECANCELED; /* evicted while we slept */
@@ -143,7 +143,7 @@ pxs__shm_future_wait_any(pxs_store *s, const pxs_key *keys, size_t n,
 	for (;;) {
 		for (i = 0; i < n; i++) {
 			if (!full &&
-			    __atomic_load_n(&s->slots[w[i].idx].seq,
+			    __atomic_load_n(&pxs__slot(s, w[i].idx)->seq,
 					    __ATOMIC_ACQUIRE) == seq[i])
 				continue;
 			if (look(s, keys[i], &w[i], timeout_ms != 0, dl,
@@ -167,7 +167,7 @@ pxs__shm_future_wait_any(pxs_store *s, const pxs_key *keys, size_t n,
 				until = w[j].exp, expiry = true;
 		pxs__ts_from_ns(&slice, until);
 		for (size_t j = 0; j < n; j++)
-			words[j] = &s->slots[w[j].idx].seq;
+			words[j] = &pxs__slot(s, w[j].idx)->seq;
 		if ((rc = pxs__futex_waitv(words, seq, n, &slice)) == -ENOSYS)
 			break;
 		uint64_t woke = pxs__now_ns(CLOCK_MONOTONIC);

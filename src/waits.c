@@ -45,7 +45,7 @@ mine(struct pxs_store *s)
 int
 pxs__wait_register(struct pxs_store *s, uint32_t idx)
 {
-	struct pxs_seg_slot *sl = &s->slots[idx];
+	struct pxs_seg_slot *sl = pxs__slot(s, idx);
 	struct pxs_seg_wait *w = mine(s)->waits;
 	uint32_t gen = sl->gen;
 	int r = -1, spare = -1;
@@ -78,7 +78,7 @@ pxs__wait_register(struct pxs_store *s, uint32_t idx)
 void
 pxs__wait_unregister(struct pxs_store *s, uint32_t idx, uint32_t gen, int r)
 {
-	struct pxs_seg_slot *sl = &s->slots[idx];
+	struct pxs_seg_slot *sl = pxs__slot(s, idx);
 	struct pxs_seg_wait *w = &mine(s)->waits[r];
 	pthread_mutex_lock(&s->waits_lock);
 	/* Once the slot is freed, insertion zeroes the count for the next
@@ -151,13 +151,13 @@ sum_held(struct pxs_store *s, held_fn held, uint32_t what, uint32_t gen,
 uint32_t
 pxs__waits_on_slot(struct pxs_store *s, uint32_t idx, uint32_t *dead)
 {
-	return sum_held(s, held_on_slot, idx, s->slots[idx].gen, dead);
+	return sum_held(s, held_on_slot, idx, pxs__slot(s, idx)->gen, dead);
 }
 
 void
 pxs__waits_recount_slot(struct pxs_store *s, uint32_t idx)
 {
-	uint32_t *w = &s->slots[idx].waiters;
+	uint32_t *w = &pxs__slot(s, idx)->waiters;
 	uint32_t flag = __atomic_load_n(w, __ATOMIC_RELAXED) &
 			PXS_WAITERS_UNCOUNTED;
 	__atomic_store_n(w, flag | pxs__waits_on_slot(s, idx, NULL),

@@ -46,7 +46,7 @@ state(const struct table *t, uint32_t idx)
 static uint32_t
 live(const struct table *t)
 {
-	return __atomic_load_n(&t->s->hdr->live, __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&t->s->hdr->tables[0].live, __ATOMIC_ACQUIRE);
 }
 
 /* Insert k READY with an empty payload: its slot index. */
@@ -273,7 +273,7 @@ START_TEST(count_left_high_is_recounted)
 	struct table t = table_new();
 	insert(&t, key_at(&t, 1, 1));
 	/* As if a process died between a free and its count: one too high. */
-	__atomic_store_n(&t.s->hdr->live, CAP, __ATOMIC_RELEASE);
+	__atomic_store_n(&t.s->hdr->tables[0].live, CAP, __ATOMIC_RELEASE);
 	/* Refusing would be wrong: the insertion recounts first. */
 	insert(&t, key_at(&t, 1, 2));
 	ck_assert_uint_eq(live(&t), 2);

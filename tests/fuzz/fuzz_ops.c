@@ -288,7 +288,10 @@ fz_ops_empty(const char *name)
 	pxs_check_report r;
 	FZ_CHECK(pxs_open(name, NULL, &f) == 0, "%s: final attach", name);
 	FZ_CHECK(pxs_stat(f, &st) == 0, "%s: final stat", name);
-	uint64_t pin_array = ((uint64_t)f->g.nslots * 2 + 47) & ~15ull;
+	/* Each process's pin directory and its arrays, one per table. */
+	uint64_t pin_array = (PXS_MAX_TABLES * 8 + 47) & ~15ull;
+	for (uint32_t t = 0; t < pxs__ntab(f); t++)
+		pin_array += ((uint64_t)pxs__tab_slots(f, t) * 2 + 47) & ~15ull;
 	FZ_CHECK(st.objects == 0 && st.pending == 0 && st.abandoned == 0 &&
 			 st.evicted_pinned == 0 && st.pins == 0 &&
 			 st.heap_used <= pin_array * st.processes,

@@ -147,11 +147,6 @@ START_TEST(c4_header_fields_refused)
 				memcpy(b, &x, 8);
 			if (!memcmp(orig + fields[f].off, b, fields[f].size))
 				continue; /* the valid value itself */
-			/* capacity 0 means "the default": same geometry */
-			if (fields[f].off ==
-				    offsetof(struct pxs_seg_hdr, capacity) &&
-			    x == 0)
-				continue;
 			patch(name, fields[f].off, b, fields[f].size);
 			char what[96];
 			snprintf(what, sizeof what, "%s = %#llx",
@@ -211,7 +206,10 @@ START_TEST(c4_unvalidated_fields_are_safe)
 	} fields[] = {
 		{FIELD(created_ns)},
 		{FIELD(creator_pid)},
-		{FIELD(live)},
+		{offsetof(struct pxs_seg_hdr, tables[0].live), 4,
+		 "tables[0].live"},
+		{offsetof(struct pxs_seg_hdr, tables[0].crowded), 4,
+		 "tables[0].crowded"},
 		{FIELD(poisoned)},
 		{FIELD(ctr_gone)},
 		{offsetof(struct pxs_seg_hdr, heap.start), 8, "heap.start"},
@@ -256,6 +254,81 @@ START_TEST(c4_unvalidated_fields_are_safe)
 			patch(name, 0, orig, len);
 		}
 	}
+	free(orig);
+	pxs_unlink(name);
+}
+END_TEST
+
+/* A store whose table grew to several tables: every scribbled descriptor
+ * (a count beyond the chain or beyond PXS_MAX_TABLES, an offset outside
+ * the heap or off its block, a wrong size) is refused at attach; the
+ * original attaches again and checks clean. */
+START_TEST(c4_table_descriptors_refused)
+{
+	char name[64];
+	pxs_store *s = pxs_test_store(name, 8 * MiB, 0);
+	pxs_key k;
+	pxs_stats st;
+	int n = 0;
+	do {
+		ck_assert_int_eq(pxs_put(s, "payload", 7, &k), 0);
+		ck_assert_int_eq(pxs_stat(s, &st), 0);
+	} while (st.tables < 3 && ++n < 100000);
+	ck_assert_uint_eq(st.tables, 3);
+	pxs_close(s);
+	unsigned char *orig;
+	size_t len;
+	ck_assert_ptr_nonnull(orig = hx_shm_read(name, &len));
+	const struct pxs_seg_hdr *h = (const struct pxs_seg_hdr *)orig;
+	const size_t nt = offsetof(struct pxs_seg_hdr, ntables);
+	const uint32_t counts[] = {0, 4, PXS_MAX_TABLES, PXS_MAX_TABLES + 1,
+				   UINT32_MAX};
+	for (size_t i = 0; i < sizeof counts / sizeof *counts; i++) {
+		patch(name, nt, &counts[i], 4);
+		char what[64];
+		snprintf(what, sizeof what, "ntables = %u", counts[i]);
+		refused(name, -EPROTO, what);
+		patch(name, nt, &h->ntables, 4);
+	}
+	for (uint32_t t = 0; t < 3; t++) {
+		const size_t o = offsetof(struct pxs_seg_hdr, tables) +
+				 t * sizeof(struct pxs_seg_table);
+		const struct pxs_seg_table *d = &h->tables[t];
+		const uint64_t offs[] = {0,
+					 d->off + 64,
+					 d->off - 64,
+					 h->heap_end,
+					 h->heap_end - 64,
+					 h->procs_off,
+					 UINT64_MAX - 63};
+		for (size_t i = 0; i < sizeof offs / sizeof *offs; i++) {
+			patch(name, o + offsetof(struct pxs_seg_table, off),
+			      &offs[i], 8);
+			char what[64];
+			snprintf(what, sizeof what, "tables[%u].off = %#llx", t,
+				 (unsigned long long)offs[i]);
+			refused(name, -EPROTO, what);
+			patch(name, o, d, sizeof *d);
+		}
+		const uint32_t sizes[] = {0, d->nslots / 2, d->nslots * 2,
+					  d->nslots + 1, UINT32_MAX};
+		for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+			patch(name, o + offsetof(struct pxs_seg_table, nslots),
+			      &sizes[i], 4);
+			char what[64];
+			snprintf(what, sizeof what, "tables[%u].nslots = %u", t,
+				 sizes[i]);
+			refused(name, -EPROTO, what);
+			patch(name, o, d, sizeof *d);
+		}
+	}
+	ck_assert_int_eq(pxs_open(name, NULL, &s), 0);
+	pxs_check_report r;
+	ck_assert_int_eq(pxs_check(s, &r), 0);
+	ck_assert_int_eq(pxs_stat(s, &st), 0);
+	ck_assert_uint_eq(st.tables, 3);
+	ck_assert_uint_eq(st.objects, (uint32_t)n + 1);
+	pxs_close(s);
 	free(orig);
 	pxs_unlink(name);
 }
@@ -430,6 +503,7 @@ main(void)
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, c4_header_fields_refused);
 	tcase_add_test(tc, c4_unvalidated_fields_are_safe);
+	tcase_add_test(tc, c4_table_descriptors_refused);
 	tcase_add_test(tc, c5_small_and_garbage_files);
 	tcase_add_test(tc, c5_truncated_segments);
 	tcase_add_test(tc, c5_sparse_huge_files);

@@ -300,7 +300,7 @@ poke(uint32_t idx, enum field f, uint64_t v)
 		sl->key_lo = v;
 		break;
 	case F_PINS: /* the fixture handle's pin record for the slot */
-		__atomic_store_n(&pxs__my_pins(F.s)[idx], (uint16_t)v,
+		__atomic_store_n(pxs__my_pin(F.s, idx), (uint16_t)v,
 				 __ATOMIC_RELAXED);
 		break;
 	case F_WAITERS:
