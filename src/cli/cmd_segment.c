@@ -377,7 +377,8 @@ cli_ls_segments(const struct cli_args *a)
 	int rc, ret = CLI_OK, json = cli_has(a, CLI_OPT_JSON), dfd;
 	pxs_options o;
 	pxs_store *s;
-	pxs_stats st;
+	/* Set by pxs_stat() before any use, which the analyzer cannot tell. */
+	pxs_stats st = {0};
 	struct stat sb;
 	DIR *d;
 

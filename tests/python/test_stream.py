@@ -321,6 +321,10 @@ def _work(st, out):
 def test_group_of_three_worker_processes(store):
     n = 120
     st = store.stream("tasks", create=True, window=16, block=True)
+    # The group exists from its first take: make it before appending, or
+    # on a slow machine the window slides past items no worker has seen.
+    with pytest.raises(TimeoutError):
+        st.take("pool", timeout=0)
     out = FORK.Queue()
     workers = [FORK.Process(target=_work, args=(st, out)) for _ in range(3)]
     for p in workers:
