@@ -964,7 +964,9 @@ typedef struct pxs_stream_stats {
 			       included) */
 	uint32_t groups;  /**< groups that have taken from it */
 	uint32_t taken;   /**< items taken and not acknowledged, all groups */
-	uint32_t reserved; /**< reservations not committed yet */
+	/** Reservations not committed yet (on Redis: those of a
+	 *  #PXS_STREAM_BLOCK stream only, the ones that hold it back). */
+	uint32_t reserved;
 	/** Lowest seq a joined reader or a group still needs (== next when
 	 *  nothing holds the stream back). */
 	uint64_t slowest;

@@ -159,7 +159,7 @@ pxs__shm_future_new_named(pxs_store *s, const char *name, pxs_key *key_out)
 	}
 	PXS_FAILPOINT(FP_NAMED_FUTURE_INSERTED);
 	if (pxs__lock_key(s, key, NULL, &idx) == 0) {
-		struct pxs_seg_slot *sl = &s->slots[idx];
+		struct pxs_seg_slot *sl = pxs__slot(s, idx);
 		if (!pxs__slot_name_block(s, sl, key, NULL, NULL)) {
 			__atomic_store_n(&sl->name_off, nb, __ATOMIC_RELEASE);
 			nb = 0;

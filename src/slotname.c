@@ -98,7 +98,7 @@ pxs__slot_name_block(struct pxs_store *s, const struct pxs_seg_slot *sl,
 void
 pxs__slot_name_drop(struct pxs_store *s, uint32_t idx)
 {
-	struct pxs_seg_slot *sl = &s->slots[idx];
+	struct pxs_seg_slot *sl = pxs__slot(s, idx);
 	pxs_key key = {.hi = sl->key_hi, .lo = sl->key_lo};
 
 	if (!__atomic_load_n(&sl->name_off, __ATOMIC_RELAXED))

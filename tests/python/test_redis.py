@@ -182,12 +182,6 @@ def test_list_and_stat_count_what_the_store_holds(rstore):
     assert f.key in [x["key"] for x in rstore.list()]
 
 
-def test_streams_are_not_supported(rstore):
-    with pytest.raises(OSError) as e:
-        rstore.stream("s", create=True)
-    assert e.value.errno == errno.ENOTSUP
-
-
 def test_bad_names_and_servers(redis_server):
     for bad in ("redis://127.0.0.1:%d/" % redis_server.port,
                 "redis://127.0.0.1:0/x", "redis://127.0.0.1/x",

@@ -24,7 +24,8 @@ def item(seq):
     return h * (1 + seq % 37)
 
 
-def test_append_read_stat(store):
+def test_append_read_stat(either_store):
+    store = either_store
     st = store.stream("sim", create=True, window=8)
     assert st.stat() == {"first": 0, "next": 0, "ended": False, "window": 8,
                          "block": False, "readers": 0, "groups": 0, "taken": 0,
@@ -39,11 +40,14 @@ def test_append_read_stat(store):
     assert store.stream(b"sim").key == st.key  # a bytes name
 
 
-def test_reserve_commit(store):
+def test_reserve_commit(either_store):
+    store = either_store
     st = store.stream("r", create=True)
     mv = st.reserve(5)
     mv[:] = b"hello"
-    assert st.stat()["reserved"] == 1
+    # Redis records a reservation only where it holds a Block stream back.
+    on_redis = store.name.startswith("redis://")
+    assert st.stat()["reserved"] == (0 if on_redis else 1)
     with pytest.raises(OSError) as e:
         st.reserve(1)  # one reservation per thread and stream
     assert e.value.errno == errno.EBUSY
@@ -52,12 +56,13 @@ def test_reserve_commit(store):
         mv[0]  # released by the commit
     assert bytes(st.read(0)) == b"hello"
     mv = st.reserve(3)
+    mv[:] = b"xyz"  # a reservation's bytes are not promised to be zero
     held = mv[1:]
     with pytest.raises(BufferError):
         st.commit()  # a slice still exists: nothing published
     assert st.stat()["next"] == 1
     del held
-    assert st.commit() == 1 and bytes(st.read(1)) == b"\0\0\0"
+    assert st.commit() == 1 and bytes(st.read(1)) == b"xyz"
 
 
 def test_reservations_of_two_threads(store):
@@ -97,7 +102,8 @@ def test_reader_iterates_to_the_end_and_leaves(store):
     assert st.stat()["readers"] == 0  # left when collected
 
 
-def test_end_of_stream(store):
+def test_end_of_stream(either_store):
+    store = either_store
     st = store.stream("end", create=True)
     st.append(b"last")
     got = []
@@ -124,7 +130,8 @@ def test_end_of_stream(store):
     assert st.stat()["ended"] is True
 
 
-def test_discard_erange_and_resume(store):
+def test_discard_erange_and_resume(either_store):
+    store = either_store
     st = store.stream("d", create=True, window=4)
     r = st.reader(from_seq=0)
     for i in range(10):
@@ -140,7 +147,8 @@ def test_discard_erange_and_resume(store):
     r.close()
 
 
-def test_timeouts_release_the_gil(store):
+def test_timeouts_release_the_gil(either_store):
+    store = either_store
     st = store.stream("w", create=True, window=2, block=True)
     with pytest.raises(TimeoutError):
         st.read(0, timeout=0)
@@ -160,7 +168,8 @@ def test_timeouts_release_the_gil(store):
         empty.take("g", timeout=0.1)
 
 
-def test_group_in_one_process(store):
+def test_group_in_one_process(either_store):
+    store = either_store
     st = store.stream("g", create=True, window=16)
     for i in range(3):
         st.append(item(i))
@@ -180,7 +189,8 @@ def test_group_in_one_process(store):
     assert seq == 0
 
 
-def test_bad_input_changes_nothing(store):
+def test_bad_input_changes_nothing(either_store):
+    store = either_store
     f = store.future()
     k = store.put(b"plain")
     for bad in (dict(window=0), dict(window=65537), dict(window=-1)):
