@@ -257,11 +257,14 @@ typedef struct pxs_options {
 	/** Segment bytes when creating, at least #PXS_MIN_SIZE;
 	 *  0 = #PXS_DEFAULT_SIZE. */
 	size_t size;
-	/** Most live objects and futures at once, at most #PXS_MAX_CAPACITY;
-	 *  0 = size / 16 KiB, at least 64. Fixed at creation: the slot table
+	/** 0 (the default): no limit to choose; the slot table starts at
+	 *  1,024 slots (768 live objects and futures) and grows inside the
+	 *  heap, each new table twice the last, until the heap has no room
+	 *  for the next one. Otherwise the most live objects and futures at
+	 *  once, at most #PXS_MAX_CAPACITY, fixed at creation: the table
 	 *  (256 B per unit, taken from the size) is backed when the store is
-	 *  created, and a full table refuses insertions with -ENOSPC
-	 *  (#pxs_stats.slots_used equals the capacity then). */
+	 *  created. A full table refuses insertions with -ENOSPC
+	 *  (#pxs_stats.slots_used equals #pxs_stats.capacity then). */
 	uint32_t capacity;
 	/** Permission bits when creating, within 0777; 0 = 0600. Applied
 	 *  exactly, whatever the umask. */

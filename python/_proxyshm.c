@@ -1131,7 +1131,7 @@ static PyType_Slot Store_slots[] = {
 	  "Store(name, *, size=0, capacity=0, create=False, exclusive=False, mode=0o600, spin_us=0)\n"
 	  "--\n\n"
 	  "Attach to the shared-memory store name ('/sim' or 'sim'), creating it with\n"
-	  "create=True (size bytes, 0 = 256 MiB; capacity objects and futures, 0 = size/16 KiB;\n"
+	  "create=True (size bytes, 0 = 256 MiB; capacity objects and futures, 0 = a table that grows;\n"
 	  "exclusive=True fails with FileExistsError if it exists). spin_us: how long waits\n"
 	  "poll before sleeping. name may also be a Redis store, 'redis://HOST:PORT/NAME'\n"
 	  "(size, capacity and mode do not apply; Views are private copies; no streams).\n"

@@ -31,7 +31,7 @@ static const struct cli_cmd commands[] = {
 	  "  -s, --size SIZE      segment bytes: 1M (the least), 512M, 4G"
 	  " (default 256M)\n"
 	  "  -c, --capacity N     max live objects + futures"
-	  " (default size / 16K)\n"
+	  " (default 0: grows with the heap)\n"
 	  "  -m, --mode MODE      octal permission bits (default 0600)\n"
 	  "  -e, --exist-ok       attach if it exists instead of failing\n"
 	  "Examples:\n"
