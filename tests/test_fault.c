@@ -881,6 +881,8 @@ START_TEST(stream_deleter_killed_mid_delete)
 	ck_assert_uint_eq(r.leaked_blocks, 0);
 	ck_assert_uint_eq(pxs_test_stat(s).objects, 0);
 	pxs_test_done(s, stream_seg);
+}
+END_TEST
 
 /* A store whose table grows, filled to just below table 0's limit. */
 static char grow_seg[64];
